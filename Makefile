@@ -1,0 +1,37 @@
+# The MetaFuse book. Quick start:   make book     then     make test
+PROFILE ?= smoke
+DEVICE ?= auto
+SEED ?= 0
+PYTHON ?= python3
+TORCH_SPEC ?= torch==2.13.0
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: book execute site test venv clean-site
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+book: $(STAMP)
+	$(PY) -m mfcore.run_book execute --profile "$(PROFILE)" --device "$(DEVICE)" --seed "$(SEED)"
+	$(MAKE) --no-print-directory site
+
+execute: $(STAMP)
+	$(PY) -m mfcore.run_book execute --profile "$(PROFILE)" --device "$(DEVICE)" --seed "$(SEED)"
+
+site: $(STAMP)
+	$(PY) -m mfcore.run_book site
+	$(VENV)/bin/jupyter-book build . -W -n --keep-going --quiet
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+clean-site:
+	rm -rf _build book/_site

@@ -1,0 +1,187 @@
+"""The notebook runtime: what every chapter does at its start and end, so notebooks hold only the story.
+
+Usage in a notebook (after the papermill ``parameters`` cell holding ``profile``, ``device``, ``seed``, ``out_dir``)::
+
+    from mfcore import book
+    ch = book.open_chapter("01_fusion_geometry", profile=profile, device=device, seed=seed, out_dir=out_dir)
+    ch.profile.geometry.heatmap_px      # sizes come from the profile table
+    ch.save_table(df, "params")         # → <out>/params.csv, tidy, stable float format
+    ch.save_figure(fig, "epipolar")     # → <out>/epipolar.png, byte-stable
+    ch.save_timings(df, "throughput")   # → <out>/throughput.json: wall-clock numbers never go into CSVs
+    ch.glue("fit_error", 0.012)         # myst-nb glue for the site
+    ch.finish()                         # → <out>/provenance.json
+
+``out_dir`` is set by the batch runner (``python -m mfcore.run_book``) to a staging folder that replaces
+``results/<profile>/<stem>/`` only when the whole notebook succeeded. Left empty (interactive use in JupyterLab), the
+chapter writes to ``_build/interactive/<profile>/<stem>/`` and never touches the committed results.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .profiles import Profile, get_profile, resolve_device
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SEED_MAX = 2**31 - 1
+
+
+def set_seed(seed: int) -> None:
+    """Seed python, numpy and torch (CPU and CUDA); deterministic kernels where torch has them."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+def validate_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
+        raise ValueError(f"seed must be an integer in [0, {SEED_MAX}] (valid: 0 … {SEED_MAX}), got {seed!r}")
+    return seed
+
+
+def git_state() -> dict:
+    """Git sha of the code and whether it differs from that commit (results/ and _build/ do not count)."""
+    def run(*args):
+        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=30)
+    try:
+        sha = run("rev-parse", "HEAD").stdout.strip() or "unknown"
+        status = run("status", "--porcelain", "--", ".", ":!results", ":!_build", ":!.cache").stdout.strip()
+        return {"git_sha": sha, "git_dirty": bool(status)}
+    except (OSError, subprocess.SubprocessError):
+        return {"git_sha": "unknown", "git_dirty": None}
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+
+
+def _canonical_csv(df) -> str:
+    buf = io.StringIO()
+    df.to_csv(buf, index=False, float_format="%.6g", lineterminator="\n")
+    return buf.getvalue()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@dataclass
+class Chapter:
+    """One executing notebook: its profile, device, seed and output folder."""
+
+    stem: str
+    profile: Profile
+    device: torch.device
+    seed: int
+    out: Path
+    params: dict = field(default_factory=dict)
+    started_at: str = ""
+    _t0: float = 0.0
+
+    def save_table(self, df, name: str) -> Path:
+        """Write a tidy table as ``<out>/<name>.csv`` (6 significant digits, no index) and return its path."""
+        path = self.out / f"{Path(name).stem}.csv"
+        atomic_write_bytes(path, _canonical_csv(df).encode())
+        return path
+
+    def save_figure(self, fig, name: str, dpi: int = 110) -> Path:
+        """Write ``fig`` as a byte-stable PNG ``<out>/<name>.png`` (no software/time metadata)."""
+        path = self.out / f"{Path(name).stem}.png"
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None}, bbox_inches="tight")
+        atomic_write_bytes(path, buf.getvalue())
+        return path
+
+    def save_timings(self, df, name: str = "timings") -> Path:
+        """Write wall-clock measurements (which differ run to run) as ``<out>/<name>.json`` records, never as CSV.
+
+        Every CSV of a chapter is deterministic (two runs give identical tables); timings live apart so that holds.
+        """
+        path = self.out / f"{Path(name).stem}.json"
+        atomic_write_bytes(path, (df.to_json(orient="records", indent=1, double_precision=6) + "\n").encode())
+        return path
+
+    def glue(self, name: str, value, display: bool = False):
+        """Glue ``value`` for the site (``{glue:text}`` on other pages) and return it."""
+        from myst_nb import glue
+
+        glue(name, value, display=display)
+        return value
+
+    def banner(self) -> str:
+        """A Markdown line saying where this page's numbers come from."""
+        g = git_state()
+        return (f"**Profile `{self.profile.name}`** ({self.profile.description}) · device `{device_name(self.device)}` · "
+                f"seed {self.seed} · git `{g['git_sha'][:10]}`{' (modified)' if g['git_dirty'] else ''}. "
+                "All data are synthetic (the book's capture studio): the numbers are not the papers'.")
+
+    def finish(self, extra: dict | None = None) -> Path:
+        """Write ``provenance.json``: code, profile, parameters and their hash, seed, device, versions, times."""
+        from .cache import key_hash
+
+        ended = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        prov = {
+            "stem": self.stem,
+            **git_state(),
+            "profile": self.profile.name,
+            "profile_sizes": self.profile.as_dict(),
+            "parameters": self.params,
+            "parameters_hash": key_hash({"profile": self.profile.as_dict(), "params": self.params}),
+            "seed": self.seed,
+            "device": str(self.device),
+            "device_name": device_name(self.device),
+            "python": sys.version.split()[0],
+            "torch": torch.__version__,
+            "cuda": torch.version.cuda if self.device.type == "cuda" else None,
+            "started_at": self.started_at,
+            "ended_at": ended,
+            "wall_seconds": round(time.perf_counter() - self._t0, 2),
+            **(extra or {}),
+        }
+        path = self.out / "provenance.json"
+        atomic_write_bytes(path, (json.dumps(prov, indent=2, sort_keys=True, default=str) + "\n").encode())
+        return path
+
+
+def open_chapter(stem: str, *, profile: str, device: str = "auto", seed: int = 0, out_dir: str = "",
+                 params: dict | None = None) -> Chapter:
+    """Validate the parameters, seed everything, make the output folder, and show where the numbers come from."""
+    prof = get_profile(profile)
+    dev = resolve_device(device)
+    validate_seed(seed)
+    set_seed(seed)
+    out = Path(out_dir) if out_dir else REPO_ROOT / "_build" / "interactive" / prof.name / stem
+    out.mkdir(parents=True, exist_ok=True)
+    ch = Chapter(stem=stem, profile=prof, device=dev, seed=seed, out=out,
+                 params={"profile": profile, "device": device, "seed": seed, **(params or {})},
+                 started_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), _t0=time.perf_counter())
+    try:
+        from IPython.display import Markdown, display
+
+        display(Markdown(ch.banner()))
+    except ImportError:  # plain python
+        print(ch.banner())
+    return ch

@@ -1,0 +1,99 @@
+"""Metrics of the three papers: Joint Detection Rate (JDR, MetaFuse Sec. 5.1), MPJPE (no alignment, as MetaFuse) and
+PA-MPJPE (after Procrustes alignment, as Tekin et al.), plus the heatmap read-out used before any of them.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from . import geometry, skeleton
+
+Tensor = torch.Tensor
+
+# The public Cross View Fusion code thresholds JDR at a constant: head size = input size / 10, threshold = 0.5 of it.
+CROSSVIEW_HEAD_FRACTION = 0.1
+CROSSVIEW_THRESHOLD = 0.5
+
+
+def heatmap_argmax_px(heatmaps: Tensor) -> Tensor:
+    """Location of each heatmap's maximum, (..., J, h, w) → (..., J, 2) as (x, y) heatmap pixels.
+
+    As SimpleBaseline, the integer argmax is moved a quarter pixel towards the higher neighbour in x and in y.
+    """
+    *lead, h, w = heatmaps.shape
+    flat = heatmaps.reshape(-1, h, w).float()
+    idx = flat.reshape(flat.shape[0], -1).argmax(dim=-1)
+    y, x = idx // w, idx % w
+    n = torch.arange(flat.shape[0], device=flat.device)
+    xl, xr = (x - 1).clamp(min=0), (x + 1).clamp(max=w - 1)
+    yu, yd = (y - 1).clamp(min=0), (y + 1).clamp(max=h - 1)
+    dx = torch.sign(flat[n, y, xr] - flat[n, y, xl]) * ((x > 0) & (x < w - 1))
+    dy = torch.sign(flat[n, yd, x] - flat[n, yu, x]) * ((y > 0) & (y < h - 1))
+    xy = torch.stack([x.float() + 0.25 * dx, y.float() + 0.25 * dy], dim=-1)
+    return xy.reshape(*lead, 2)
+
+
+def head_threshold_px(joints_3d_m: Tensor, projections: Tensor, focal_px: Tensor, fraction: float = 0.5) -> Tensor:
+    """JDR threshold in pixels: ``fraction`` (½, MetaFuse Sec. 5.1) of the head size seen by each view, (B, V).
+
+    The head size is :func:`mfcore.skeleton.head_size_m` (neck base to crown) scaled to pixels at the head's depth,
+    ``focal_px · size_m / depth_m``: the apparent size of the head, free of the foreshortening a projected segment has.
+    joints_3d_m (B, J, 3); projections (V, 3, 4); focal_px (V,).
+    """
+    a, b = skeleton.HEAD_SEGMENT
+    size_m = skeleton.head_size_m(joints_3d_m)  # (B,)
+    centre = 0.5 * (joints_3d_m[:, a] + joints_3d_m[:, b])  # (B, 3)
+    z = geometry.depth(projections.to(joints_3d_m.dtype), centre[:, None, :])[..., 0]  # (B, V)
+    return fraction * focal_px.to(z)[None, :] * size_m[:, None] / z
+
+
+def crossview_threshold_px(image_px: int) -> float:
+    """The Cross View Fusion code's constant threshold: 0.5 × (input size / 10) pixels."""
+    return CROSSVIEW_THRESHOLD * CROSSVIEW_HEAD_FRACTION * image_px
+
+
+def jdr(pred_px: Tensor, gt_px: Tensor, threshold_px, mask: Tensor | None = None) -> Tensor:
+    """Joint Detection Rate per joint: the fraction of (…) samples whose error is below the threshold, (J,).
+
+    pred_px, gt_px (..., J, 2) in the same pixel frame; threshold_px a float or a tensor broadcastable to (...);
+    mask (..., J) selects the samples that count (e.g. in-image joints). A joint with no counted sample gives NaN.
+    """
+    if pred_px.shape != gt_px.shape or pred_px.shape[-1] != 2:
+        raise ValueError(f"pred_px and gt_px must both be (..., J, 2), got {tuple(pred_px.shape)} and {tuple(gt_px.shape)}")
+    err = (pred_px.float() - gt_px.float()).norm(dim=-1)  # (..., J)
+    thr = torch.as_tensor(threshold_px, dtype=err.dtype, device=err.device)
+    if thr.dim() > 0:
+        thr = thr[..., None]
+    hit = (err < thr).float()
+    J = err.shape[-1]
+    hit, weight = hit.reshape(-1, J), (mask.reshape(-1, J).float() if mask is not None else torch.ones_like(hit.reshape(-1, J)))
+    return (hit * weight).sum(0) / weight.sum(0)
+
+
+def mpjpe_mm(pred_m: Tensor, gt_m: Tensor) -> Tensor:
+    """Mean Per Joint Position Error in mm, no alignment (MetaFuse Sec. 5.1): (..., J, 3) × 2 → (...)."""
+    if pred_m.shape != gt_m.shape:
+        raise ValueError(f"pred and gt shapes differ: {tuple(pred_m.shape)} vs {tuple(gt_m.shape)}")
+    return 1000.0 * (pred_m - gt_m).norm(dim=-1).mean(dim=-1)
+
+
+def procrustes_align(pred: Tensor, gt: Tensor) -> Tensor:
+    """The similarity transform (scale, rotation, translation) of ``pred`` closest to ``gt`` applied to ``pred``.
+
+    (..., J, 3) → (..., J, 3). Umeyama's closed form; reflections are excluded.
+    """
+    mu_p, mu_g = pred.mean(dim=-2, keepdim=True), gt.mean(dim=-2, keepdim=True)
+    p, g = pred - mu_p, gt - mu_g
+    H = p.transpose(-1, -2).double() @ g.double()  # (..., 3, 3)
+    U, S, Vh = torch.linalg.svd(H)
+    d = torch.sign(torch.linalg.det(Vh.transpose(-1, -2) @ U.transpose(-1, -2)))
+    D = torch.diag_embed(torch.stack([torch.ones_like(d), torch.ones_like(d), d], dim=-1))
+    R = Vh.transpose(-1, -2) @ D @ U.transpose(-1, -2)  # rotates p onto g
+    scale = (S * torch.diagonal(D, dim1=-2, dim2=-1)).sum(-1) / (p.double() ** 2).sum(dim=(-1, -2)).clamp_min(1e-12)
+    aligned = scale[..., None, None] * (p.double() @ R.transpose(-1, -2)) + mu_g.double()
+    return aligned.to(pred.dtype)
+
+
+def pa_mpjpe_mm(pred_m: Tensor, gt_m: Tensor) -> Tensor:
+    """MPJPE in mm after Procrustes alignment of each pose to its ground truth (Tekin et al.), (...)."""
+    return mpjpe_mm(procrustes_align(pred_m, gt_m), gt_m)

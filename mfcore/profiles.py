@@ -1,0 +1,158 @@
+"""The one table of sizes: every notebook and every mfcore function reads its sizes from a :class:`Profile`.
+
+Two profiles exist: ``smoke`` (CPU, every notebook in about two minutes on 2 cores, tiny images) and ``full`` (one GPU,
+the papers' shapes where affordable: 256² images, 64² heatmaps). Notebooks never invent sizes; they read
+``profile.<section>.<field>``.
+
+Each chapter owns one section (a frozen dataclass). Adding a size means adding a field to that section with a value in
+both profiles below.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import torch
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class GeometrySizes:
+    """Chapter 01: the fusion-geometry argument of MetaFuse Sec. 3-4.1."""
+
+    heatmap_px: int = 32  # side of the heatmap on which ideal epipolar weights are drawn
+    param_count_sides_px: tuple[int, ...] = (16, 32, 64, 80)  # heatmap sides in the NaiveFuse vs factorised table
+    affine_fit_steps: int = 200  # Adam steps fitting one θ_i per pixel (all pixels in one batch)
+    affine_fit_pixels: int = 256  # how many view-1 pixels the affine-fit evidence uses (all if >= side²)
+    camera_moves: int = 5  # camera-2 positions in the "moving camera 2" figure (Fig. 3/4)
+
+
+@dataclass(frozen=True)
+class StudioSizes:
+    """Chapter 02: the synthetic capture studio (render + data)."""
+
+    image_px: int = 64  # square input image side
+    heatmap_px: int = 16  # square heatmap side (image_px / 4, as SimpleBaseline)
+    heatmap_sigma_px: float = 0.5  # Gaussian target σ in heatmap pixels (σ=2 at 64², scaled with the side)
+    preview_frames: int = 4  # frames drawn in the notebook
+    occlusion_frames: int = 64  # frames per rig for the occlusion statistics
+    bench_batch: int = 16  # images per render call in the throughput benchmark
+    bench_repeats: int = 3
+
+
+@dataclass(frozen=True)
+class BackboneSizes:
+    """Warm-up of the SimpleBaseline 2D network (MetaFuse Sec. 4.2, 5.1)."""
+
+    resnet_depth: int = 10  # 10/18/34/50; the paper uses 50
+    width: int = 16  # channels of the first ResNet stage (64 in the standard ResNet)
+    deconv_channels: int = 32  # channels of the three deconvolutions (256 in SimpleBaseline)
+    warmup_frames: int = 256  # distinct training frames (multi-view) for warm-up
+    warmup_epochs: int = 4  # the paper: 30, lr 1e-3 → 1e-4 at 15 → 1e-5 at 25 (scaled: 1/2 and 5/6 of the epochs)
+    batch_size: int = 32
+    lr: float = 1e-3
+
+
+@dataclass(frozen=True)
+class MetaFuseSizes:
+    """Chapters 03-04: NaiveFuse / AffineFuse / MetaFuse, meta-training and few-shot finetuning."""
+
+    pretrain_frames: int = 64  # dome frames (all 20 training views) with cached heatmaps for meta-training
+    meta_iterations: int = 30  # outer steps of Eq. (6)
+    meta_tasks_per_step: int = 4  # ordered camera pairs per outer step
+    task_train: int = 4  # |D_train| frames per task
+    task_test: int = 4  # |D_test| frames per task
+    inner_lr: float = 1e-3  # α of Eq. (4)-(5)
+    outer_lr: float = 1e-3  # meta-training Adam rate (Sec. 5.1)
+    finetune_lr: float = 5e-3  # meta-testing Adam rate (Sec. 5.1)
+    finetune_steps: int = 30
+    shots: tuple[int, ...] = (50, 100, 200, 500)  # K of Fig. 7
+    target_train_frames: int = 500  # labelled pool on the target rig (must hold the largest K)
+    target_test_frames: int = 64  # unseen test motions on the target rig
+    trials: int = 2  # camera draws on the dome's held-out cameras
+    temperature: float = 0.2  # softmax temperature on each fused channel (Sec. 5.1)
+
+
+@dataclass(frozen=True)
+class PictorialSizes:
+    """Chapter 05: triangulation, PSM and RPSM (Cross View Fusion)."""
+
+    grid_bins: int = 16  # PSM bins per axis around the estimated root
+    cube_size_mm: float = 2000.0  # side of the PSM cube
+    rpsm_stages: int = 3
+    rpsm_bins: int = 2  # bins per axis of each joint's refinement grid (2×2×2 in the paper)
+    test_frames: int = 32
+    bench_frames: int = 16
+
+
+@dataclass(frozen=True)
+class TrainableFusionSizes:
+    """Chapter 06: Tekin et al.'s two-stream network with a trainable fusion stream."""
+
+    layers: int = 6  # L: fusion can happen before any of layers 0..L
+    channels: int = 16
+    train_frames: int = 256
+    test_frames: int = 64
+    epochs: int = 3
+    batch_size: int = 32
+    lr: float = 1e-3
+    lambda_alpha: float = 1.0  # λ of Eq. (4), scaled so the two loss terms are comparable
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    geometry: GeometrySizes = field(default_factory=GeometrySizes)
+    studio: StudioSizes = field(default_factory=StudioSizes)
+    backbone: BackboneSizes = field(default_factory=BackboneSizes)
+    metafuse: MetaFuseSizes = field(default_factory=MetaFuseSizes)
+    pictorial: PictorialSizes = field(default_factory=PictorialSizes)
+    trainable_fusion: TrainableFusionSizes = field(default_factory=TrainableFusionSizes)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(
+        name="smoke",
+        description="CPU smoke scale: every notebook in about two minutes on 2 cores; numbers are not meaningful",
+    ),
+    "full": Profile(
+        name="full",
+        description="one GPU: the papers' shapes where affordable (256² images, 64² heatmaps)",
+        geometry=GeometrySizes(heatmap_px=64, affine_fit_steps=400, affine_fit_pixels=4096, camera_moves=7),
+        studio=StudioSizes(image_px=256, heatmap_px=64, heatmap_sigma_px=2.0, preview_frames=4,
+                           occlusion_frames=2048, bench_batch=512, bench_repeats=10),
+        backbone=BackboneSizes(resnet_depth=18, width=64, deconv_channels=256, warmup_frames=20000, warmup_epochs=6,
+                               batch_size=128, lr=1e-3),
+        metafuse=MetaFuseSizes(pretrain_frames=2000, meta_iterations=2000, meta_tasks_per_step=8, task_train=8,
+                               task_test=8, finetune_steps=300, target_train_frames=2000, target_test_frames=1000,
+                               trials=3),
+        pictorial=PictorialSizes(test_frames=1000, bench_frames=512),
+        trainable_fusion=TrainableFusionSizes(layers=8, channels=64, train_frames=20000, test_frames=2000, epochs=10,
+                                              batch_size=128),
+    ),
+}
+
+
+def get_profile(name: str) -> Profile:
+    """The profile called ``name``; an unknown name is a ``ValueError`` naming it and the valid choices."""
+    if not isinstance(name, str) or name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; valid profiles: {', '.join(sorted(PROFILES))}")
+    return PROFILES[name]
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` → CUDA if available else CPU; ``"cuda"`` without CUDA is a ``ValueError`` naming the choices."""
+    if device not in DEVICE_CHOICES:
+        raise ValueError(f"unknown device {device!r}; valid devices: {', '.join(DEVICE_CHOICES)}")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was requested but CUDA is not available on this machine; "
+                         f"valid devices here: auto, cpu")
+    return torch.device(device)

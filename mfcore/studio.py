@@ -1,0 +1,347 @@
+"""Camera rigs of the synthetic capture studio: a Panoptic-like dome, an H36M-like 4-camera room (placement jittered per
+subject), a Total-Capture-like 8-camera ring, and any rig a user describes in a YAML or JSON file.
+
+Every camera sees a fixed window on the **capture volume**, a vertical cylinder of radius :data:`VOLUME_RADIUS_M`
+and height :data:`VOLUME_HEIGHT_M` standing on the floor (z = 0) at the world origin: the whole volume, so a person
+anywhere in it, stays inside the image. The cameras never move with the person, so the epipolar geometry between two
+views' pixels is fixed, as NaiveFuse and MetaFuse assume (Sec. 3 of MetaFuse).
+
+All rigs are defined at :data:`REFERENCE_IMAGE_PX`; call ``rig.at_resolution(profile.studio.image_px)``.
+Rigs are built deterministically: each rig has its own fixed seed in this file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .geometry import Camera, look_at_camera, stack_projections
+
+VOLUME_RADIUS_M = 1.2
+VOLUME_HEIGHT_M = 2.1
+REFERENCE_IMAGE_PX = 256
+
+DOME_NUM_CAMERAS = 26
+DOME_TRAIN_VIEWS: tuple[int, ...] = tuple(range(20))  # 20 views → 380 ordered pairs for meta-training
+DOME_HELDOUT_VIEWS: tuple[int, ...] = tuple(range(20, 26))  # never seen in training
+
+H36M_TRAIN_SUBJECTS: tuple[int, ...] = (1, 5, 6, 7, 8)
+H36M_TEST_SUBJECTS: tuple[int, ...] = (9, 11)
+H36M_SUBJECTS = H36M_TRAIN_SUBJECTS + H36M_TEST_SUBJECTS
+
+RIG_NAMES = ("dome", "h36m", "h36m_s<subject>", "totalcapture")
+ROTATION_TOLERANCE = 1e-4  # max |RᵀR − I| entry accepted from a rig file
+
+_DOME_SEED, _H36M_SEED, _TOTALCAPTURE_SEED = 20200613, 20170722, 20170904
+
+
+@dataclass(frozen=True)
+class Rig:
+    """A named set of calibrated cameras (views) looking at the capture volume."""
+
+    name: str
+    cameras: list[Camera]
+
+    @property
+    def num_views(self) -> int:
+        return len(self.cameras)
+
+    @property
+    def image_px(self) -> int:
+        return self.cameras[0].image_px
+
+    def projections(self, dtype=torch.float32, device=None) -> torch.Tensor:
+        """P = K [R | t] of every view, (V, 3, 4)."""
+        return stack_projections(self.cameras, dtype=dtype, device=device)
+
+    def focal_px(self, dtype=torch.float32, device=None) -> torch.Tensor:
+        """Mean focal length of every view in pixels, (V,)."""
+        return torch.stack([0.5 * (c.K[0, 0] + c.K[1, 1]) for c in self.cameras]).to(dtype=dtype, device=device)
+
+    def centers_m(self) -> torch.Tensor:
+        """Camera centres in world metres, (V, 3) float64."""
+        return torch.stack([c.center_m() for c in self.cameras])
+
+    def subset(self, indices) -> "Rig":
+        """The rig of the views ``indices`` (in that order); the name records them."""
+        idx = [int(i) for i in indices]
+        bad = [i for i in idx if not 0 <= i < self.num_views]
+        if bad or not idx:
+            raise ValueError(f"rig {self.name!r}: view indices must be a non-empty list in [0, {self.num_views - 1}], "
+                             f"got {idx}")
+        return Rig(f"{self.name}[{','.join(map(str, idx))}]", [self.cameras[i] for i in idx])
+
+    def at_resolution(self, image_px: int) -> "Rig":
+        """The same windows imaged at ``image_px`` pixels (intrinsics rescaled)."""
+        if not (isinstance(image_px, int) and image_px > 0):
+            raise ValueError(f"image_px must be a positive int, got {image_px!r}")
+        if all(c.image_px == image_px for c in self.cameras):
+            return self
+        return Rig(self.name, [c.at_resolution(image_px) for c in self.cameras])
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# the capture volume and the fixed window of each camera
+
+
+def volume_outline_m(n_azimuth: int = 72) -> torch.Tensor:
+    """Points on the rims of the capture cylinder (bottom and top circles), (2·n_azimuth, 3) float64.
+
+    The cylinder is convex, so its image is the convex hull of its two rims' images (when it is in front of the camera).
+    """
+    phi = torch.arange(n_azimuth, dtype=torch.float64) * (2 * math.pi / n_azimuth)
+    ring = torch.stack([VOLUME_RADIUS_M * phi.cos(), VOLUME_RADIUS_M * phi.sin()], dim=-1)
+    bottom = torch.cat([ring, torch.zeros(n_azimuth, 1, dtype=torch.float64)], dim=-1)
+    top = torch.cat([ring, torch.full((n_azimuth, 1), VOLUME_HEIGHT_M, dtype=torch.float64)], dim=-1)
+    return torch.cat([bottom, top])
+
+
+def volume_in_view(camera: Camera) -> tuple[float, float]:
+    """(fraction of the capture-volume outline in front of the camera and inside its image, min depth in metres)."""
+    X = volume_outline_m()
+    x_cam = X @ camera.R.T + camera.t
+    z = x_cam[:, 2]
+    x = (x_cam @ camera.K.T)
+    uv = x[:, :2] / x[:, 2:3]
+    lo, hi = -0.5, camera.image_px - 0.5
+    inside = (z > 0) & (uv >= lo).all(-1) & (uv <= hi).all(-1)
+    return float(inside.double().mean()), float(z.min())
+
+
+def sees_volume(camera: Camera) -> bool:
+    """True when the whole capture volume is in front of ``camera`` and inside its image."""
+    fraction, z_min = volume_in_view(camera)
+    return fraction == 1.0 and z_min > 0
+
+
+def framed_camera(position_m, target_m, image_px: int = REFERENCE_IMAGE_PX, fill: float = 0.92, name: str = "") -> Camera:
+    """A camera at ``position_m`` looking at ``target_m`` whose focal length makes the capture volume span ``fill``
+    of the half-image in the most extended direction (so the whole volume stays in view)."""
+    unit = look_at_camera(position_m, target_m, 1.0, image_px, name)
+    x_cam = volume_outline_m() @ unit.R.T + unit.t
+    if (x_cam[:, 2] <= 0.05).any():
+        raise ValueError(f"camera {name!r} at {list(map(float, position_m))} is inside or beside the capture volume")
+    extent = (x_cam[:, :2] / x_cam[:, 2:3]).abs().max()
+    focal = fill * (image_px / 2.0) / float(extent)
+    return look_at_camera(position_m, target_m, focal, image_px, name)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# built-in rigs
+
+
+def dome_rig() -> Rig:
+    """A Panoptic-like dome: 26 cameras on a dome at varied heights (0.4-3.6 m) and distances (2.6-4.4 m).
+
+    Views 0-19 (:data:`DOME_TRAIN_VIEWS`, 380 ordered pairs) are for meta-training; views 20-25
+    (:data:`DOME_HELDOUT_VIEWS`) are spread around the dome and never seen in training.
+    """
+    rng = np.random.default_rng(_DOME_SEED)
+    n = DOME_NUM_CAMERAS
+    # golden-angle azimuths spread the cameras evenly around; heights and distances vary per camera
+    azimuth = (np.arange(n) * math.pi * (3 - math.sqrt(5)) + rng.uniform(-0.15, 0.15, n)) % (2 * math.pi)
+    height = rng.uniform(0.4, 3.6, n)
+    distance = rng.uniform(2.6, 4.4, n)
+    fill = rng.uniform(0.78, 0.95, n)
+    cams = []
+    for i in range(n):
+        pos = (distance[i] * math.cos(azimuth[i]), distance[i] * math.sin(azimuth[i]), height[i])
+        target = (rng.uniform(-0.15, 0.15), rng.uniform(-0.15, 0.15), 0.5 * VOLUME_HEIGHT_M + rng.uniform(-0.15, 0.15))
+        cams.append(framed_camera(pos, target, fill=float(fill[i]), name=f"dome{i:02d}"))
+    return Rig("dome", cams)
+
+
+def h36m_rig(subject: int) -> Rig:
+    """An H36M-like room: 4 cameras near the room's corners at 1.5-1.9 m, looking at the volume; each subject's
+    session jitters the placement (±0.2 m, ±0.1 m in height, aim ±0.1 m), as the real H36M calibrations differ per
+    subject. Subjects 1, 5, 6, 7, 8 are for training; 9 and 11 for testing."""
+    if isinstance(subject, bool) or not isinstance(subject, (int, np.integer)) or int(subject) not in H36M_SUBJECTS:
+        raise ValueError(f"unknown H36M subject {subject!r}; valid subjects: {', '.join(map(str, H36M_SUBJECTS))}")
+    base = np.random.default_rng(_H36M_SEED)
+    corner_azimuth = np.deg2rad([45.0, 135.0, 225.0, 315.0]) + base.uniform(-0.12, 0.12, 4)
+    corner_distance = base.uniform(4.3, 5.0, 4)
+    corner_height = base.uniform(1.5, 1.9, 4)
+    rng = np.random.default_rng([_H36M_SEED, int(subject)])
+    cams = []
+    for i in range(4):
+        d = corner_distance[i]
+        pos = np.array([d * math.cos(corner_azimuth[i]), d * math.sin(corner_azimuth[i]), corner_height[i]])
+        pos = pos + np.concatenate([rng.uniform(-0.2, 0.2, 2), rng.uniform(-0.1, 0.1, 1)])
+        target = np.array([0.0, 0.0, 0.5 * VOLUME_HEIGHT_M]) + rng.uniform(-0.1, 0.1, 3)
+        cams.append(framed_camera(tuple(pos), tuple(target), fill=0.93, name=f"h36m_s{int(subject)}_cam{i + 1}"))
+    return Rig(f"h36m_s{int(subject)}", cams)
+
+
+def totalcapture_rig() -> Rig:
+    """A Total-Capture-like ring: 8 cameras evenly around the room, 3.8-4.6 m away, alternating high (2.3-2.6 m)
+    and low (1.1-1.5 m)."""
+    rng = np.random.default_rng(_TOTALCAPTURE_SEED)
+    cams = []
+    for i in range(8):
+        a = 2 * math.pi * i / 8 + rng.uniform(-0.08, 0.08)
+        d = rng.uniform(3.8, 4.6)
+        h = rng.uniform(2.3, 2.6) if i % 2 == 0 else rng.uniform(1.1, 1.5)
+        target = (0.0, 0.0, 0.5 * VOLUME_HEIGHT_M + rng.uniform(-0.1, 0.1))
+        cams.append(framed_camera((d * math.cos(a), d * math.sin(a), h), target, fill=0.9, name=f"tc{i + 1}"))
+    return Rig("totalcapture", cams)
+
+
+def get_rig(name) -> Rig:
+    """A rig by name: ``"dome"``, ``"h36m"`` (subject 1's placement), ``"h36m_s<subject>"`` (e.g. ``"h36m_s9"``),
+    ``"totalcapture"``, or a path to a ``.yaml``/``.yml``/``.json`` rig file. A :class:`Rig` is returned as is."""
+    if isinstance(name, Rig):
+        return name
+    if isinstance(name, Path) or (isinstance(name, str) and Path(name).suffix.lower() in _SUFFIXES):
+        return load_rig(name)
+    if name == "dome":
+        return dome_rig()
+    if name == "h36m":
+        return h36m_rig(1)
+    if name == "totalcapture":
+        return totalcapture_rig()
+    if isinstance(name, str) and name.startswith("h36m_s") and name[6:].isdigit():
+        return h36m_rig(int(name[6:]))
+    raise ValueError(f"unknown rig {name!r}; valid rigs: dome, h36m, "
+                     f"{', '.join(f'h36m_s{s}' for s in H36M_SUBJECTS)}, totalcapture, or a path to a "
+                     f"{'/'.join(_SUFFIXES)} rig file")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# rig files
+
+_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def _rig_to_dict(rig: Rig) -> dict:
+    return {
+        "name": rig.name,
+        "cameras": [{"name": c.name, "image_size": [c.image_px, c.image_px], "K": c.K.tolist(), "R": c.R.tolist(),
+                     "t": c.t.tolist()} for c in rig.cameras],
+    }
+
+
+def save_rig(rig: Rig, path) -> Path:
+    """Write ``rig`` as YAML (``.yaml``/``.yml``) or JSON (``.json``): per camera name, image_size [w, h], K (3×3),
+    R (3×3, world→camera rotation) and t (3, metres), with ``x_cam = R X + t``. Floats round-trip exactly."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in _SUFFIXES:
+        raise ValueError(f"rig file {str(path)!r}: unknown suffix {path.suffix!r}; allowed: {', '.join(_SUFFIXES)}")
+    data = _rig_to_dict(rig)
+    if suffix == ".json":
+        text = json.dumps(data, indent=2)
+    else:
+        import yaml
+
+        text = yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def _matrix(value, shape, what: str) -> np.ndarray:
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be numbers of shape {shape}, got {value!r}") from None
+    if arr.shape != shape:
+        raise ValueError(f"{what} must have shape {shape}, got shape {arr.shape}: {value!r}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{what} must be finite, got {arr.tolist()}")
+    return arr
+
+
+def _camera_from_dict(d, index: int, source: str) -> Camera:
+    if not isinstance(d, dict):
+        raise ValueError(f"rig file {source}: camera #{index} must be a mapping, got {d!r}")
+    name = str(d.get("name", f"cam{index}"))
+    where = f"rig file {source}: camera {name!r}"
+    # image size: image_px (int) or image_size [w, h] with w == h
+    if "image_px" in d:
+        size = d["image_px"]
+        w = h = size
+    elif "image_size" in d:
+        size = d["image_size"]
+        if isinstance(size, (list, tuple)) and len(size) == 2:
+            w, h = size
+        else:
+            w = h = size
+    else:
+        raise ValueError(f"{where}: missing image size (give image_size: [w, h] or image_px: n)")
+    if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in (w, h)):
+        raise ValueError(f"{where}: image size must be positive integers, got {size!r}")
+    if w != h:
+        raise ValueError(f"{where}: images must be square, got image_size {size!r}")
+    # intrinsics: K (3×3) or fx, fy, cx, cy
+    if "K" in d:
+        K = _matrix(d["K"], (3, 3), f"{where}: K")
+    elif all(k in d for k in ("fx", "fy", "cx", "cy")):
+        fx, fy, cx, cy = (_matrix(d[k], (), f"{where}: {k}") for k in ("fx", "fy", "cx", "cy"))
+        K = np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+    else:
+        raise ValueError(f"{where}: missing intrinsics (give K: 3x3, or fx, fy, cx, cy)")
+    if K[0, 0] <= 0 or K[1, 1] <= 0 or not np.allclose(K[2], [0.0, 0.0, 1.0]) or K[1, 0] != 0:
+        raise ValueError(f"{where}: K must be upper triangular with positive focal lengths and last row [0, 0, 1], "
+                         f"got {K.tolist()}")
+    if "R" not in d or "t" not in d:
+        raise ValueError(f"{where}: missing extrinsics (give R: 3x3 world-to-camera rotation and t: 3 metres)")
+    R = _matrix(d["R"], (3, 3), f"{where}: R")
+    t = _matrix(d["t"], (3,), f"{where}: t")
+    ortho_error = float(np.abs(R.T @ R - np.eye(3)).max())
+    det = float(np.linalg.det(R))
+    if ortho_error > ROTATION_TOLERANCE or det <= 0:
+        raise ValueError(f"{where}: R is not a rotation (max |RᵀR − I| = {ortho_error:.3g}, det R = {det:.4g}); "
+                         f"allowed: orthonormal with det +1 (tolerance {ROTATION_TOLERANCE:g}). R = {R.tolist()}")
+    cam = Camera(torch.from_numpy(K), torch.from_numpy(R), torch.from_numpy(t), int(w), name)
+    fraction, z_min = volume_in_view(cam)
+    if fraction < 1.0 or z_min <= 0:
+        centre = cam.center_m().tolist()
+        raise ValueError(f"{where} does not see the whole capture volume (cylinder r = {VOLUME_RADIUS_M} m, "
+                         f"h = {VOLUME_HEIGHT_M} m at the origin): only {100 * fraction:.1f}% of its outline is in the "
+                         f"{int(w)}×{int(w)} image (nearest depth {z_min:.2f} m; camera centre "
+                         f"{[round(c, 3) for c in centre]} m)")
+    return cam
+
+
+def rig_from_dict(data, source: str = "<dict>") -> Rig:
+    """A validated :class:`Rig` from a mapping ``{name, cameras: [{name, image_size, K | fx fy cx cy, R, t}, ...]}``."""
+    if not isinstance(data, dict) or not isinstance(data.get("cameras"), list):
+        raise ValueError(f"rig file {source}: expected a mapping with a 'cameras' list, got {type(data).__name__}")
+    cams = [_camera_from_dict(d, i, source) for i, d in enumerate(data["cameras"])]
+    if len(cams) < 2:
+        raise ValueError(f"rig file {source}: a rig needs at least 2 cameras, got {len(cams)}")
+    sizes = {c.image_px for c in cams}
+    if len(sizes) > 1:
+        raise ValueError(f"rig file {source}: all cameras must share one image size, got "
+                         f"{', '.join(f'{c.name}: {c.image_px}' for c in cams)}")
+    names = [c.name for c in cams]
+    if len(set(names)) != len(names):
+        raise ValueError(f"rig file {source}: camera names must be unique, got {names}")
+    return Rig(str(data.get("name", Path(source).stem)), cams)
+
+
+def load_rig(path) -> Rig:
+    """Read and validate a rig file (YAML or JSON by suffix). Bad files raise ``ValueError`` naming the camera and
+    value: fewer than 2 cameras, a non-rotation R, NaN/inf, a camera that does not see the capture volume, …"""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in _SUFFIXES:
+        raise ValueError(f"rig file {str(path)!r}: unknown suffix {path.suffix!r}; allowed: {', '.join(_SUFFIXES)}")
+    if not path.is_file():
+        raise ValueError(f"rig file {str(path)!r} does not exist")
+    text = path.read_text()
+    try:
+        if suffix == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except Exception as err:
+        raise ValueError(f"rig file {str(path)!r} cannot be parsed: {err}") from None
+    return rig_from_dict(data, source=str(path))

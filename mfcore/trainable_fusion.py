@@ -1,0 +1,570 @@
+"""Tekin et al.'s two-stream network with a trainable fusion stream (ICCV 2017, "Learning to fuse 2D and 3D image cues").
+
+An *image stream* reads the image, a *confidence-map stream* reads the 17 confidence maps of the 2D backbone, and a
+*fusion stream* reads, before each of its layers l + 1, the mixture of Eq. (1) of Tekin
+
+    u_l = (1 − w_l) · concat(I_l, X_l) + w_l · Z_l ,        1 ≤ l ≤ L ,        u_0 = Z_0 = concat(I_0, X_0) ,
+
+with the fusion weights of Eq. (3), ``w_l = sigmoid(α² (l − β))``. The network outputs Z_{L+1}: 17 root-relative 3D
+joints in the camera frame, in metres, (B, 17, 3).
+
+Choices, each a scaled-down reading of the paper's Fig. 2/3 (sizes from ``profile.trainable_fusion``):
+
+* **α² in Eq. (3).** We use the slope α² (as the authors' released code) rather than α: the sharpness can never turn
+  negative, so w is always a non-decreasing step in l and "fuse at β" keeps its meaning (a trained model can always be
+  pruned). The penalty of Eq. (4) stays λ/α² on the same parameter α. α starts at 0.1 (slope 0.01), β at L/2.
+* **Input alignment.** Eq. (1) needs I_l and X_l of the same height and width. The confidence maps are at h = H/4, so
+  I_0 is the image rearranged *losslessly* by space-to-depth (pixel unshuffle by 4): (3·16, h, w). Nothing of the image
+  is lost and every stream starts at the confidence maps' resolution (up-sampling the maps instead would make the
+  fusion stream 16× costlier for no new information).
+* **Layers.** L = ``layers`` data layers per stream: L − 2 convolutional blocks (3×3 convolution, ReLU, then 2×2
+  max-pooling while the side stays ≥ 4) and 2 fully connected layers (ReLU), as Fig. 3's conv-then-FC design; the
+  fusion stream has the same L layers with the channels of both streams added (Z_l has the size of concat(I_l, X_l),
+  as Eq. (1) requires) plus its output layer L + 1, a linear map to 3·17. Data-stream convolutions have
+  ``channels`` channels, fully connected layers ``8 · channels`` neurons.
+* **No normalisation layers, no dropout.** Every layer is a plain function of its input, so a pruned network computes
+  bit-for-bit what the unpruned one computes with binary weights, and training is deterministic in the seed; the
+  studio's pose/placement augmentation stands in for the paper's dropout.
+* **Loss.** Eq. (4) with the sum over samples replaced by the minibatch mean of ‖f − y‖² (metres², summed over joints
+  and coordinates), so λ does not depend on the batch size; λ (``lambda_alpha``) is chosen so λ/α² at the start is of
+  the order of the data term at the start (the paper's 5·10³ does the same for its loss scale).
+
+Configurations (Table 5 of Tekin): ``ImageOnly`` and ``CMOnly`` (one stream and its regression layer), ``EarlyFusion``
+(β = 0: only the fusion stream, on concat(I_0, X_0)), ``LateFusion`` (β = L: both data streams, concatenated before the
+output layer), ``FixedFusion`` (any β in 0..L, for a sweep: w_l = 1[l > β] and only the active layers exist) and
+``TrainableFusion`` (all three streams, α and β learned).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import skeleton
+from .profiles import Profile, TrainableFusionSizes, resolve_device
+
+Tensor = torch.Tensor
+
+METHODS = ("ImageOnly", "CMOnly", "EarlyFusion", "LateFusion", "TrainableFusion", "FixedFusion")
+STREAMS = ("image", "cm")
+FC_LAYERS = 2  # fully connected layers at the end of each data stream (Fig. 3: convolutions, then FC)
+FC_WIDTH_PER_CHANNEL = 8  # FC neurons per data-stream channel
+MIN_CONV_SIDE = 4  # convolutional blocks pool by 2 while the feature side stays >= this
+ALPHA_INIT = 0.1  # Sec. 3.1 of Tekin
+NUM_COORDS = 3
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Fusion weights (Eq. 3)
+# ----------------------------------------------------------------------------------------------------------------------
+
+def sigmoid_fusion_weights(alpha: Tensor, beta: Tensor, layers: int) -> Tensor:
+    """Eq. (3) of Tekin with slope α²: ``w_l = sigmoid(α² (l − β))`` for l = 1..L, (L,).
+
+    α² → ∞ gives the indicator 1[l > β] (except at l = β, where w = ½); α = 0 mixes everything half and half.
+    """
+    _check_int("layers", layers, 1)
+    alpha, beta = torch.as_tensor(alpha), torch.as_tensor(beta)
+    l = torch.arange(1, layers + 1, dtype=torch.float32, device=alpha.device)
+    return torch.sigmoid(alpha.float() ** 2 * (l - beta.float()))
+
+
+def indicator_fusion_weights(beta: int, layers: int) -> Tensor:
+    """Hard-coded fusion at layer β (Sec. 3.1 of Tekin): ``w_l = 1[l > β]``, l = 1..L, (L,) float."""
+    _check_int("layers", layers, 1)
+    _check_int("beta", beta, 0, layers)
+    return (torch.arange(1, layers + 1) > beta).float()
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The network
+# ----------------------------------------------------------------------------------------------------------------------
+
+def _check_int(name: str, value, low: int, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        allowed = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    return value
+
+
+def _layer_generator(seed: int, stream: str, layer: int) -> torch.Generator:
+    """A generator for one layer's initial weights: the same layer gets the same weights in every configuration."""
+    digest = hashlib.sha256(f"trainable_fusion/{seed}/{stream}/{layer}".encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
+
+
+def _init_layer(module: nn.Module, gen: torch.Generator, output: bool = False) -> nn.Module:
+    """He initialisation for ReLU layers (a small one for the output layer, which starts near the zero pose)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(m.weight, nonlinearity="relu", generator=gen)
+            if output:
+                m.weight.data.mul_(0.01)
+            nn.init.zeros_(m.bias)
+    return module
+
+
+@dataclass(frozen=True)
+class FusionArchitecture:
+    """Layer sizes shared by all configurations: which layers are convolutional, their sides and widths."""
+
+    image_px: int
+    heatmap_px: int
+    layers: int  # L
+    channels: int
+    num_joints: int
+
+    @property
+    def space_to_depth(self) -> int:
+        return self.image_px // self.heatmap_px
+
+    @property
+    def conv_layers(self) -> int:
+        return self.layers - FC_LAYERS
+
+    @property
+    def fc_width(self) -> int:
+        return FC_WIDTH_PER_CHANNEL * self.channels
+
+    def input_channels(self, stream: str) -> int:
+        return 3 * self.space_to_depth**2 if stream == "image" else self.num_joints
+
+    def sides(self) -> list[int]:
+        """Feature side after each convolutional block 0..L−2 (0 = the input, at the heatmap side)."""
+        sides = [self.heatmap_px]
+        for _ in range(self.conv_layers):
+            s = sides[-1]
+            sides.append(s // 2 if s // 2 >= MIN_CONV_SIDE else s)
+        return sides
+
+    def stream_layer(self, l: int, in_channels: int, out_channels: int, out_fc: int) -> nn.Module:
+        """Layer l (1-based) of a stream: a conv block for l ≤ L−2, else a fully connected layer."""
+        sides = self.sides()
+        if l <= self.conv_layers:
+            parts = [nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.ReLU()]
+            if sides[l] < sides[l - 1]:
+                parts.append(nn.MaxPool2d(2))
+            return nn.Sequential(*parts)
+        if l == self.conv_layers + 1:
+            in_features = in_channels * sides[-1] ** 2
+            return nn.Sequential(nn.Flatten(), nn.Linear(in_features, out_fc), nn.ReLU())
+        return nn.Sequential(nn.Linear(in_channels, out_fc), nn.ReLU())
+
+    def width(self, l: int) -> int:
+        """Channels (conv) or neurons (FC) of one data stream after layer l ≥ 1."""
+        return self.channels if l <= self.conv_layers else self.fc_width
+
+
+class FusionNet(nn.Module):
+    """The fusion network of Tekin Fig. 3 for one configuration; ``forward(images, confidence_maps) -> (B, J, 3)`` m.
+
+    ``streams``: ("image", "cm"), ("image",) or ("cm",). ``beta``: ``None`` for trainable fusion (α, β parameters,
+    all layers of all three streams built), or an int in 0..L for fusion fixed at β (w_l = 1[l > β]; only the active
+    layers exist: data-stream layers 1..β and fusion layers β+1..L+1). Layer l of a stream gets the same initial weights
+    for a given ``seed`` in every configuration.
+    """
+
+    def __init__(self, image_px: int, heatmap_px: int, *, layers: int, channels: int,
+                 streams: tuple[str, ...] = STREAMS, beta: int | None = None, alpha_init: float = ALPHA_INIT,
+                 beta_init: float | None = None, num_joints: int = skeleton.NUM_JOINTS, seed: int = 0):
+        super().__init__()
+        _check_int("image_px", image_px, 1)
+        _check_int("heatmap_px", heatmap_px, 1)
+        if image_px % heatmap_px:
+            raise ValueError(f"image_px ({image_px}) must be a multiple of heatmap_px ({heatmap_px})")
+        _check_int("layers", layers, FC_LAYERS + 1)
+        _check_int("channels", channels, 1)
+        _check_int("num_joints", num_joints, 1)
+        _check_int("seed", seed, 0)
+        streams = tuple(streams)
+        if not streams or len(set(streams)) != len(streams) or any(s not in STREAMS for s in streams):
+            raise ValueError(f"streams must be a non-empty subset of {STREAMS} without repeats, got {streams!r}")
+        streams = tuple(s for s in STREAMS if s in streams)  # canonical order: image first (concat(I, X))
+        if beta is not None:
+            _check_int("beta", beta, 0, layers)
+        if not (isinstance(alpha_init, (int, float)) and math.isfinite(alpha_init) and alpha_init > 0):
+            raise ValueError(f"alpha_init must be a finite number > 0, got {alpha_init!r}")
+        if beta_init is not None and not (isinstance(beta_init, (int, float)) and math.isfinite(beta_init)):
+            raise ValueError(f"beta_init must be a finite number or None, got {beta_init!r}")
+
+        self.arch = FusionArchitecture(image_px, heatmap_px, layers, channels, num_joints)
+        self.streams = streams
+        self.fixed_beta = beta
+        self.layers = layers
+        self.num_joints = num_joints
+        self.seed = seed
+        a, L = self.arch, layers
+        n = len(streams)
+        if beta is None:
+            self.alpha = nn.Parameter(torch.tensor(float(alpha_init)))
+            self.beta = nn.Parameter(torch.tensor(float(L / 2 if beta_init is None else beta_init)))
+        else:
+            self.alpha = self.beta = None
+        data_layers = range(1, L + 1) if beta is None else range(1, beta + 1)
+        fusion_layers = range(1, L + 1) if beta is None else range(beta + 1, L + 1)
+        self.image_stream = nn.ModuleDict()
+        self.cm_stream = nn.ModuleDict()
+        for s in streams:
+            for l in data_layers:
+                c_in = a.input_channels(s) if l == 1 else a.width(l - 1)
+                layer = a.stream_layer(l, c_in, a.channels, a.fc_width)
+                self._stream(s)[str(l)] = _init_layer(layer, _layer_generator(seed, s, l))
+        self.fusion_stream = nn.ModuleDict()
+        for l in fusion_layers:
+            c_in = sum(a.input_channels(s) for s in streams) if l == 1 else n * a.width(l - 1)
+            layer = a.stream_layer(l, c_in, n * a.channels, n * a.fc_width)
+            self.fusion_stream[str(l)] = _init_layer(layer, _layer_generator(seed, "fusion", l))
+        head = nn.Linear(n * a.fc_width, NUM_COORDS * num_joints)
+        self.fusion_stream[str(L + 1)] = _init_layer(head, _layer_generator(seed, "fusion", L + 1), output=True)
+
+    def _stream(self, name: str) -> nn.ModuleDict:
+        return self.image_stream if name == "image" else self.cm_stream
+
+    @property
+    def trainable(self) -> bool:
+        """Whether α and β are parameters (TrainableFusion) rather than a fixed β."""
+        return self.fixed_beta is None
+
+    def fusion_weights(self) -> Tensor:
+        """The weight vector w (L,) of Eq. (1): sigmoid(α²(l − β)) if trainable, else 1[l > β]."""
+        if self.trainable:
+            return sigmoid_fusion_weights(self.alpha, self.beta, self.layers)
+        return indicator_fusion_weights(self.fixed_beta, self.layers).to(self.fusion_stream[str(self.layers + 1)].weight)
+
+    def stream_inputs(self, images: Tensor | None, confidence_maps: Tensor | None) -> list[Tensor]:
+        """I_0 and/or X_0 for this network's streams: the image by space-to-depth (B, 48, h, w), the maps as given."""
+        a = self.arch
+        out = []
+        for s in self.streams:
+            if s == "image":
+                if images is None or images.dim() != 4 or tuple(images.shape[1:]) != (3, a.image_px, a.image_px):
+                    raise ValueError(f"images must be (B, 3, {a.image_px}, {a.image_px}), got "
+                                     f"{None if images is None else tuple(images.shape)}")
+                out.append(F.pixel_unshuffle(images, a.space_to_depth))
+            else:
+                want = (a.num_joints, a.heatmap_px, a.heatmap_px)
+                if confidence_maps is None or confidence_maps.dim() != 4 or tuple(confidence_maps.shape[1:]) != want:
+                    raise ValueError(f"confidence_maps must be (B, {', '.join(map(str, want))}), got "
+                                     f"{None if confidence_maps is None else tuple(confidence_maps.shape)}")
+                out.append(confidence_maps)
+        if len(out) == 2 and out[0].shape[0] != out[1].shape[0]:
+            raise ValueError(f"images and confidence_maps hold different batch sizes: {out[0].shape[0]} vs {out[1].shape[0]}")
+        return out
+
+    def data_features(self, images: Tensor | None, confidence_maps: Tensor | None, layer: int) -> list[Tensor]:
+        """Data-stream features [I_l, X_l] after ``layer`` (0..the last built data layer), one tensor per stream."""
+        built = self.layers if self.trainable else self.fixed_beta
+        _check_int("layer", layer, 0, built)
+        feats = self.stream_inputs(images, confidence_maps)
+        for l in range(1, layer + 1):
+            feats = [self._stream(s)[str(l)](f) for s, f in zip(self.streams, feats)]
+        return feats
+
+    def forward(self, images: Tensor | None, confidence_maps: Tensor | None) -> Tensor:
+        """3D joints (B, J, 3), root-relative, camera frame, metres. images (B, 3, H, W) in [0, 1]; confidence_maps
+        (B, J, h, w). A single-stream network ignores (and accepts ``None`` for) the input it does not read."""
+        L = self.layers
+        feats = self.stream_inputs(images, confidence_maps)
+        batch = feats[0].shape[0]
+        if not self.trainable:  # fusion at β: data layers 1..β, then fusion layers β+1..L+1 on concat(I_β, X_β)
+            for l in range(1, self.fixed_beta + 1):
+                feats = [self._stream(s)[str(l)](f) for s, f in zip(self.streams, feats)]
+            u = torch.cat(feats, dim=1)
+            for l in range(self.fixed_beta + 1, L + 2):
+                u = self.fusion_stream[str(l)](u)
+            return u.reshape(batch, self.num_joints, NUM_COORDS)
+        w = self.fusion_weights()
+        u = torch.cat(feats, dim=1)  # u_0 = Z_0 = concat(I_0, X_0)
+        for l in range(1, L + 1):
+            feats = [self._stream(s)[str(l)](f) for s, f in zip(self.streams, feats)]
+            z = self.fusion_stream[str(l)](u)  # Z_l
+            u = (1 - w[l - 1]) * torch.cat(feats, dim=1) + w[l - 1] * z  # Eq. (1)
+        return self.fusion_stream[str(L + 1)](u).reshape(batch, self.num_joints, NUM_COORDS)
+
+
+def build_fusion_net(method: str, profile: Profile, seed: int = 0, beta: int | None = None,
+                     num_joints: int = skeleton.NUM_JOINTS) -> FusionNet:
+    """One configuration of Table 5 of Tekin at the profile's sizes (``profile.studio`` image/heatmap sides,
+    ``profile.trainable_fusion`` layers/channels). ``beta`` is required for (and only for) ``FixedFusion``."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
+    if (method == "FixedFusion") != (beta is not None):
+        raise ValueError(f"beta must be given for FixedFusion and only for it; got method={method!r}, beta={beta!r}")
+    tf = profile.trainable_fusion
+    L = tf.layers
+    kw = dict(layers=L, channels=tf.channels, num_joints=num_joints, seed=seed)
+    px = (profile.studio.image_px, profile.studio.heatmap_px)
+    if method == "ImageOnly":
+        return FusionNet(*px, streams=("image",), beta=L, **kw)
+    if method == "CMOnly":
+        return FusionNet(*px, streams=("cm",), beta=L, **kw)
+    if method == "EarlyFusion":
+        return FusionNet(*px, beta=0, **kw)
+    if method == "LateFusion":
+        return FusionNet(*px, beta=L, **kw)
+    if method == "FixedFusion":
+        return FusionNet(*px, beta=beta, **kw)
+    return FusionNet(*px, beta=None, alpha_init=ALPHA_INIT, beta_init=L / 2, **kw)
+
+
+def count_parameters(net: nn.Module) -> int:
+    """Number of scalar parameters (α and β included)."""
+    return sum(p.numel() for p in net.parameters())
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Loss and training
+# ----------------------------------------------------------------------------------------------------------------------
+
+@dataclass
+class MonocularSamples:
+    """Single-view samples: images (N, 3, H, W) in [0, 1]; confidence_maps (N, J, h, w) of the 2D backbone;
+    joints_3d_m (N, J, 3) root-relative, in the camera frame, metres."""
+
+    images: Tensor
+    confidence_maps: Tensor
+    joints_3d_m: Tensor
+
+    def __post_init__(self):
+        n = self.images.shape[0]
+        if self.images.dim() != 4 or self.images.shape[1] != 3:
+            raise ValueError(f"images must be (N, 3, H, W), got {tuple(self.images.shape)}")
+        if self.confidence_maps.dim() != 4 or self.confidence_maps.shape[0] != n:
+            raise ValueError(f"confidence_maps must be (N={n}, J, h, w), got {tuple(self.confidence_maps.shape)}")
+        if self.joints_3d_m.dim() != 3 or self.joints_3d_m.shape[0] != n or self.joints_3d_m.shape[2] != 3:
+            raise ValueError(f"joints_3d_m must be (N={n}, J, 3), got {tuple(self.joints_3d_m.shape)}")
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def to(self, device) -> "MonocularSamples":
+        return MonocularSamples(self.images.to(device), self.confidence_maps.to(device), self.joints_3d_m.to(device))
+
+    def subset(self, index) -> "MonocularSamples":
+        return MonocularSamples(self.images[index], self.confidence_maps[index], self.joints_3d_m[index])
+
+
+def pose_loss(pred_m: Tensor, gt_m: Tensor) -> Tensor:
+    """Eq. (2) of Tekin per minibatch: the mean over samples of ‖f − y‖² (metres², summed over joints and coords)."""
+    if pred_m.shape != gt_m.shape:
+        raise ValueError(f"pred and gt shapes differ: {tuple(pred_m.shape)} vs {tuple(gt_m.shape)}")
+    return ((pred_m.float() - gt_m.float()) ** 2).flatten(1).sum(1).mean()
+
+
+def sharpness_penalty(net: FusionNet, lambda_alpha: float) -> Tensor:
+    """The λ/α² term of Eq. (4) (zero for fixed fusion or λ = 0)."""
+    if not net.trainable or lambda_alpha == 0:
+        return torch.zeros((), device=net.fusion_stream[str(net.layers + 1)].weight.device)
+    return lambda_alpha / net.alpha.float() ** 2
+
+
+def _check_number(name: str, value, low: float, strict: bool = False) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < low or (strict and value == low):
+        raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {low}, got {value!r}")
+    return float(value)
+
+
+def train_fusion_net(net: FusionNet, data: MonocularSamples, *, epochs: int, batch_size: int, lr: float = 1e-3,
+                     lambda_alpha: float = 0.0, seed: int = 0, device="cpu", amp: bool = False,
+                     progress: bool = True, desc: str = "train"):
+    """Train ``net`` in place with Adam on Eq. (4) of Tekin (Eq. (2) when λ = 0 or β is fixed); returns the history.
+
+    The history is a pandas DataFrame, one row per step: ``step, epoch, loss, data_loss, penalty`` and, for trainable
+    fusion, ``alpha, beta`` and ``w_1..w_L`` (Fig. 5 of Tekin), all recorded *after* the step. Minibatches are drawn by
+    a seeded permutation per epoch, so the same seed gives the same history and weights on CPU (on CUDA up to the
+    non-determinism of cuDNN kernels). ``amp`` runs the forward pass in bf16 autocast on CUDA (ignored on CPU).
+    """
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    _check_int("epochs", epochs, 1)
+    _check_int("batch_size", batch_size, 1)
+    _check_number("lr", lr, 0.0, strict=True)
+    _check_number("lambda_alpha", lambda_alpha, 0.0)
+    _check_int("seed", seed, 0)
+    if not isinstance(net, FusionNet):
+        raise ValueError(f"net must be a FusionNet, got {type(net).__name__}")
+    if len(data) == 0:
+        raise ValueError("data holds no samples")
+    if data.joints_3d_m.shape[1] != net.num_joints:
+        raise ValueError(f"data has {data.joints_3d_m.shape[1]} joints, the network predicts {net.num_joints}")
+    device = resolve_device(device) if isinstance(device, str) else torch.device(device)
+    net.to(device).train()
+    use_amp = amp and device.type == "cuda"
+    optimiser = torch.optim.Adam(net.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    n = len(data)
+    steps_per_epoch = math.ceil(n / batch_size)
+    rows = []  # per-step tensors, kept on the device until the end (one synchronisation)
+    bar = tqdm(total=epochs * steps_per_epoch, desc=desc, disable=not progress, leave=False)
+    for epoch in range(epochs):
+        order = torch.randperm(n, generator=gen)
+        for start in range(0, n, batch_size):
+            idx = order[start:start + batch_size]
+            images = data.images[idx.to(data.images.device)].to(device, non_blocking=True).float()
+            cms = data.confidence_maps[idx.to(data.confidence_maps.device)].to(device, non_blocking=True).float()
+            gt = data.joints_3d_m[idx.to(data.joints_3d_m.device)].to(device, non_blocking=True).float()
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+                pred = net(images, cms)
+            data_loss = pose_loss(pred, gt)
+            penalty = sharpness_penalty(net, lambda_alpha)
+            loss = data_loss + penalty
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            with torch.no_grad():
+                row = [loss.detach(), data_loss.detach(), penalty.detach()]
+                if net.trainable:
+                    row += [net.alpha.detach().clone(), net.beta.detach().clone()]
+                    row += list(net.fusion_weights().detach().unbind())
+                rows.append(torch.stack([r.float() for r in row]))
+            bar.update(1)
+            if progress and bar.n % 20 == 0:
+                post = {"loss": f"{loss.item():.4f}"}
+                if net.trainable:
+                    post.update(alpha=f"{net.alpha.item():.3f}", beta=f"{net.beta.item():.3f}")
+                bar.set_postfix(post)
+    bar.close()
+    values = torch.stack(rows).cpu().numpy()
+    columns = ["loss", "data_loss", "penalty"]
+    if net.trainable:
+        columns += ["alpha", "beta"] + [f"w_{l}" for l in range(1, net.layers + 1)]
+    history = pd.DataFrame(values, columns=columns)
+    history.insert(0, "epoch", [s // steps_per_epoch for s in range(len(history))])
+    history.insert(0, "step", range(1, len(history) + 1))
+    net.eval()
+    return history
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Prediction, evaluation, pruning
+# ----------------------------------------------------------------------------------------------------------------------
+
+@torch.no_grad()
+def predict_joints_m(net: FusionNet, images: Tensor, confidence_maps: Tensor, batch_size: int = 256, device=None,
+                     amp: bool = False) -> Tensor:
+    """The network's 3D joints for all samples, (N, J, 3) metres, on the device of ``images``."""
+    _check_int("batch_size", batch_size, 1)
+    device = next(net.parameters()).device if device is None else (
+        resolve_device(device) if isinstance(device, str) else torch.device(device))
+    net.to(device).eval()
+    out = []
+    for start in range(0, images.shape[0], batch_size):
+        im = images[start:start + batch_size].to(device).float()
+        cm = confidence_maps[start:start + batch_size].to(device).float()
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
+            out.append(net(im, cm).float().to(images.device))
+    return torch.cat(out)
+
+
+def evaluate_fusion_net(net: FusionNet, data: MonocularSamples, batch_size: int = 256, device=None,
+                        amp: bool = False) -> dict[str, float]:
+    """MPJPE and PA-MPJPE (mm) of ``net`` on ``data``, as Table 5 of Tekin (and Table 2 for PA)."""
+    from .metrics import mpjpe_mm, pa_mpjpe_mm
+
+    pred = predict_joints_m(net, data.images, data.confidence_maps, batch_size, device, amp)
+    gt = data.joints_3d_m.to(pred)
+    return {"mpjpe_mm": float(mpjpe_mm(pred, gt).mean()), "pa_mpjpe_mm": float(pa_mpjpe_mm(pred, gt).mean())}
+
+
+def fusion_layer(net: FusionNet) -> int:
+    """The β of the pruned network: the number of layers with w_l < ½ (w is non-decreasing in l)."""
+    if not net.trainable:
+        return net.fixed_beta
+    return int((net.fusion_weights() < 0.5).sum())
+
+
+def prune_fusion_net(net: FusionNet) -> FusionNet:
+    """Sec. 3.1 of Tekin: drop the inactive layers (fusion layers with w_l ≈ 0, data-stream layers with w_l ≈ 1).
+
+    Returns a fixed-β :class:`FusionNet` with β = :func:`fusion_layer` and the trained weights of its active layers,
+    on ``net``'s device. With binary w it computes exactly what ``net`` computes; otherwise the rounding of w to
+    1[l > β] is an approximation whose cost the notebook measures.
+    """
+    if not isinstance(net, FusionNet):
+        raise ValueError(f"net must be a FusionNet, got {type(net).__name__}")
+    a = net.arch
+    pruned = FusionNet(a.image_px, a.heatmap_px, layers=a.layers, channels=a.channels, streams=net.streams,
+                       beta=fusion_layer(net), num_joints=a.num_joints, seed=net.seed)
+    source = net.state_dict()
+    pruned.load_state_dict({k: source[k].clone() for k in pruned.state_dict()})
+    ref = next(net.parameters())
+    return pruned.to(device=ref.device, dtype=ref.dtype).train(net.training)
+
+
+@torch.no_grad()
+def inference_ms_per_image(net: FusionNet, images: Tensor, confidence_maps: Tensor, repeats: int = 10,
+                           warmup: int = 2, amp: bool = False) -> float:
+    """Median wall time of one forward pass over the given batch, in ms per image (CUDA synchronised)."""
+    _check_int("repeats", repeats, 1)
+    _check_int("warmup", warmup, 0)
+    net.eval()
+    device = images.device
+    use_amp = amp and device.type == "cuda"
+
+    def once():
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+            net(images, confidence_maps)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    for _ in range(warmup):
+        once()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        once()
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return 1000.0 * times[len(times) // 2] / images.shape[0]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Correlation of the two streams' features (Fig. 7 of Tekin)
+# ----------------------------------------------------------------------------------------------------------------------
+
+def squared_pearson(a: Tensor, b: Tensor) -> Tensor:
+    """Squared Pearson correlation R² between every column of ``a`` (N, P) and every column of ``b`` (N, Q), (P, Q).
+
+    A constant column has no defined correlation; its R² is reported as 0.
+    """
+    if a.dim() != 2 or b.dim() != 2 or a.shape[0] != b.shape[0]:
+        raise ValueError(f"a and b must be (N, P) and (N, Q) with the same N, got {tuple(a.shape)} and {tuple(b.shape)}")
+    if a.shape[0] < 2:
+        raise ValueError(f"need at least 2 samples for a correlation, got N={a.shape[0]}")
+    a, b = a.double(), b.double()
+    a = a - a.mean(0)
+    b = b - b.mean(0)
+    na, nb = a.norm(dim=0), b.norm(dim=0)
+    r = (a.T @ b) / (na[:, None] * nb[None, :])
+    r = torch.where((na[:, None] > 0) & (nb[None, :] > 0), r, torch.zeros_like(r))
+    return (r**2).clamp(max=1.0).float()
+
+
+@torch.no_grad()
+def stream_correlation_r2(net: FusionNet, images: Tensor, confidence_maps: Tensor, layer: int | None = None) -> Tensor:
+    """Fig. 7 of Tekin: R² between every pair of feature channels of the image and confidence-map streams, at the
+    last convolutional layer (or ``layer``). (C + C, C + C): image-stream channels first. Each channel is one variable;
+    its samples are all (image, position) pairs of the batch."""
+    if net.streams != STREAMS:
+        raise ValueError(f"the correlation needs both streams, this network has {net.streams}")
+    layer = net.arch.conv_layers if layer is None else layer
+    built = net.layers if net.trainable else net.fixed_beta
+    if isinstance(layer, bool) or not isinstance(layer, int) or not 1 <= layer <= min(built, net.arch.conv_layers):
+        raise ValueError(f"layer must be a convolutional data-stream layer in [1, {min(built, net.arch.conv_layers)}], "
+                         f"got {layer!r}")
+    was_training = net.training
+    net.eval()
+    feats = net.data_features(images, confidence_maps, layer)
+    net.train(was_training)
+    cols = [f.permute(0, 2, 3, 1).reshape(-1, f.shape[1]) for f in feats]  # (N·s·s, C)
+    both = torch.cat(cols, dim=1)
+    return squared_pearson(both, both)

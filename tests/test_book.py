@@ -1,0 +1,127 @@
+"""The batch runner and the notebook runtime: validation before any write, atomic publication, provenance."""
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mfcore import book, run_book
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tree_digest(root: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        h.update(str(p.relative_to(root)).encode())
+        if p.is_file():
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.mark.parametrize("args, named", [
+    (["--profile", "nonsense"], "nonsense"),
+    (["--profile", "smoke", "--device", "tpu"], "tpu"),
+    (["--profile", "smoke", "--seed", "-3"], "-3"),
+    (["--profile", "smoke", "--seed", "abc"], "abc"),
+    (["--profile", "smoke", "--only", "99_missing"], "99_missing"),
+])
+def test_bad_parameters_exit_non_zero_naming_the_value_and_leave_results_untouched(args, named):
+    results = REPO / "results"
+    before = tree_digest(results) if results.exists() else ""
+    proc = subprocess.run([sys.executable, "-m", "mfcore.run_book", "execute", *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert named in proc.stderr and "valid" in proc.stderr
+    assert (tree_digest(results) if results.exists() else "") == before
+
+
+NOTEBOOK_OK = '''# %% [markdown]
+# # A tiny chapter
+# %% tags=["parameters"]
+profile = "smoke"
+device = "auto"
+seed = 0
+out_dir = ""
+# %%
+import pandas as pd
+from mfcore import book
+ch = book.open_chapter("01_tiny", profile=profile, device=device, seed=seed, out_dir=out_dir)
+ch.save_table(pd.DataFrame({"x": [1, 2], "y": [0.5, 1 / 3]}), "numbers")
+ch.finish()
+'''
+
+
+@pytest.fixture()
+def sandbox(tmp_path, monkeypatch):
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.setattr(run_book, "NOTEBOOK_DIR", tmp_path / "notebooks")
+    monkeypatch.setattr(run_book, "RESULTS_DIR", tmp_path / "results")
+    return tmp_path
+
+
+def test_a_notebook_runs_into_its_results_folder_with_provenance(sandbox):
+    (sandbox / "notebooks" / "01_tiny.py").write_text(NOTEBOOK_OK)
+    run_book.main(["execute", "--profile", "smoke", "--device", "cpu"])
+    out = sandbox / "results" / "smoke" / "01_tiny"
+    assert (out / "01_tiny.ipynb").exists()
+    assert pd.read_csv(out / "numbers.csv")["x"].tolist() == [1, 2]
+    prov = json.loads((out / "provenance.json").read_text())
+    for key in ("git_sha", "git_dirty", "profile", "parameters", "parameters_hash", "seed", "device_name", "python",
+                "torch", "cuda", "started_at", "ended_at", "wall_seconds"):
+        assert key in prov
+    assert prov["profile"] == "smoke" and prov["seed"] == 0
+    assert not list((sandbox / "results" / "smoke").glob(".staging-*"))
+
+
+def test_a_failing_notebook_leaves_the_previous_results_in_place(sandbox):
+    (sandbox / "notebooks" / "01_tiny.py").write_text(NOTEBOOK_OK)
+    run_book.main(["execute", "--profile", "smoke", "--device", "cpu"])
+    out = sandbox / "results" / "smoke" / "01_tiny"
+    before = tree_digest(out)
+    (sandbox / "notebooks" / "01_tiny.py").write_text(NOTEBOOK_OK.replace("ch.finish()", "raise RuntimeError('boom')"))
+    with pytest.raises(SystemExit) as exit_info:
+        run_book.main(["execute", "--profile", "smoke", "--device", "cpu"])
+    assert exit_info.value.code != 0
+    assert tree_digest(out) == before
+    assert not list((sandbox / "results" / "smoke").glob(".staging-*"))
+
+
+def test_a_notebook_that_never_finishes_its_chapter_is_a_failure(sandbox):
+    (sandbox / "notebooks" / "01_tiny.py").write_text(NOTEBOOK_OK.replace("ch.finish()", "pass"))
+    with pytest.raises(SystemExit):
+        run_book.main(["execute", "--profile", "smoke", "--device", "cpu"])
+    assert not (sandbox / "results" / "smoke" / "01_tiny").exists()
+
+
+def test_open_chapter_validates_and_writes_byte_stable_figures(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ch = book.open_chapter("01_x", profile="smoke", device="cpu", seed=3, out_dir=str(tmp_path))
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    a = ch.save_figure(fig, "line").read_bytes()
+    b = ch.save_figure(fig, "line").read_bytes()
+    assert a == b and b"Software" not in a
+    with pytest.raises(ValueError, match="'nope'"):
+        book.open_chapter("01_x", profile="nope", device="cpu", out_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="seed"):
+        book.open_chapter("01_x", profile="smoke", device="cpu", seed=-1, out_dir=str(tmp_path))
+
+
+def test_every_notebook_source_has_a_parameters_cell_and_no_outputs():
+    stems = run_book.notebook_stems()
+    assert stems and stems[0] == "01_fusion_geometry"
+    for stem in stems:
+        text = (REPO / "notebooks" / f"{stem}.py").read_text()
+        assert '# %% tags=["parameters"]' in text, stem
+        for name in ("profile", "device", "seed", "out_dir"):
+            assert f"\n{name} = " in text, (stem, name)
+        assert "book.open_chapter(" in text and "ch.finish()" in text, stem

@@ -1,0 +1,58 @@
+import warnings
+
+import pytest
+import torch
+
+from mfcore import cache
+
+
+@pytest.fixture()
+def tmp_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("MFCORE_CACHE", str(tmp_path))
+    return tmp_path
+
+
+def test_builds_once_then_reuses(tmp_cache):
+    calls = []
+
+    def build():
+        calls.append(1)
+        return {"x": torch.arange(5.0)}
+
+    a = cache.cached("demo", {"n": 5}, build)
+    b = cache.cached("demo", {"n": 5}, build)
+    assert torch.equal(a["x"], b["x"]) and len(calls) == 1
+    cache.cached("demo", {"n": 6}, build)  # another key is another entry
+    assert len(calls) == 2 and len(list(tmp_cache.glob("demo-*.pt"))) == 2
+
+
+def test_corrupt_entry_is_detected_and_rebuilt(tmp_cache):
+    cache.cached("demo", {"n": 1}, lambda: {"x": torch.ones(3)})
+    (path,) = tmp_cache.glob("demo-*.pt")
+    path.write_bytes(path.read_bytes()[:50])  # truncated file
+    with pytest.warns(UserWarning, match="invalid"):
+        out = cache.cached("demo", {"n": 1}, lambda: {"x": torch.full((3,), 2.0)})
+    assert torch.equal(out["x"], torch.full((3,), 2.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert torch.equal(cache.cached("demo", {"n": 1}, lambda: {"x": torch.zeros(3)})["x"], torch.full((3,), 2.0))
+
+
+def test_tampered_contents_fail_the_content_hash(tmp_cache):
+    cache.cached("demo", {"n": 2}, lambda: {"x": torch.ones(3)})
+    (path,) = tmp_cache.glob("demo-*.pt")
+    entry = torch.load(path, weights_only=True)
+    entry["tensors"]["x"] = torch.zeros(3)
+    torch.save(entry, path)
+    with pytest.warns(UserWarning, match="hash mismatch"):
+        out = cache.cached("demo", {"n": 2}, lambda: {"x": torch.full((3,), 7.0)})
+    assert torch.equal(out["x"], torch.full((3,), 7.0))
+
+
+def test_code_hash_changes_with_the_source(tmp_cache):
+    assert cache.code_hash(("geometry",)) != cache.code_hash(("geometry", "metrics"))
+
+
+def test_build_must_return_tensors(tmp_cache):
+    with pytest.raises(TypeError):
+        cache.cached("demo", {"n": 3}, lambda: {"x": [1, 2]})

@@ -1,0 +1,70 @@
+import math
+
+import pytest
+import torch
+
+from mfcore import geometry, metrics, skeleton
+
+
+def test_argmax_finds_the_peak_and_moves_a_quarter_pixel_towards_the_higher_neighbour():
+    hm = torch.zeros(1, 2, 8, 8)
+    hm[0, 0, 3, 5] = 1.0
+    hm[0, 0, 3, 6] = 0.5  # right neighbour higher than the left one
+    hm[0, 1, 6, 2] = 1.0
+    hm[0, 1, 5, 2] = 0.3  # upper neighbour higher
+    xy = metrics.heatmap_argmax_px(hm)
+    assert xy[0, 0].tolist() == [5.25, 3.0]
+    assert xy[0, 1].tolist() == [2.0, 5.75]
+
+
+def test_jdr_on_hand_made_cases():
+    gt = torch.zeros(4, 3, 2)
+    pred = gt.clone()
+    pred[0, 0] = torch.tensor([3.0, 4.0])  # error 5 px
+    pred[1, 1] = torch.tensor([1.0, 0.0])  # error 1 px
+    rate = metrics.jdr(pred, gt, threshold_px=2.0)
+    assert rate.tolist() == [0.75, 1.0, 1.0]
+    mask = torch.ones(4, 3, dtype=torch.bool)
+    mask[0, 0] = False  # that sample does not count
+    assert metrics.jdr(pred, gt, 2.0, mask).tolist() == [1.0, 1.0, 1.0]
+    per_sample = torch.tensor([6.0, 2.0, 2.0, 2.0])  # a per-sample threshold lets the 5 px error pass
+    assert metrics.jdr(pred, gt, per_sample).tolist() == [1.0, 1.0, 1.0]
+
+
+def test_jdr_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match="pred_px and gt_px"):
+        metrics.jdr(torch.zeros(2, 3, 2), torch.zeros(2, 4, 2), 1.0)
+
+
+def test_head_threshold_is_half_the_apparent_head_size():
+    cam = geometry.look_at_camera([0, -4, 1.6], [0, 0, 1.6], focal_px=100, image_px=64)
+    joints = torch.zeros(1, skeleton.NUM_JOINTS, 3, dtype=torch.float64)
+    joints[0, 8] = torch.tensor([0, 0, 1.5])
+    joints[0, 10] = torch.tensor([0, 0, 1.7])  # 0.2 m head, 4 m away
+    thr = metrics.head_threshold_px(joints, geometry.stack_projections([cam], torch.float64), torch.tensor([100.0]))
+    assert thr.shape == (1, 1) and math.isclose(thr.item(), 0.5 * 100 * 0.2 / 4.0, rel_tol=1e-6)
+    assert metrics.crossview_threshold_px(256) == pytest.approx(12.8)
+
+
+def test_mpjpe_in_millimetres():
+    gt = torch.zeros(2, 17, 3)
+    pred = gt.clone()
+    pred[..., 0] += 0.01  # 1 cm everywhere
+    assert torch.allclose(metrics.mpjpe_mm(pred, gt), torch.full((2,), 10.0))
+
+
+def test_procrustes_of_a_rotated_scaled_translated_copy_gives_zero_error():
+    g = torch.Generator().manual_seed(0)
+    gt = torch.randn(3, 17, 3, generator=g, dtype=torch.float64)
+    Q, _ = torch.linalg.qr(torch.randn(3, 3, generator=g, dtype=torch.float64))
+    Q = Q * torch.sign(torch.linalg.det(Q))  # a rotation
+    pred = 1.7 * gt @ Q.T + torch.tensor([0.3, -2.0, 5.0], dtype=torch.float64)
+    assert metrics.pa_mpjpe_mm(pred, gt).max() < 1e-9
+    assert metrics.mpjpe_mm(pred, gt).min() > 100.0  # without alignment it is far
+
+
+def test_procrustes_does_not_reflect():
+    g = torch.Generator().manual_seed(1)
+    gt = torch.randn(17, 3, generator=g, dtype=torch.float64)
+    mirrored = gt * torch.tensor([-1.0, 1.0, 1.0], dtype=torch.float64)
+    assert metrics.pa_mpjpe_mm(mirrored, gt) > 1.0
