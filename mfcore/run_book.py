@@ -67,7 +67,8 @@ def execute_notebook(stem: str, profile: str, device: str, seed: int) -> float:
         jupytext.write(nb, source, fmt="ipynb")
         papermill.execute_notebook(
             str(source), str(staging / f"{stem}.ipynb"), kernel_name="python3", language="python",
-            parameters={"profile": profile, "device": device, "seed": seed, "out_dir": str(staging)},
+            parameters={"profile": profile, "device": device, "seed": seed,
+                        "out_dir": os.path.relpath(staging, REPO_ROOT)},
             cwd=str(REPO_ROOT), progress_bar=False, log_output=False,
         )
         source.unlink()

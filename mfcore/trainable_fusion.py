@@ -378,7 +378,8 @@ def train_fusion_net(net: FusionNet, data: MonocularSamples, *, epochs: int, bat
     """Train ``net`` in place with Adam on Eq. (4) of Tekin (Eq. (2) when λ = 0 or β is fixed); returns the history.
 
     The history is a pandas DataFrame, one row per step: ``step, epoch, loss, data_loss, penalty`` and, for trainable
-    fusion, ``alpha, beta`` and ``w_1..w_L`` (Fig. 5 of Tekin), all recorded *after* the step. Minibatches are drawn by
+    fusion, ``alpha, beta`` and ``w_1..w_L`` (Fig. 5 of Tekin), all as the step's forward pass used them (before
+    its update; step 1 shows the initial α = 0.1, β = L/2). Minibatches are drawn by
     a seeded permutation per epoch, so the same seed gives the same history and weights on CPU (on CUDA up to the
     non-determinism of cuDNN kernels). ``amp`` runs the forward pass in bf16 autocast on CUDA (ignored on CPU).
     """
@@ -417,15 +418,15 @@ def train_fusion_net(net: FusionNet, data: MonocularSamples, *, epochs: int, bat
             data_loss = pose_loss(pred, gt)
             penalty = sharpness_penalty(net, lambda_alpha)
             loss = data_loss + penalty
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            with torch.no_grad():
+            with torch.no_grad():  # the values this step's forward pass used
                 row = [loss.detach(), data_loss.detach(), penalty.detach()]
                 if net.trainable:
                     row += [net.alpha.detach().clone(), net.beta.detach().clone()]
                     row += list(net.fusion_weights().detach().unbind())
                 rows.append(torch.stack([r.float() for r in row]))
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
             bar.update(1)
             if progress and bar.n % 20 == 0:
                 post = {"loss": f"{loss.item():.4f}"}
