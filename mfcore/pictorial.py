@@ -358,17 +358,19 @@ def _log_unary(hm: Tensor, P: Tensor, points: Tensor, floor: float) -> Tensor:
     return torch.log(phi + floor * top + 1e-30)
 
 
-def _length_log_compat(d_m: Tensor, mean_m: Tensor, sigma_m: Tensor) -> Tensor:
-    """log ψ = −½ ((d − μ)/σ_eff)², broadcasting d (..., L, ...) against μ, σ_eff."""
-    return -0.5 * ((d_m - mean_m) / sigma_m) ** 2
+def _limb_terms(stats: LimbLengthStats, spacing_m: float, min_std_m: float, device) -> tuple[Tensor, Tensor, Tensor]:
+    """Per limb (L,): mean length μ, tolerated band 2σ + s/2 and fall-off σ_eff = √(σ² + s²/6), metres."""
+    std = stats.std_m.to(device).float().clamp_min(min_std_m)
+    return stats.mean_m.to(device).float(), 2.0 * std + spacing_m / 2.0, torch.sqrt(std**2 + spacing_m**2 / 6.0)
 
 
-def _sigma_eff(std_m: Tensor, spacing_m: float, min_std_m: float) -> Tensor:
-    return torch.sqrt(std_m.clamp_min(min_std_m) ** 2 + spacing_m**2 / 6.0)
+def _length_log_compat(d_m: Tensor, mean_m: Tensor, band_m: Tensor, sigma_m: Tensor) -> Tensor:
+    """log ψ(d) = −½ (max(0, |d − μ| − band) / σ_eff)²: flat inside the band, Gaussian fall-off outside."""
+    return -0.5 * (((d_m - mean_m).abs() - band_m).clamp_min(0.0) / sigma_m) ** 2
 
 
-def _grid_messages(G: int, spacing_m: float, limbs, mean_m: Tensor, sigma_m: Tensor, batch: int,
-                   chunk_elements: int, device) -> MessageFn:
+def _grid_messages(G: int, spacing_m: float, terms: tuple[Tensor, Tensor, Tensor], batch: int, chunk_elements: int,
+                   device) -> MessageFn:
     """Exact messages on the shared PSM lattice without a (G³, G³) table per limb and frame.
 
     The squared integer distance between cells a and c, Δ(a, c) = |i_a − i_c|², takes ≤ 3(G−1)² + 1 values; each limb's
@@ -377,8 +379,8 @@ def _grid_messages(G: int, spacing_m: float, limbs, mean_m: Tensor, sigma_m: Ten
     S = G**3
     idx = torch.stack(torch.meshgrid(*(torch.arange(G, device=device),) * 3, indexing="ij"), -1).reshape(S, 3)
     values = torch.arange(3 * (G - 1) ** 2 + 1, device=device, dtype=torch.float32)
-    tables = _length_log_compat(spacing_m * values.sqrt()[None, :], mean_m.float()[:, None],
-                                sigma_m.float()[:, None])  # (L, K)
+    mean, band, sigma = (t[:, None] for t in terms)
+    tables = _length_log_compat(spacing_m * values.sqrt()[None, :], mean, band, sigma)  # (L, K)
     chunk = max(1, min(S, chunk_elements // max(1, batch * S)))
     starts = list(range(0, S, chunk))
     sq = [((idx[a:a + chunk, None, :] - idx[None, :, :]) ** 2).sum(-1).int().flatten() for a in starts]  # shared
@@ -411,13 +413,12 @@ def _psm_stage(hm, P, stats, limbs, parents, grid_bins, cube_size_mm, centre_m, 
     offsets = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)  # (G³, 3)
     points = centre_m.float()[:, None, :] + offsets[None]  # (B, G³, 3): cell centres
     log_u = _log_unary(hm, P, points[:, None], floor)  # (B, J, G³)
-    sigma = _sigma_eff(stats.std_m.to(hm.device), s, min_std_m)
-    message = _grid_messages(G, s, limbs, stats.mean_m.to(hm.device), sigma, B, chunk_elements, hm.device)
+    message = _grid_messages(G, s, _limb_terms(stats, s, min_std_m, hm.device), B, chunk_elements, hm.device)
     states = max_product_tree(log_u, message, parents)  # (B, J)
     return points.gather(1, states[..., None].expand(B, J, 3))
 
 
-def _rpsm_stage(hm, P, pose_m, stats, limbs, parents, spacing_m, bins, floor, min_std_m):
+def _rpsm_stage(hm, P, pose_m, stats, limbs, parents, spacing_m, tolerance_spacing_m, bins, floor, min_std_m):
     B, J = pose_m.shape[:2]
     axis = (torch.arange(bins, device=hm.device, dtype=torch.float32) - (bins - 1) / 2) * spacing_m
     offsets = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)  # (n³, 3)
@@ -426,8 +427,8 @@ def _rpsm_stage(hm, P, pose_m, stats, limbs, parents, spacing_m, bins, floor, mi
     p = torch.tensor([a for a, _ in limbs], device=hm.device)
     c = torch.tensor([b for _, b in limbs], device=hm.device)
     d = (cand[:, p, :, None, :] - cand[:, c, None, :, :]).norm(dim=-1)  # (B, L, n³, n³), on the fly
-    sigma = _sigma_eff(stats.std_m.to(hm.device), spacing_m, min_std_m)
-    log_pw = _length_log_compat(d, stats.mean_m.to(hm.device)[:, None, None], sigma[:, None, None])
+    mean, band, sigma = (t[:, None, None] for t in _limb_terms(stats, tolerance_spacing_m, min_std_m, hm.device))
+    log_pw = _length_log_compat(d, mean, band, sigma)  # (B, L, n³, n³)
     states = max_product_tree(log_u, log_pw, parents)
     return cand.gather(2, states[:, :, None, None].expand(B, J, 1, 3))[:, :, 0]
 
@@ -478,7 +479,8 @@ def rpsm(heatmaps: Tensor, projections_hm: Tensor, stats: LimbLengthStats, grid_
     poses = [pose]
     for t in range(1, stages + 1):
         spacing = cube_size_mm / 1000.0 / grid_bins / 2 ** (t - 1)
-        pose = _rpsm_stage(hm, P, pose, stats, limbs, parents, spacing, rpsm_bins, floor, min_std_m)
+        pose = _rpsm_stage(hm, P, pose, stats, limbs, parents, spacing, cube_size_mm / 1000.0 / grid_bins, rpsm_bins,
+                           floor, min_std_m)
         poses.append(pose)
     return poses if return_stages else pose
 

@@ -25,8 +25,14 @@ class GeometrySizes:
     heatmap_px: int = 32  # side of the heatmap on which ideal epipolar weights are drawn
     param_count_sides_px: tuple[int, ...] = (16, 32, 64, 80)  # heatmap sides in the NaiveFuse vs factorised table
     affine_fit_steps: int = 200  # Adam steps fitting one θ_i per pixel (all pixels in one batch)
-    affine_fit_pixels: int = 256  # how many view-1 pixels the affine-fit evidence uses (all if >= side²)
-    camera_moves: int = 5  # camera-2 positions in the "moving camera 2" figure (Fig. 3/4)
+    affine_fit_pixels: int = 256  # (camera pair, view-1 pixel) maps in the affine-fit evidence, spread evenly over the
+    #                               12 ordered pairs of the 4-camera rig (all pixels of a pair if the share >= side²)
+    affine_fit_lr: float = 0.02  # Adam rate of the affine fits (θ in normalised coordinates, base map values in [0, 1])
+    line_sigma_px: float = 1.0  # σ of the ideal epipolar weight map exp(−d²/2σ²), heatmap pixels
+    camera_moves: int = 5  # camera-2 positions in the "moving camera 2" figure (Fig. 3/4), evenly on the arc
+    camera_move_arc_deg: float = 30.0  # camera 2 moves from −arc to +arc degrees about the volume's vertical axis
+    camera_move_pixels: int = 48  # view-1 pixels whose lines are followed as camera 2 moves
+    explorer_grid: int = 4  # pixels per axis in the static "pixels and their epipolar lines" figure
 
 
 @dataclass(frozen=True)
@@ -124,7 +130,8 @@ PROFILES: dict[str, Profile] = {
     "full": Profile(
         name="full",
         description="one GPU: the papers' shapes where affordable (256² images, 64² heatmaps)",
-        geometry=GeometrySizes(heatmap_px=64, affine_fit_steps=400, affine_fit_pixels=4096, camera_moves=7),
+        geometry=GeometrySizes(heatmap_px=64, affine_fit_steps=400, affine_fit_pixels=49152, camera_moves=7,
+                               camera_move_pixels=1024),
         studio=StudioSizes(image_px=256, heatmap_px=64, heatmap_sigma_px=2.0, preview_frames=4,
                            occlusion_frames=2048, bench_batch=512, bench_repeats=10),
         backbone=BackboneSizes(resnet_depth=18, width=64, deconv_channels=256, warmup_frames=20000, warmup_epochs=6,

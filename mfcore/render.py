@@ -241,74 +241,74 @@ def sample_scene(joints_3d_m: Tensor, seed: int) -> Scene:
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# ray intersections, batched over frames B, views V, rays N and primitives
+# ray intersections: elementwise formulas shared by the dense (joint rays) and the tiled (pixel rays) paths
 
 
-def _capsule_hits(origin: Tensor, dirs: Tensor, scene: Scene) -> Tensor:
-    """Ray-capsule distances (B, V, N, C) (inf where missed). origin (V, 3); dirs (B or 1, V, N, 3) unit.
+def _capsule_constants(origin: Tensor, scene: Scene) -> dict[str, Tensor]:
+    """Per (frame, view, capsule) constants of the ray-capsule quadratic for rays from the camera centres (V, 3).
 
-    For a capsule a→b of radius r, the ray first meets the infinite cylinder (a quadratic in t); if that point lies
-    between the end planes it is the hit, else the ray is tested against the sphere at the nearer end.
-    Spheres are capsules with a = b.
+    ba = b − a (B, C, 3); oa = o − a (B, V, C, 3); baba = |ba|² (B, 1, C); baoa = ba·oa, cyl_c = |ba × oa|² − r²|ba|²
+    (no cancellation), cap_a = |o − a|² − r², cap_b = |o − b|² − r² (B, V, C); inactive capsules get cyl_c = +inf.
     """
-    a, b, r = scene.cap_a, scene.cap_b, scene.cap_r  # (B, C, 3), (B, C, 3), (B, C)
+    a, b, r = scene.cap_a, scene.cap_b, scene.cap_r
     ba = b - a
-    oa = origin[None, :, None, :] - a[:, None]  # (B, V, C, 3)
-    baba = (ba * ba).sum(-1)[:, None, None, :]  # (B, 1, 1, C)
-    baoa = torch.einsum("bck,bvck->bvc", ba, oa)[:, :, None, :]  # (B, V, 1, C)
-    oaoa = (oa * oa).sum(-1)
+    oa = origin[None, :, None, :] - a[:, None]
     ob = oa - ba[:, None]
-    r2 = (r * r)[:, None, :]  # (B, 1, C)
-    # c = |ba × oa|² − r² |ba|² without cancellation; cap constants |o − end|² − r²
-    cyl_c = (torch.linalg.cross(ba[:, None].expand_as(oa), oa) ** 2).sum(-1) - r2 * baba[:, 0]  # (B, V, C)
-    cap_a_c = (oaoa - r2)[:, :, None, :]
-    cap_b_c = ((ob * ob).sum(-1) - r2)[:, :, None, :]
-    if dirs.shape[0] == 1:  # the same pixel rays for every frame: one matmul per view
-        bard = torch.einsum("vnk,bck->bvnc", dirs[0], ba)  # (B, V, N, C)
-    else:
-        bard = torch.einsum("bvnk,bck->bvnc", dirs, ba)
-    rdoa = torch.einsum("bvnk,bvck->bvnc", dirs.expand(b.shape[0], -1, -1, -1), oa)
+    baba = (ba * ba).sum(-1)[:, None, :]
+    r2 = (r * r)[:, None, :]
+    cyl_c = (torch.linalg.cross(ba[:, None].expand_as(oa), oa) ** 2).sum(-1) - r2 * baba
+    off = ~scene.cap_on[:, None, :]
+    return dict(ba=ba, oa=oa, baba=baba.expand_as(cyl_c), baoa=(ba[:, None] * oa).sum(-1),
+                cyl_c=torch.where(off, torch.full_like(cyl_c, math.inf), cyl_c),
+                cap_a=torch.where(off, torch.full_like(cyl_c, math.inf), (oa * oa).sum(-1) - r2),
+                cap_b=torch.where(off, torch.full_like(cyl_c, math.inf), (ob * ob).sum(-1) - r2))
+
+
+def _capsule_t(bard: Tensor, rdoa: Tensor, baba: Tensor, baoa: Tensor, cyl_c: Tensor, cap_a: Tensor,
+               cap_b: Tensor) -> Tensor:
+    """Distance to a capsule along unit rays (inf when missed), elementwise with broadcasting.
+
+    bard = d·(b − a), rdoa = d·(o − a). The ray first meets the infinite cylinder (a quadratic in t); if that point
+    lies between the end planes it is the hit, else the ray is tested against the sphere at the nearer end. Spheres
+    are capsules with a = b (then only the end-sphere test acts).
+    """
     qa = (baba - bard * bard).clamp_min(1e-9)
     qb = baba * rdoa - baoa * bard
-    h = qb * qb - qa * cyl_c[:, :, None, :]
+    h = qb * qb - qa * cyl_c
     t_body = (-qb - h.clamp_min(0).sqrt()) / qa
     y = baoa + t_body * bard
     body_hit = (h >= 0) & (y > 0) & (y < baba)
     use_a = y <= 0
     cb = torch.where(use_a, rdoa, rdoa - bard)
-    hc = cb * cb - torch.where(use_a, cap_a_c, cap_b_c)
+    hc = cb * cb - torch.where(use_a, cap_a, cap_b)
     t_cap = -cb - hc.clamp_min(0).sqrt()
     t = torch.where(body_hit, t_body, torch.where(hc >= 0, t_cap, torch.full_like(t_cap, math.inf)))
-    on = scene.cap_on[:, None, None, :]
-    return torch.where(on & (t > NEAR_M), t, torch.full_like(t, math.inf))
+    return torch.where(t > NEAR_M, t, torch.full_like(t, math.inf))
 
 
-def _box_frame(origin: Tensor, dirs: Tensor, scene: Scene):
-    """Ray origins and directions in each box's frame: o (B, V, 1, K, 3), d (B, V, N, K, 3)."""
-    cy, sy = scene.box_yaw.cos(), scene.box_yaw.sin()  # (B, K)
-    o = origin[None, :, None, :] - scene.box_c[:, None]  # (B, V, K, 3)
-    ox = cy[:, None] * o[..., 0] + sy[:, None] * o[..., 1]
-    oy = -sy[:, None] * o[..., 0] + cy[:, None] * o[..., 1]
-    o_box = torch.stack([ox, oy, o[..., 2]], -1)[:, :, None]  # (B, V, 1, K, 3)
-    d = dirs[..., None, :]  # (B|1, V, N, 1, 3)
-    cy5, sy5 = cy[:, None, None, :], sy[:, None, None, :]
-    dx = cy5 * d[..., 0] + sy5 * d[..., 1]
-    dy = -sy5 * d[..., 0] + cy5 * d[..., 1]
-    dz = d[..., 2].expand_as(dx)
-    return o_box, torch.stack([dx, dy, dz], -1)
+def _box_local_origin(origin: Tensor, scene: Scene) -> Tensor:
+    """Camera centres in every box's frame (centre at 0, turned by −yaw about Z): (B, V, K, 3)."""
+    cy, sy = scene.box_yaw.cos()[:, None], scene.box_yaw.sin()[:, None]  # (B, 1, K)
+    o = origin[None, :, None, :] - scene.box_c[:, None]
+    return torch.stack([cy * o[..., 0] + sy * o[..., 1], -sy * o[..., 0] + cy * o[..., 1], o[..., 2]], -1)
 
 
-def _box_hits(origin: Tensor, dirs: Tensor, scene: Scene) -> tuple[Tensor, Tensor]:
-    """Ray-box (slab test) distances (B, V, N, K) and the hit face's axis (B, V, N, K) in the box frame."""
-    o, d = _box_frame(origin, dirs, scene)
-    d = torch.where(d.abs() < 1e-9, torch.full_like(d, 1e-9), d)
+def _rotate_z(d: Tensor, cy: Tensor, sy: Tensor) -> Tensor:
+    """Turn vectors d (..., 3) by −yaw about Z (cy = cos yaw, sy = sin yaw broadcast to d[..., 0])."""
+    return torch.stack([cy * d[..., 0] + sy * d[..., 1], -sy * d[..., 0] + cy * d[..., 1],
+                        d[..., 2].expand_as(cy * d[..., 0])], -1)
+
+
+def _box_t(o_local: Tensor, d_local: Tensor, half: Tensor, on: Tensor) -> Tensor:
+    """Slab-test distance to boxes (inf when missed): ray origin/direction in the box frame (..., 3), half extents
+    (..., 3), active flag (...)."""
+    d = torch.where(d_local.abs() < 1e-9, torch.full_like(d_local, 1e-9), d_local)
     inv = 1.0 / d
-    e = scene.box_e[:, None, None]  # (B, 1, 1, K, 3)
-    t1, t2 = (-e - o) * inv, (e - o) * inv
-    near, axis = torch.minimum(t1, t2).max(-1)
+    t1, t2 = (-half - o_local) * inv, (half - o_local) * inv
+    near = torch.minimum(t1, t2).amax(-1)
     far = torch.maximum(t1, t2).amin(-1)
-    hit = (near <= far) & (near > NEAR_M) & scene.box_on[:, None, None, :]
-    return torch.where(hit, near, torch.full_like(near, math.inf)), axis
+    hit = (near <= far) & (near > NEAR_M) & on
+    return torch.where(hit, near, torch.full_like(near, math.inf))
 
 
 def _room_hits(origin: Tensor, dirs: Tensor) -> tuple[Tensor, Tensor]:
@@ -319,8 +319,7 @@ def _room_hits(origin: Tensor, dirs: Tensor) -> tuple[Tensor, Tensor]:
     o = origin[:, None, :]
     t = torch.where(d > 0, (hi - o) / d, (lo - o) / d)  # (V, N, 3)
     t_exit, axis = t.min(-1)
-    up = d[..., 2] > 0
-    face = torch.where(axis == 2, torch.where(up, 1, 0), axis + 2)
+    face = torch.where(axis == 2, (d[..., 2] > 0).long(), axis + 2)
     return t_exit, face
 
 
@@ -330,8 +329,39 @@ def _hash(ix: Tensor, iy: Tensor, salt: Tensor) -> Tensor:
     return v - v.floor()
 
 
+def nearest_hits(origin: Tensor, dirs: Tensor, scene: Scene) -> tuple[Tensor, Tensor]:
+    """Dense ray casting for a few rays per frame and view: dirs (B, V, N, 3) unit from the centres (V, 3) →
+    distances to every capsule (B, V, N, C) and every box (B, V, N, K), inf where missed."""
+    k = _capsule_constants(origin, scene)
+    bard = torch.einsum("bvnk,bck->bvnc", dirs, k["ba"])
+    rdoa = torch.einsum("bvnk,bvck->bvnc", dirs, k["oa"])
+    t_cap = _capsule_t(bard, rdoa, *(k[n][:, :, None, :] for n in ("baba", "baoa", "cyl_c", "cap_a", "cap_b")))
+    o_local = _box_local_origin(origin, scene)[:, :, None]  # (B, V, 1, K, 3)
+    cy, sy = scene.box_yaw.cos()[:, None, None], scene.box_yaw.sin()[:, None, None]  # (B, 1, 1, K)
+    d_local = _rotate_z(dirs[..., None, :], cy, sy)  # (B, V, N, K, 3)
+    t_box = _box_t(o_local, d_local, scene.box_e[:, None, None], scene.box_on[:, None, None])
+    return t_cap, t_box
+
+
+def joint_visibility(scene: Scene, joints_3d_m: Tensor, centres_m: Tensor) -> Tensor:
+    """Depth-test visibility (B, V, J) bool of every joint from every camera centre (V, 3) (see the module's rule).
+
+    Image bounds are not checked here (see :func:`mfcore.data.render_multiview`)."""
+    X = joints_3d_m.to(scene.cap_a)
+    C = centres_m.to(X)
+    ray = X[:, None] - C[None, :, None]  # (B, V, J, 3)
+    t_joint = ray.norm(dim=-1)
+    t_cap, t_box = nearest_hits(C, ray / t_joint[..., None], scene)
+    t_first = torch.minimum(t_cap.amin(-1), t_box.amin(-1))
+    own = OWN_PRIMITIVES.to(X.device)[None, None]  # (1, 1, J, NUM_BODY)
+    body = t_cap[..., :NUM_BODY]
+    t_own = torch.where(own, body, torch.full_like(body, math.inf)).amin(-1)
+    t_ref = torch.minimum(t_own, t_joint)
+    return (t_first >= t_ref - OCCLUSION_MARGIN_M) & (t_joint > NEAR_M)
+
+
 # ----------------------------------------------------------------------------------------------------------------------
-# rendering
+# rendering: tiles of pixels × primitives whose screen bound touches the tile
 
 
 def pixel_rays(K: Tensor, R: Tensor, t: Tensor, image_px: int) -> tuple[Tensor, Tensor]:
@@ -348,106 +378,217 @@ def pixel_rays(K: Tensor, R: Tensor, t: Tensor, image_px: int) -> tuple[Tensor, 
     return centre, _unit(d)
 
 
-def _shade_chunk(origin: Tensor, dirs: Tensor, room_t: Tensor, room_face: Tensor, s: Scene) -> Tensor:
-    """Colours (B, V, N, 3) of the pixel rays dirs (1, V, N, 3) for the frames of scene ``s``."""
-    B = s.num_frames
-    t_cap = _capsule_hits(origin, dirs, s)  # (B, V, N, C)
-    t_c, i_c = t_cap.min(-1)  # (B, V, N)
-    t_bx, axis = _box_hits(origin, dirs, s)  # (B, V, N, K)
-    t_b, i_b = t_bx.min(-1)
-    d = dirs[0]  # (V, N, 3)
+def tile_size(image_px: int) -> int:
+    """Side of the square pixel tiles used for culling: 8 up to 128² images, 16 above (a divisor of image_px)."""
+    want = 8 if image_px <= 128 else 16
+    return max(d for d in range(1, want + 1) if image_px % d == 0)
+
+
+def _to_tiles(x: Tensor, image_px: int, T: int) -> Tensor:
+    """(..., H·W, c) row-major → (..., n_tiles, T·T, c) tile-major."""
+    n = image_px // T
+    lead, c = x.shape[:-2], x.shape[-1]
+    x = x.reshape(*lead, n, T, n, T, c)
+    nd = len(lead)
+    x = x.permute(*range(nd), nd, nd + 2, nd + 1, nd + 3, nd + 4)
+    return x.reshape(*lead, n * n, T * T, c)
+
+
+def _from_tiles(col: Tensor, image_px: int, T: int) -> Tensor:
+    """(B, V, n_tiles, T·T, 3) → images (B, V, 3, H, W)."""
+    B, V = col.shape[:2]
+    n = image_px // T
+    col = col.reshape(B, V, n, n, T, T, 3).permute(0, 1, 6, 2, 4, 3, 5)
+    return col.reshape(B, V, 3, image_px, image_px)
+
+
+def _screen_rects(points_cam: Tensor, radius_px: Tensor, K: Tensor, image_px: int) -> Tensor:
+    """Pixel rectangles (..., 4) = (x0, x1, y0, y1) holding the projections of points (..., n, 3) (camera frame,
+    V axis at dim 1 matching K (V, 3, 3)) grown by radius_px (...); the whole image when a point is not in front."""
+    z = points_cam[..., 2]
+    Kb = K[None, :, None, None] if points_cam.dim() == 5 else K[None, :, None]
+    uvw = (Kb @ points_cam[..., None])[..., 0]
+    uv = uvw[..., :2] / z.clamp_min(1e-6)[..., None]
+    lo = uv.amin(-2) - radius_px[..., None] - 1.0
+    hi = uv.amax(-2) + radius_px[..., None] + 1.0
+    behind = (z <= NEAR_M).any(-1) | ~torch.isfinite(radius_px)
+    lo = torch.where(behind[..., None], torch.full_like(lo, -1.0), lo)
+    hi = torch.where(behind[..., None], torch.full_like(hi, float(image_px)), hi)
+    return torch.stack([lo[..., 0], hi[..., 0], lo[..., 1], hi[..., 1]], -1)
+
+
+def _capsule_rects(scene: Scene, K: Tensor, R: Tensor, t: Tensor, image_px: int) -> Tensor:
+    """Conservative screen rectangles of every capsule in every view, (B, V, C, 4).
+
+    A sphere of radius r centred at S (camera frame) projects within f·r·|S| / (S_z (S_z − r)) pixels of the
+    projection of S; over the segment this is bounded with the nearest depth and the farthest distance."""
+    ends = torch.stack([scene.cap_a, scene.cap_b], 2)  # (B, C, 2, 3)
+    cam = torch.einsum("vij,bcej->bvcei", R, ends) + t[None, :, None, None]  # (B, V, C, 2, 3)
+    z_min = cam[..., 2].amin(-1)
+    dist = cam.norm(dim=-1).amax(-1)
+    f = torch.maximum(K[:, 0, 0], K[:, 1, 1])[None, :, None]
+    r = scene.cap_r[:, None]
+    gap = z_min - r
+    r_px = torch.where(gap > NEAR_M, f * r * dist / (z_min * gap.clamp_min(NEAR_M)), torch.full_like(gap, math.inf))
+    return _screen_rects(cam, r_px, K, image_px)
+
+
+def _box_corners(scene: Scene) -> Tensor:
+    """World corners of every box, (B, K, 8, 3)."""
+    signs = torch.tensor([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], dtype=scene.box_e.dtype,
+                         device=scene.box_e.device)
+    local = signs[None, None] * scene.box_e[:, :, None]  # (B, K, 8, 3)
+    cy, sy = scene.box_yaw.cos()[..., None], scene.box_yaw.sin()[..., None]
+    world = torch.stack([cy * local[..., 0] - sy * local[..., 1], sy * local[..., 0] + cy * local[..., 1],
+                         local[..., 2]], -1)
+    return world + scene.box_c[:, :, None]
+
+
+def _box_rects(scene: Scene, K: Tensor, R: Tensor, t: Tensor, image_px: int) -> Tensor:
+    cam = torch.einsum("vij,bkej->bvkei", R, _box_corners(scene)) + t[None, :, None, None]  # (B, V, K, 8, 3)
+    return _screen_rects(cam, torch.zeros(cam.shape[:3], dtype=cam.dtype, device=cam.device), K, image_px)
+
+
+def _candidates(rects: Tensor, on: Tensor, image_px: int, T: int) -> Tensor:
+    """(frame, view, primitive, tile) quadruples (M, 4) whose rectangle (B, V, P, 4) touches the tile's pixels."""
+    n = image_px // T
+    start = torch.arange(n, device=rects.device, dtype=rects.dtype) * T
+    end = start + (T - 1)
+    ox = (start <= rects[..., 1:2]) & (end >= rects[..., 0:1])  # (B, V, P, n)
+    oy = (start <= rects[..., 3:4]) & (end >= rects[..., 2:3])
+    mask = oy[..., :, None] & ox[..., None, :] & on[:, None, :, None, None]  # (B, V, P, n, n)
+    idx = mask.nonzero()  # (M, 5): b, v, p, ty, tx
+    return torch.stack([idx[:, 0], idx[:, 1], idx[:, 2], idx[:, 3] * n + idx[:, 4]], -1)
+
+
+def _scatter_min(t_min: Tensor, pix: Tensor, t: Tensor) -> None:
+    t_min.scatter_reduce_(0, pix.reshape(-1), t.reshape(-1), "amin", include_self=True)
+
+
+def _trace_tiles(origin: Tensor, tile_dirs: Tensor, scene: Scene, K: Tensor, R: Tensor, t: Tensor, image_px: int,
+                 T: int, max_elements: int) -> tuple[Tensor, Tensor]:
+    """Nearest hit of every pixel ray: distance (B, V, n_tiles, T²) (inf: none) and primitive id (capsule c → c,
+    box k → C + k, none → −1)."""
+    B, C, Kb = scene.num_frames, scene.cap_a.shape[1], scene.box_c.shape[1]
+    V, n_tiles, T2 = tile_dirs.shape[:3]
+    flat = B * V * n_tiles * T2
+    t_min = torch.full((flat,), math.inf, device=origin.device)
+    ar = torch.arange(T2, device=origin.device)
+    kc = _capsule_constants(origin, scene)
+    cand_c = _candidates(_capsule_rects(scene, K, R, t, image_px), scene.cap_on, image_px, T)
+    o_box = _box_local_origin(origin, scene)  # (B, V, K, 3)
+    cand_b = _candidates(_box_rects(scene, K, R, t, image_px), scene.box_on, image_px, T)
+    step = max(1, max_elements // T2)
+    hits = []  # (pixel index, distance, primitive id) of each chunk of candidates
+    for kind, cand in (("capsule", cand_c), ("box", cand_b)):
+        for s in range(0, cand.shape[0], step):
+            b, v, p, tile = cand[s:s + step].unbind(-1)
+            d = tile_dirs[v, tile]  # (m, T², 3)
+            if kind == "capsule":
+                bard = torch.einsum("mnk,mk->mn", d, kc["ba"][b, p])
+                rdoa = torch.einsum("mnk,mk->mn", d, kc["oa"][b, v, p])
+                dist = _capsule_t(bard, rdoa, *(kc[n][b, v, p][:, None] for n in ("baba", "baoa", "cyl_c", "cap_a",
+                                                                                   "cap_b")))
+                pid = p
+            else:
+                yaw = scene.box_yaw[b, p][:, None]
+                dist = _box_t(o_box[b, v, p][:, None], _rotate_z(d, yaw.cos(), yaw.sin()),
+                              scene.box_e[b, p][:, None], scene.box_on[b, p][:, None])
+                pid = p + C
+            pix = ((b * V + v) * n_tiles + tile)[:, None] * T2 + ar  # (m, T²)
+            _scatter_min(t_min, pix, dist)
+            hits.append((pix, dist, pid))
+    prim = torch.full((flat,), -1, dtype=torch.long, device=origin.device)
+    for pix, dist, pid in hits:  # the winner: the largest id among equal nearest distances (deterministic)
+        win = (dist == t_min[pix]) & torch.isfinite(dist)
+        prim.scatter_reduce_(0, pix[win], pid[:, None].expand_as(pix)[win], "amax", include_self=True)
+    return t_min.reshape(B, V, n_tiles, T2), prim.reshape(B, V, n_tiles, T2)
+
+
+def _shade(origin: Tensor, d: Tensor, t_hit: Tensor, prim: Tensor, room_t: Tensor, room_face: Tensor,
+           s: Scene) -> Tensor:
+    """Colours (B, V, N, 3) given the nearest primitive per pixel ray: Lambert + ambient on the body, the occluders
+    and the room (floor tiles or wall stripes, block noise). d (V, N, 3); t_hit, prim (B, V, N); room_* (V, N)."""
+    B, V, N = prim.shape
+    C = s.cap_a.shape[1]
     L = s.light[:, None, None, :]  # (B, 1, 1, 3)
     amb = s.ambient[:, None, None, None]
+    is_cap, is_box = (prim >= 0) & (prim < C), prim >= C
+    o = origin[None, :, None, :]
+    p = o + torch.where(prim >= 0, t_hit, room_t[None])[..., None] * d[None]  # (B, V, N, 3) hit points
 
-    # capsule surface: normal from the nearest point of the segment
-    p = origin[None, :, None, :] + t_c.clamp(max=1e3)[..., None] * d[None]  # (B, V, N, 3)
-    gi = i_c.reshape(B, -1)[..., None].expand(-1, -1, 3)
+    # capsules: normal from the nearest point of the segment
+    gi = prim.clamp(0, C - 1).reshape(B, -1)[..., None].expand(-1, -1, 3)
     ga = torch.gather(s.cap_a, 1, gi).reshape(p.shape)
-    gb = torch.gather(s.cap_b, 1, gi).reshape(p.shape)
-    gab = gb - ga
+    gab = torch.gather(s.cap_b, 1, gi).reshape(p.shape) - ga
     w = (((p - ga) * gab).sum(-1, keepdim=True) / (gab * gab).sum(-1, keepdim=True).clamp_min(1e-12)).clamp(0, 1)
-    n_c = _unit(p - (ga + w * gab))
-    rgb_c = torch.gather(s.cap_rgb, 1, gi).reshape(p.shape)
-    col_c = rgb_c * (amb + (1 - amb) * (n_c * L).sum(-1, keepdim=True).clamp_min(0))
+    n_cap = _unit(p - (ga + w * gab))
+    rgb_cap = torch.gather(s.cap_rgb, 1, gi).reshape(p.shape)
 
-    # box surface: the normal is the slab axis, facing the camera, turned back to the world
-    ax = torch.gather(axis, -1, i_b[..., None])[..., 0]  # (B, V, N)
-    yaw = torch.gather(s.box_yaw, 1, i_b.reshape(B, -1)).reshape(ax.shape)
+    # boxes: the face whose slab the hit point lies on, turned back to the world
+    nb = s.box_c.shape[1]
+    bi = (prim - C).clamp(0, nb - 1).reshape(B, -1)
+    gbi = bi[..., None].expand(-1, -1, 3)
+    yaw = torch.gather(s.box_yaw, 1, bi).reshape(prim.shape)
     cy, sy = yaw.cos(), yaw.sin()
-    dx = cy * d[None, ..., 0] + sy * d[None, ..., 1]
-    dy = -sy * d[None, ..., 0] + cy * d[None, ..., 1]
-    nxl = torch.where(ax == 0, -torch.sign(dx), torch.zeros_like(dx))
-    nyl = torch.where(ax == 1, -torch.sign(dy), torch.zeros_like(dy))
-    nz = torch.where(ax == 2, -torch.sign(d[None, ..., 2]).expand_as(dx), torch.zeros_like(dx))
-    n_b = torch.stack([cy * nxl - sy * nyl, sy * nxl + cy * nyl, nz], -1)
-    rgb_b = torch.gather(s.box_rgb, 1, i_b.reshape(B, -1)[..., None].expand(-1, -1, 3)).reshape(n_b.shape)
-    col_b = rgb_b * (amb + (1 - amb) * (n_b * L).sum(-1, keepdim=True).clamp_min(0))
+    q = _rotate_z(p - torch.gather(s.box_c, 1, gbi).reshape(p.shape), cy, sy)
+    rel = q / torch.gather(s.box_e, 1, gbi).reshape(p.shape)
+    axis = rel.abs().argmax(-1, keepdim=True)
+    n_local = torch.zeros_like(rel).scatter_(-1, axis, torch.sign(rel.gather(-1, axis)))
+    n_box = torch.stack([cy * n_local[..., 0] - sy * n_local[..., 1], sy * n_local[..., 0] + cy * n_local[..., 1],
+                         n_local[..., 2]], -1)
+    rgb_box = torch.gather(s.box_rgb, 1, gbi).reshape(p.shape)
 
-    # room: floor tiles or wall stripes, block noise, Lambert with the face's inward normal
-    q = origin[:, None, :] + room_t[..., None] * d  # (V, N, 3)
+    # room: floor tiles or wall stripes with block noise; the inward normal of the face
+    face = room_face[None].expand(B, -1, -1)
     tile = s.tex[:, 0, None, None]
-    stripe = s.tex[:, 1, None, None]
-    checker = ((torch.floor(q[None, ..., 0] / tile) + torch.floor(q[None, ..., 1] / tile)) % 2)  # (B, V, N)
-    along = torch.where(room_face == 2, q[..., 1], q[..., 0])  # horizontal coordinate on the wall
-    coord = torch.where(s.tex[:, 2, None, None] > 0.5, q[None, ..., 2], along[None])
-    stripes = (torch.floor(coord / stripe) % 2)
-    is_floor = (room_face == 0)[None]
-    mix = torch.where(is_floor, checker, stripes)[..., None]  # (B, V, N, 1)
-    base = torch.where(is_floor[..., None], s.floor_rgb[:, None, None, 0] * (1 - mix) + s.floor_rgb[:, None, None, 1] * mix,
-                       s.wall_rgb[:, None, None, 0] * (1 - mix) + s.wall_rgb[:, None, None, 1] * mix)
-    u_tex = torch.where(room_face <= 1, q[..., 0], along)
-    v_tex = torch.where(room_face <= 1, q[..., 1], q[..., 2])
-    salt = s.tex[:, 4, None, None]
-    noise = _hash(torch.floor(u_tex / 0.1)[None], torch.floor(v_tex / 0.1)[None], salt) - 0.5  # (B, V, N)
-    base = base * (1 + s.tex[:, 3, None, None, None] * 2 * noise[..., None])
-    sign = torch.where(d.gather(-1, (room_face.clamp(min=2) - 2)[..., None])[..., 0] > 0, -1.0, 1.0)
-    n_room = torch.stack([torch.where(room_face == 2, sign, 0.0), torch.where(room_face == 3, sign, 0.0),
-                          torch.where(room_face == 0, 1.0, torch.where(room_face == 1, -1.0, 0.0))], -1)  # (V, N, 3)
-    col_r = base * (amb + (1 - amb) * (n_room[None] * L).sum(-1, keepdim=True).clamp_min(0))
+    checker = (torch.floor(p[..., 0] / tile) + torch.floor(p[..., 1] / tile)) % 2  # (B, V, N)
+    along = torch.where(face == 2, p[..., 1], p[..., 0])
+    coord = torch.where(s.tex[:, 2, None, None] > 0.5, p[..., 2], along)
+    stripes = torch.floor(coord / s.tex[:, 1, None, None]) % 2
+    is_floor = face == 0
+    mix = torch.where(is_floor, checker, stripes)[..., None]
+    pair = torch.where(is_floor[..., None, None], s.floor_rgb[:, None, None], s.wall_rgb[:, None, None])  # (B,V,N,2,3)
+    base = pair[..., 0, :] * (1 - mix) + pair[..., 1, :] * mix
+    u_tex = torch.where(face <= 1, p[..., 0], along)
+    v_tex = torch.where(face <= 1, p[..., 1], p[..., 2])
+    noise = _hash(torch.floor(u_tex / 0.1), torch.floor(v_tex / 0.1), s.tex[:, 4, None, None]) - 0.5
+    rgb_room = base * (1 + 2 * s.tex[:, 3, None, None, None] * noise[..., None])
+    wall_sign = -torch.sign(torch.where(room_face == 2, d[..., 0], d[..., 1]))  # (V, N)
+    n_room = torch.stack([torch.where(room_face == 2, wall_sign, 0.0), torch.where(room_face == 3, wall_sign, 0.0),
+                          torch.where(room_face == 0, 1.0, torch.where(room_face == 1, -1.0, 0.0))], -1)[None]
 
-    cap_first = (t_c <= t_b)[..., None]
-    hit_any = (torch.minimum(t_c, t_b) < room_t[None])[..., None]
-    col = torch.where(hit_any, torch.where(cap_first, col_c, col_b), col_r)
-    return col.clamp(0, 1)
+    normal = torch.where(is_cap[..., None], n_cap, torch.where(is_box[..., None], n_box, n_room))
+    albedo = torch.where(is_cap[..., None], rgb_cap, torch.where(is_box[..., None], rgb_box, rgb_room))
+    return (albedo * (amb + (1 - amb) * (normal * L).sum(-1, keepdim=True).clamp_min(0))).clamp(0, 1)
 
 
 def _chunk_frames(num_views: int, num_rays: int, device: torch.device) -> int:
     budget_bytes = (6 << 30) if device.type == "cuda" else (256 << 20)
-    per_frame = 4 * 24 * num_views * num_rays * (NUM_CAPSULES + MAX_BOXES * 3)  # ~24 live float temporaries
+    per_frame = 4 * 80 * num_views * num_rays  # ~80 live floats per pixel ray while shading
     return max(1, int(budget_bytes // per_frame))
 
 
 def render_images(scene: Scene, K: Tensor, R: Tensor, t: Tensor, image_px: int,
                   chunk_frames: int | None = None) -> Tensor:
-    """Render every frame of ``scene`` in every view: K, R (V, 3, 3), t (V, 3) on the scene's device →
-    images (B, V, 3, H, W) float32 in [0, 1]. Frames go ``chunk_frames`` at a time (default: what fits a memory
-    budget of 6 GiB on CUDA, 256 MiB on the CPU)."""
+    """Render every frame of ``scene`` in every view: K, R (V, 3, 3), t (V, 3) → images (B, V, 3, H, W) float32
+    in [0, 1] on the scene's device. Frames go ``chunk_frames`` at a time (default: what fits a memory budget of
+    6 GiB on CUDA, 256 MiB on the CPU); the images do not depend on the chunking."""
     dev = scene.cap_a.device
-    origin, dirs = pixel_rays(K.to(dev, torch.float32), R.to(dev, torch.float32), t.to(dev, torch.float32), image_px)
-    room_t, room_face = _room_hits(origin, dirs)
-    V, N = dirs.shape[:2]
+    K, R, t = (x.to(dev, torch.float32) for x in (K, R, t))
+    origin, dirs = pixel_rays(K, R, t, image_px)
+    T = tile_size(image_px)
+    tile_dirs = _to_tiles(dirs, image_px, T)  # (V, n_tiles, T², 3)
+    d_flat = tile_dirs.reshape(dirs.shape)  # (V, N, 3) in tile-major order
+    room_t, room_face = _room_hits(origin, d_flat)
+    V, N = d_flat.shape[:2]
     B = scene.num_frames
     out = torch.empty(B, V, 3, image_px, image_px, device=dev)
     step = chunk_frames or _chunk_frames(V, N, dev)
+    max_elements = (1 << 25) if dev.type == "cuda" else (1 << 21)
     for s in range(0, B, step):
-        col = _shade_chunk(origin, dirs[None], room_t, room_face, scene.frames(slice(s, s + step)))  # (b, V, N, 3)
-        out[s:s + step] = col.permute(0, 1, 3, 2).reshape(-1, V, 3, image_px, image_px)
+        sc = scene.frames(slice(s, s + step))
+        t_hit, prim = _trace_tiles(origin, tile_dirs, sc, K, R, t, image_px, T, max_elements)
+        col = _shade(origin, d_flat, t_hit.reshape(-1, V, N), prim.reshape(-1, V, N), room_t, room_face, sc)
+        out[s:s + step] = _from_tiles(col.reshape(-1, V, N // (T * T), T * T, 3), image_px, T)
     return out
-
-
-def joint_visibility(scene: Scene, joints_3d_m: Tensor, centres_m: Tensor) -> Tensor:
-    """Depth-test visibility (B, V, J) bool of every joint from every camera centre (V, 3) (see the module rule).
-
-    Does not check the image bounds (see :func:`mfcore.data.render_multiview`)."""
-    X = joints_3d_m.to(scene.cap_a)
-    C = centres_m.to(X)
-    ray = X[:, None] - C[None, :, None]  # (B, V, J, 3)
-    t_joint = ray.norm(dim=-1)
-    dirs = ray / t_joint[..., None]
-    t_cap = _capsule_hits(C, dirs, scene)  # (B, V, J, Ccap)
-    t_box, _ = _box_hits(C, dirs, scene)
-    t_first = torch.minimum(t_cap.amin(-1), t_box.amin(-1))
-    own = OWN_PRIMITIVES.to(X.device)  # (J, NUM_BODY)
-    t_own = torch.where(own[None, None], t_cap[..., :NUM_BODY], torch.full_like(t_cap[..., :NUM_BODY], math.inf)).amin(-1)
-    t_ref = torch.minimum(t_own, t_joint)
-    return (t_first >= t_ref - OCCLUSION_MARGIN_M) & (t_joint > NEAR_M)

@@ -1,0 +1,241 @@
+"""The 2D pose backbone of MetaFuse: SimpleBaseline (Xiao et al. 2018) = ResNet + three deconvolutions -> J heatmaps.
+
+MetaFuse Sec. 5.1 uses ResNet-50 at 256x256 input and 64x64 heatmaps; here the depth (10/18/34/50) and widths come from
+the profile (``profile.backbone``). The ResNet is written here (no torchvision). Warm-up (Sec. 4.2, 5.1): Adam, MSE to
+Gaussian targets, the paper's step schedule 1e-3 -> 1e-4 at 15/30 -> 1e-5 at 25/30 of the epochs (scaled to the
+profile's epoch count); the backbone is then frozen and its heatmaps of every frame are computed once and cached.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+RESNET_BLOCKS: dict[int, tuple[str, tuple[int, int, int, int]]] = {
+    10: ("basic", (1, 1, 1, 1)),
+    18: ("basic", (2, 2, 2, 2)),
+    34: ("basic", (3, 4, 6, 3)),
+    50: ("bottleneck", (3, 4, 6, 3)),
+}
+
+
+class BasicBlock(nn.Module):
+    expansion = 1
+
+    def __init__(self, c_in: int, c: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c)
+        self.conv2 = nn.Conv2d(c, c, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c)
+        self.shortcut = _shortcut(c_in, c, stride)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class Bottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(self, c_in: int, c: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c)
+        self.conv2 = nn.Conv2d(c, c, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c)
+        self.conv3 = nn.Conv2d(c, c * 4, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(c * 4)
+        self.shortcut = _shortcut(c_in, c * 4, stride)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return F.relu(out + self.shortcut(x))
+
+
+def _shortcut(c_in: int, c_out: int, stride: int) -> nn.Module:
+    if stride == 1 and c_in == c_out:
+        return nn.Identity()
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+
+
+class PoseResNet(nn.Module):
+    """SimpleBaseline: images (B, 3, H, W) in [0, 1] -> heatmaps (B, J, H/4, W/4).
+
+    ResNet-``depth`` (stem 7x7/2 + max-pool/2, four stages of widths width*(1, 2, 4, 8), stride 32), then three 4x4
+    stride-2 deconvolutions of ``deconv_channels`` (BN + ReLU) and a 1x1 convolution to ``num_joints`` heatmaps.
+    """
+
+    def __init__(self, depth: int = 50, width: int = 64, deconv_channels: int = 256, num_joints: int = 17):
+        super().__init__()
+        if depth not in RESNET_BLOCKS:
+            raise ValueError(f"resnet depth {depth!r} is not supported; choose one of {sorted(RESNET_BLOCKS)}")
+        for name, value in (("width", width), ("deconv_channels", deconv_channels), ("num_joints", num_joints)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        kind, counts = RESNET_BLOCKS[depth]
+        block = BasicBlock if kind == "basic" else Bottleneck
+        self.depth, self.width, self.deconv_channels, self.num_joints = depth, width, deconv_channels, num_joints
+        self.stem = nn.Sequential(nn.Conv2d(3, width, 7, 2, 3, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+                                  nn.MaxPool2d(3, 2, 1))
+        stages, c_in = [], width
+        for i, n in enumerate(counts):
+            c = width * 2 ** i
+            blocks = []
+            for k in range(n):
+                blocks.append(block(c_in, c, 2 if (k == 0 and i > 0) else 1))
+                c_in = c * block.expansion
+            stages.append(nn.Sequential(*blocks))
+        self.stages = nn.Sequential(*stages)
+        deconvs = []
+        for _ in range(3):
+            deconvs += [nn.ConvTranspose2d(c_in, deconv_channels, 4, 2, 1, bias=False), nn.BatchNorm2d(deconv_channels),
+                        nn.ReLU(inplace=True)]
+            c_in = deconv_channels
+        self.deconvs = nn.Sequential(*deconvs)
+        self.head = nn.Conv2d(deconv_channels, num_joints, 1)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+                nn.init.normal_(m.weight, std=0.001) if m is self.head or isinstance(m, nn.ConvTranspose2d) \
+                    else nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, images: Tensor) -> Tensor:
+        if images.dim() != 4 or images.shape[1] != 3 or images.shape[-1] % 32 or images.shape[-2] % 32:
+            raise ValueError(f"images must be (B, 3, H, W) with H and W multiples of 32; got {tuple(images.shape)}")
+        return self.head(self.deconvs(self.stages(self.stem(images))))
+
+
+def model_from_profile(profile, num_joints: int = 17) -> PoseResNet:
+    """The profile's SimpleBaseline (``profile.backbone``)."""
+    b = profile.backbone
+    return PoseResNet(b.resnet_depth, b.width, b.deconv_channels, num_joints)
+
+
+def warmup_lr(epoch: int, epochs: int, lr: float) -> float:
+    """The paper's step schedule scaled to ``epochs``: lr until 15/30, lr/10 until 25/30, then lr/100 (Sec. 5.1)."""
+    drops = int(epoch >= round(epochs * 15 / 30)) + int(epoch >= round(epochs * 25 / 30))
+    return lr * 0.1 ** drops
+
+
+def _autocast(device: torch.device):
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+def _channels_last(x: Tensor, device: torch.device) -> Tensor:
+    return x.contiguous(memory_format=torch.channels_last) if device.type == "cuda" else x
+
+
+def train_backbone(model: PoseResNet, images: Tensor, heatmaps: Tensor, *, epochs: int, batch_size: int, lr: float,
+                   seed: int, device, progress: bool = True) -> list[float]:
+    """Warm-up (MetaFuse Sec. 4.2): Adam on the MSE between predicted and Gaussian target heatmaps.
+
+    images (N, 3, H, W), heatmaps (N, J, H/4, W/4) (CPU or device tensors); shuffled with ``seed``; the schedule of
+    :func:`warmup_lr`. bf16 autocast + channels_last on CUDA. Returns the mean loss of every epoch.
+    """
+    from tqdm.auto import tqdm
+
+    device = torch.device(device)
+    if images.shape[0] != heatmaps.shape[0] or images.shape[0] == 0:
+        raise ValueError(f"images ({images.shape[0]}) and heatmaps ({heatmaps.shape[0]}) must hold the same number (>0) "
+                         "of frames")
+    if not isinstance(epochs, int) or epochs < 1 or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"epochs and batch_size must be positive integers; got {epochs!r}, {batch_size!r}")
+    model = model.to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    n = images.shape[0]
+    history = []
+    bar = tqdm(range(epochs), desc="warm-up", disable=not progress)
+    for epoch in bar:
+        for group in opt.param_groups:
+            group["lr"] = warmup_lr(epoch, epochs, lr)
+        order = torch.randperm(n, generator=gen)
+        total = 0.0
+        for start in range(0, n, batch_size):
+            idx = order[start:start + batch_size]
+            x = _channels_last(images[idx].to(device, non_blocking=True).float(), device)
+            y = heatmaps[idx].to(device, non_blocking=True).float()
+            with _autocast(device):
+                pred = model(x)
+            loss = F.mse_loss(pred.float(), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.item() * idx.numel()
+        history.append(total / n)
+        bar.set_postfix(loss=f"{history[-1]:.3g}")
+    return history
+
+
+@torch.no_grad()
+def predict_heatmaps(model: PoseResNet, images: Tensor, *, batch_size: int = 64, device=None) -> Tensor:
+    """Heatmaps of a frozen backbone: images (..., 3, H, W) -> (..., J, H/4, W/4) float32 on ``images``' device."""
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    model = model.to(device).eval()
+    flat = images.reshape(-1, *images.shape[-3:])
+    outs = []
+    for start in range(0, flat.shape[0], batch_size):
+        x = _channels_last(flat[start:start + batch_size].to(device).float(), device)
+        with _autocast(device):
+            outs.append(model(x).float().to(images.device))
+    out = torch.cat(outs) if outs else images.new_zeros(0, model.num_joints, images.shape[-2] // 4,
+                                                      images.shape[-1] // 4)
+    return out.reshape(*images.shape[:-3], *out.shape[1:])
+
+
+def freeze(model: nn.Module) -> nn.Module:
+    """No gradients, eval mode (the backbone after warm-up, Sec. 4.2)."""
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model.eval()
+
+
+WARMUP_RIGS = ("dome", "h36m", "totalcapture")
+
+
+def warmup_backbone(profile, seed: int, device) -> PoseResNet:
+    """The warmed-up, frozen SimpleBaseline of ``profile`` (cached state_dict; rebuilt when missing or stale).
+
+    Trained on ``profile.backbone.warmup_frames`` multi-view frames split evenly over the training views/motions of the
+    dome, the H36M-like rig (training subject) and the Total-Capture-like rig, every view an image.
+    """
+    from mfcore import data
+    from mfcore.cache import cached
+
+    device = torch.device(device)
+    b = profile.backbone
+    key = dict(sizes=profile.as_dict()["backbone"], studio=profile.as_dict()["studio"], seed=seed)
+
+    def build() -> dict[str, Tensor]:
+        torch.manual_seed(seed)
+        images, targets = [], []
+        per_rig = max(1, b.warmup_frames // len(WARMUP_RIGS))
+        for k, rig in enumerate(WARMUP_RIGS):
+            batch = data.make_multiview(rig, "train", per_rig, profile, seed=seed + 1000 * k, device=device)
+            images.append(batch.images.flatten(0, 1).cpu())
+            targets.append(batch.heatmaps.flatten(0, 1).cpu())
+        model = model_from_profile(profile)
+        train_backbone(model, torch.cat(images), torch.cat(targets), epochs=b.warmup_epochs, batch_size=b.batch_size,
+                       lr=b.lr, seed=seed, device=device)
+        return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+
+    state = cached("backbone", key, build, code=("backbone", "data", "render", "studio", "motion"))
+    model = model_from_profile(profile)
+    model.load_state_dict({k: v for k, v in state.items()})
+    return freeze(model.to(device))

