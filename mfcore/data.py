@@ -43,19 +43,20 @@ class MultiViewBatch:
 
     def frames(self, index) -> "MultiViewBatch":
         """The frames ``index`` (slice or index tensor); projections are shared."""
-        return MultiViewBatch(**{f.name: getattr(self, f.name) if f.name == "projections" else getattr(self, f.name)[index]
-                                 for f in fields(self)})
+        return MultiViewBatch(**{f.name: getattr(self, f.name) if f.name == "projections"
+                                 else getattr(self, f.name)[index] for f in fields(self)})
 
     def views(self, indices) -> "MultiViewBatch":
         """The views ``indices`` (in that order)."""
         idx = torch.as_tensor(list(indices), dtype=torch.long, device=self.images.device)
         return MultiViewBatch(images=self.images[:, idx], heatmaps=self.heatmaps[:, idx],
                               joints_2d_px=self.joints_2d_px[:, idx], visible=self.visible[:, idx],
-                              joints_3d_m=self.joints_3d_m, projections=self.projections[idx.to(self.projections.device)])
+                              joints_3d_m=self.joints_3d_m,
+                              projections=self.projections[idx.to(self.projections.device)])
 
 
 def gaussian_heatmaps(joints_hm_px: Tensor, heatmap_px: int, sigma_px: float) -> Tensor:
-    """Unnormalised Gaussians exp(−‖u − x‖² / 2σ²) with peak 1 at each joint: (..., J, 2) heatmap px → (..., J, h, w)."""
+    """Gaussians exp(−‖u − x‖² / 2σ²) with peak 1 at each joint: (..., J, 2) heatmap px → (..., J, h, w)."""
     if sigma_px <= 0:
         raise ValueError(f"heatmap sigma must be > 0 pixels, got {sigma_px!r}")
     grid = torch.arange(heatmap_px, device=joints_hm_px.device, dtype=torch.float32)
@@ -65,7 +66,8 @@ def gaussian_heatmaps(joints_hm_px: Tensor, heatmap_px: int, sigma_px: float) ->
 
 
 def _check_joints(joints_3d_m: Tensor) -> None:
-    if not isinstance(joints_3d_m, Tensor) or joints_3d_m.dim() != 3 or joints_3d_m.shape[1:] != (skeleton.NUM_JOINTS, 3):
+    ok = isinstance(joints_3d_m, Tensor) and joints_3d_m.dim() == 3
+    if not ok or joints_3d_m.shape[1:] != (skeleton.NUM_JOINTS, 3):
         shape = tuple(joints_3d_m.shape) if isinstance(joints_3d_m, Tensor) else type(joints_3d_m).__name__
         raise ValueError(f"joints_3d_m must be (B, {skeleton.NUM_JOINTS}, 3) metres, got {shape}")
     if not torch.isfinite(joints_3d_m).all():
@@ -110,6 +112,28 @@ def make_multiview(rig_name_or_rig, split: str, n_frames: int, profile: Profile,
     return render_multiview(rig, joints, profile, seed, device, chunk_frames=batch_size)
 
 
+def iter_multiview(rig_name_or_rig, split: str, n_frames: int, profile: Profile, seed: int, device,
+                   batch_size: int):
+    """The batch of :func:`make_multiview` with the same arguments, yielded ``batch_size`` frames at a time (the same
+    tensors, chunk by chunk), so that large sets (e.g. 20,000 frames at 256²) never sit in memory at once."""
+    from . import motion
+
+    if isinstance(n_frames, bool) or not isinstance(n_frames, int) or n_frames < 1:
+        raise ValueError(f"n_frames must be a positive int, got {n_frames!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    device = torch.device(device)
+    rig = get_rig(rig_name_or_rig).at_resolution(profile.studio.image_px)
+    joints, _ = motion.sample_poses(split, n_frames, seed)
+    scene = render.sample_scene(joints, seed)
+    K, R, t = (torch.stack([getattr(c, a) for c in rig.cameras]).float().to(device) for a in ("K", "R", "t"))
+    for s in range(0, n_frames, batch_size):
+        X = joints[s:s + batch_size].to(device, torch.float32)
+        part = scene.frames(slice(s, s + batch_size)).to(device)
+        images = render.render_images(part, K, R, t, profile.studio.image_px)
+        yield MultiViewBatch(images=images, **_labels(rig, X, part, profile.studio))
+
+
 def _labels(rig: Rig, X: Tensor, scene, sizes) -> dict:
     """Heatmaps, 2D joints, visibility (depth test and inside the image), 3D joints and projections of a render."""
     P = rig.projections(device=X.device)  # (V, 3, 4)
@@ -121,3 +145,70 @@ def _labels(rig: Rig, X: Tensor, scene, sizes) -> dict:
     heatmaps = gaussian_heatmaps(scale_pixels(joints_2d, sizes.image_px, sizes.heatmap_px), sizes.heatmap_px,
                                  sizes.heatmap_sigma_px)
     return dict(heatmaps=heatmaps, joints_2d_px=joints_2d, visible=visible, joints_3d_m=X, projections=P)
+
+
+def occlusion_statistics(rig_name_or_rig, split: str, n_frames: int, profile: Profile, seed: int,
+                         device) -> "pd.DataFrame":
+    """Per joint of a rig: the fraction of (frame, view) samples inside the image whose joint fails the depth test
+    (``occluded_fraction``) and the fraction outside the image (``out_of_image_fraction``); plus a row ``joint="all"``.
+
+    Labels only (no images are rendered), so it is cheap at any profile."""
+    import pandas as pd
+
+    from . import motion
+
+    rig = get_rig(rig_name_or_rig).at_resolution(profile.studio.image_px)
+    device = torch.device(device)
+    joints, _ = motion.sample_poses(split, n_frames, seed)
+    X = joints.to(device, torch.float32)
+    labels = _labels(rig, X, render.sample_scene(X, seed).to(device), profile.studio)
+    x = labels["joints_2d_px"]
+    hi = profile.studio.image_px - 0.5
+    inside = ((x >= -0.5) & (x <= hi)).all(-1)  # (B, V, J)
+    occluded = inside & ~labels["visible"]
+    rows = []
+    for j, name in enumerate(skeleton.JOINT_NAMES + ("all",)):
+        sel = slice(None) if name == "all" else j
+        ins, occ = inside[..., sel].float(), occluded[..., sel].float()
+        rows.append(dict(rig=rig.name, joint=name, occluded_fraction=float(occ.sum() / ins.sum().clamp_min(1)),
+                         out_of_image_fraction=float(1 - ins.mean()), frames=n_frames, views=rig.num_views))
+    return pd.DataFrame(rows)
+
+
+def measure_throughput(rig_name_or_rig, profile: Profile, device, batch_images: int | None = None,
+                       repeats: int | None = None, labels: bool = True) -> dict:
+    """Render throughput in images per second at ``profile.studio.image_px``: ``repeats`` timed calls (after one
+    warm-up call) of ``batch_images`` images each (frames × views), with or without the labels."""
+    import time
+
+    from . import motion
+    from .book import device_name
+
+    device = torch.device(device)
+    rig = get_rig(rig_name_or_rig).at_resolution(profile.studio.image_px)
+    batch_images = batch_images or profile.studio.bench_batch
+    repeats = repeats or profile.studio.bench_repeats
+    frames = max(1, batch_images // rig.num_views)
+    joints, _ = motion.sample_poses("train", frames * (repeats + 1), seed=0)
+    K, R, t = (torch.stack([getattr(c, a) for c in rig.cameras]).float().to(device) for a in ("K", "R", "t"))
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    times = []
+    for i in range(repeats + 1):
+        X = joints[i * frames:(i + 1) * frames].to(device)
+        sync()
+        t0 = time.perf_counter()
+        if labels:
+            render_multiview(rig, X, profile, seed=i, device=device)
+        else:
+            render.render_images(render.sample_scene(X, i).to(device), K, R, t, profile.studio.image_px)
+        sync()
+        times.append(time.perf_counter() - t0)
+    per_call = sum(times[1:]) / repeats
+    images = frames * rig.num_views
+    return dict(rig=rig.name, views=rig.num_views, image_px=profile.studio.image_px, images_per_call=images,
+                with_labels=labels, repeats=repeats, seconds_per_call=per_call, images_per_s=images / per_call,
+                device=device_name(device))

@@ -38,12 +38,14 @@ the argmax (and the JDR) is the same before and after it.
 from __future__ import annotations
 
 import math
+import os
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 DEFAULT_TEMPERATURE = 0.2  # Sec. 5.1 of MetaFuse
+_HIST_COPIES = int(__import__("os").environ.get("MFCORE_HIST_COPIES", 64))
 _CHUNK_ELEMENTS = 1 << 24  # rows of W processed together: chunk_rows * Z2 <= this (about 64 MB of float32)
 
 
@@ -92,9 +94,10 @@ def fuse(heatmaps: Tensor, weights: Tensor, pairs) -> Tensor:
     targets = torch.tensor([t for t, _ in pairs], device=heatmaps.device)
     sources = torch.tensor([s for _, s in pairs], device=heatmaps.device)
     x = heatmaps.reshape(b, v, j, z)
-    x_src = x.index_select(1, sources).permute(1, 0, 2, 3).reshape(len(pairs), b * j, z)  # (P, B*J, Z2)
-    contrib = torch.bmm(x_src, weights.transpose(1, 2))  # (P, B*J, Z1)
-    contrib = contrib.reshape(len(pairs), b, j, z).permute(1, 0, 2, 3).to(x.dtype)  # (B, P, J, Z1)
+    x_src = x.index_select(1, sources).permute(1, 3, 0, 2).reshape(len(pairs), z, b * j)  # (P, Z2, B*J)
+    # W @ x (not x @ W^T): the gradient of W then comes out contiguous, (P, Z1, Z2)
+    contrib = torch.bmm(weights, x_src)  # (P, Z1, B*J)
+    contrib = contrib.reshape(len(pairs), z, b, j).permute(2, 0, 3, 1).to(x.dtype)  # (B, P, J, Z1)
     return x.index_add(1, targets, contrib).reshape(b, v, j, h, w)
 
 
@@ -153,14 +156,6 @@ def affine_weight_reference(omega_base: Tensor, theta: Tensor) -> Tensor:
     return out.reshape(*lead, z1, h * w)
 
 
-def _source_grid(h: int, w: int, device, dtype) -> Tensor:
-    """(3, Z2): rows ``px - cx``, ``py - cy``, 1 for the source pixels (row-major), c = centre of the grid."""
-    ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=dtype), torch.arange(w, device=device, dtype=dtype),
-                            indexing="ij")
-    return torch.stack([xs.flatten() - (w - 1) / 2, ys.flatten() - (h - 1) / 2, torch.ones(h * w, device=device,
-                                                                                              dtype=dtype)])
-
-
 def _pixel_affine(theta: Tensor, h: int, w: int) -> Tensor:
     """theta in normalised units (..., 2, 3) -> M (..., 2, 3) with ``s_px = M @ [px - cx, py - cy, 1]`` in ω pixels."""
     scale = theta.new_tensor([[1.0, w / h, w / 2], [h / w, 1.0, h / 2]])
@@ -182,11 +177,15 @@ def _corner_quads(omega_base: Tensor) -> tuple[Tensor, int]:
     return torch.stack([padded[:n], padded[1:n + 1], padded[wp:n + wp], padded[wp + 1:n + wp + 1]], dim=-1), wp
 
 
-def _bilinear_terms(m: Tensor, src: Tensor, h: int, w: int, wp: int):
-    """For pixel-unit affines m (R, 2, 3) and source grid (3, Z2): corner index (R, Z2) long, fractions fx, fy,
-    and the masks of unclamped coordinates."""
-    s = torch.matmul(m, src)  # (R, 2, Z2)
-    sx, sy = s[:, 0], s[:, 1]
+def _bilinear_terms(m: Tensor, h: int, w: int, wp: int):
+    """For pixel-unit affines m (R, 2, 3): the sample points of all Z2 source pixels, as padded-grid corner index
+    (R, Z2) long, fractions fx, fy, the masks of unclamped coordinates, and the source offsets dx, dy (1, Z2)."""
+    z2 = h * w
+    p = torch.arange(z2, device=m.device)
+    dx = (p % w).to(m.dtype)[None] - (w - 1) / 2  # (1, Z2)
+    dy = (p // w).to(m.dtype)[None] - (h - 1) / 2
+    sx = m[:, 0, 0:1] * dx + m[:, 0, 1:2] * dy + m[:, 0, 2:3]  # (R, Z2) in omega pixels
+    sy = m[:, 1, 0:1] * dx + m[:, 1, 1:2] * dy + m[:, 1, 2:3]
     inx = (sx >= -1) & (sx <= w)
     iny = (sy >= -1) & (sy <= h)
     sx = sx.clamp(-1, w)
@@ -194,63 +193,95 @@ def _bilinear_terms(m: Tensor, src: Tensor, h: int, w: int, wp: int):
     x0 = torch.floor(sx)
     y0 = torch.floor(sy)
     idx = ((y0 + 1) * wp + (x0 + 1)).long()
-    return idx, sx - x0, sy - y0, inx, iny
+    return idx, sx - x0, sy - y0, inx, iny, dx, dy
 
 
-def _weight_rows(quads: Tensor, m: Tensor, src: Tensor, h: int, w: int, wp: int) -> Tensor:
-    idx, fx, fy, _, _ = _bilinear_terms(m, src, h, w, wp)
+def _weight_rows(quads: Tensor, m: Tensor, h: int, w: int, wp: int, out_dtype: torch.dtype) -> Tensor:
+    """Rows of W for pixel-unit affines m (R, 2, 3): bilinear reads of the quad table, (R, Z2) in ``out_dtype``."""
+    idx, fx, fy, _, _, _, _ = _bilinear_terms(m, h, w, wp)
     q = quads[idx]  # (R, Z2, 4)
     top = torch.lerp(q[..., 0], q[..., 1], fx)
     bottom = torch.lerp(q[..., 2], q[..., 3], fx)
-    return torch.lerp(top, bottom, fy)
+    return torch.lerp(top, bottom, fy).to(out_dtype)
 
 
-def _chunks(rows: int, z2: int):
-    step = max(1, _CHUNK_ELEMENTS // max(z2, 1))
+def _theta_grad_rows(quads: Tensor, m: Tensor, gs: Tensor, h: int, w: int, wp: int) -> Tensor:
+    """Backward of :func:`_weight_rows` w.r.t. the pixel-unit affines m (R, 2, 3) of one chunk of rows: row reductions
+    of the incoming gradient times the bilinear slopes, (R, 2, 3)."""
+    idx, fx, fy, inx, iny, dx, dy = _bilinear_terms(m, h, w, wp)
+    gs = gs.to(m.dtype)
+    q = quads[idx]
+    d_dfx = torch.lerp(q[..., 1] - q[..., 0], q[..., 3] - q[..., 2], fy)
+    d_dfy = torch.lerp(q[..., 2], q[..., 3], fx) - torch.lerp(q[..., 0], q[..., 1], fx)
+    gsx = gs * d_dfx * inx
+    gsy = gs * d_dfy * iny
+    return torch.stack([(gsx * dx).sum(-1), (gsx * dy).sum(-1), gsx.sum(-1),
+                        (gsy * dx).sum(-1), (gsy * dy).sum(-1), gsy.sum(-1)], dim=-1).reshape(-1, 2, 3)
+
+
+def _omega_grad_rows(m: Tensor, gs: Tensor, h: int, w: int, wp: int, np_: int, copies: int) -> Tensor:
+    """Backward of :func:`_weight_rows` w.r.t. omega for one chunk of rows: the bilinear weights times the incoming
+    gradient added into the padded grid (a weighted histogram), in ``copies`` private copies (row r adds into copy
+    r % copies, so that fewer atomic adds collide on the GPU), (copies, Np + wp + 1)."""
+    idx, fx, fy, _, _, _, _ = _bilinear_terms(m, h, w, wp)
+    gs = gs.to(m.dtype)
+    gx1 = gs * fx
+    gx0 = gs - gx1
+    size = np_ + wp + 1
+    rows = torch.arange(m.shape[0], device=m.device)
+    base = (idx + ((rows % copies) * size)[:, None]).flatten()
+    hist = gs.new_zeros(copies * size)
+    # the quad of padded cell k holds cells k, k+1, k+wp, k+wp+1
+    for off, val in ((0, gx0 - gx0 * fy), (1, gx1 - gx1 * fy), (wp, gx0 * fy), (wp + 1, gx1 * fy)):
+        hist.index_add_(0, base + off, val.flatten())
+    return hist.reshape(copies, size)
+
+
+def _chunks(rows: int, z2: int, device: torch.device):
+    step = max(1, (_CHUNK_ELEMENTS * (16 if device.type == "cuda" else 1)) // max(z2, 1))
     for start in range(0, rows, step):
         yield slice(start, min(rows, start + step))
 
 
-def _backward_rows(quads: Tensor, m: Tensor, src: Tensor, gs: Tensor, h: int, w: int, wp: int):
-    """Backward of :func:`_weight_rows` for one chunk: grad of m (R, 2, 3), corner index (R*Z2,) and the four
-    bilinear corner weights times the incoming gradient (4, R*Z2)."""
-    idx, fx, fy, inx, iny = _bilinear_terms(m, src, h, w, wp)
-    q = quads[idx]
-    d_dfx = torch.lerp(q[..., 1] - q[..., 0], q[..., 3] - q[..., 2], fy)
-    d_dfy = torch.lerp(q[..., 2], q[..., 3], fx) - torch.lerp(q[..., 0], q[..., 1], fx)
-    gsxy = torch.stack([gs * d_dfx * inx, gs * d_dfy * iny], dim=1)  # (R, 2, Z2)
-    grad_m = torch.matmul(gsxy, src.t())  # (R, 2, 3)
-    gx1 = gs * fx
-    gx0 = gs - gx1
-    vals = torch.stack([gx0 - gx0 * fy, gx1 - gx1 * fy, gx0 * fy, gx1 * fy]).flatten(1)
-    return grad_m, idx.flatten(), vals
-
-
-_KERNELS = {"weight_rows": _weight_rows, "backward_rows": _backward_rows}
+_KERNELS: dict[str, object] = {}
+_COMPILE = os.environ.get("MFCORE_COMPILE", "1") != "0"
 
 
 def use_compiled_kernels(enabled: bool = True) -> None:
-    """Swap the per-chunk kernels of the fast AffineFuse path for ``torch.compile``d ones (fused; for the GPU)."""
-    if enabled:
-        _KERNELS["weight_rows"] = torch.compile(_weight_rows, dynamic=False)
-        _KERNELS["backward_rows"] = torch.compile(_backward_rows, dynamic=False)
-    else:
-        _KERNELS.update(weight_rows=_weight_rows, backward_rows=_backward_rows)
+    """Whether the fast AffineFuse path runs its per-chunk kernels through ``torch.compile`` on CUDA (default: yes,
+    unless ``MFCORE_COMPILE=0``). Compiled, each kernel is one fused pass over its (rows x Z2) weights; eager, the
+    same code runs op by op (what the CPU always does)."""
+    global _COMPILE
+    _COMPILE = bool(enabled)
+    _KERNELS.clear()
+
+
+def _kernel(name: str, device: torch.device):
+    fn = {"weight_rows": _weight_rows, "theta_grad_rows": _theta_grad_rows, "omega_grad_rows": _omega_grad_rows}[name]
+    if device.type != "cuda" or not _COMPILE:
+        return fn
+    if name not in _KERNELS:
+        _KERNELS[name] = torch.compile(fn, dynamic=False)
+    return _KERNELS[name]
 
 
 class _AffineWeight(torch.autograd.Function):
-    """Eq. (2) with a hand-written backward (recompute, matmul-reduce for theta, histogram for omega_base)."""
+    """Eq. (2) with a hand-written backward (recompute, row reductions for theta, privatised histogram for omega)."""
 
     @staticmethod
-    def forward(ctx, omega_base: Tensor, theta: Tensor) -> Tensor:
+    def forward(ctx, omega_base: Tensor, theta: Tensor, out_dtype: torch.dtype) -> Tensor:
         h, w = omega_base.shape
         lead, z1 = theta.shape[:-3], theta.shape[-3]
         m = _pixel_affine(theta, h, w).reshape(-1, 2, 3)
-        src = _source_grid(h, w, omega_base.device, omega_base.dtype)
         quads, wp = _corner_quads(omega_base)
-        out = omega_base.new_empty(m.shape[0], h * w)
-        for sl in _chunks(m.shape[0], h * w):
-            out[sl] = _KERNELS["weight_rows"](quads, m[sl], src, h, w, wp)
+        chunks = list(_chunks(m.shape[0], h * w, omega_base.device))
+        kernel = _kernel("weight_rows", omega_base.device)
+        if len(chunks) == 1:
+            out = kernel(quads, m, h, w, wp, out_dtype)
+        else:
+            out = omega_base.new_empty(m.shape[0], h * w, dtype=out_dtype)
+            for sl in chunks:
+                out[sl] = kernel(quads, m[sl], h, w, wp, out_dtype)
         ctx.save_for_backward(omega_base, theta)
         return out.reshape(*lead, z1, h * w)
 
@@ -258,30 +289,29 @@ class _AffineWeight(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_w: Tensor):
         omega_base, theta = ctx.saved_tensors
+        with torch.autocast(omega_base.device.type, enabled=False):
+            return (*_AffineWeight._backward(ctx, grad_w, omega_base, theta), None)
+
+    @staticmethod
+    def _backward(ctx, grad_w: Tensor, omega_base: Tensor, theta: Tensor):
         h, w = omega_base.shape
         m = _pixel_affine(theta, h, w).reshape(-1, 2, 3)
-        src = _source_grid(h, w, omega_base.device, omega_base.dtype)
         quads, wp = _corner_quads(omega_base)
-        g = grad_w.reshape(m.shape[0], h * w).to(omega_base.dtype)
-        grad_m = torch.empty_like(m)
-        np_ = quads.shape[0]
-        hist = omega_base.new_zeros(4, np_)
-        for sl in _chunks(m.shape[0], h * w):
-            grad_m[sl], idx, vals = _KERNELS["backward_rows"](quads, m[sl], src, g[sl], h, w, wp)
+        g = grad_w.reshape(m.shape[0], h * w)
+        copies = _HIST_COPIES if omega_base.device.type == "cuda" else 1
+        grad_ms, hist = [], None
+        for sl in _chunks(m.shape[0], h * w, omega_base.device):
+            if ctx.needs_input_grad[1]:
+                grad_ms.append(_kernel("theta_grad_rows", omega_base.device)(quads, m[sl], g[sl], h, w, wp))
             if ctx.needs_input_grad[0]:
-                for k in range(4):  # a weighted histogram: shared-memory atomics on the GPU
-                    hist[k] += torch.bincount(idx, weights=vals[k], minlength=np_)
+                part = _kernel("omega_grad_rows", omega_base.device)(m[sl], g[sl], h, w, wp, quads.shape[0], copies)
+                hist = part.sum(0) if hist is None else hist + part.sum(0)
         grad_omega = grad_theta = None
         if ctx.needs_input_grad[0]:
-            # the quad of padded cell k holds cells k, k+1, k+wp, k+wp+1
-            total = hist[0].clone()
-            total[1:] += hist[1][:-1]
-            total[wp:] += hist[2][:-wp]
-            total[wp + 1:] += hist[3][:-wp - 1]
-            grad_omega = total.reshape(h + 3, w + 3)[1:h + 1, 1:w + 1]
+            grad_omega = hist[:quads.shape[0]].reshape(h + 3, w + 3)[1:h + 1, 1:w + 1]
         if ctx.needs_input_grad[1]:
             scale = theta.new_tensor([[1.0, w / h, w / 2], [h / w, 1.0, h / 2]])
-            grad_theta = (grad_m * scale).reshape(theta.shape)
+            grad_theta = (torch.cat(grad_ms) * scale).reshape(theta.shape)
         return grad_omega, grad_theta
 
 
@@ -294,14 +324,22 @@ def affine_weight(omega_base: Tensor, theta: Tensor, *, higher_order: bool = Fal
     :func:`affine_weight_reference`.
     """
     _check_affine_inputs(omega_base, theta)
+    dev = omega_base.device.type
+    # under autocast the weights are written directly in the autocast dtype (the matmul of Eq. (1) would cast them);
+    # the coordinates are always computed in float32 (bf16 would move the sample points)
+    out_dtype = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else omega_base.dtype
+    with torch.autocast(dev, enabled=False):
+        return _affine_weight(omega_base, theta, higher_order, out_dtype)
+
+
+def _affine_weight(omega_base: Tensor, theta: Tensor, higher_order: bool, out_dtype: torch.dtype) -> Tensor:
+    h, w = omega_base.shape
     if higher_order:
-        h, w = omega_base.shape
         lead, z1 = theta.shape[:-3], theta.shape[-3]
         m = _pixel_affine(theta, h, w).reshape(-1, 2, 3)
-        src = _source_grid(h, w, omega_base.device, omega_base.dtype)
         quads, wp = _corner_quads(omega_base)
-        return _weight_rows(quads, m, src, h, w, wp).reshape(*lead, z1, h * w)
-    return _AffineWeight.apply(omega_base, theta)
+        return _weight_rows(quads, m, h, w, wp, out_dtype).reshape(*lead, z1, h * w)
+    return _AffineWeight.apply(omega_base, theta, out_dtype)
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -753,7 +753,7 @@ def sample_poses(
     lib = load_motion_library()
     joints = lib.joints_3d_m[frame].clone()  # (n,17,3)
     clip_index = lib.clip_index[frame].clone()
-    joints[..., :2] -= joints[:, :1, :2]  # pelvis above the origin
+    joints[..., :2] -= joints[:, :1, :2].clone()  # pelvis above the origin (clone: the source aliases the target)
     if not augment:
         return joints, clip_index
 

@@ -12,28 +12,35 @@ lengths from the ground-truth pose of the test frame. Here the grid is centred o
 (:func:`limb_length_stats`).
 
 **Model.** A pose is a choice of one state (3D location) per joint; its log score is
-``Σ_j log φ_j(X_j) + Σ_(p,c) log ψ_pc(|X_p − X_c|)``, with the unary ``φ_j(X) = Σ_views heatmap_vj(project_v(X))``
-(bilinear sampling; a location outside a view, or behind it, contributes 0 for that view) and the limb compatibility
-``log ψ = −½ ((d − μ) / σ_eff)²``, μ and σ the training-motion mean and spread of that limb's length and
-``σ_eff² = σ² + s²/6`` widened by the quantisation of a grid of spacing s (each end snapped to a cell of side s). The
-skeleton is a tree, so the best pose is found exactly by max-product (Viterbi) message passing, leaves to root in log
-space, then back-tracking the argmax (:func:`max_product_tree`).
+``Σ_j log φ_j(X_j) + Σ_(p,c) log ψ_pc(|X_p − X_c|)``. The unary is ``φ_j(X) = Σ_views heatmap_vj(project_v(X))``
+(bilinear sampling; a location outside a view, or behind it, contributes 0 for that view), used as
+``log(φ + floor·max φ)`` so that a joint without evidence is not −∞. The limb compatibility is flat inside a band and
+Gaussian outside it, ``log ψ(d) = −½ (max(0, |d − μ| − band) / σ_eff)²``, with μ and σ the training-motion mean and
+spread of the limb's length, ``band = 2σ + s/2`` and ``σ_eff² = σ² + s²/6`` for a grid of spacing s (each end snapped
+to a cell of side s moves the length by about s/√6). The flat band plays the role of the reference code's length
+tolerance: a Gaussian alone would fight the unary over the quantisation of every limb and pull the whole skeleton
+rigidly away from the evidence. The skeleton is a tree, so the best pose is found exactly by max-product (Viterbi)
+message passing, leaves to root in log space, then back-tracking the argmax (:func:`max_product_tree`).
 
 * PSM (stage 0): one cubic grid of ``grid_bins³`` cell centres, shared by all joints, over a ``cube_size_mm`` cube around
   the estimated root.
 * RPSM (stages 1..T, Cross View Fusion Sec. 4): every joint gets its own ``rpsm_bins³`` grid around its current estimate;
   all joints are refined together with the pairwise term recomputed on the fly from the current candidates; the grid
   spacing is the PSM cell size at stage 1 and halves at every stage, so after T stages the last cell is
-  ``cube_size / grid_bins / 2^(T−1)`` (:func:`final_cell_mm`).
+  ``cube_size / grid_bins / 2^(T−1)`` (:func:`final_cell_mm`). The limb band keeps the PSM's width at every stage (as the
+  reference keeps its tolerance): the estimate of a stage is still off by up to a PSM cell, so a band that shrank with
+  the grid would lock the skeleton before the unary has placed it.
 
 **Batched, and its memory.** B frames go through one set of tensor ops: the unary is (B, J, S) from one
 ``grid_sample`` over all views; the PSM pairwise never exists as (B, limbs, G³, G³) (4096² per limb and frame at
-G = 16). Because every frame's PSM grid is the same lattice up to a translation, the distance between two cells depends
-only on their index offset: the squared integer distance table (G³, G³) is shared by all frames and limbs, and each
-limb's compatibility is a lookup in a table of its ≤ 3(G−1)² + 1 possible values. Messages are max-plus products
-computed in chunks of parent cells, so the peak temporary is ``B × chunk × G³`` floats, bounded by ``chunk_elements``
-(default 2²⁷ floats = 512 MiB): for B = 64, G = 16 a chunk is 512 parent cells and the PSM peaks at about 0.6 GiB plus
-the heatmaps. RPSM stages need only (B, limbs, n³, n³) with n³ = 8.
+G = 16, 17 GiB per limb for B = 64). Every frame's PSM grid is the same lattice up to a translation, so the distance
+between two cells depends only on their index offset: one table of squared integer offsets (G³, G³) (int32, 64 MiB at
+G = 16) serves all frames and limbs, and each limb's compatibility is a lookup in its table of the ≤ 3(G−1)² + 1
+possible values. Messages are exact max-plus products computed in chunks of parent cells, so the largest temporary is
+``B × chunk × G³`` floats, bounded by ``chunk_elements`` (default 2²⁷ floats = 512 MiB; B = 64, G = 16 → chunks of 512
+cells). Measured on one H100 (4 views, 17 joints, 64² heatmaps, G = 16, 3 stages): 1.26 GiB peak for B = 64, about
+800 frames/s, against about 87 frames/s one frame at a time (``benchmarks/bench_rpsm.py``). RPSM stages need only
+(B, limbs, n³, n³) with n³ = 8.
 
 **Bad views.** A view whose heatmaps for a frame are all zero or contain NaN/inf is ignored with a warning (it never turns
 into a NaN pose); a frame left with fewer than 2 usable views is a ``ValueError`` naming it.
@@ -177,7 +184,7 @@ def render_gaussian_heatmaps(joints_3d_m: Tensor, projections_hm: Tensor, heatma
         raise ValueError(f"need sigma_px > 0, jitter_px >= 0, 0 <= outlier_fraction <= 1 and heatmap_px >= 2; got "
                          f"{sigma_px}, {jitter_px}, {outlier_fraction}, {heatmap_px}")
     dev = joints_3d_m.device
-    x, z = _project(projections_hm.float(), joints_3d_m.float())  # (B, V, J, 2), (B, V, J)
+    x, z = _project(projections_hm.float().to(dev), joints_3d_m.float())  # (B, V, J, 2), (B, V, J)
     gen = torch.Generator().manual_seed(seed)
     if jitter_px > 0:
         x = x + jitter_px * torch.randn(x.shape, generator=gen).to(dev)
@@ -217,7 +224,7 @@ def triangulate_argmax(heatmaps: Tensor, projections_hm: Tensor, weighted: bool 
     _check_inputs(heatmaps, projections_hm)
     ok = usable_views(heatmaps)
     x, w = _argmax_weights(_clean(heatmaps, ok), ok, weighted)
-    return geometry.triangulate_dlt(projections_hm, x, w)
+    return geometry.triangulate_dlt(projections_hm.to(heatmaps.device), x, w)
 
 
 def triangulate_ransac(heatmaps: Tensor, projections_hm: Tensor, threshold_px: float | None = None,
@@ -231,37 +238,61 @@ def triangulate_ransac(heatmaps: Tensor, projections_hm: Tensor, threshold_px: f
     """
     _check_inputs(heatmaps, projections_hm)
     ok = usable_views(heatmaps)
-    return _ransac(_clean(heatmaps, ok), ok, projections_hm, threshold_px, weighted)
+    return _ransac(_clean(heatmaps, ok), ok, projections_hm.to(heatmaps.device), threshold_px, weighted)
 
 
 def _ransac(hm: Tensor, ok: Tensor, P: Tensor, threshold_px: float | None, weighted: bool) -> Tensor:
-    B, V, J, h, w_px = hm.shape
-    thr = max(1.5, 0.04 * w_px) if threshold_px is None else float(threshold_px)
+    thr = max(1.5, 0.04 * hm.shape[-1]) if threshold_px is None else threshold_px
+    x, w = _argmax_weights(hm, ok, weighted)
+    return ransac_points(x, P, thr, w, weighted)
+
+
+def ransac_points(x_px: Tensor, projections: Tensor, threshold_px: float, weights: Tensor | None = None,
+                  weighted: bool = False) -> Tensor:
+    """RANSAC triangulation of 2D points (B, V, J, 2) → (B, J, 3), per joint, exhaustive over pairs of views.
+
+    ``weights`` (B, V, J) ≥ 0 (default 1) mark usable observations (> 0) and, with ``weighted``, scale the final DLT.
+    Each pair of usable views gives a two-view DLT hypothesis, valid when in front of both cameras; a view is its inlier
+    when its point lies within ``threshold_px`` of the hypothesis' reprojection. Most inliers wins (ties: smallest
+    summed inlier error, then the first pair); the joint is re-triangulated from that hypothesis' inliers.
+    """
+    if x_px.dim() != 4 or x_px.shape[-1] != 2 or projections.shape != (x_px.shape[1], 3, 4):
+        raise ValueError(f"need x_px (B, V, J, 2) and projections (V, 3, 4), got {tuple(x_px.shape)} and "
+                         f"{tuple(projections.shape)}")
+    B, V, J, _ = x_px.shape
+    projections = projections.to(x_px.device)
+    thr = float(threshold_px)
     if not thr > 0:
-        raise ValueError(f"threshold_px must be positive, got {threshold_px}")
-    x, w = _argmax_weights(hm, ok, weighted)  # (B, V, J, 2), (B, V, J)
+        raise ValueError(f"threshold_px must be positive, got {threshold_px!r}")
+    w = torch.ones(x_px.shape[:-1], dtype=x_px.dtype, device=x_px.device) if weights is None else weights.to(x_px.dtype)
+    if w.shape != x_px.shape[:-1] or (w < 0).any() or not torch.isfinite(w).all():
+        raise ValueError(f"weights must be finite, non-negative and (B, V, J) = {tuple(x_px.shape[:-1])}")
     has = w > 0
-    pairs = torch.tensor(list(itertools.combinations(range(V), 2)), device=hm.device)  # (Q, 2)
+    if (has.sum(1) < 2).any():
+        raise ValueError("every (frame, joint) needs at least 2 views with positive weight")
+    x = x_px
+    pairs = torch.tensor(list(itertools.combinations(range(V), 2)), device=x.device)  # (Q, 2)
     Q = pairs.shape[0]
     onehot = F.one_hot(pairs, V).sum(1).to(x.dtype)  # (Q, V)
     pair_w = onehot[None, :, :, None] * has[:, None].to(x.dtype)  # (B, Q, V, J)
     pair_ok = pair_w.sum(2) == 2  # (B, Q, J): both views usable for this joint
     pair_w = torch.where(pair_ok[:, :, None], pair_w, onehot[None, :, :, None].expand_as(pair_w))
-    hyp = geometry.triangulate_dlt(P, x[:, None].expand(B, Q, V, J, 2), pair_w)  # (B, Q, J, 3)
-    uv, z = _project(P.to(hyp.dtype), hyp.reshape(B * Q, J, 3))
+    hyp = geometry.triangulate_dlt(projections, x[:, None].expand(B, Q, V, J, 2), pair_w)  # (B, Q, J, 3)
+    uv, z = _project(projections.to(hyp.dtype), hyp.reshape(B * Q, J, 3))
     uv, z = uv.reshape(B, Q, V, J, 2), z.reshape(B, Q, V, J)
-    err = (uv - x[:, None]).norm(dim=-1)  # (B, Q, V, J) reprojection error of each hypothesis in each view
+    err = (uv - x[:, None]).norm(dim=-1)  # (B, Q, V, J): reprojection error of each hypothesis in each view
     in_front = ((z > 0) | (onehot[None, :, :, None] == 0)).all(2)  # (B, Q, J): in front of the pair's cameras
     valid = pair_ok & in_front
     inlier = (err < thr) & has[:, None] & (z > 0) & valid[:, :, None]
     count = inlier.sum(2).to(err.dtype)  # (B, Q, J)
     spread = torch.where(inlier, err, torch.zeros((), dtype=err.dtype, device=err.device)).sum(2) / (thr * (V + 1))
     score = torch.where(valid, count - spread, torch.full_like(count, -1.0))
-    best = score.argmax(1)  # (B, J); ties → the first pair
+    best = score.argmax(1)  # (B, J)
     keep = inlier.gather(1, best[:, None, None, :].expand(B, 1, V, J))[:, 0]  # (B, V, J)
-    good = keep.sum(1) >= 2  # (B, J)
-    final_w = torch.where(good[:, None], keep.to(w.dtype) * (w if weighted else 1.0), w)
-    return geometry.triangulate_dlt(P, x, final_w)
+    good = keep.sum(1) >= 2  # (B, J); else no consistent pair: plain DLT of all usable views
+    base = w if weighted else has.to(w.dtype)
+    final_w = torch.where(good[:, None], keep.to(w.dtype) * base, base)
+    return geometry.triangulate_dlt(projections, x, final_w)
 
 
 def estimate_root_m(heatmaps: Tensor, projections_hm: Tensor, threshold_px: float | None = None,
@@ -331,11 +362,12 @@ def _check_stats(stats: LimbLengthStats, parents) -> tuple[tuple[int, int], ...]
     return limbs
 
 
-def _log_unary(hm: Tensor, P: Tensor, points: Tensor, floor: float) -> Tensor:
+def _log_unary(hm: Tensor, P: Tensor, points: Tensor, floor: float, mode: str = "bilinear") -> Tensor:
     """log(φ + floor·max φ) at ``points`` (B, Jp, S, 3), Jp ∈ {1 (shared grid), J} → (B, J, S).
 
-    φ_j(X) = Σ_v bilinear(heatmap_vj, project_v(X)); a point outside a view's window or behind it adds 0 for that view.
-    One ``grid_sample`` for all frames, views and joints. The floor (relative to the best point) keeps log φ finite.
+    φ_j(X) = Σ_v heatmap_vj(project_v(X)), read with ``mode`` ("bilinear" or "bicubic", clamped at 0); a point outside
+    a view's window or behind it adds 0 for that view. One ``grid_sample`` for all frames, views and joints. The floor
+    (relative to the best point) keeps log φ finite.
     """
     B, V, J, h, w = hm.shape
     Jp, S = points.shape[1], points.shape[2]
@@ -344,18 +376,47 @@ def _log_unary(hm: Tensor, P: Tensor, points: Tensor, floor: float) -> Tensor:
     size = torch.tensor([w - 1, h - 1], dtype=uv.dtype, device=uv.device)
     grid = (2.0 * uv / size - 1.0).nan_to_num(0.0, 0.0, 0.0)
     if Jp == 1:  # one grid for all joints: sample every channel at the same points
-        val = F.grid_sample(hm.reshape(B * V, J, h, w), grid.reshape(B * V, 1, S, 2), mode="bilinear",
+        val = F.grid_sample(hm.reshape(B * V, J, h, w), grid.reshape(B * V, 1, S, 2), mode=mode,
                             padding_mode="border", align_corners=True).reshape(B, V, J, S)
         val = val * inside[:, :, None, :]
     else:  # a grid per joint: one single-channel image per (frame, view, joint)
-        val = F.grid_sample(hm.reshape(B * V * J, 1, h, w), grid.reshape(B * V * J, 1, S, 2), mode="bilinear",
+        val = F.grid_sample(hm.reshape(B * V * J, 1, h, w), grid.reshape(B * V * J, 1, S, 2), mode=mode,
                             padding_mode="border", align_corners=True).reshape(B, V, J, S)
         val = val * inside.reshape(B, V, J, S)
+    val = val.clamp_min(0.0)  # bicubic can undershoot next to a sharp peak
     phi = val[:, 0]
     for v in range(1, V):  # sum over views, element-wise (independent of the batch size)
         phi = phi + val[:, v]
     top = phi.amax(-1, keepdim=True)
     return torch.log(phi + floor * top + 1e-30)
+
+
+ANTIALIAS_FRACTION = 0.5  # σ of the smoothing, as a fraction of the projected grid spacing
+
+
+def _smooth_to_grid(hm: Tensor, P: Tensor, centre_m: Tensor, spacing_m: float) -> Tensor:
+    """Heatmaps low-pass filtered to the scale of a grid of ``spacing_m`` seen at ``centre_m`` (B, 3): (B, V, J, h, w).
+
+    A grid much coarser than a heatmap's peak samples it between its cells and misses it (aliasing). Each (frame, view)
+    gets a Gaussian blur of σ = ``ANTIALIAS_FRACTION`` × the projected spacing (RMS over the three axes, in heatmap
+    px), truncated at 3σ per channel (so a frame's result does not depend on the batch); σ < 0.3 px leaves it as is.
+    """
+    B, V, J, h, w = hm.shape
+    steps = torch.eye(3, device=hm.device) * spacing_m
+    pts = torch.cat([centre_m.float()[:, None], centre_m.float()[:, None] + steps[None]], 1)  # (B, 4, 3)
+    uv, _ = _project(P.float(), pts)  # (B, V, 4, 2)
+    foot = (uv[:, :, 1:] - uv[:, :, :1]).norm(dim=-1).pow(2).mean(-1).sqrt()  # (B, V) px
+    sigma = (ANTIALIAS_FRACTION * foot).nan_to_num(0.0, 0.0, 0.0).clamp(0.0, float(max(h, w)))
+    radius = torch.where(sigma < 0.3, torch.zeros_like(sigma), torch.ceil(3 * sigma))  # (B, V)
+    r = int(radius.max())
+    if r == 0:
+        return hm
+    x = torch.arange(-r, r + 1, device=hm.device, dtype=torch.float32)
+    k = torch.exp(-0.5 * (x / sigma[..., None].clamp_min(1e-3)) ** 2) * (x.abs() <= radius[..., None])  # (B, V, K)
+    k = (k / k.sum(-1, keepdim=True))[:, :, None].expand(B, V, J, 2 * r + 1).reshape(B * V * J, 1, 2 * r + 1)
+    y = F.conv2d(hm.reshape(1, B * V * J, h, w), k[..., None], padding=(r, 0), groups=B * V * J)  # along y
+    y = F.conv2d(y, k[:, :, None, :], padding=(0, r), groups=B * V * J)  # along x
+    return y.reshape(B, V, J, h, w)
 
 
 def _limb_terms(stats: LimbLengthStats, spacing_m: float, min_std_m: float, device) -> tuple[Tensor, Tensor, Tensor]:
@@ -405,25 +466,31 @@ def _prepare(heatmaps, projections_hm, stats, parents):
     return _clean(heatmaps, ok), projections_hm.to(heatmaps.device), limbs
 
 
-def _psm_stage(hm, P, stats, limbs, parents, grid_bins, cube_size_mm, centre_m, floor, min_std_m, chunk_elements):
+def _psm_stage(hm, P, stats, parents, grid_bins, cube_size_mm, centre_m, floor, min_std_m, chunk_elements, mode,
+               antialias):
     B, V, J = hm.shape[:3]
     G = int(grid_bins)
     s = cube_size_mm / 1000.0 / G
     axis = (torch.arange(G, device=hm.device, dtype=torch.float32) + 0.5 - G / 2) * s
     offsets = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)  # (G³, 3)
     points = centre_m.float()[:, None, :] + offsets[None]  # (B, G³, 3): cell centres
-    log_u = _log_unary(hm, P, points[:, None], floor)  # (B, J, G³)
+    if antialias:
+        hm = _smooth_to_grid(hm, P, centre_m, s)
+    log_u = _log_unary(hm, P, points[:, None], floor, mode)  # (B, J, G³)
     message = _grid_messages(G, s, _limb_terms(stats, s, min_std_m, hm.device), B, chunk_elements, hm.device)
     states = max_product_tree(log_u, message, parents)  # (B, J)
     return points.gather(1, states[..., None].expand(B, J, 3))
 
 
-def _rpsm_stage(hm, P, pose_m, stats, limbs, parents, spacing_m, tolerance_spacing_m, bins, floor, min_std_m):
+def _rpsm_stage(hm, P, pose_m, stats, limbs, parents, spacing_m, tolerance_spacing_m, bins, floor, min_std_m, mode,
+                antialias_centre_m):
     B, J = pose_m.shape[:2]
     axis = (torch.arange(bins, device=hm.device, dtype=torch.float32) - (bins - 1) / 2) * spacing_m
     offsets = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)  # (n³, 3)
     cand = pose_m[:, :, None, :] + offsets  # (B, J, n³, 3)
-    log_u = _log_unary(hm, P, cand, floor)  # (B, J, n³)
+    if antialias_centre_m is not None:
+        hm = _smooth_to_grid(hm, P, antialias_centre_m, spacing_m)
+    log_u = _log_unary(hm, P, cand, floor, mode)  # (B, J, n³)
     p = torch.tensor([a for a, _ in limbs], device=hm.device)
     c = torch.tensor([b for _, b in limbs], device=hm.device)
     d = (cand[:, p, :, None, :] - cand[:, c, None, :, :]).norm(dim=-1)  # (B, L, n³, n³), on the fly
@@ -435,26 +502,30 @@ def _rpsm_stage(hm, P, pose_m, stats, limbs, parents, spacing_m, tolerance_spaci
 
 def psm(heatmaps: Tensor, projections_hm: Tensor, stats: LimbLengthStats, grid_bins: int, cube_size_mm: float,
         centre_m: Tensor | None = None, parents=skeleton.PARENTS, floor: float = 1e-3, min_std_m: float = 0.005,
-        chunk_elements: int = DEFAULT_CHUNK_ELEMENTS) -> Tensor:
+        chunk_elements: int = DEFAULT_CHUNK_ELEMENTS, interpolation: str = "bilinear", antialias: bool = False) -> Tensor:
     """Pictorial Structure Model (Cross View Fusion Sec. 4): (B, V, J, h, w) heatmaps → (B, J, 3) metres.
 
     A ``grid_bins³`` lattice of cell centres over a ``cube_size_mm`` cube centred on ``centre_m`` (B, 3), by default
     the root estimated from the heatmaps (:func:`estimate_root_m`), never the ground truth. Exact MAP by max-product.
-    ``floor`` is the unary floor relative to the best cell; ``min_std_m`` a lower bound on the limb-length spread.
+    ``floor`` is the unary floor relative to the best cell; ``min_std_m`` a lower bound on the limb-length spread;
+    ``interpolation`` how heatmaps are read between pixels ("bilinear", as the paper, or "bicubic"); ``antialias``
+    smooths the heatmaps to the scale of each stage's grid before reading them (not in the paper; it keeps a grid much
+    coarser than the heatmap peaks from sampling between them).
     """
-    return rpsm(heatmaps, projections_hm, stats, grid_bins, cube_size_mm, 0, 2, centre_m, parents, floor, min_std_m,
-                chunk_elements)
+    return rpsm(heatmaps, projections_hm, stats, grid_bins, cube_size_mm, 0, centre_m=centre_m, parents=parents,
+                floor=floor, min_std_m=min_std_m, chunk_elements=chunk_elements, interpolation=interpolation,
+                antialias=antialias)
 
 
 def rpsm(heatmaps: Tensor, projections_hm: Tensor, stats: LimbLengthStats, grid_bins: int, cube_size_mm: float,
          stages: int, rpsm_bins: int = 2, centre_m: Tensor | None = None, parents=skeleton.PARENTS,
          floor: float = 1e-3, min_std_m: float = 0.005, chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
-         return_stages: bool = False) -> Tensor | list[Tensor]:
+         interpolation: str = "bilinear", antialias: bool = False, return_stages: bool = False) -> Tensor | list[Tensor]:
     """Recursive PSM (Cross View Fusion Sec. 4): the PSM, then ``stages`` joint refinements, → (B, J, 3) metres.
 
     Stage t ≥ 1 gives each joint a ``rpsm_bins³`` grid of spacing ``cube/grid_bins/2^(t−1)`` centred on its current
     estimate and solves the tree again over all joints at once, the limb terms recomputed from the new candidates.
-    ``return_stages=True`` returns the list of the ``stages + 1`` poses (PSM first).
+    ``return_stages=True`` returns the list of the ``stages + 1`` poses (PSM first). Other arguments as :func:`psm`.
     """
     hm, P, limbs = _prepare(heatmaps, projections_hm, stats, parents)
     if isinstance(grid_bins, bool) or not isinstance(grid_bins, int) or grid_bins < 2:
@@ -467,6 +538,8 @@ def rpsm(heatmaps: Tensor, projections_hm: Tensor, stats: LimbLengthStats, grid_
         raise ValueError(f"cube_size_mm must be positive, got {cube_size_mm!r}")
     if not floor > 0:
         raise ValueError(f"floor must be positive, got {floor!r}")
+    if interpolation not in ("bilinear", "bicubic"):
+        raise ValueError(f"interpolation must be 'bilinear' or 'bicubic', got {interpolation!r}")
     B = hm.shape[0]
     if centre_m is None:
         root = next(j for j, p in enumerate(parents) if p < 0)
@@ -474,32 +547,41 @@ def rpsm(heatmaps: Tensor, projections_hm: Tensor, stats: LimbLengthStats, grid_
         centre_m = _ransac(hm[:, :, root:root + 1], ok, P, None, False)[:, 0]
     elif centre_m.shape != (B, 3) or not torch.isfinite(centre_m).all():
         raise ValueError(f"centre_m must be a finite (B={B}, 3) tensor, got {tuple(centre_m.shape)}")
-    pose = _psm_stage(hm, P, stats, limbs, parents, grid_bins, cube_size_mm, centre_m.to(hm.device), floor, min_std_m,
-                      chunk_elements)
+    centre_m = centre_m.to(hm.device)
+    pose = _psm_stage(hm, P, stats, parents, grid_bins, cube_size_mm, centre_m, floor, min_std_m, chunk_elements,
+                      interpolation, antialias)
     poses = [pose]
     for t in range(1, stages + 1):
         spacing = cube_size_mm / 1000.0 / grid_bins / 2 ** (t - 1)
         pose = _rpsm_stage(hm, P, pose, stats, limbs, parents, spacing, cube_size_mm / 1000.0 / grid_bins, rpsm_bins,
-                           floor, min_std_m)
+                           floor, min_std_m, interpolation, centre_m if antialias else None)
         poses.append(pose)
     return poses if return_stages else pose
 
 
 def estimate_3d(estimator: str, heatmaps: Tensor, projections_hm: Tensor, stats: LimbLengthStats | None = None,
-                sizes=None) -> Tensor:
+                sizes=None, batch_frames: int | None = None) -> Tensor:
     """One of :data:`ESTIMATORS` on (B, V, J, h, w) heatmaps → (B, J, 3) metres; ``sizes`` is ``profile.pictorial``.
 
-    ``stats`` and ``sizes`` are needed by "psm" and "rpsm" only.
+    ``stats`` and ``sizes`` are needed by "psm" and "rpsm" only. Frames go through in calls of ``batch_frames``
+    (default ``sizes.batch_frames``, else all at once); the result does not depend on it.
     """
     if estimator not in ESTIMATORS:
         raise ValueError(f"unknown estimator {estimator!r}; valid: {', '.join(ESTIMATORS)}")
-    if estimator == "triangulation":
-        return triangulate_argmax(heatmaps, projections_hm)
-    if estimator == "weighted_triangulation":
-        return triangulate_argmax(heatmaps, projections_hm, weighted=True)
-    if estimator == "ransac":
-        return triangulate_ransac(heatmaps, projections_hm)
-    if stats is None or sizes is None:
+    if estimator in ("psm", "rpsm") and (stats is None or sizes is None):
         raise ValueError(f"estimator {estimator!r} needs limb-length stats and the profile's pictorial sizes")
-    stages = sizes.rpsm_stages if estimator == "rpsm" else 0
-    return rpsm(heatmaps, projections_hm, stats, sizes.grid_bins, sizes.cube_size_mm, stages, sizes.rpsm_bins)
+    batch = batch_frames or (sizes.batch_frames if sizes is not None else heatmaps.shape[0])
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"batch_frames must be a positive int, got {batch_frames!r}")
+
+    def one(hm: Tensor) -> Tensor:
+        if estimator == "triangulation":
+            return triangulate_argmax(hm, projections_hm)
+        if estimator == "weighted_triangulation":
+            return triangulate_argmax(hm, projections_hm, weighted=True)
+        if estimator == "ransac":
+            return triangulate_ransac(hm, projections_hm)
+        stages = sizes.rpsm_stages if estimator == "rpsm" else 0
+        return rpsm(hm, projections_hm, stats, sizes.grid_bins, sizes.cube_size_mm, stages, sizes.rpsm_bins)
+
+    return torch.cat([one(heatmaps[i:i + batch]) for i in range(0, heatmaps.shape[0], batch)])

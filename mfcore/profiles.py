@@ -85,26 +85,32 @@ class MetaFuseSizes:
 class PictorialSizes:
     """Chapter 05: triangulation, PSM and RPSM (Cross View Fusion)."""
 
-    grid_bins: int = 16  # PSM bins per axis around the estimated root
+    grid_bins: int = 8  # PSM bins per axis around the estimated root (16 in Cross View Fusion; 8 keeps CPU smoke fast)
     cube_size_mm: float = 2000.0  # side of the PSM cube
-    rpsm_stages: int = 3
+    rpsm_stages: int = 3  # refinement stages after the PSM (grid spacing halves each stage)
     rpsm_bins: int = 2  # bins per axis of each joint's refinement grid (2×2×2 in the paper)
     test_frames: int = 32
-    bench_frames: int = 16
+    bench_frames: int = 16  # frames timed by benchmarks/bench_rpsm.py
+    bench_batch: int = 8  # frames per batched call in the benchmark (64 on the GPU)
+    quant_grid_bins: tuple[int, ...] = (4, 6, 8)  # PSM grid sizes in the quantisation study
+    quant_max_stages: int = 4  # RPSM stage counts 0..this in the quantisation study
+    stats_frames: int = 2000  # training poses behind the limb-length statistics
+    outlier_fractions: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3)  # misplaced heatmap peaks in the robustness study
+    batch_frames: int = 64  # frames per call of the 3D estimators
 
 
 @dataclass(frozen=True)
 class TrainableFusionSizes:
     """Chapter 06: Tekin et al.'s two-stream network with a trainable fusion stream."""
 
-    layers: int = 6  # L: fusion can happen before any of layers 0..L
-    channels: int = 16
-    train_frames: int = 256
-    test_frames: int = 64
-    epochs: int = 3
+    layers: int = 6  # L: L−2 conv blocks + 2 FC layers per stream; fusion can happen before any of layers 1..L+1
+    channels: int = 16  # per data stream (the fusion stream has 2×); FC layers have 8× as many neurons
+    train_frames: int = 512  # single-view training samples (train motions, all rigs and views)
+    test_frames: int = 128  # test samples (test motions); Fig. 7 uses up to 128 of them, as the paper
+    epochs: int = 4
     batch_size: int = 32
-    lr: float = 1e-3
-    lambda_alpha: float = 0.05  # λ of Eq. (4): λ/α² at α=0.1 is 5 m², about the data term Σ‖y‖² at the start
+    lr: float = 1e-3  # Adam, for θ, α and β alike (Sec. 3.1)
+    lambda_alpha: float = 0.05  # λ of Eq. (4): λ/α² at α=0.1 is 5 m², about the data term Σ‖y‖² ≈ 4 m² at the start
 
 
 @dataclass(frozen=True)
@@ -139,7 +145,8 @@ PROFILES: dict[str, Profile] = {
         metafuse=MetaFuseSizes(pretrain_frames=2000, meta_iterations=2000, meta_tasks_per_step=8, task_train=8,
                                task_test=8, finetune_steps=300, target_train_frames=2000, target_test_frames=1000,
                                trials=3),
-        pictorial=PictorialSizes(test_frames=1000, bench_frames=512),
+        pictorial=PictorialSizes(grid_bins=16, test_frames=1000, bench_frames=512, bench_batch=64,
+                                 quant_grid_bins=(4, 8, 12, 16, 24), quant_max_stages=6, stats_frames=20000),
         trainable_fusion=TrainableFusionSizes(layers=8, channels=64, train_frames=20000, test_frames=2000, epochs=10,
                                               batch_size=128),
     ),

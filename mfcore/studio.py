@@ -119,7 +119,8 @@ def sees_volume(camera: Camera) -> bool:
     return fraction == 1.0 and z_min > 0
 
 
-def framed_camera(position_m, target_m, image_px: int = REFERENCE_IMAGE_PX, fill: float = 0.92, name: str = "") -> Camera:
+def framed_camera(position_m, target_m, image_px: int = REFERENCE_IMAGE_PX, fill: float = 0.92,
+                  name: str = "") -> Camera:
     """A camera at ``position_m`` looking at ``target_m`` whose focal length makes the capture volume span ``fill``
     of the half-image in the most extended direction (so the whole volume stays in view)."""
     unit = look_at_camera(position_m, target_m, 1.0, image_px, name)

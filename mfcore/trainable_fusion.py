@@ -351,6 +351,89 @@ class MonocularSamples:
         return MonocularSamples(self.images[index], self.confidence_maps[index], self.joints_3d_m[index])
 
 
+MONOCULAR_RIGS = ("dome", "h36m", "totalcapture")
+
+
+def camera_frame_root_relative(joints_3d_m: Tensor, R: Tensor, t: Tensor) -> Tensor:
+    """World joints (N, J, 3) seen by cameras (N, 3, 3), (N, 3) → camera-frame joints minus the pelvis (N, J, 3), m."""
+    cam = joints_3d_m @ R.transpose(-1, -2) + t[:, None, :]
+    return cam - cam[:, skeleton.ROOT:skeleton.ROOT + 1]
+
+
+def _split_counts(n: int, parts: int) -> list[int]:
+    return [n // parts + (1 if k < n % parts else 0) for k in range(parts)]
+
+
+def render_monocular(profile: Profile, split: str, n_samples: int, seed: int, device,
+                     rigs: tuple[str, ...] = MONOCULAR_RIGS) -> tuple[Tensor, Tensor]:
+    """Single-view renders of ``split`` motions: images (N, 3, H, W) on ``device`` and root-relative camera-frame
+    joints (N, J, 3) metres (CPU).
+
+    The samples are split evenly over ``rigs``; within a rig, sample i is seen by view i mod V, so every camera of
+    every rig is used ("monocularly in all camera views", Sec. 4.2 of Tekin), and every sample has its own pose
+    (:func:`mfcore.motion.sample_poses`, augmented). Deterministic in ``seed``.
+    """
+    from . import data, motion, studio
+
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    _check_int("n_samples", n_samples, len(rigs))
+    _check_int("seed", seed, 0)
+    device = resolve_device(device) if isinstance(device, str) else torch.device(device)
+    images, joints = [], []
+    split_offset = 0 if split == "train" else 500  # test samples get their own poses and scenes
+    for k, (name, n_rig) in enumerate(zip(rigs, _split_counts(n_samples, len(rigs)))):
+        rig = studio.get_rig(name).at_resolution(profile.studio.image_px)
+        world, _ = motion.sample_poses(split, n_rig, seed=seed * 7919 + 1000 * k + split_offset)
+        view = torch.arange(n_rig) % rig.num_views
+        rig_images = torch.empty(n_rig, 3, profile.studio.image_px, profile.studio.image_px, device=device)
+        rig_joints = torch.empty(n_rig, world.shape[1], 3)
+        for v in range(min(n_rig, rig.num_views)):
+            idx = torch.nonzero(view == v).squeeze(1)
+            batch = data.render_multiview(rig.subset([v]), world[idx], profile,
+                                          seed=seed * 7919 + 1000 * k + split_offset + 1 + v, device=device)
+            rig_images[idx.to(device)] = batch.images[:, 0]
+            cam = rig.cameras[v]
+            R, t = cam.R.float(), cam.t.float()
+            rig_joints[idx] = camera_frame_root_relative(world[idx], R.expand(len(idx), 3, 3), t.expand(len(idx), 3))
+        images.append(rig_images)
+        joints.append(rig_joints)
+    return torch.cat(images), torch.cat(joints)
+
+
+def make_monocular_samples(profile: Profile, split: str, n_samples: int, seed: int, device,
+                           rigs: tuple[str, ...] = MONOCULAR_RIGS, backbone=None) -> MonocularSamples:
+    """Tekin's training/test samples in the studio: image, the 2D backbone's confidence maps, 3D joints.
+
+    Images and joints from :func:`render_monocular` (train motions for ``split="train"``, unseen test motions for
+    ``"test"``); confidence maps from the frozen warmed-up SimpleBaseline (``warmup_backbone(profile, seed, device)``
+    unless ``backbone`` is given), cached by :mod:`mfcore.cache` (float16) under the profile, split, size, seed and
+    rigs. All three tensors are on ``device``.
+    """
+    from .cache import cached
+
+    device = resolve_device(device) if isinstance(device, str) else torch.device(device)
+    images, joints = render_monocular(profile, split, n_samples, seed, device, rigs)
+
+    def build() -> dict[str, Tensor]:
+        from . import backbone as bb
+
+        model = bb.warmup_backbone(profile, seed, device) if backbone is None else backbone
+        maps = bb.predict_heatmaps(model, images, batch_size=max(1, profile.trainable_fusion.batch_size), device=device)
+        return {"confidence_maps": maps.half(), "joints_3d_m": joints}
+
+    key = dict(studio=profile.as_dict()["studio"], backbone=profile.as_dict()["backbone"], split=split,
+               n_samples=n_samples, seed=seed, rigs=list(rigs), custom_backbone=backbone is not None)
+    if backbone is not None:  # a caller's own backbone: no cache (its weights are not part of the key)
+        entry = build()
+    else:
+        entry = cached("tekin_monocular", key, build,
+                       code=("trainable_fusion", "backbone", "data", "render", "studio", "motion"))
+    if not torch.equal(entry["joints_3d_m"].cpu(), joints):
+        raise RuntimeError("cached tekin_monocular entry does not match the rendered poses; delete .cache/mfcore")
+    return MonocularSamples(images, entry["confidence_maps"].to(device).float(), joints.to(device))
+
+
 def pose_loss(pred_m: Tensor, gt_m: Tensor) -> Tensor:
     """Eq. (2) of Tekin per minibatch: the mean over samples of ‖f − y‖² (metres², summed over joints and coords)."""
     if pred_m.shape != gt_m.shape:
@@ -374,7 +457,7 @@ def _check_number(name: str, value, low: float, strict: bool = False) -> float:
 
 def train_fusion_net(net: FusionNet, data: MonocularSamples, *, epochs: int, batch_size: int, lr: float = 1e-3,
                      lambda_alpha: float = 0.0, seed: int = 0, device="cpu", amp: bool = False,
-                     progress: bool = True, desc: str = "train"):
+                     start_at_mean_pose: bool = True, progress: bool = True, desc: str = "train"):
     """Train ``net`` in place with Adam on Eq. (4) of Tekin (Eq. (2) when λ = 0 or β is fixed); returns the history.
 
     The history is a pandas DataFrame, one row per step: ``step, epoch, loss, data_loss, penalty`` and, for trainable
@@ -382,6 +465,8 @@ def train_fusion_net(net: FusionNet, data: MonocularSamples, *, epochs: int, bat
     its update; step 1 shows the initial α = 0.1, β = L/2). Minibatches are drawn by
     a seeded permutation per epoch, so the same seed gives the same history and weights on CPU (on CUDA up to the
     non-determinism of cuDNN kernels). ``amp`` runs the forward pass in bf16 autocast on CUDA (ignored on CPU).
+    ``start_at_mean_pose`` sets the output layer's bias to the mean training pose first, so the network starts at the
+    mean pose rather than at the zero pose (with Adam at 10⁻³ a bias needs hundreds of steps to travel half a metre).
     """
     import pandas as pd
     from tqdm.auto import tqdm
@@ -399,6 +484,10 @@ def train_fusion_net(net: FusionNet, data: MonocularSamples, *, epochs: int, bat
         raise ValueError(f"data has {data.joints_3d_m.shape[1]} joints, the network predicts {net.num_joints}")
     device = resolve_device(device) if isinstance(device, str) else torch.device(device)
     net.to(device).train()
+    if start_at_mean_pose:
+        with torch.no_grad():
+            head = net.fusion_stream[str(net.layers + 1)]
+            head.bias.copy_(data.joints_3d_m.float().mean(0).reshape(-1).to(head.bias))
     use_amp = amp and device.type == "cuda"
     optimiser = torch.optim.Adam(net.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
@@ -443,6 +532,23 @@ def train_fusion_net(net: FusionNet, data: MonocularSamples, *, epochs: int, bat
     history.insert(0, "step", range(1, len(history) + 1))
     net.eval()
     return history
+
+
+def fit_fusion_method(method: str, train: MonocularSamples, profile: Profile, seed: int, device, *,
+                      beta: int | None = None, lambda_alpha: float | None = None, amp: bool | None = None,
+                      progress: bool = True):
+    """Build one configuration (:func:`build_fusion_net`) and train it with the profile's schedule
+    (``profile.trainable_fusion``: epochs, batch_size, lr; λ = ``lambda_alpha`` for trainable fusion unless given).
+    ``amp`` defaults to bf16 autocast on CUDA. Returns (net in eval mode, history)."""
+    sizes = profile.trainable_fusion
+    device = resolve_device(device) if isinstance(device, str) else torch.device(device)
+    net = build_fusion_net(method, profile, seed=seed, beta=beta)
+    lam = sizes.lambda_alpha if lambda_alpha is None else lambda_alpha
+    label = method if beta is None else f"{method} β={beta}"
+    history = train_fusion_net(net, train, epochs=sizes.epochs, batch_size=sizes.batch_size, lr=sizes.lr,
+                               lambda_alpha=lam if net.trainable else 0.0, seed=seed, device=device,
+                               amp=device.type == "cuda" if amp is None else amp, progress=progress, desc=label)
+    return net, history
 
 
 # ----------------------------------------------------------------------------------------------------------------------

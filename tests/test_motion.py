@@ -193,3 +193,14 @@ def test_quaternion_and_support_height_helpers():
     np.testing.assert_allclose(lowered_soles[settled, 0, 2], 0.0, atol=1e-12)
     np.testing.assert_allclose(lowered[settled, -1, 2], 1.7, atol=1e-12)
     np.testing.assert_allclose(lowered_soles[30:45, 0, 2], 0.5, atol=1e-12)  # the step itself is kept
+
+
+def test_sampled_poses_keep_their_skeleton_intact():
+    """Centring the pelvis must move the whole body (regression: an in-place alias once tore the pelvis away)."""
+    from mfcore import skeleton
+
+    for augment in (False, True):
+        joints, _ = motion.sample_poses("train", 64, seed=5, augment=augment)
+        hips = skeleton.limb_lengths_m(joints)[:, [0, 3]]  # pelvis→right hip, pelvis→left hip
+        assert hips.max() < 0.2, hips.max()
+        assert joints[:, 0, :2].norm(dim=-1).max() <= 1.0 + 1e-5

@@ -319,3 +319,60 @@ def test_bad_method_inputs_and_training_settings_are_clear_errors():
         tf.squared_pearson(torch.ones(1, 2), torch.ones(1, 2))
     with pytest.raises(ValueError, match="both streams"):
         tf.stream_correlation_r2(tiny_net(beta=LAYERS, streams=("cm",)), images, cms)
+
+
+# ------------------------------------------------------------------------------------------------ training helpers, data
+
+def test_training_starts_at_the_mean_training_pose():
+    data = tiny_samples(8)
+    net = tiny_net(beta=0)
+    tf.train_fusion_net(net, data, epochs=1, batch_size=8, lr=1e-12, progress=False)
+    head = net.fusion_stream[str(LAYERS + 1)]
+    assert torch.allclose(head.bias, data.joints_3d_m.mean(0).reshape(-1), atol=1e-6)
+
+
+def test_fit_fusion_method_uses_the_profile_schedule():
+    p = get_profile("smoke")
+    g = torch.Generator().manual_seed(0)
+    n = 4
+    data = tf.MonocularSamples(torch.rand(n, 3, p.studio.image_px, p.studio.image_px, generator=g),
+                               torch.rand(n, J, p.studio.heatmap_px, p.studio.heatmap_px, generator=g),
+                               0.3 * torch.randn(n, J, 3, generator=g))
+    net, hist = tf.fit_fusion_method("TrainableFusion", data, p, seed=0, device="cpu", progress=False)
+    assert len(hist) == p.trainable_fusion.epochs * 1  # 4 samples fit one minibatch
+    assert hist["penalty"].iloc[0] == pytest.approx(p.trainable_fusion.lambda_alpha / 0.1**2, rel=1e-5)
+    _, hist0 = tf.fit_fusion_method("TrainableFusion", data, p, seed=0, device="cpu", lambda_alpha=0.0, progress=False)
+    assert (hist0["penalty"] == 0).all()
+
+
+def test_camera_frame_root_relative_joints():
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(3, J, 3, generator=g)
+    angle = torch.tensor(0.7)
+    R = torch.tensor([[torch.cos(angle), -torch.sin(angle), 0.0], [torch.sin(angle), torch.cos(angle), 0.0],
+                      [0.0, 0.0, 1.0]]).expand(3, 3, 3)
+    t = torch.tensor([0.1, -0.2, 4.0]).expand(3, 3)
+    y = tf.camera_frame_root_relative(X, R, t)
+    assert torch.equal(y[:, 0], torch.zeros(3, 3))
+    assert torch.allclose(y, (X - X[:, :1]) @ R[0].T, atol=1e-6)  # translation cancels, rotation stays
+
+
+def test_monocular_samples_from_the_studio_are_deterministic_and_root_relative():
+    from mfcore import backbone
+
+    p = get_profile("smoke")
+    model = backbone.freeze(backbone.model_from_profile(p))  # an untrained backbone: no warm-up in a unit test
+    a = tf.make_monocular_samples(p, "train", 4, seed=0, device="cpu", backbone=model)
+    b = tf.make_monocular_samples(p, "train", 4, seed=0, device="cpu", backbone=model)
+    c = tf.make_monocular_samples(p, "test", 4, seed=0, device="cpu", backbone=model)
+    H, h = p.studio.image_px, p.studio.heatmap_px
+    assert a.images.shape == (4, 3, H, H) and a.confidence_maps.shape == (4, J, h, h) and a.joints_3d_m.shape == (4, J, 3)
+    assert torch.equal(a.images, b.images) and torch.equal(a.joints_3d_m, b.joints_3d_m)
+    assert torch.equal(a.confidence_maps, b.confidence_maps)
+    assert not torch.equal(a.joints_3d_m, c.joints_3d_m)
+    assert torch.equal(a.joints_3d_m[:, 0], torch.zeros(4, 3))
+    assert a.images.min() >= 0 and a.images.max() <= 1
+    with pytest.raises(ValueError, match="split"):
+        tf.make_monocular_samples(p, "val", 4, seed=0, device="cpu", backbone=model)
+    with pytest.raises(ValueError, match="n_samples"):
+        tf.make_monocular_samples(p, "train", 2, seed=0, device="cpu", backbone=model)  # fewer than the 3 rigs

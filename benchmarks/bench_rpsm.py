@@ -1,0 +1,107 @@
+"""Frames per second of the RPSM (PSM + refinement stages, Cross View Fusion Sec. 4): batched vs one frame at a time.
+
+    python benchmarks/bench_rpsm.py                          # profile sizes on CUDA if present, else the smoke sizes
+    python benchmarks/bench_rpsm.py --profile full           # 16³ grid, 64² heatmaps, B=64 (on one GPU)
+    python benchmarks/bench_rpsm.py --out bench_rpsm.csv     # also a tidy CSV, one row per mode
+
+Input: synthetic heatmaps (Gaussians at the projected joints of test motions, 1 px jitter, 5 % of channels misplaced)
+on the H36M-like rig, limb statistics from training motions. Both modes run the same ``mfcore.pictorial.rpsm`` in this
+process: "batched" feeds ``--batch`` frames per call, "single" one frame per call. Prints both rates and their ratio,
+and the peak GPU memory of a batched call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mfcore import motion, pictorial, studio  # noqa: E402
+from mfcore.profiles import get_profile, resolve_device  # noqa: E402
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def run(heatmaps, P, stats, sizes, batch: int, device) -> tuple[float, torch.Tensor]:
+    """Seconds to estimate every frame of ``heatmaps`` in calls of ``batch`` frames (after one warm-up call), and poses."""
+    pictorial.rpsm(heatmaps[:batch], P, stats, sizes.grid_bins, sizes.cube_size_mm, sizes.rpsm_stages, sizes.rpsm_bins)
+    _sync(device)
+    out = []
+    t0 = time.perf_counter()
+    for start in range(0, heatmaps.shape[0], batch):
+        out.append(pictorial.rpsm(heatmaps[start:start + batch], P, stats, sizes.grid_bins, sizes.cube_size_mm,
+                                  sizes.rpsm_stages, sizes.rpsm_bins))
+    _sync(device)
+    return time.perf_counter() - t0, torch.cat(out)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--profile", default=None, help="smoke or full (default: full on CUDA, smoke on CPU)")
+    ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    ap.add_argument("--frames", type=int, default=None, help="frames timed in batched mode (profile bench_frames)")
+    ap.add_argument("--single-frames", type=int, default=None, help="frames timed one at a time (default min(frames, 32))")
+    ap.add_argument("--batch", type=int, default=None, help="frames per batched call (profile bench_batch)")
+    ap.add_argument("--rig", default="h36m", help="rig name or file (default h36m: 4 views)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=None, help="write a CSV here")
+    args = ap.parse_args(argv)
+
+    device = resolve_device(args.device)
+    profile = get_profile(args.profile or ("full" if device.type == "cuda" else "smoke"))
+    sizes, hm_px = profile.pictorial, profile.studio.heatmap_px
+    frames = args.frames or sizes.bench_frames
+    batch = min(args.batch or sizes.bench_batch, frames)
+    single_frames = min(args.single_frames or min(frames, 32), frames)
+
+    rig = studio.get_rig(args.rig).at_resolution(hm_px)
+    P = rig.projections().float().to(device)  # (V, 3, 4) at heatmap resolution
+    poses, _ = motion.sample_poses("test", frames, args.seed)
+    train, _ = motion.sample_poses("train", 2000, args.seed + 1)
+    stats = pictorial.limb_length_stats(train)
+    heatmaps = pictorial.render_gaussian_heatmaps(poses.to(device), P, hm_px, profile.studio.heatmap_sigma_px,
+                                                  jitter_px=1.0, outlier_fraction=0.05, seed=args.seed)
+    V, J = heatmaps.shape[1:3]
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    t_batched, est_batched = run(heatmaps, P, stats, sizes, batch, device)
+    peak_mib = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else float("nan")
+    t_single, est_single = run(heatmaps[:single_frames], P, stats, sizes, 1, device)
+    fps_b, fps_s = frames / t_batched, single_frames / t_single
+    err_mm = 1000 * (est_batched.cpu() - poses).norm(dim=-1).mean().item()
+    diff_mm = 1000 * (est_batched[:single_frames] - est_single).norm(dim=-1).max().item()
+
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(f"RPSM on {name}: profile {profile.name}, {V} views, {J} joints, {hm_px}² heatmaps, grid {sizes.grid_bins}³ "
+          f"over {sizes.cube_size_mm:.0f} mm, {sizes.rpsm_stages} stages of {sizes.rpsm_bins}³")
+    print(f"  batched (B={batch}): {frames} frames in {t_batched:.3f} s = {fps_b:.1f} frames/s"
+          f"{'' if peak_mib != peak_mib else f', peak GPU memory {peak_mib:.0f} MiB'}")
+    print(f"  one at a time     : {single_frames} frames in {t_single:.3f} s = {fps_s:.1f} frames/s")
+    print(f"  ratio batched / one-at-a-time: {fps_b / fps_s:.1f}x")
+    print(f"  batched vs one-at-a-time poses: max difference {diff_mm:.3g} mm; MPJPE on these synthetic frames "
+          f"{err_mm:.1f} mm")
+    if args.out:
+        import pandas as pd
+
+        common = dict(device=name, profile=profile.name, views=V, joints=J, heatmap_px=hm_px, grid_bins=sizes.grid_bins,
+                      stages=sizes.rpsm_stages, rpsm_bins=sizes.rpsm_bins)
+        pd.DataFrame([
+            dict(mode="batched", batch=batch, frames=frames, seconds=t_batched, frames_per_s=fps_b, peak_mib=peak_mib,
+                 mpjpe_mm=err_mm, max_diff_to_single_mm=diff_mm, **common),
+            dict(mode="single", batch=1, frames=single_frames, seconds=t_single, frames_per_s=fps_s,
+                 peak_mib=float("nan"), mpjpe_mm=float("nan"), max_diff_to_single_mm=0.0, **common),
+        ]).to_csv(args.out, index=False, float_format="%.6g")
+        print(f"  wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

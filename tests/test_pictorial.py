@@ -1,0 +1,344 @@
+"""Tests of mfcore.pictorial: triangulation baselines, PSM and RPSM (Cross View Fusion Sec. 4) in miniature."""
+
+import itertools
+import math
+
+import pytest
+import torch
+
+from mfcore import geometry as g
+from mfcore import pictorial as pc
+from mfcore import skeleton as sk
+
+IMAGE_PX, HEATMAP_PX = 256, 64
+
+# A standing person (H36M joint order, metres, Z up), pelvis at the origin's vertical.
+STANDING_M = torch.tensor([
+    [0.00, 0.00, 0.95], [0.00, -0.12, 0.93], [0.02, -0.13, 0.50], [0.00, -0.13, 0.08], [0.00, 0.12, 0.93],
+    [0.02, 0.13, 0.50], [0.00, 0.13, 0.08], [0.00, 0.00, 1.20], [0.00, 0.00, 1.45], [0.08, 0.00, 1.55],
+    [0.00, 0.00, 1.70], [0.00, 0.18, 1.42], [0.05, 0.30, 1.18], [0.20, 0.32, 1.02], [0.00, -0.18, 1.42],
+    [0.05, -0.30, 1.18], [0.20, -0.32, 1.02]])
+
+
+def ring_rig(n=4, radius=4.0, focal_px=400.0):
+    """n cameras around the capture volume looking at (0, 0, 1); returns cameras and heatmap-resolution projections."""
+    cams = [g.look_at_camera((radius * math.cos(2 * math.pi * k / n + 0.3), radius * math.sin(2 * math.pi * k / n + 0.3),
+                              1.5 + 0.1 * k), (0.0, 0.0, 1.0), focal_px, IMAGE_PX, name=f"c{k}") for k in range(n)]
+    return cams, pc.heatmap_projections(g.stack_projections(cams), IMAGE_PX, HEATMAP_PX)
+
+
+def rot_z(a):
+    c, s = math.cos(a), math.sin(a)
+    return torch.tensor([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def people(n):
+    """n standing people, each turned and moved differently inside the volume, (n, 17, 3)."""
+    return torch.stack([STANDING_M @ rot_z(0.7 * b).T + torch.tensor([0.3 * b - 0.4, 0.2, 0.0]) for b in range(n)])
+
+
+def true_stats(std_m=0.01):
+    return pc.LimbLengthStats(sk.limb_lengths_m(STANDING_M), torch.full((len(sk.LIMBS),), std_m))
+
+
+# ------------------------------------------------------------------------------------------------ triangulation
+
+
+def test_noise_free_triangulation_is_exact_from_any_two_or_more_views():
+    _, P = ring_rig(4)
+    X = people(2)  # (2, 17, 3)
+    x = g.project(P, X)  # (2, 4, 17, 2) exact heatmap-pixel projections
+    for k in (2, 3, 4):
+        for views in itertools.combinations(range(4), k):
+            mask = torch.zeros(2, 4, 17)
+            mask[:, list(views)] = 1.0
+            assert torch.allclose(g.triangulate_dlt(P, x, mask), X, atol=1e-5)
+            conf = mask * torch.rand(2, 4, 17, generator=torch.Generator().manual_seed(k)).add(0.1)
+            assert torch.allclose(g.triangulate_dlt(P, x, conf), X, atol=1e-5)  # confidence weights
+            assert torch.allclose(pc.ransac_points(x, P, 1.0, mask), X, atol=1e-5)
+            assert torch.allclose(pc.ransac_points(x, P, 1.0, conf, weighted=True), X, atol=1e-5)
+
+
+def test_heatmap_triangulation_is_within_the_argmax_quantisation():
+    _, P = ring_rig(4)
+    X = people(2)
+    hm = pc.render_gaussian_heatmaps(X, P, HEATMAP_PX, 2.0)
+    # one heatmap pixel is ~4 m / 100 px = 40 mm here; the quarter-pixel argmax is off by < 0.5 px per view
+    for est in (pc.triangulate_argmax(hm, P), pc.triangulate_argmax(hm, P, weighted=True), pc.triangulate_ransac(hm, P)):
+        assert (est - X).norm(dim=-1).max() < 0.025
+
+
+def test_ransac_rejects_an_outlier_view():
+    _, P = ring_rig(4)
+    X = people(2)
+    x = g.project(P, X)
+    x[:, 2] += 9.0  # view 2 sees every joint 9 px off (a wrong detection)
+    plain = g.triangulate_dlt(P, x)
+    robust = pc.ransac_points(x, P, 1.0)
+    assert (plain - X).norm(dim=-1).mean() > 0.05
+    assert torch.allclose(robust, X, atol=1e-5)
+    # the same through heatmaps: view 2 renders a person 0.4 m above the true one
+    hm = pc.render_gaussian_heatmaps(X, P, HEATMAP_PX, 2.0)
+    hm[:, 2] = pc.render_gaussian_heatmaps(X + torch.tensor([0.0, 0.0, 0.4]), P, HEATMAP_PX, 2.0)[:, 2]
+    assert (pc.triangulate_argmax(hm, P) - X).norm(dim=-1).mean() > 0.05
+    assert (pc.triangulate_ransac(hm, P) - X).norm(dim=-1).max() < 0.025
+
+
+def test_ransac_is_deterministic_and_validates_input():
+    _, P = ring_rig(4)
+    x = g.project(P, people(1)) + torch.randn(1, 4, 17, 2, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(pc.ransac_points(x, P, 2.0), pc.ransac_points(x, P, 2.0))
+    with pytest.raises(ValueError, match="threshold_px"):
+        pc.ransac_points(x, P, 0.0)
+    with pytest.raises(ValueError, match="at least 2 views"):
+        pc.ransac_points(x, P, 2.0, torch.tensor([1.0, 0.0, 0.0, 0.0])[None, :, None].expand(1, 4, 17))
+    with pytest.raises(ValueError, match="projections"):
+        pc.ransac_points(x, P[:3], 2.0)
+
+
+# ---------------------------------------------------------------------------------------------------- max-product
+
+
+def brute_force(log_unary, log_pairwise, parents):
+    """The best state tuple by enumeration, and the gap to the second best."""
+    limbs = [(p, c) for c, p in enumerate(parents) if p >= 0]
+    J, S = log_unary.shape
+    scores = {}
+    for states in itertools.product(range(S), repeat=J):
+        scores[states] = (sum(log_unary[j, s] for j, s in enumerate(states))
+                          + sum(log_pairwise[l, states[p], states[c]] for l, (p, c) in enumerate(limbs))).item()
+    ranked = sorted(scores, key=scores.get, reverse=True)
+    return ranked[0], scores[ranked[0]] - scores[ranked[1]]
+
+
+@pytest.mark.parametrize("parents, S", [((-1, 0, 1), 6), ((-1, 0, 0, 1), 4)])
+def test_max_product_equals_brute_force(parents, S):
+    gen = torch.Generator().manual_seed(3)
+    B, J, L = 3, len(parents), len(parents) - 1
+    log_unary = torch.randn(B, J, S, generator=gen, dtype=torch.float64)
+    log_pairwise = torch.randn(B, L, S, S, generator=gen, dtype=torch.float64)
+    states = pc.max_product_tree(log_unary, log_pairwise, parents)
+    for b in range(B):
+        best, gap = brute_force(log_unary[b], log_pairwise[b], parents)
+        assert gap > 1e-9
+        assert tuple(states[b].tolist()) == best
+
+
+def bilinear_border(img, xy):
+    """Independent bilinear read-out of img (h, w) at points (N, 2), clamped to the border."""
+    h, w = img.shape
+    x, y = xy[:, 0].clamp(0, w - 1), xy[:, 1].clamp(0, h - 1)
+    x0, y0 = x.floor().long().clamp(max=w - 2), y.floor().long().clamp(max=h - 2)
+    fx, fy = x - x0, y - y0
+    return ((1 - fx) * (1 - fy) * img[y0, x0] + fx * (1 - fy) * img[y0, x0 + 1]
+            + (1 - fx) * fy * img[y0 + 1, x0] + fx * fy * img[y0 + 1, x0 + 1])
+
+
+def test_psm_on_a_three_joint_chain_equals_brute_force_over_the_grid():
+    """The PSM's answer is the enumerated maximum of the documented score, with the chunked lattice messages."""
+    parents = (-1, 0, 1)
+    _, P = ring_rig(2)
+    gen = torch.Generator().manual_seed(1)
+    chain = torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.1, 1.3], [0.1, 0.1, 1.6]])[None]
+    hm = pc.render_gaussian_heatmaps(chain, P, HEATMAP_PX, 6.0) + 0.3 * torch.rand(1, 2, 3, HEATMAP_PX, HEATMAP_PX,
+                                                                                   generator=gen)
+    stats = pc.LimbLengthStats(torch.tensor([0.25, 0.35]), torch.tensor([0.02, 0.01]))
+    G, cube_mm, floor, min_std = 3, 900.0, 1e-3, 0.005
+    centre = torch.tensor([[0.05, 0.05, 1.3]])
+    est = pc.psm(hm, P, stats, G, cube_mm, centre_m=centre, parents=parents, floor=floor, min_std_m=min_std,
+                 chunk_elements=10)  # 10 floats: messages computed one parent cell at a time
+    # the documented score, computed independently
+    s = cube_mm / 1000 / G
+    axis = (torch.arange(G) + 0.5 - G / 2) * s
+    cells = centre[0] + torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)  # (27, 3)
+    uv, z = g.project(P.double(), cells.double()).float(), g.depth(P.double(), cells.double()).float()  # (V, 27, ...)
+    phi = torch.zeros(3, len(cells))
+    for v in range(2):
+        inside = (z[v] > 0) & (uv[v] >= -0.5).all(-1) & (uv[v] <= HEATMAP_PX - 0.5).all(-1)
+        for j in range(3):
+            phi[j] += bilinear_border(hm[0, v, j], uv[v]) * inside
+    log_unary = torch.log(phi + floor * phi.amax(-1, keepdim=True) + 1e-30)
+    d = (cells[:, None] - cells[None]).norm(dim=-1)
+    std = stats.std_m.clamp_min(min_std)
+    band, sigma = 2 * std + s / 2, torch.sqrt(std**2 + s**2 / 6)
+    log_pw = torch.stack([-0.5 * (((d - stats.mean_m[l]).abs() - band[l]).clamp_min(0) / sigma[l]) ** 2 for l in range(2)])
+    best, gap = brute_force(log_unary, log_pw, parents)
+    assert gap > 1e-4
+    assert torch.allclose(est[0], cells[list(best)], atol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------------- PSM and RPSM
+
+
+def test_rpsm_recovers_a_pose_from_perfect_heatmaps_to_within_the_final_cell():
+    _, P = ring_rig(4)
+    X = people(3)
+    hm = pc.render_gaussian_heatmaps(X, P, HEATMAP_PX, 4.0)
+    G, cube, T = 8, 2000.0, 4
+    stages = pc.rpsm(hm, P, true_stats(), G, cube, T, return_stages=True)  # centre estimated from the heatmaps
+    err_mm = [1000 * (est - X).norm(dim=-1) for est in stages]
+    assert err_mm[-1].max() < pc.final_cell_mm(cube, G, T) == 31.25
+    assert err_mm[0].mean() > 4 * err_mm[-1].mean()  # the PSM alone is limited by its 250 mm cells
+    assert [e.mean() for e in err_mm] == sorted((e.mean() for e in err_mm), reverse=True)  # every stage helps
+
+
+def test_bicubic_read_out_refines_below_the_heatmap_pixel():
+    """Bilinear interpolation of a sampled Gaussian peaks at a pixel centre; bicubic follows the sub-pixel peak."""
+    _, P = ring_rig(4)
+    X = people(3)
+    hm = pc.render_gaussian_heatmaps(X, P, HEATMAP_PX, 1.0)  # 1 px = ~40 mm here
+    err = {mode: 1000 * (pc.rpsm(hm, P, true_stats(), 8, 2000.0, 6, interpolation=mode) - X).norm(dim=-1).mean()
+           for mode in ("bilinear", "bicubic")}
+    assert err["bicubic"] < 0.8 * err["bilinear"]
+    with pytest.raises(ValueError, match="interpolation must be"):
+        pc.psm(hm, P, true_stats(), 4, 2000.0, interpolation="nearest")
+
+
+def test_psm_centre_is_estimated_not_taken_from_ground_truth():
+    _, P = ring_rig(4)
+    X = people(2) + torch.tensor([0.4, -0.3, 0.0])  # the root is nowhere near the volume centre
+    hm = pc.render_gaussian_heatmaps(X, P, HEATMAP_PX, 4.0)
+    root = pc.estimate_root_m(hm, P)
+    assert (root - X[:, sk.ROOT]).norm(dim=-1).max() < 0.02  # triangulated from the root's heatmaps alone
+    est = pc.rpsm(hm, P, true_stats(), 8, 2000.0, 3)  # no centre given: nothing about the ground truth goes in
+    assert (est - X).norm(dim=-1).max() < pc.final_cell_mm(2000.0, 8, 3) / 1000
+    wrong = pc.rpsm(hm, P, true_stats(), 8, 2000.0, 3, centre_m=root + torch.tensor([1.5, 0.0, 0.0]))
+    assert (wrong - X).norm(dim=-1).mean() > 0.2  # the centre matters: a cube in the wrong place misses the body
+
+
+def test_a_view_with_zero_or_nan_heatmaps_is_ignored_with_a_warning():
+    _, P = ring_rig(4)
+    X = people(2)
+    hm = pc.render_gaussian_heatmaps(X, P, HEATMAP_PX, 4.0, jitter_px=0.7, seed=1)
+    broken = hm.clone()
+    broken[0, 1] = 0.0
+    broken[1, 2, 5, 3, 3] = float("nan")
+    stats = true_stats()
+    for name, f in [("dlt", lambda h, p: pc.triangulate_argmax(h, p)),
+                    ("ransac", lambda h, p: pc.triangulate_ransac(h, p)),
+                    ("rpsm", lambda h, p: pc.rpsm(h, p, stats, 8, 2000.0, 2))]:
+        with pytest.warns(RuntimeWarning, match=r"\[\[0, 1\], \[1, 2\]\]"):
+            est = f(broken, P)
+        assert torch.isfinite(est).all(), name
+        for b, bad in ((0, 1), (1, 2)):
+            keep = [v for v in range(4) if v != bad]
+            alone = f(hm[b:b + 1, keep], P[keep])  # the same frame with the bad view removed
+            assert torch.allclose(est[b], alone[0], atol=1e-5), name
+
+
+def test_fewer_than_two_usable_views_is_a_clear_error():
+    _, P = ring_rig(3)
+    hm = pc.render_gaussian_heatmaps(people(2), P, HEATMAP_PX, 2.0)
+    hm[1, 0] = 0.0
+    hm[1, 2] = float("nan")
+    with pytest.warns(RuntimeWarning), pytest.raises(ValueError, match=r"frame\(s\) \[1\] have fewer than 2 usable"):
+        pc.triangulate_argmax(hm, P)
+    with pytest.warns(RuntimeWarning), pytest.raises(ValueError, match=r"frame\(s\) \[1\]"):
+        pc.rpsm(hm, P, true_stats(), 4, 2000.0, 1)
+
+
+def test_batched_equals_one_frame_at_a_time():
+    _, P = ring_rig(4)
+    X = people(3)
+    hm = pc.render_gaussian_heatmaps(X, P, HEATMAP_PX, 3.0, jitter_px=1.0, outlier_fraction=0.2, seed=4)
+    stats = true_stats(0.02)
+    batched = pc.rpsm(hm, P, stats, 8, 2000.0, 3, return_stages=True)
+    for b in range(3):
+        single = pc.rpsm(hm[b:b + 1], P, stats, 8, 2000.0, 3, return_stages=True)
+        for s_b, s_1 in zip(batched, single):
+            assert torch.allclose(s_b[b], s_1[0], atol=1e-6)
+    for fn in (pc.triangulate_argmax, pc.triangulate_ransac):
+        one_by_one = torch.cat([fn(hm[b:b + 1], P) for b in range(3)])
+        assert torch.allclose(fn(hm, P), one_by_one, atol=1e-6)
+
+
+def test_chunked_messages_do_not_change_the_answer():
+    _, P = ring_rig(4)
+    hm = pc.render_gaussian_heatmaps(people(2), P, HEATMAP_PX, 3.0, jitter_px=1.0, seed=2)
+    whole = pc.psm(hm, P, true_stats(), 6, 2000.0)
+    assert torch.equal(whole, pc.psm(hm, P, true_stats(), 6, 2000.0, chunk_elements=1))
+
+
+def test_estimators_dispatch_and_psm_is_rpsm_with_zero_stages():
+    from mfcore.profiles import PictorialSizes
+
+    _, P = ring_rig(4)
+    hm = pc.render_gaussian_heatmaps(people(1), P, HEATMAP_PX, 3.0)
+    sizes = PictorialSizes(grid_bins=6, rpsm_stages=2)
+    stats = true_stats()
+    assert torch.equal(pc.estimate_3d("triangulation", hm, P), pc.triangulate_argmax(hm, P))
+    assert torch.equal(pc.estimate_3d("weighted_triangulation", hm, P), pc.triangulate_argmax(hm, P, weighted=True))
+    assert torch.equal(pc.estimate_3d("ransac", hm, P), pc.triangulate_ransac(hm, P))
+    assert torch.equal(pc.estimate_3d("psm", hm, P, stats, sizes), pc.rpsm(hm, P, stats, 6, sizes.cube_size_mm, 0))
+    assert torch.equal(pc.estimate_3d("rpsm", hm, P, stats, sizes), pc.rpsm(hm, P, stats, 6, sizes.cube_size_mm, 2))
+    two = pc.render_gaussian_heatmaps(people(2), P, HEATMAP_PX, 3.0, jitter_px=1.0, seed=5)
+    for est in pc.ESTIMATORS:
+        assert torch.allclose(pc.estimate_3d(est, two, P, stats, sizes, batch_frames=1),
+                              pc.estimate_3d(est, two, P, stats, sizes), atol=1e-6)
+    with pytest.raises(ValueError, match="unknown estimator 'vote'"):
+        pc.estimate_3d("vote", hm, P)
+    with pytest.raises(ValueError, match="needs limb-length stats"):
+        pc.estimate_3d("psm", hm, P)
+
+
+def test_bad_inputs_are_clear_errors():
+    _, P = ring_rig(4)
+    hm = pc.render_gaussian_heatmaps(people(1), P, HEATMAP_PX, 3.0)
+    stats = true_stats()
+    with pytest.raises(ValueError, match=r"heatmaps must be \(B, V, J, h, w\)"):
+        pc.triangulate_argmax(hm[0], P)
+    with pytest.raises(ValueError, match="projections_hm must be"):
+        pc.rpsm(hm, P[:3], stats, 4, 2000.0, 1)
+    with pytest.raises(ValueError, match="at least 2 views"):
+        pc.triangulate_argmax(hm[:, :1], P[:1])
+    with pytest.raises(ValueError, match="grid_bins must be an int >= 2"):
+        pc.psm(hm, P, stats, 1, 2000.0)
+    with pytest.raises(ValueError, match="stages must be an int >= 0"):
+        pc.rpsm(hm, P, stats, 4, 2000.0, -1)
+    with pytest.raises(ValueError, match="rpsm_bins"):
+        pc.rpsm(hm, P, stats, 4, 2000.0, 1, rpsm_bins=1)
+    with pytest.raises(ValueError, match="cube_size_mm"):
+        pc.psm(hm, P, stats, 4, 0.0)
+    with pytest.raises(ValueError, match=r"limb stats must be \(16,\)"):
+        pc.psm(hm, P, pc.LimbLengthStats(stats.mean_m[:3], stats.std_m[:3]), 4, 2000.0)
+    with pytest.raises(ValueError, match="centre_m"):
+        pc.psm(hm, P, stats, 4, 2000.0, centre_m=torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="one tree"):
+        pc.max_product_tree(torch.zeros(1, 3, 2), torch.zeros(1, 2, 2, 2), parents=(-1, 2, 0))
+
+
+# ------------------------------------------------------------------------------------------------------- helpers
+
+
+def test_limb_length_stats_of_training_poses():
+    poses = torch.stack([0.9 * STANDING_M, 1.1 * STANDING_M])  # every limb 0.9× and 1.1× its length
+    stats = pc.limb_length_stats(poses)
+    L = sk.limb_lengths_m(STANDING_M)
+    assert torch.allclose(stats.mean_m, L, atol=1e-6)
+    assert torch.allclose(stats.std_m, 0.2 * L / math.sqrt(2), atol=1e-6)  # unbiased std of {0.9 L, 1.1 L}
+    with pytest.raises(ValueError, match=r"\(N >= 2, J=17, 3\)"):
+        pc.limb_length_stats(STANDING_M[None])
+
+
+def test_heatmap_projections_match_the_cameras_at_heatmap_resolution():
+    cams, P_hm = ring_rig(3)
+    X = people(1)[0]
+    direct = g.project(g.stack_projections([c.at_resolution(HEATMAP_PX) for c in cams]), X)
+    assert torch.allclose(g.project(P_hm, X), direct, atol=1e-3)
+    assert torch.allclose(g.project(P_hm, X), g.scale_pixels(g.project(g.stack_projections(cams), X), IMAGE_PX,
+                                                               HEATMAP_PX), atol=1e-3)
+
+
+def test_rendered_heatmaps_peak_at_the_projection_and_are_seeded():
+    _, P = ring_rig(2)
+    X = people(1)
+    hm = pc.render_gaussian_heatmaps(X, P, HEATMAP_PX, 2.0)
+    from mfcore.metrics import heatmap_argmax_px
+
+    assert (heatmap_argmax_px(hm) - g.project(P, X)).abs().max() <= 0.75  # integer peak + quarter offset
+    a = pc.render_gaussian_heatmaps(X, P, HEATMAP_PX, 2.0, jitter_px=1.0, outlier_fraction=0.5, seed=7)
+    assert torch.equal(a, pc.render_gaussian_heatmaps(X, P, HEATMAP_PX, 2.0, jitter_px=1.0, outlier_fraction=0.5, seed=7))
+    assert not torch.equal(a, pc.render_gaussian_heatmaps(X, P, HEATMAP_PX, 2.0, jitter_px=1.0, outlier_fraction=0.5,
+                                                          seed=8))
+    with pytest.raises(ValueError, match="sigma_px"):
+        pc.render_gaussian_heatmaps(X, P, HEATMAP_PX, 0.0)
