@@ -32,13 +32,12 @@ def _sync(device: torch.device) -> None:
 
 def run(heatmaps, P, stats, sizes, batch: int, device) -> tuple[float, torch.Tensor]:
     """Seconds to estimate every frame of ``heatmaps`` in calls of ``batch`` frames (after one warm-up call), and poses."""
-    pictorial.rpsm(heatmaps[:batch], P, stats, sizes.grid_bins, sizes.cube_size_mm, sizes.rpsm_stages, sizes.rpsm_bins)
+    pictorial.estimate_3d("rpsm", heatmaps[:batch], P, stats, sizes, batch_frames=batch)
     _sync(device)
     out = []
     t0 = time.perf_counter()
     for start in range(0, heatmaps.shape[0], batch):
-        out.append(pictorial.rpsm(heatmaps[start:start + batch], P, stats, sizes.grid_bins, sizes.cube_size_mm,
-                                  sizes.rpsm_stages, sizes.rpsm_bins))
+        out.append(pictorial.estimate_3d("rpsm", heatmaps[start:start + batch], P, stats, sizes, batch_frames=batch))
     _sync(device)
     return time.perf_counter() - t0, torch.cat(out)
 
@@ -82,7 +81,7 @@ def main(argv=None) -> None:
 
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"RPSM on {name}: profile {profile.name}, {V} views, {J} joints, {hm_px}² heatmaps, grid {sizes.grid_bins}³ "
-          f"over {sizes.cube_size_mm:.0f} mm, {sizes.rpsm_stages} stages of {sizes.rpsm_bins}³")
+          f"over {sizes.cube_size_mm:.0f} mm, {sizes.rpsm_stages} stages of {sizes.rpsm_bins}³, antialias {sizes.antialias}")
     print(f"  batched (B={batch}): {frames} frames in {t_batched:.3f} s = {fps_b:.1f} frames/s"
           f"{'' if peak_mib != peak_mib else f', peak GPU memory {peak_mib:.0f} MiB'}")
     print(f"  one at a time     : {single_frames} frames in {t_single:.3f} s = {fps_s:.1f} frames/s")
@@ -93,7 +92,7 @@ def main(argv=None) -> None:
         import pandas as pd
 
         common = dict(device=name, profile=profile.name, views=V, joints=J, heatmap_px=hm_px, grid_bins=sizes.grid_bins,
-                      stages=sizes.rpsm_stages, rpsm_bins=sizes.rpsm_bins)
+                      stages=sizes.rpsm_stages, rpsm_bins=sizes.rpsm_bins, antialias=sizes.antialias)
         pd.DataFrame([
             dict(mode="batched", batch=batch, frames=frames, seconds=t_batched, frames_per_s=fps_b, peak_mib=peak_mib,
                  mpjpe_mm=err_mm, max_diff_to_single_mm=diff_mm, **common),

@@ -104,9 +104,10 @@ class PoseResNet(nn.Module):
 
     def _init_weights(self) -> None:
         for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-                nn.init.normal_(m.weight, std=0.001) if m is self.head or isinstance(m, nn.ConvTranspose2d) \
-                    else nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if isinstance(m, nn.ConvTranspose2d) or m is self.head:
+                nn.init.normal_(m.weight, std=0.001)  # as SimpleBaseline
+            elif isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
@@ -138,19 +139,21 @@ def _channels_last(x: Tensor, device: torch.device) -> Tensor:
     return x.contiguous(memory_format=torch.channels_last) if device.type == "cuda" else x
 
 
-def train_backbone(model: PoseResNet, images: Tensor, heatmaps: Tensor, *, epochs: int, batch_size: int, lr: float,
+def train_backbone(model: PoseResNet, images: Tensor, heatmaps, *, epochs: int, batch_size: int, lr: float,
                    seed: int, device, progress: bool = True) -> list[float]:
     """Warm-up (MetaFuse Sec. 4.2): Adam on the MSE between predicted and Gaussian target heatmaps.
 
-    images (N, 3, H, W), heatmaps (N, J, H/4, W/4) (CPU or device tensors); shuffled with ``seed``; the schedule of
-    :func:`warmup_lr`. bf16 autocast + channels_last on CUDA. Returns the mean loss of every epoch.
+    images (N, 3, H, W) float in [0, 1] or uint8 (CPU or device); heatmaps (N, J, H/4, W/4), or a function of a frame
+    index tensor returning those targets (so that large sets need not hold their heatmaps). Shuffled with ``seed``;
+    the schedule of :func:`warmup_lr`; bf16 autocast + channels_last on CUDA. Returns the mean loss of every epoch.
     """
     from tqdm.auto import tqdm
 
     device = torch.device(device)
-    if images.shape[0] != heatmaps.shape[0] or images.shape[0] == 0:
-        raise ValueError(f"images ({images.shape[0]}) and heatmaps ({heatmaps.shape[0]}) must hold the same number (>0) "
-                         "of frames")
+    n = images.shape[0]
+    target_of = heatmaps if callable(heatmaps) else (lambda idx: heatmaps[idx])
+    if not callable(heatmaps) and heatmaps.shape[0] != n or n == 0:
+        raise ValueError(f"images ({n}) and heatmaps ({heatmaps.shape[0]}) must hold the same number (>0) of frames")
     if not isinstance(epochs, int) or epochs < 1 or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"epochs and batch_size must be positive integers; got {epochs!r}, {batch_size!r}")
     model = model.to(device)
@@ -159,28 +162,31 @@ def train_backbone(model: PoseResNet, images: Tensor, heatmaps: Tensor, *, epoch
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
-    n = images.shape[0]
     history = []
     bar = tqdm(range(epochs), desc="warm-up", disable=not progress)
     for epoch in bar:
         for group in opt.param_groups:
             group["lr"] = warmup_lr(epoch, epochs, lr)
         order = torch.randperm(n, generator=gen)
-        total = 0.0
+        total = torch.zeros((), device=device)
         for start in range(0, n, batch_size):
             idx = order[start:start + batch_size]
-            x = _channels_last(images[idx].to(device, non_blocking=True).float(), device)
-            y = heatmaps[idx].to(device, non_blocking=True).float()
+            x = _as_float_images(images[idx.to(images.device)].to(device, non_blocking=True))
+            y = target_of(idx.to(images.device)).to(device, non_blocking=True).float()
             with _autocast(device):
-                pred = model(x)
+                pred = model(_channels_last(x, device))
             loss = F.mse_loss(pred.float(), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += loss.item() * idx.numel()
-        history.append(total / n)
+            total += loss.detach() * idx.numel()
+        history.append(float(total) / n)
         bar.set_postfix(loss=f"{history[-1]:.3g}")
     return history
+
+
+def _as_float_images(x: Tensor) -> Tensor:
+    return x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
 
 
 @torch.no_grad()
@@ -191,7 +197,7 @@ def predict_heatmaps(model: PoseResNet, images: Tensor, *, batch_size: int = 64,
     flat = images.reshape(-1, *images.shape[-3:])
     outs = []
     for start in range(0, flat.shape[0], batch_size):
-        x = _channels_last(flat[start:start + batch_size].to(device).float(), device)
+        x = _channels_last(_as_float_images(flat[start:start + batch_size].to(device)), device)
         with _autocast(device):
             outs.append(model(x).float().to(images.device))
     out = torch.cat(outs) if outs else images.new_zeros(0, model.num_joints, images.shape[-2] // 4,
@@ -207,10 +213,12 @@ def freeze(model: nn.Module) -> nn.Module:
 
 
 WARMUP_RIGS = ("dome", "h36m", "totalcapture")
+HISTORY_KEY = "__warmup_loss__"
 
 
 def warmup_backbone(profile, seed: int, device) -> PoseResNet:
-    """The warmed-up, frozen SimpleBaseline of ``profile`` (cached state_dict; rebuilt when missing or stale).
+    """The warmed-up, frozen SimpleBaseline of ``profile`` (cached state_dict; rebuilt when missing or stale); its
+    ``warmup_history`` holds the mean loss of every epoch.
 
     Trained on ``profile.backbone.warmup_frames`` multi-view frames split evenly over the training views/motions of the
     dome, the H36M-like rig (training subject) and the Total-Capture-like rig, every view an image.
@@ -218,24 +226,73 @@ def warmup_backbone(profile, seed: int, device) -> PoseResNet:
     from mfcore import data
     from mfcore.cache import cached
 
+    from mfcore.geometry import scale_pixels
+
     device = torch.device(device)
-    b = profile.backbone
+    b, s = profile.backbone, profile.studio
     key = dict(sizes=profile.as_dict()["backbone"], studio=profile.as_dict()["studio"], seed=seed)
 
     def build() -> dict[str, Tensor]:
         torch.manual_seed(seed)
-        images, targets = [], []
+        images, joints_hm = [], []  # images kept as uint8 on the device, targets drawn per batch from the labels
         per_rig = max(1, b.warmup_frames // len(WARMUP_RIGS))
         for k, rig in enumerate(WARMUP_RIGS):
-            batch = data.make_multiview(rig, "train", per_rig, profile, seed=seed + 1000 * k, device=device)
-            images.append(batch.images.flatten(0, 1).cpu())
-            targets.append(batch.heatmaps.flatten(0, 1).cpu())
+            for batch in data.iter_multiview(rig, "train", per_rig, profile, seed + 1000 * k, device, batch_size=256):
+                images.append((batch.images.flatten(0, 1) * 255).round().to(torch.uint8))
+                joints_hm.append(scale_pixels(batch.joints_2d_px.flatten(0, 1), s.image_px, s.heatmap_px))
+        images, joints_hm = torch.cat(images), torch.cat(joints_hm)
         model = model_from_profile(profile)
-        train_backbone(model, torch.cat(images), torch.cat(targets), epochs=b.warmup_epochs, batch_size=b.batch_size,
-                       lr=b.lr, seed=seed, device=device)
-        return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        history = train_backbone(model, images, lambda idx: data.gaussian_heatmaps(joints_hm[idx], s.heatmap_px,
+                                                                         s.heatmap_sigma_px),
+                       epochs=b.warmup_epochs, batch_size=b.batch_size, lr=b.lr, seed=seed, device=device)
+        # 0-dim entries (BN batch counters) are stored as (1,) tensors
+        state = {k: v.detach().cpu().reshape(-1) if v.dim() == 0 else v.detach().cpu().contiguous()
+                 for k, v in model.state_dict().items()}
+        return {**state, HISTORY_KEY: torch.tensor(history, dtype=torch.float64)}
 
     state = cached("backbone", key, build, code=("backbone", "data", "render", "studio", "motion"))
     model = model_from_profile(profile)
-    model.load_state_dict({k: v for k, v in state.items()})
+    shapes = {k: v.shape for k, v in model.state_dict().items()}
+    model.load_state_dict({k: v.reshape(shapes[k]) for k, v in state.items() if k != HISTORY_KEY})
+    model.warmup_history = state[HISTORY_KEY].tolist()  # mean MSE of every warm-up epoch
     return freeze(model.to(device))
+
+
+def cached_heatmaps(rig_name, split: str, n_frames: int, profile, seed: int, device, *, views=None,
+                    backbone_seed: int | None = None, batch_frames: int = 64) -> dict[str, Tensor]:
+    """Backbone heatmaps of ``n_frames`` frames of a rig, computed once and cached (MetaFuse Sec. 5.1: meta-training
+    runs on pre-computed heatmaps).
+
+    Frames: :func:`mfcore.data.make_multiview` (``split``, ``seed``); backbone: :func:`warmup_backbone` of
+    ``backbone_seed`` (default ``seed``). ``views``: camera indices kept (default all). Returns CPU tensors:
+    "pred" (N, V, J, h, w) backbone heatmaps and "target" (N, V, J, h, w) Gaussian targets (float32; stored as
+    float16), "joints_2d_px" (N, V, J, 2) image px, "visible" (N, V, J), "joints_3d_m" (N, J, 3), "projections"
+    (V, 3, 4) and "focal_px" (V,) at image resolution.
+    """
+    from mfcore import data
+    from mfcore.cache import cached
+    from mfcore.studio import get_rig
+
+    device = torch.device(device)
+    bseed = seed if backbone_seed is None else backbone_seed
+    keep = None if views is None else [int(v) for v in views]
+    key = dict(rig=str(rig_name), split=split, n_frames=n_frames, seed=seed, backbone_seed=bseed, views=keep,
+               studio=profile.as_dict()["studio"], backbone=profile.as_dict()["backbone"])
+
+    def build() -> dict[str, Tensor]:
+        model = warmup_backbone(profile, bseed, device)
+        parts: dict[str, list[Tensor]] = {k: [] for k in ("pred", "target", "joints_2d_px", "visible", "joints_3d_m")}
+        projections = None
+        rig = get_rig(rig_name) if keep is None else get_rig(rig_name).subset(keep)  # render only the kept views
+        for batch in data.iter_multiview(rig, split, n_frames, profile, seed, device, batch_size=batch_frames):
+            parts["pred"].append(predict_heatmaps(model, batch.images).half().cpu())
+            parts["target"].append(batch.heatmaps.half().cpu())
+            parts["joints_2d_px"].append(batch.joints_2d_px.cpu())
+            parts["visible"].append(batch.visible.cpu())
+            parts["joints_3d_m"].append(batch.joints_3d_m.cpu())
+            projections = batch.projections.cpu()
+        focal = rig.at_resolution(profile.studio.image_px).focal_px()
+        return {**{k: torch.cat(v) for k, v in parts.items()}, "projections": projections, "focal_px": focal}
+
+    out = cached("heatmaps", key, build, code=("backbone", "data", "render", "studio", "motion"))
+    return {k: (v.float() if v.dtype == torch.float16 else v) for k, v in out.items()}

@@ -42,8 +42,8 @@ VOLUME_CENTRE_M = (0.0, 0.0, 1.0)
 def fallback_room_cameras(image_px: int = 256) -> list[geometry.Camera]:
     """Four synthetic cameras in the corners of a room, looking at the capture volume (an H36M-like layout).
 
-    Heights 1.2-1.9 m, 4.2-4.6 m from the volume's vertical axis, focal 1.5 × image side (the 2 m volume fills about 70 %
-    of the image height). Used when :mod:`mfcore.studio` is not available.
+    Heights 1.2-1.9 m, 4.2-4.6 m from the volume's vertical axis, focal 1.5 × image side (the 2 m volume fills about
+    70 % of the image height). Used when :mod:`mfcore.studio` is not available.
     """
     _check_side(image_px, "image_px")
     cams = []
@@ -163,7 +163,7 @@ def ideal_fusion_weights(cam1: geometry.Camera, cam2: geometry.Camera, x1_px: Te
     dist = line[:, None, 0] * grid[None, :, 0] + line[:, None, 1] * grid[None, :, 1] + line[:, None, 2]  # (N, Z2)
     w = torch.exp(-dist.square() / (2.0 * sigma_px**2))
     if visible_only:
-        # foot point q of j on the line; q_h = λ·e + μ·v ⇔ depth in view 2 = 1/λ and ray parameter s = μ/λ: keep λ, μ > 0
+        # foot point q of j on the line; q_h = λ·e + μ·v ⇔ depth in view 2 = 1/λ, ray parameter s = μ/λ: keep λ, μ > 0
         q = grid[None] - dist[..., None] * line[:, None, :2]  # (N, Z2, 2)
         qh = torch.cat([q, torch.ones_like(q[..., :1])], dim=-1)  # (N, Z2, 3)
         M = torch.stack([geo["epipole_h"].expand_as(geo["vanishing_h"]), geo["vanishing_h"]], dim=-1)  # (N, 3, 2)
@@ -221,7 +221,7 @@ def line_segment_in_square(line_px: Tensor, side: int) -> Tensor:
     return out
 
 
-# ------------------------------------------------------------------------------------------- parameter counts (Sec. 4.1)
+# ------------------------------------------------------------------------------------------ parameter counts (Sec. 4.1)
 def naive_fuse_param_count(side1: int, side2: int | None = None) -> int:
     """NaiveFuse: one weight per (view-1 pixel, view-2 pixel) pair, Z1·Z2 (Sec. 4.1 of MetaFuse)."""
     _check_side(side1, "side1")
@@ -231,7 +231,7 @@ def naive_fuse_param_count(side1: int, side2: int | None = None) -> int:
 
 
 def factorised_param_count(side1: int, side2: int | None = None) -> int:
-    """The factorised model of Eq. (2): one shared ω_base (Z2) plus a 6-number affine θ_i per view-1 pixel, Z2 + 6·Z1."""
+    """The factorised model of Eq. (2): a shared ω_base (Z2) plus a 6-number affine θ_i per view-1 pixel, Z2 + 6·Z1."""
     _check_side(side1, "side1")
     side2 = side1 if side2 is None else side2
     _check_side(side2, "side2")
@@ -303,8 +303,8 @@ def fit_affine_warps(source: Tensor, targets: Tensor, theta_init: Tensor, steps:
     source (H, W) shared (the base map ω_base; learnable with ``learn_source``) or (N, H, W) one per target (fixed);
     targets (N, H, W); theta_init (N, 2, 3) one θ per target, or (K, 2, 3) with ``theta_index`` (N,) long naming the θ
     of each target (K = 1 and no index: one θ shared by all).
-    Returns ``theta`` (as theta_init), ``source`` (final), ``fitted`` (N, H, W), ``loss`` (steps + 1,) (the loss before
-    each step, then at the end), all detached.
+    Returns the best parameters seen (per θ group when the source is fixed): ``theta`` (as theta_init), ``source``,
+    ``fitted`` (N, H, W), and ``loss`` (steps + 1,) (the loss before each step, then at the end), all detached.
     """
     if targets.dim() != 3:
         raise ValueError(f"targets must be (N, H, W), got {tuple(targets.shape)}")
@@ -329,17 +329,41 @@ def fit_affine_warps(source: Tensor, targets: Tensor, theta_init: Tensor, steps:
     theta = theta_init.detach().to(targets).clone().requires_grad_(True)
     src = source.detach().to(targets).clone().requires_grad_(learn_source)
     opt = torch.optim.Adam([theta] + ([src] if learn_source else []), lr=lr)
+    k = theta.shape[0]
+    # Adam steps ~lr even where the gradient vanishes, so it can walk off an exact fit: keep the best parameters seen,
+    # per θ when the θ groups are independent (fixed source), else as a whole
+    best_theta, best_src = theta.detach().clone(), src.detach().clone()
+    best_err = torch.full((k if not learn_source else 1,), float("inf"), device=targets.device)
     losses = []
-    for _ in tqdm(range(steps), desc=desc, disable=not progress, leave=False):
+
+    def per_group(err_map):  # (N,) squared error sums → per θ group (fixed source) or total
+        if learn_source:
+            return err_map.sum()[None]
+        return torch.zeros(k, device=err_map.device, dtype=err_map.dtype).index_add_(0, theta_index, err_map)
+
+    def keep_best(err_map):
+        err = per_group(err_map.detach())
+        better = err < best_err
+        best_err.copy_(torch.where(better, err, best_err))
+        if learn_source:
+            if bool(better[0]):
+                best_theta.copy_(theta.detach()), best_src.copy_(src.detach())
+        else:
+            best_theta.copy_(torch.where(better[:, None, None], theta.detach(), best_theta))
+
+    for _ in tqdm(range(steps + 1), desc=desc, disable=not progress, leave=False):
         opt.zero_grad(set_to_none=True)
-        loss = (affine_warp(src, theta[theta_index]) - targets).square().mean()
+        err_map = (affine_warp(src, theta[theta_index]) - targets).square().flatten(1).sum(-1)  # (N,)
+        loss = err_map.sum() / targets.numel()
         losses.append(loss.detach())
+        keep_best(err_map)
+        if len(losses) > steps:  # the last pass only scores the final step
+            break
         loss.backward()
         opt.step()
     with torch.no_grad():
-        fitted = affine_warp(src, theta[theta_index])
-        losses.append((fitted - targets).square().mean())
-    return {"theta": theta.detach(), "source": src.detach(), "fitted": fitted, "loss": torch.stack(losses).cpu()}
+        fitted = affine_warp(best_src, best_theta[theta_index])
+    return {"theta": best_theta, "source": best_src, "fitted": fitted, "loss": torch.stack(losses).cpu()}
 
 
 # ------------------------------------------------------------------------------------------------- fit diagnostics
@@ -393,12 +417,13 @@ def volume_affine(cam_from: geometry.Camera, cam_to: geometry.Camera, points_m: 
 
 # ------------------------------------------------------------------------------- the chapter's two experiments
 def sample_line_pixels(cam1: geometry.Camera, cam2: geometry.Camera, n: int, seed: int, sigma_px: float = 1.0,
-                       min_mass: float = 3.0) -> Tensor:
-    """Up to ``n`` view-1 pixels (n, 2) float64 whose ideal map over view 2 holds at least ``min_mass`` (the visible
-    line is a few pixels long), drawn without replacement with ``seed``; all such pixels, in index order, when
-    n ≥ their count."""
-    grid = pixel_grid_px(cam1.image_px)
-    mass = ideal_fusion_weights(cam1, cam2, grid, sigma_px).flatten(1).sum(-1)
+                       min_mass: float = 3.0, device=None) -> Tensor:
+    """Up to ``n`` view-1 pixels (n, 2) float64 on the CPU whose ideal map over view 2 holds at least ``min_mass``
+    (the visible line is a few pixels long), drawn without replacement with ``seed``; all such pixels, in index order,
+    when n ≥ their count. ``device`` only sets where the maps are computed."""
+    grid = pixel_grid_px(cam1.image_px, device=device)
+    mass = ideal_fusion_weights(cam1, cam2, grid, sigma_px).flatten(1).sum(-1).cpu()
+    grid = grid.cpu()
     ok = torch.nonzero(mass >= min_mass)[:, 0]
     if n < len(ok):
         gen = torch.Generator().manual_seed(seed)
@@ -420,25 +445,30 @@ def factorisation_fit(cameras: list[geometry.Camera], pixels_per_pair: int, step
     θ starts from the closed-form rigid map, because from a generic start a 1-pixel-wide line has no gradient
     towards a target line it does not overlap.
 
-    Returns ``table`` (tidy DataFrame: pair, pixel_x_px, pixel_y_px, method, measurement, value with measurements
-    rel_l2, line_angle_deg, line_offset_px), ``targets`` (N, H, W), ``fits`` {method: (N, H, W)}, ``base`` (H, W),
+    Returns ``table`` (tidy DataFrame: pair, pixel_x_px, pixel_y_px, visible_fraction (the share of the in-image line
+    that is visible: < 1 where the line is cut at the epipole), method, measurement, value with measurements rel_l2,
+    line_angle_deg, line_offset_px), ``targets`` (N, H, W), ``visible_fraction`` (N,),
+    ``fits`` {method: (N, H, W)}, ``base`` (H, W),
     ``loss`` {method: (steps + 1,)}, ``pairs`` (N,) pair index, ``pair_names``, ``pixels_px`` (N, 2), ``lines`` (N, 3).
     """
     side = cameras[0].image_px
-    targets, lines, dirs, pixels, pair_idx, names = [], [], [], [], [], []
+    targets, lines, dirs, pixels, pair_idx, names, visible = [], [], [], [], [], [], []
     for a in range(len(cameras)):
         for b in range(len(cameras)):
             if a == b:
                 continue
             k = len(names)
-            names.append(f"{cameras[a].name or a}->{cameras[b].name or b}")
-            x1 = sample_line_pixels(cameras[a], cameras[b], pixels_per_pair, seed + k, sigma_px)
+            names.append(f"{a + 1}->{b + 1}")  # views numbered from 1, as on the page
+            x1 = sample_line_pixels(cameras[a], cameras[b], pixels_per_pair, seed + k, sigma_px, device=device)
             geo = epipolar_geometry(cameras[a], cameras[b], x1)
-            targets.append(ideal_fusion_weights(cameras[a], cameras[b], x1, sigma_px))
+            targets.append(ideal_fusion_weights(cameras[a], cameras[b], x1.to(device), sigma_px))
+            whole = ideal_fusion_weights(cameras[a], cameras[b], x1.to(device), sigma_px, visible_only=False)
+            visible.append((targets[-1].flatten(1).sum(-1) / whole.flatten(1).sum(-1).clamp_min(1e-12)).cpu())
             lines.append(geo["line"]), dirs.append(geo["direction"]), pixels.append(x1)
             pair_idx.append(torch.full((len(x1),), k, dtype=torch.long))
     targets = torch.cat(targets).to(device)
     lines, dirs, pixels, pair_idx = torch.cat(lines), torch.cat(dirs), torch.cat(pixels), torch.cat(pair_idx)
+    visible = torch.cat(visible).double()
     theta0 = line_frame_affine(line_to_normalised(lines, side), dirs, CENTRED_LINE, CENTRED_DIR).float().to(device)
     base0 = centred_line_map(side, sigma_px).to(device)
 
@@ -458,9 +488,11 @@ def factorisation_fit(cameras: list[geometry.Camera], pixels_per_pair: int, step
         angle, offset = line_errors(fitted, lines.to(fitted.device))
         for name, vals in (("rel_l2", rel), ("line_angle_deg", angle.cpu()), ("line_offset_px", offset.cpu())):
             rows.append(pd.DataFrame({"pair": [names[k] for k in pair_idx.tolist()], "pixel_x_px": pixels[:, 0].numpy(),
-                                      "pixel_y_px": pixels[:, 1].numpy(), "method": method, "measurement": name,
+                                      "pixel_y_px": pixels[:, 1].numpy(), "visible_fraction": visible.numpy(),
+                                      "method": method, "measurement": name,
                                       "value": vals.double().numpy()}))
-    return {"table": pd.concat(rows, ignore_index=True), "targets": targets, "fits": fits, "base": full["source"],
+    return {"table": pd.concat(rows, ignore_index=True), "targets": targets, "visible_fraction": visible,
+            "fits": fits, "base": full["source"],
             "loss": losses, "pairs": pair_idx, "pair_names": names, "pixels_px": pixels, "lines": lines}
 
 
@@ -481,7 +513,8 @@ def camera_move_fit(cam1: geometry.Camera, cam2: geometry.Camera, x1_px: Tensor,
     """
     side = cam2.image_px
     n = len(x1_px)
-    src_map = ideal_fusion_weights(cam1, cam2, x1_px, sigma_px).to(device)  # (N, H, W)
+    x1_px = x1_px.detach().cpu()
+    src_map = ideal_fusion_weights(cam1, cam2, x1_px.to(device), sigma_px)  # (N, H, W)
     geo0 = epipolar_geometry(cam1, cam2, x1_px)
     l0n = line_to_normalised(geo0["line"], side)
     points = sample_volume_points(2000, seed)
@@ -493,7 +526,7 @@ def camera_move_fit(cam1: geometry.Camera, cam2: geometry.Camera, x1_px: Tensor,
         cam3 = arc_moved_camera(cam2, float(ang))
         geo = epipolar_geometry(cam1, cam3, x1_px)
         moved.append(cam3)
-        targets.append(ideal_fusion_weights(cam1, cam3, x1_px, sigma_px).to(device))
+        targets.append(ideal_fusion_weights(cam1, cam3, x1_px.to(device), sigma_px))
         theta_pp.append(line_frame_affine(line_to_normalised(geo["line"], side), geo["direction"], l0n,
                                           geo0["direction"]))
         th, r = volume_affine(cam3, cam2, points)

@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 DEFAULT_TEMPERATURE = 0.2  # Sec. 5.1 of MetaFuse
-_HIST_COPIES = int(__import__("os").environ.get("MFCORE_HIST_COPIES", 64))
+_HIST_COPIES = int(os.environ.get("MFCORE_HIST_COPIES", 64))  # private copies of the omega-gradient histogram (GPU)
 _CHUNK_ELEMENTS = 1 << 24  # rows of W processed together: chunk_rows * Z2 <= this (about 64 MB of float32)
 
 
@@ -157,10 +157,13 @@ def affine_weight_reference(omega_base: Tensor, theta: Tensor) -> Tensor:
 
 
 def _pixel_affine(theta: Tensor, h: int, w: int) -> Tensor:
-    """theta in normalised units (..., 2, 3) -> M (..., 2, 3) with ``s_px = M @ [px - cx, py - cy, 1]`` in ω pixels."""
-    scale = theta.new_tensor([[1.0, w / h, w / 2], [h / w, 1.0, h / 2]])
-    shift = theta.new_tensor([[0.0, 0.0, (w - 1) / 2], [0.0, 0.0, (h - 1) / 2]])
-    return theta * scale + shift
+    """theta (R, 2, 3) in normalised units -> M (R, 2, 3) in omega pixels: ``s_px = M @ [px - cx, py - cy, 1]``.
+
+    With ``u = (p - c) * 2 / side`` and ``s_px = (s_norm + 1) * side / 2 - 1/2`` (align_corners=False); the identity
+    theta gives ``s_px = p`` exactly in floating point (all terms are small half-integers)."""
+    t = theta
+    return torch.stack([t[:, 0, 0], t[:, 0, 1] * (w / h), t[:, 0, 2] * (w / 2) + (w - 1) / 2,
+                        t[:, 1, 0] * (h / w), t[:, 1, 1], t[:, 1, 2] * (h / 2) + (h - 1) / 2], dim=-1).reshape(-1, 2, 3)
 
 
 def _corner_quads(omega_base: Tensor) -> tuple[Tensor, int]:
@@ -177,13 +180,14 @@ def _corner_quads(omega_base: Tensor) -> tuple[Tensor, int]:
     return torch.stack([padded[:n], padded[1:n + 1], padded[wp:n + wp], padded[wp + 1:n + wp + 1]], dim=-1), wp
 
 
-def _bilinear_terms(m: Tensor, h: int, w: int, wp: int):
-    """For pixel-unit affines m (R, 2, 3): the sample points of all Z2 source pixels, as padded-grid corner index
-    (R, Z2) long, fractions fx, fy, the masks of unclamped coordinates, and the source offsets dx, dy (1, Z2)."""
-    z2 = h * w
-    p = torch.arange(z2, device=m.device)
-    dx = (p % w).to(m.dtype)[None] - (w - 1) / 2  # (1, Z2)
-    dy = (p // w).to(m.dtype)[None] - (h - 1) / 2
+def _bilinear_terms(theta: Tensor, h: int, w: int):
+    """For affines theta (R, 2, 3): the bilinear reads of all Z2 source pixels as padded-grid corner index (R, Z2)
+    long, fractions fx, fy, masks of unclamped coordinates, and the source offsets dx, dy (1, Z2)."""
+    m = _pixel_affine(theta, h, w)
+    wp = w + 3
+    p = torch.arange(h * w, device=theta.device)
+    dx = (p % w).to(theta.dtype)[None] - (w - 1) / 2  # (1, Z2)
+    dy = (p // w).to(theta.dtype)[None] - (h - 1) / 2
     sx = m[:, 0, 0:1] * dx + m[:, 0, 1:2] * dy + m[:, 0, 2:3]  # (R, Z2) in omega pixels
     sy = m[:, 1, 0:1] * dx + m[:, 1, 1:2] * dy + m[:, 1, 2:3]
     inx = (sx >= -1) & (sx <= w)
@@ -196,45 +200,52 @@ def _bilinear_terms(m: Tensor, h: int, w: int, wp: int):
     return idx, sx - x0, sy - y0, inx, iny, dx, dy
 
 
-def _weight_rows(quads: Tensor, m: Tensor, h: int, w: int, wp: int, out_dtype: torch.dtype) -> Tensor:
-    """Rows of W for pixel-unit affines m (R, 2, 3): bilinear reads of the quad table, (R, Z2) in ``out_dtype``."""
-    idx, fx, fy, _, _, _, _ = _bilinear_terms(m, h, w, wp)
+def _weight_rows(omega_base: Tensor, theta: Tensor, out_dtype: torch.dtype) -> Tensor:
+    """Rows of W (Eq. (2)) for affines theta (R, 2, 3): one gather of the corner quad + two lerps, (R, Z2)."""
+    h, w = omega_base.shape
+    quads, _ = _corner_quads(omega_base)
+    idx, fx, fy, _, _, _, _ = _bilinear_terms(theta, h, w)
     q = quads[idx]  # (R, Z2, 4)
     top = torch.lerp(q[..., 0], q[..., 1], fx)
     bottom = torch.lerp(q[..., 2], q[..., 3], fx)
     return torch.lerp(top, bottom, fy).to(out_dtype)
 
 
-def _theta_grad_rows(quads: Tensor, m: Tensor, gs: Tensor, h: int, w: int, wp: int) -> Tensor:
-    """Backward of :func:`_weight_rows` w.r.t. the pixel-unit affines m (R, 2, 3) of one chunk of rows: row reductions
-    of the incoming gradient times the bilinear slopes, (R, 2, 3)."""
-    idx, fx, fy, inx, iny, dx, dy = _bilinear_terms(m, h, w, wp)
-    gs = gs.to(m.dtype)
+def _theta_grad_rows(omega_base: Tensor, theta: Tensor, grad_w: Tensor) -> Tensor:
+    """Backward of :func:`_weight_rows` w.r.t. theta (R, 2, 3): row reductions of the incoming gradient (R, Z2)
+    times the bilinear slopes and the source offsets."""
+    h, w = omega_base.shape
+    quads, _ = _corner_quads(omega_base)
+    idx, fx, fy, inx, iny, dx, dy = _bilinear_terms(theta, h, w)
+    g = grad_w.to(theta.dtype)
     q = quads[idx]
     d_dfx = torch.lerp(q[..., 1] - q[..., 0], q[..., 3] - q[..., 2], fy)
     d_dfy = torch.lerp(q[..., 2], q[..., 3], fx) - torch.lerp(q[..., 0], q[..., 1], fx)
-    gsx = gs * d_dfx * inx
-    gsy = gs * d_dfy * iny
-    return torch.stack([(gsx * dx).sum(-1), (gsx * dy).sum(-1), gsx.sum(-1),
-                        (gsy * dx).sum(-1), (gsy * dy).sum(-1), gsy.sum(-1)], dim=-1).reshape(-1, 2, 3)
+    gsx = g * d_dfx * inx
+    gsy = g * d_dfy * iny
+    # d s_px / d theta: the pixel-affine scales of _pixel_affine
+    return torch.stack([(gsx * dx).sum(-1), (gsx * dy).sum(-1) * (w / h), gsx.sum(-1) * (w / 2),
+                        (gsy * dx).sum(-1) * (h / w), (gsy * dy).sum(-1), gsy.sum(-1) * (h / 2)],
+                       dim=-1).reshape(-1, 2, 3)
 
 
-def _omega_grad_rows(m: Tensor, gs: Tensor, h: int, w: int, wp: int, np_: int, copies: int) -> Tensor:
-    """Backward of :func:`_weight_rows` w.r.t. omega for one chunk of rows: the bilinear weights times the incoming
-    gradient added into the padded grid (a weighted histogram), in ``copies`` private copies (row r adds into copy
-    r % copies, so that fewer atomic adds collide on the GPU), (copies, Np + wp + 1)."""
-    idx, fx, fy, _, _, _, _ = _bilinear_terms(m, h, w, wp)
-    gs = gs.to(m.dtype)
-    gx1 = gs * fx
-    gx0 = gs - gx1
-    size = np_ + wp + 1
-    rows = torch.arange(m.shape[0], device=m.device)
+def _omega_grad_rows(theta: Tensor, grad_w: Tensor, h: int, w: int, copies: int) -> Tensor:
+    """Backward of :func:`_weight_rows` w.r.t. omega (H, W): the bilinear weights times the incoming gradient added
+    into the padded grid (a weighted histogram). Row r adds into private copy r % copies (fewer colliding atomic adds
+    on the GPU); the copies are summed at the end."""
+    wp = w + 3
+    idx, fx, fy, _, _, _, _ = _bilinear_terms(theta, h, w)
+    g = grad_w.to(theta.dtype)
+    gx1 = g * fx
+    gx0 = g - gx1
+    size = (h + 3) * wp + wp + 1
+    rows = torch.arange(theta.shape[0], device=theta.device)
     base = (idx + ((rows % copies) * size)[:, None]).flatten()
-    hist = gs.new_zeros(copies * size)
+    hist = g.new_zeros(copies * size)
     # the quad of padded cell k holds cells k, k+1, k+wp, k+wp+1
     for off, val in ((0, gx0 - gx0 * fy), (1, gx1 - gx1 * fy), (wp, gx0 * fy), (wp + 1, gx1 * fy)):
         hist.index_add_(0, base + off, val.flatten())
-    return hist.reshape(copies, size)
+    return hist.reshape(copies, size).sum(0)[:(h + 3) * wp].reshape(h + 3, wp)[1:h + 1, 1:w + 1]
 
 
 def _chunks(rows: int, z2: int, device: torch.device):
@@ -266,53 +277,44 @@ def _kernel(name: str, device: torch.device):
 
 
 class _AffineWeight(torch.autograd.Function):
-    """Eq. (2) with a hand-written backward (recompute, row reductions for theta, privatised histogram for omega)."""
+    """Eq. (2) with a hand-written backward: recompute (nothing of size Z1 x Z2 is saved), row reductions for theta,
+    a privatised weighted histogram for omega_base."""
 
     @staticmethod
     def forward(ctx, omega_base: Tensor, theta: Tensor, out_dtype: torch.dtype) -> Tensor:
         h, w = omega_base.shape
-        lead, z1 = theta.shape[:-3], theta.shape[-3]
-        m = _pixel_affine(theta, h, w).reshape(-1, 2, 3)
-        quads, wp = _corner_quads(omega_base)
-        chunks = list(_chunks(m.shape[0], h * w, omega_base.device))
+        lead = theta.shape[:-2]
+        rows = theta.reshape(-1, 2, 3)
         kernel = _kernel("weight_rows", omega_base.device)
+        chunks = list(_chunks(rows.shape[0], h * w, omega_base.device))
         if len(chunks) == 1:
-            out = kernel(quads, m, h, w, wp, out_dtype)
+            out = kernel(omega_base, rows, out_dtype)
         else:
-            out = omega_base.new_empty(m.shape[0], h * w, dtype=out_dtype)
+            out = omega_base.new_empty(rows.shape[0], h * w, dtype=out_dtype)
             for sl in chunks:
-                out[sl] = kernel(quads, m[sl], h, w, wp, out_dtype)
+                out[sl] = kernel(omega_base, rows[sl], out_dtype)
         ctx.save_for_backward(omega_base, theta)
-        return out.reshape(*lead, z1, h * w)
+        return out.reshape(*lead, h * w)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_w: Tensor):
         omega_base, theta = ctx.saved_tensors
-        with torch.autocast(omega_base.device.type, enabled=False):
-            return (*_AffineWeight._backward(ctx, grad_w, omega_base, theta), None)
-
-    @staticmethod
-    def _backward(ctx, grad_w: Tensor, omega_base: Tensor, theta: Tensor):
         h, w = omega_base.shape
-        m = _pixel_affine(theta, h, w).reshape(-1, 2, 3)
-        quads, wp = _corner_quads(omega_base)
-        g = grad_w.reshape(m.shape[0], h * w)
-        copies = _HIST_COPIES if omega_base.device.type == "cuda" else 1
-        grad_ms, hist = [], None
-        for sl in _chunks(m.shape[0], h * w, omega_base.device):
-            if ctx.needs_input_grad[1]:
-                grad_ms.append(_kernel("theta_grad_rows", omega_base.device)(quads, m[sl], g[sl], h, w, wp))
-            if ctx.needs_input_grad[0]:
-                part = _kernel("omega_grad_rows", omega_base.device)(m[sl], g[sl], h, w, wp, quads.shape[0], copies)
-                hist = part.sum(0) if hist is None else hist + part.sum(0)
+        dev = omega_base.device
+        rows = theta.reshape(-1, 2, 3)
+        g = grad_w.reshape(rows.shape[0], h * w)
+        copies = _HIST_COPIES if dev.type == "cuda" else 1
         grad_omega = grad_theta = None
-        if ctx.needs_input_grad[0]:
-            grad_omega = hist[:quads.shape[0]].reshape(h + 3, w + 3)[1:h + 1, 1:w + 1]
-        if ctx.needs_input_grad[1]:
-            scale = theta.new_tensor([[1.0, w / h, w / 2], [h / w, 1.0, h / 2]])
-            grad_theta = (torch.cat(grad_ms) * scale).reshape(theta.shape)
-        return grad_omega, grad_theta
+        with torch.autocast(dev.type, enabled=False):
+            chunks = list(_chunks(rows.shape[0], h * w, dev))
+            if ctx.needs_input_grad[1]:
+                kernel = _kernel("theta_grad_rows", dev)
+                grad_theta = torch.cat([kernel(omega_base, rows[sl], g[sl]) for sl in chunks]).reshape(theta.shape)
+            if ctx.needs_input_grad[0]:
+                kernel = _kernel("omega_grad_rows", dev)
+                grad_omega = sum(kernel(rows[sl], g[sl], h, w, copies) for sl in chunks)
+        return grad_omega, grad_theta, None
 
 
 def affine_weight(omega_base: Tensor, theta: Tensor, *, higher_order: bool = False) -> Tensor:
@@ -321,25 +323,17 @@ def affine_weight(omega_base: Tensor, theta: Tensor, *, higher_order: bool = Fal
     omega_base (H, W); theta (P, Z1, 2, 3) (convention: module docstring) -> weights (P, Z1, Z2), Z2 = H*W.
     ``higher_order=True`` builds the weights from differentiable primitives (gather + lerp) so that gradients of
     gradients exist (second-order MAML); otherwise the fast once-differentiable path is used. Both equal
-    :func:`affine_weight_reference`.
+    :func:`affine_weight_reference`. Under autocast the weights are written in the autocast dtype (the matmul of
+    Eq. (1) would cast them anyway); the sample coordinates are always float32.
     """
     _check_affine_inputs(omega_base, theta)
     dev = omega_base.device.type
-    # under autocast the weights are written directly in the autocast dtype (the matmul of Eq. (1) would cast them);
-    # the coordinates are always computed in float32 (bf16 would move the sample points)
     out_dtype = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else omega_base.dtype
     with torch.autocast(dev, enabled=False):
-        return _affine_weight(omega_base, theta, higher_order, out_dtype)
-
-
-def _affine_weight(omega_base: Tensor, theta: Tensor, higher_order: bool, out_dtype: torch.dtype) -> Tensor:
-    h, w = omega_base.shape
-    if higher_order:
-        lead, z1 = theta.shape[:-3], theta.shape[-3]
-        m = _pixel_affine(theta, h, w).reshape(-1, 2, 3)
-        quads, wp = _corner_quads(omega_base)
-        return _weight_rows(quads, m, h, w, wp, out_dtype).reshape(*lead, z1, h * w)
-    return _AffineWeight.apply(omega_base, theta, out_dtype)
+        if higher_order:
+            h, w = omega_base.shape
+            return _weight_rows(omega_base, theta.reshape(-1, 2, 3), out_dtype).reshape(*theta.shape[:-2], h * w)
+        return _AffineWeight.apply(omega_base, theta, out_dtype)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -421,7 +415,9 @@ class AffineFuse(_PairFusion):
         needs_graph = torch.is_grad_enabled() and (omega.requires_grad or theta.requires_grad)
         if needs_graph:
             return affine_weight(omega, theta, higher_order=self.higher_order)
-        key = (omega.data_ptr(), omega._version, theta.data_ptr(), theta._version, omega.device, omega.dtype)
+        dev = omega.device.type
+        out_dtype = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else omega.dtype
+        key = (omega.data_ptr(), omega._version, theta.data_ptr(), theta._version, omega.device, out_dtype)
         if self._cache is None or self._cache[0] != key:
             with torch.no_grad():
                 self._cache = (key, affine_weight(omega, theta))
@@ -463,7 +459,6 @@ def for_rig(pretrained: _PairFusion, num_views: int, pairs=None) -> _PairFusion:
         else:
             model.omega_base.copy_(pretrained.omega_base.detach())
             model.theta.copy_(pretrained.theta.detach()[pick.to(pretrained.theta.device)])
-    model.higher_order = getattr(pretrained, "higher_order", False) if isinstance(model, AffineFuse) else False
     return model.to(next(pretrained.parameters()).device)
 
 

@@ -31,7 +31,7 @@ class GeometrySizes:
     line_sigma_px: float = 1.0  # σ of the ideal epipolar weight map exp(−d²/2σ²), heatmap pixels
     camera_moves: int = 5  # camera-2 positions in the "moving camera 2" figure (Fig. 3/4), evenly on the arc
     camera_move_arc_deg: float = 30.0  # camera 2 moves from −arc to +arc degrees about the volume's vertical axis
-    camera_move_pixels: int = 48  # view-1 pixels whose lines are followed as camera 2 moves
+    camera_move_pixels: int = 32  # view-1 pixels whose lines are followed as camera 2 moves
     explorer_grid: int = 4  # pixels per axis in the static "pixels and their epipolar lines" figure
 
 
@@ -55,8 +55,8 @@ class BackboneSizes:
     resnet_depth: int = 10  # 10/18/34/50; the paper uses 50
     width: int = 16  # channels of the first ResNet stage (64 in the standard ResNet)
     deconv_channels: int = 32  # channels of the three deconvolutions (256 in SimpleBaseline)
-    warmup_frames: int = 256  # distinct training frames (multi-view) for warm-up
-    warmup_epochs: int = 4  # the paper: 30, lr 1e-3 → 1e-4 at 15 → 1e-5 at 25 (scaled: 1/2 and 5/6 of the epochs)
+    warmup_frames: int = 48  # multi-view training frames for warm-up, split over dome / h36m / totalcapture
+    warmup_epochs: int = 6  # the paper: 30, lr 1e-3 → 1e-4 at 15 → 1e-5 at 25 (scaled: 1/2 and 5/6 of the epochs)
     batch_size: int = 32
     lr: float = 1e-3
 
@@ -66,7 +66,7 @@ class MetaFuseSizes:
     """Chapters 03-04: NaiveFuse / AffineFuse / MetaFuse, meta-training and few-shot finetuning."""
 
     pretrain_frames: int = 64  # dome frames (all 20 training views) with cached heatmaps for meta-training
-    meta_iterations: int = 30  # outer steps of Eq. (6)
+    meta_iterations: int = 100  # outer steps of Eq. (6)
     meta_tasks_per_step: int = 4  # ordered camera pairs per outer step
     task_train: int = 4  # |D_train| frames per task
     task_test: int = 4  # |D_test| frames per task
@@ -79,6 +79,11 @@ class MetaFuseSizes:
     target_test_frames: int = 64  # unseen test motions on the target rig
     trials: int = 2  # camera draws on the dome's held-out cameras
     temperature: float = 0.2  # softmax temperature on each fused channel (Sec. 5.1)
+    first_order: bool = False  # first-order MAML (drops the second-order terms of Eq. (6))
+    batch_size: int = 32  # frames per fusion training step (pre-training, NaiveFuse^full, finetuning: min(K, this))
+    pretrain_steps: int = 60  # plain Adam steps of the NaiveFuse^K / AffineFuse^K pre-training (Table 1)
+    pretrain_views: tuple[int, ...] = (0, 5, 10, 15)  # the 4 selected dome cameras of that pre-training
+    full_steps: int = 60  # Adam steps of NaiveFuse^full on the whole target pool
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,9 @@ class PictorialSizes:
     stats_frames: int = 2000  # training poses behind the limb-length statistics
     outlier_fractions: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3)  # misplaced heatmap peaks in the robustness study
     batch_frames: int = 64  # frames per call of the 3D estimators
+    antialias: bool = True  # smooth heatmaps to each grid's scale before reading them (False: the paper's unary)
+    savgol_window: int = 9  # frames of the Savitzky-Golay filter on a walking clip (MetaFuse Sec. 5.3), odd
+    savgol_polyorder: int = 2
 
 
 @dataclass(frozen=True)
@@ -109,7 +117,8 @@ class TrainableFusionSizes:
     test_frames: int = 128  # test samples (test motions); Fig. 7 uses up to 128 of them, as the paper
     epochs: int = 4
     batch_size: int = 32
-    lr: float = 1e-3  # Adam, for θ, α and β alike (Sec. 3.1)
+    lr: float = 1e-3  # Adam for the network θ (Sec. 3.1)
+    fusion_lr: float = 3e-2  # Adam for α and β: our ~10³ steps are far fewer than the paper's (lr = the paper's setting)
     lambda_alpha: float = 0.05  # λ of Eq. (4): λ/α² at α=0.1 is 5 m², about the data term Σ‖y‖² ≈ 4 m² at the start
 
 
@@ -136,7 +145,7 @@ PROFILES: dict[str, Profile] = {
     "full": Profile(
         name="full",
         description="one GPU: the papers' shapes where affordable (256² images, 64² heatmaps)",
-        geometry=GeometrySizes(heatmap_px=64, affine_fit_steps=400, affine_fit_pixels=49152, camera_moves=7,
+        geometry=GeometrySizes(heatmap_px=64, affine_fit_steps=400, affine_fit_pixels=6144, camera_moves=7,
                                camera_move_pixels=1024),
         studio=StudioSizes(image_px=256, heatmap_px=64, heatmap_sigma_px=2.0, preview_frames=4,
                            occlusion_frames=2048, bench_batch=512, bench_repeats=10),

@@ -25,6 +25,10 @@ Choices, each a scaled-down reading of the paper's Fig. 2/3 (sizes from ``profil
 * **No normalisation layers, no dropout.** Every layer is a plain function of its input, so a pruned network computes
   bit-for-bit what the unpruned one computes with binary weights, and training is deterministic in the seed; the
   studio's pose/placement augmentation stands in for the paper's dropout.
+* **Learning rates.** Adam at 10⁻³ for the network (Sec. 3.1). α and β get their own rate ``fusion_lr``: under Adam
+  a parameter moves by about its rate per step, and the paper's training is hundreds of times longer than ours, so at
+  10⁻³ α would barely leave 0.1 in our ~10³ steps and the fusion would stay soft. ``fusion_lr = lr`` is the paper's
+  setting exactly.
 * **Loss.** Eq. (4) with the sum over samples replaced by the minibatch mean of ‖f − y‖² (metres², summed over joints
   and coordinates), so λ does not depend on the batch size; λ (``lambda_alpha``) is chosen so λ/α² at the start is of
   the order of the data term at the start (the paper's 5·10³ does the same for its loss scale).
@@ -456,7 +460,8 @@ def _check_number(name: str, value, low: float, strict: bool = False) -> float:
 
 
 def train_fusion_net(net: FusionNet, data: MonocularSamples, *, epochs: int, batch_size: int, lr: float = 1e-3,
-                     lambda_alpha: float = 0.0, seed: int = 0, device="cpu", amp: bool = False,
+                     lambda_alpha: float = 0.0, fusion_lr: float | None = None, seed: int = 0, device="cpu",
+                     amp: bool = False,
                      start_at_mean_pose: bool = True, progress: bool = True, desc: str = "train"):
     """Train ``net`` in place with Adam on Eq. (4) of Tekin (Eq. (2) when λ = 0 or β is fixed); returns the history.
 
@@ -465,6 +470,7 @@ def train_fusion_net(net: FusionNet, data: MonocularSamples, *, epochs: int, bat
     its update; step 1 shows the initial α = 0.1, β = L/2). Minibatches are drawn by
     a seeded permutation per epoch, so the same seed gives the same history and weights on CPU (on CUDA up to the
     non-determinism of cuDNN kernels). ``amp`` runs the forward pass in bf16 autocast on CUDA (ignored on CPU).
+    ``fusion_lr`` is Adam's rate for α and β (default: ``lr``, the paper's setting).
     ``start_at_mean_pose`` sets the output layer's bias to the mean training pose first, so the network starts at the
     mean pose rather than at the zero pose (with Adam at 10⁻³ a bias needs hundreds of steps to travel half a metre).
     """
@@ -475,6 +481,7 @@ def train_fusion_net(net: FusionNet, data: MonocularSamples, *, epochs: int, bat
     _check_int("batch_size", batch_size, 1)
     _check_number("lr", lr, 0.0, strict=True)
     _check_number("lambda_alpha", lambda_alpha, 0.0)
+    fusion_lr = lr if fusion_lr is None else _check_number("fusion_lr", fusion_lr, 0.0, strict=True)
     _check_int("seed", seed, 0)
     if not isinstance(net, FusionNet):
         raise ValueError(f"net must be a FusionNet, got {type(net).__name__}")
@@ -489,7 +496,10 @@ def train_fusion_net(net: FusionNet, data: MonocularSamples, *, epochs: int, bat
             head = net.fusion_stream[str(net.layers + 1)]
             head.bias.copy_(data.joints_3d_m.float().mean(0).reshape(-1).to(head.bias))
     use_amp = amp and device.type == "cuda"
-    optimiser = torch.optim.Adam(net.parameters(), lr=lr)
+    fusion_params = [net.alpha, net.beta] if net.trainable else []
+    others = [q for q in net.parameters() if all(q is not f for f in fusion_params)]
+    groups = [{"params": others, "lr": lr}] + ([{"params": fusion_params, "lr": fusion_lr}] if fusion_params else [])
+    optimiser = torch.optim.Adam(groups)
     gen = torch.Generator().manual_seed(seed)
     n = len(data)
     steps_per_epoch = math.ceil(n / batch_size)
@@ -538,7 +548,8 @@ def fit_fusion_method(method: str, train: MonocularSamples, profile: Profile, se
                       beta: int | None = None, lambda_alpha: float | None = None, amp: bool | None = None,
                       progress: bool = True):
     """Build one configuration (:func:`build_fusion_net`) and train it with the profile's schedule
-    (``profile.trainable_fusion``: epochs, batch_size, lr; λ = ``lambda_alpha`` for trainable fusion unless given).
+    (``profile.trainable_fusion``: epochs, batch_size, lr, fusion_lr; λ = ``lambda_alpha`` for trainable fusion unless
+    given).
     ``amp`` defaults to bf16 autocast on CUDA. Returns (net in eval mode, history)."""
     sizes = profile.trainable_fusion
     device = resolve_device(device) if isinstance(device, str) else torch.device(device)
@@ -546,7 +557,8 @@ def fit_fusion_method(method: str, train: MonocularSamples, profile: Profile, se
     lam = sizes.lambda_alpha if lambda_alpha is None else lambda_alpha
     label = method if beta is None else f"{method} β={beta}"
     history = train_fusion_net(net, train, epochs=sizes.epochs, batch_size=sizes.batch_size, lr=sizes.lr,
-                               lambda_alpha=lam if net.trainable else 0.0, seed=seed, device=device,
+                               lambda_alpha=lam if net.trainable else 0.0, fusion_lr=sizes.fusion_lr, seed=seed,
+                               device=device,
                                amp=device.type == "cuda" if amp is None else amp, progress=progress, desc=label)
     return net, history
 

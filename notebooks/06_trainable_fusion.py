@@ -39,7 +39,10 @@
 # The image enters as a lossless space-to-depth rearrangement (3·4² channels at the heatmaps' resolution) so that image
 # and confidence maps have the same size, as Eq. (1) requires. Each stream has L − 2 convolutional blocks and 2 fully
 # connected layers; the fusion stream has the channels of both streams and the output layer L + 1. α starts at 0.1,
-# β at L/2; Adam at 10⁻³ for everything, as the paper.
+# β at L/2; Adam at 10⁻³ for the network, as the paper. One deliberate departure: α and β get their own Adam rate
+# (`fusion_lr` of the profile). Adam moves a parameter by about its rate per step, and the paper trains for hundreds
+# of times more steps than we can; at 10⁻³ our α would hardly leave 0.1 and the fusion would stay soft. Setting
+# `fusion_lr` equal to `lr` in the profile gives the paper's setting exactly.
 
 # %% tags=["parameters"]
 profile = "smoke"
@@ -69,7 +72,8 @@ display(Markdown(
     f"{len(train)} training samples (training motions) and {len(test)} test samples (unseen test motions), "
     f"single views of the rigs {', '.join(tf.MONOCULAR_RIGS)}; images {ch.profile.studio.image_px}² px, confidence "
     f"maps {ch.profile.studio.heatmap_px}² px; L = {L} layers, {sizes.channels} channels per data stream, "
-    f"{sizes.epochs} epochs of {sizes.batch_size}-sample minibatches, λ = {sizes.lambda_alpha}."))
+    f"{sizes.epochs} epochs of {sizes.batch_size}-sample minibatches, Adam {sizes.lr:g} (α, β: {sizes.fusion_lr:g}), "
+    f"λ = {sizes.lambda_alpha}."))
 
 # %%
 fig, axs = plt.subplots(2, 4, figsize=(12, 6.2))
@@ -175,8 +179,8 @@ plt.show()
 # ## Fig. 5: α, β and the fusion weights during training, with and without λ/α²
 #
 # The trainable network of Table 5 used λ = `lambda_alpha` of the profile. We train it again with λ = 0 (Eq. 2 only)
-# from the same start. Adam moves each parameter by about the learning rate per step, so λ/α², whose gradient on α
-# dominates the data term's, raises α steadily; without it α drifts with the data term alone.
+# from the same start. λ/α², whose gradient on α dominates the data term's, raises α steadily (Adam moves it by
+# about `fusion_lr` per step while that gradient dominates); without it α follows the data term alone.
 
 # %%
 net_free, hist_free = tf.fit_fusion_method("TrainableFusion", train, ch.profile, ch.seed, ch.device, lambda_alpha=0.0)
@@ -221,8 +225,8 @@ plt.show()
 # %% [markdown]
 # After {glue:text}`train_steps` steps, α is {glue:text}`alpha_final_with` with the penalty and
 # {glue:text}`alpha_final_without` without it; β is {glue:text}`beta_final_with` and {glue:text}`beta_final_without`.
-# The paper trains for far more steps, over which α grows much further and the weights become nearly binary; at this
-# scale the sigmoid is still soft, which the pruning section below measures.
+# The slope of the sigmoid is α², so the weights one layer from β are sigmoid(±α²): the pruning section below
+# measures how far from binary they ended.
 
 # %% [markdown]
 # ## Fig. 7: are the two streams' features decorrelated?

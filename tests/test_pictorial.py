@@ -170,6 +170,20 @@ def test_psm_on_a_three_joint_chain_equals_brute_force_over_the_grid():
 # ------------------------------------------------------------------------------------------------- PSM and RPSM
 
 
+def test_unary_is_zero_for_locations_outside_a_view_or_behind_it():
+    cams, P = ring_rig(2)
+    hm = torch.ones(1, 2, 1, HEATMAP_PX, HEATMAP_PX)  # every pixel of both views says "here"
+    centre = torch.tensor([0.0, 0.0, 1.0])
+    behind = 2 * cams[0].center_m().float() - centre  # mirrored through camera 0: behind it
+    far_side = torch.tensor([0.0, 0.0, 40.0])  # far above: outside both windows
+    points = torch.stack([centre, behind, far_side])[None, None]  # (1, 1, 3, 3)
+    phi = torch.exp(pc._log_unary(hm, P, points, floor=1e-9))[0, 0]
+    assert phi[0] == pytest.approx(2.0, abs=1e-5)  # seen by both views
+    assert phi[1] == pytest.approx(1.0, abs=1e-5)  # behind camera 0 (which would see it mirrored): view 1 only
+    assert phi[2] == pytest.approx(2e-9, rel=1e-3)  # outside both windows: only the floor
+
+
+
 def test_rpsm_recovers_a_pose_from_perfect_heatmaps_to_within_the_final_cell():
     _, P = ring_rig(4)
     X = people(3)
@@ -182,12 +196,26 @@ def test_rpsm_recovers_a_pose_from_perfect_heatmaps_to_within_the_final_cell():
     assert [e.mean() for e in err_mm] == sorted((e.mean() for e in err_mm), reverse=True)  # every stage helps
 
 
+def test_antialiasing_lets_a_coarse_grid_see_narrow_peaks():
+    """8 bins over 2 m are 250 mm cells, ~6 heatmap px here: a σ = 1 px peak falls between cell centres."""
+    _, P = ring_rig(4)
+    X = people(3)
+    hm = pc.render_gaussian_heatmaps(X, P, HEATMAP_PX, 1.0)
+    plain = pc.rpsm(hm, P, true_stats(), 8, 2000.0, 4)
+    smooth = pc.rpsm(hm, P, true_stats(), 8, 2000.0, 4, antialias=True)
+    assert (plain - X).norm(dim=-1).mean() > 0.2  # lost: the unary is the floor almost everywhere
+    assert (smooth - X).norm(dim=-1).max() < pc.final_cell_mm(2000.0, 8, 4) / 1000
+    wide = pc.render_gaussian_heatmaps(X, P, HEATMAP_PX, 4.0)  # peaks as wide as the cells: smoothing costs nothing
+    err = [(pc.rpsm(wide, P, true_stats(), 8, 2000.0, 4, antialias=aa) - X).norm(dim=-1).mean() for aa in (False, True)]
+    assert err[1] < 1.1 * err[0]
+
+
 def test_bicubic_read_out_refines_below_the_heatmap_pixel():
     """Bilinear interpolation of a sampled Gaussian peaks at a pixel centre; bicubic follows the sub-pixel peak."""
     _, P = ring_rig(4)
     X = people(3)
     hm = pc.render_gaussian_heatmaps(X, P, HEATMAP_PX, 1.0)  # 1 px = ~40 mm here
-    err = {mode: 1000 * (pc.rpsm(hm, P, true_stats(), 8, 2000.0, 6, interpolation=mode) - X).norm(dim=-1).mean()
+    err = {mode: (pc.rpsm(hm, P, true_stats(), 8, 2000.0, 6, interpolation=mode, antialias=True) - X).norm(dim=-1).mean()
            for mode in ("bilinear", "bicubic")}
     assert err["bicubic"] < 0.8 * err["bilinear"]
     with pytest.raises(ValueError, match="interpolation must be"):
@@ -269,8 +297,10 @@ def test_estimators_dispatch_and_psm_is_rpsm_with_zero_stages():
     assert torch.equal(pc.estimate_3d("triangulation", hm, P), pc.triangulate_argmax(hm, P))
     assert torch.equal(pc.estimate_3d("weighted_triangulation", hm, P), pc.triangulate_argmax(hm, P, weighted=True))
     assert torch.equal(pc.estimate_3d("ransac", hm, P), pc.triangulate_ransac(hm, P))
-    assert torch.equal(pc.estimate_3d("psm", hm, P, stats, sizes), pc.rpsm(hm, P, stats, 6, sizes.cube_size_mm, 0))
-    assert torch.equal(pc.estimate_3d("rpsm", hm, P, stats, sizes), pc.rpsm(hm, P, stats, 6, sizes.cube_size_mm, 2))
+    assert torch.equal(pc.estimate_3d("psm", hm, P, stats, sizes), pc.psm(hm, P, stats, 6, sizes.cube_size_mm,
+                                                                          antialias=sizes.antialias))
+    assert torch.equal(pc.estimate_3d("rpsm", hm, P, stats, sizes), pc.rpsm(hm, P, stats, 6, sizes.cube_size_mm, 2,
+                                                                           antialias=sizes.antialias))
     two = pc.render_gaussian_heatmaps(people(2), P, HEATMAP_PX, 3.0, jitter_px=1.0, seed=5)
     for est in pc.ESTIMATORS:
         assert torch.allclose(pc.estimate_3d(est, two, P, stats, sizes, batch_frames=1),

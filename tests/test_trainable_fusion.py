@@ -341,8 +341,22 @@ def test_fit_fusion_method_uses_the_profile_schedule():
     net, hist = tf.fit_fusion_method("TrainableFusion", data, p, seed=0, device="cpu", progress=False)
     assert len(hist) == p.trainable_fusion.epochs * 1  # 4 samples fit one minibatch
     assert hist["penalty"].iloc[0] == pytest.approx(p.trainable_fusion.lambda_alpha / 0.1**2, rel=1e-5)
+    # α moves by about fusion_lr in the first Adam step (the penalty's gradient on α is negative)
+    assert hist["alpha"].iloc[1] - hist["alpha"].iloc[0] == pytest.approx(p.trainable_fusion.fusion_lr, rel=1e-3)
     _, hist0 = tf.fit_fusion_method("TrainableFusion", data, p, seed=0, device="cpu", lambda_alpha=0.0, progress=False)
     assert (hist0["penalty"] == 0).all()
+
+
+def test_fusion_parameters_have_their_own_learning_rate():
+    data = tiny_samples(8)
+    net = tiny_net()
+    hist = tf.train_fusion_net(net, data, epochs=2, batch_size=8, lr=1e-3, fusion_lr=0.05, lambda_alpha=0.05,
+                               progress=False)
+    assert hist["alpha"].iloc[1] == pytest.approx(0.1 + 0.05, rel=1e-4)  # Adam's first step is its rate
+    assert 0.15 < net.alpha.item() <= 0.2 + 1e-6
+    assert abs(net.image_stream["1"][0].bias).max().item() <= 2 * 1e-3 + 1e-7  # the network moves at lr
+    with pytest.raises(ValueError, match="fusion_lr"):
+        tf.train_fusion_net(net, data, epochs=1, batch_size=8, fusion_lr=0.0)
 
 
 def test_camera_frame_root_relative_joints():

@@ -1,0 +1,418 @@
+"""Learning the fusion models: MetaFuse meta-training (Eq. (4)-(6)), meta-testing (Sec. 4.3) and the Table 1 baselines.
+
+All training here runs on *cached backbone heatmaps* (the backbone is frozen after warm-up, Sec. 4.2): ``pred`` and
+``target`` are (N, V, J, H, W) tensors of N multi-view frames (backbone output and Gaussian ground truth). The loss is
+Eq. (3), :func:`mfcore.fusion.fusion_mse`, on the views that receive fusion.
+
+* :func:`meta_train` — MAML (Finn et al.) written with ``torch.func.functional_call``: a task is an ordered camera pair
+  (target, source) with small disjoint sets D_train / D_test of frames; the inner update is one plain SGD step of
+  every parameter (Eq. (4) for theta, Eq. (5) for omega_base), the outer update an Adam step on the D_test loss of the
+  adapted parameters (Eq. (6)); ``first_order=True`` drops the second-order terms.
+* :func:`finetune` — meta-testing: Adam on K labelled frames of the target rig; for AffineFuse/MetaFuse only theta
+  moves and omega_base stays bit-identical.
+* :func:`train_fusion` — plain (non-meta) Adam training: NaiveFuse^K / AffineFuse^K pre-training on 4 dome cameras,
+  NaiveFuse^full on all target-rig frames.
+
+A "pair model" is a fusion module with two views and the one ordered pair (0, 1) (view 0 receives view 1); it is what
+meta-training learns. :func:`mfcore.fusion.for_rig` turns it into a V-view model whose every ordered pair starts from it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+import torch
+from torch import Tensor
+from torch.func import functional_call
+
+from mfcore import fusion
+
+PAIR = ((0, 1),)  # the ordered pair of a pair model: view 0 (target) receives view 1 (source)
+METHODS = ("NoFusion", "NaiveFuse", "AffineFuse", "MetaFuse", "NaiveFuseFull", "NaiveFuseMeta")
+
+
+def pair_model(kind: str, heatmap_px: int) -> fusion._PairFusion:
+    """A one-pair fusion model: ``kind`` is "affine" (AffineFuse/MetaFuse) or "naive" (NaiveFuse)."""
+    if kind == "affine":
+        return fusion.AffineFuse(2, heatmap_px, PAIR)
+    if kind == "naive":
+        return fusion.NaiveFuse(2, heatmap_px, PAIR)
+    raise ValueError(f"unknown fusion kind {kind!r}; choose 'affine' or 'naive'")
+
+
+def select_shots(pool_size: int, k: int, seed: int) -> Tensor:
+    """K distinct frame indices out of a labelled pool of ``pool_size`` frames (seeded): the K of MetaFuse^K."""
+    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= pool_size:
+        raise ValueError(f"K={k!r} shots is impossible with a pool of {pool_size} labelled frames; "
+                         f"K must be an integer in 1..{pool_size}")
+    g = torch.Generator().manual_seed(seed)
+    return torch.randperm(pool_size, generator=g)[:k].sort().values
+
+
+def _check_data(pred: Tensor, target: Tensor) -> None:
+    if pred.dim() != 5 or pred.shape != target.shape:
+        raise ValueError(f"pred and target must both be (N, V, J, H, W); got {tuple(pred.shape)} and "
+                         f"{tuple(target.shape)}")
+    if pred.shape[0] == 0:
+        raise ValueError("no frames: pred and target hold N = 0 frames")
+
+
+def _device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _autocast(device: torch.device):
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+def _loss(model, params: dict[str, Tensor], pred: Tensor, target: Tensor) -> Tensor:
+    """Eq. (3) with the parameters ``params`` (functional call): MSE of the fused target views."""
+    with _autocast(pred.device):
+        fused = functional_call(model, params, (pred,))
+    return fusion.fusion_mse(fused, target, model.target_views)
+
+
+@contextlib.contextmanager
+def _higher_order(model, enabled: bool):
+    old = getattr(model, "higher_order", None)
+    if old is not None:
+        model.higher_order = enabled
+    try:
+        yield
+    finally:
+        if old is not None:
+            model.higher_order = old
+
+
+def inner_update(model, params: dict[str, Tensor], pred: Tensor, target: Tensor, inner_lr: float, *,
+                 first_order: bool = False, trainable=None) -> dict[str, Tensor]:
+    """One plain SGD step on D_train (Eq. (4) for theta, Eq. (5) for omega_base): ``p' = p - inner_lr * dL/dp``.
+
+    Returns the adapted parameters, differentiable w.r.t. ``params`` (second order) unless ``first_order``.
+    ``trainable``: names that adapt (default all).
+    """
+    names = [n for n in params if (trainable is None or n in trainable) and params[n].requires_grad]
+    loss = _loss(model, params, pred, target)
+    grads = torch.autograd.grad(loss, [params[n] for n in names], create_graph=not first_order)
+    adapted = dict(params)
+    for n, g in zip(names, grads):
+        adapted[n] = params[n] - inner_lr * (g.detach() if first_order else g)
+    return adapted
+
+
+def ordered_camera_pairs(views) -> list[tuple[int, int]]:
+    """All ordered pairs (target, source) of the given camera indices: 20 cameras -> 380 tasks (Sec. 5.1)."""
+    views = list(views)
+    if len(views) < 2 or len(set(views)) != len(views):
+        raise ValueError(f"views must be >= 2 distinct camera indices; got {views}")
+    return [(t, s) for t in views for s in views if s != t]
+
+
+def meta_train(model, pred: Tensor, target: Tensor, *, views, iterations: int, tasks_per_step: int, task_train: int,
+               task_test: int, inner_lr: float, outer_lr: float, first_order: bool = False, seed: int = 0,
+               progress: bool = True) -> list[float]:
+    """Meta-training of a pair model (MetaFuse Sec. 4.2, Eq. (4)-(6)).
+
+    pred, target (N, V, J, H, W): cached heatmaps of N frames of a rig whose cameras ``views`` (indices into V) make
+    the tasks (every ordered pair). Each outer step draws ``tasks_per_step`` tasks; each has D_train (``task_train``
+    frames) and a disjoint D_test (``task_test`` frames); the parameters adapt on D_train by one SGD step of
+    ``inner_lr`` and the D_test loss of the adapted parameters, averaged over the tasks, drives an Adam step of
+    ``outer_lr``. Returns the mean D_test loss (post-adaptation) of every outer step.
+    """
+    from tqdm.auto import tqdm
+
+    _check_data(pred, target)
+    if tuple(model.pairs) != PAIR or model.num_views != 2:
+        raise ValueError(f"meta_train needs a pair model (2 views, pairs {PAIR}); got pairs {model.pairs}")
+    pairs = ordered_camera_pairs(views)
+    n = pred.shape[0]
+    for name, value in (("iterations", iterations), ("tasks_per_step", tasks_per_step), ("task_train", task_train),
+                        ("task_test", task_test)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    if task_train + task_test > n:
+        raise ValueError(f"task_train + task_test = {task_train + task_test} frames but only {n} frames are cached")
+    if max(max(p) for p in pairs) >= pred.shape[1]:
+        raise ValueError(f"views {list(views)} index beyond the {pred.shape[1]} cached views")
+    device = _device(model)
+    g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=outer_lr)
+    history = []
+    bar = tqdm(range(iterations), desc="meta-training", disable=not progress)
+    with _higher_order(model, not first_order):
+        for _ in bar:
+            params = dict(model.named_parameters())
+            task_ids = torch.randperm(len(pairs), generator=g)[:tasks_per_step]
+            outer = 0.0
+            for t in task_ids.tolist():
+                cams = torch.tensor(pairs[t])
+                frames = torch.randperm(n, generator=g)[:task_train + task_test]
+                x = pred[frames][:, cams].to(device)
+                y = target[frames][:, cams].to(device)
+                adapted = inner_update(model, params, x[:task_train], y[:task_train], inner_lr,
+                                       first_order=first_order)
+                outer = outer + _loss(model, adapted, x[task_train:], y[task_train:]) / len(task_ids)
+            opt.zero_grad(set_to_none=True)
+            outer.backward()
+            opt.step()
+            history.append(float(outer.detach()))
+            bar.set_postfix(loss=f"{history[-1]:.3g}")
+    return history
+
+
+def train_fusion(model, pred: Tensor, target: Tensor, *, steps: int, lr: float, batch_size: int, seed: int = 0,
+                 trainable=None, progress: bool = True, desc: str = "fusion") -> list[float]:
+    """Plain (non-meta) training of a fusion model by Adam on Eq. (3): ``steps`` mini-batches of ``batch_size`` frames
+    (all frames if fewer), drawn with ``seed``. ``trainable``: parameter names that move (default all); the others are
+    frozen (``requires_grad`` off, untouched). Returns the loss of every step."""
+    from tqdm.auto import tqdm
+
+    _check_data(pred, target)
+    if pred.shape[1] != model.num_views:
+        raise ValueError(f"the model fuses {model.num_views} views but the data hold {pred.shape[1]}")
+    if not isinstance(steps, int) or steps < 0 or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"steps must be an integer >= 0 and batch_size >= 1; got {steps!r}, {batch_size!r}")
+    names = dict(model.named_parameters())
+    if trainable is not None:
+        unknown = set(trainable) - set(names)
+        if unknown:
+            raise ValueError(f"unknown parameters {sorted(unknown)}; the model has {sorted(names)}")
+        for n, p in names.items():
+            p.requires_grad_(n in trainable)
+    train = [p for p in model.parameters() if p.requires_grad]
+    if not train:
+        raise ValueError("nothing to train: no parameter requires a gradient")
+    device = _device(model)
+    model.train()
+    opt = torch.optim.Adam(train, lr=lr)
+    g = torch.Generator().manual_seed(seed)
+    n = pred.shape[0]
+    history = []
+    bar = tqdm(range(steps), desc=desc, disable=not progress)
+    for _ in bar:
+        idx = torch.randperm(n, generator=g)[:batch_size] if n > batch_size else torch.arange(n)
+        x, y = pred[idx].to(device), target[idx].to(device)
+        with _autocast(device):
+            fused = model(x)
+        loss = fusion.fusion_mse(fused, y, model.target_views)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        history.append(float(loss.detach()))
+        bar.set_postfix(loss=f"{history[-1]:.3g}")
+    return history
+
+
+def finetune(model, pred: Tensor, target: Tensor, *, steps: int, lr: float, batch_size: int, seed: int = 0,
+             progress: bool = True) -> list[float]:
+    """Meta-testing (MetaFuse Sec. 4.3): Adam (Sec. 5.1: 5e-3) on the K labelled frames ``pred``/``target`` of the
+    target rig. AffineFuse/MetaFuse: theta only, omega_base frozen (bit-identical); NaiveFuse: all weights."""
+    trainable = ("theta",) if isinstance(model, fusion.AffineFuse) else None
+    return train_fusion(model, pred, target, steps=steps, lr=lr, batch_size=batch_size, seed=seed,
+                        trainable=trainable, progress=progress, desc="finetune")
+
+
+@torch.no_grad()
+def fuse_frames(model, pred: Tensor, *, batch_size: int = 64) -> Tensor:
+    """Fused (pre-softmax) heatmaps of all frames, (N, V, J, H, W), on ``pred``'s device; weights built once."""
+    device = _device(model)
+    model.eval()
+    outs = []
+    for start in range(0, pred.shape[0], batch_size):
+        with _autocast(device):
+            outs.append(model(pred[start:start + batch_size].to(device)).float().to(pred.device))
+    return torch.cat(outs)
+
+
+def pretrain_model(kind: str, pred: Tensor, target: Tensor, *, steps: int, lr: float, batch_size: int, seed: int = 0,
+                   device=None, progress: bool = True) -> fusion._PairFusion:
+    """NaiveFuse^K / AffineFuse^K pre-training (Table 1): a V-view model (every ordered pair of the V cameras of
+    ``pred``, e.g. 4 selected dome cameras) trained by plain Adam on Eq. (3); it initialises the target rig's pairs
+    one to one (:func:`mfcore.fusion.for_rig`)."""
+    _check_data(pred, target)
+    if kind not in ("affine", "naive"):
+        raise ValueError(f"unknown fusion kind {kind!r}; choose 'affine' or 'naive'")
+    v, side = pred.shape[1], pred.shape[-1]
+    model = (fusion.AffineFuse if kind == "affine" else fusion.NaiveFuse)(v, side)
+    model = model.to(device if device is not None else pred.device)
+    train_fusion(model, pred, target, steps=steps, lr=lr, batch_size=batch_size, seed=seed, progress=progress,
+                 desc=f"pre-train {kind}")
+    return model
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# evaluation (JDR, MetaFuse Sec. 5.1) and the experiment pipelines of chapters 03-04
+
+JOINT_GROUPS: dict[str, tuple[str, ...]] = {  # the typical joints of Fig. 7 (left and right together)
+    "wrist": ("left_wrist", "right_wrist"),
+    "elbow": ("left_elbow", "right_elbow"),
+    "knee": ("left_knee", "right_knee"),
+    "ankle": ("left_ankle", "right_ankle"),
+}
+
+
+def heatmap_jdr(heatmaps: Tensor, labels: dict[str, Tensor], image_px: int) -> Tensor:
+    """Joint Detection Rate per joint (MetaFuse Sec. 5.1), (J,): the heatmap maximum, in image pixels, within half a
+    head size of the label. heatmaps (N, V, J, h, w); labels from :func:`mfcore.backbone.cached_heatmaps` (same
+    frames and views). Joints outside the image do not count; occluded ones do."""
+    from mfcore import geometry, metrics
+
+    pred_px = geometry.scale_pixels(metrics.heatmap_argmax_px(heatmaps), heatmaps.shape[-1], image_px)
+    gt_px = labels["joints_2d_px"]
+    inside = ((gt_px >= -0.5) & (gt_px <= image_px - 0.5)).all(-1)
+    threshold = metrics.head_threshold_px(labels["joints_3d_m"], labels["projections"], labels["focal_px"])
+    return metrics.jdr(pred_px, gt_px, threshold, inside)
+
+
+def jdr_rows(heatmaps: Tensor, labels: dict[str, Tensor], image_px: int, **columns) -> list[dict]:
+    """Tidy rows ``{**columns, joint, jdr, threshold}`` for the mean over joints, the Fig. 7 joint groups, and every
+    joint of :data:`mfcore.skeleton.JOINT_NAMES`."""
+    from mfcore import skeleton
+
+    per_joint = heatmap_jdr(heatmaps, labels, image_px)
+    values = {"mean": float(per_joint.nanmean())}
+    for group, names in JOINT_GROUPS.items():
+        values[group] = float(per_joint[[skeleton.JOINT_INDEX[n] for n in names]].nanmean())
+    values.update({name: float(per_joint[i]) for i, name in enumerate(skeleton.JOINT_NAMES)})
+    return [{**columns, "joint": joint, "jdr": jdr, "threshold": "half_head"} for joint, jdr in values.items()]
+
+
+PRETRAINED = ("MetaFuse", "NaiveFuseMeta", "AffineFuse", "NaiveFuse")
+
+
+def meta_training_data(profile, seed: int, device) -> dict[str, Tensor]:
+    """Cached backbone heatmaps of the dome's 20 training cameras (``profile.metafuse.pretrain_frames`` frames)."""
+    from mfcore import backbone, studio
+
+    return backbone.cached_heatmaps("dome", "train", profile.metafuse.pretrain_frames, profile, seed, device,
+                                    views=studio.DOME_TRAIN_VIEWS)
+
+
+def pretrained_fusion(method: str, profile, seed: int, device, *, progress: bool = True):
+    """The pre-trained fusion model of a Table 1 method and its training losses (cached):
+
+    * "MetaFuse": an AffineFuse pair model meta-trained on the ordered pairs of the dome's 20 training cameras;
+    * "NaiveFuseMeta": the same meta-training for a NaiveFuse pair model (the variant of Sec. 5.2);
+    * "AffineFuse" / "NaiveFuse": a 4-view model pre-trained by plain Adam on ``profile.metafuse.pretrain_views``.
+
+    Returns (model on ``device``, list of losses: outer D_test losses or training losses).
+    """
+    from mfcore.cache import cached
+
+    if method not in PRETRAINED:
+        raise ValueError(f"unknown pre-trained method {method!r}; choose one of {PRETRAINED}")
+    m = profile.metafuse
+    device = torch.device(device)
+    side = profile.studio.heatmap_px
+    kind = "affine" if "Affine" in method or method == "MetaFuse" else "naive"
+
+    def make():
+        if method in ("MetaFuse", "NaiveFuseMeta"):
+            return pair_model(kind, side)
+        return (fusion.AffineFuse if kind == "affine" else fusion.NaiveFuse)(len(m.pretrain_views), side)
+
+    def build() -> dict[str, Tensor]:
+        d = meta_training_data(profile, seed, device)
+        model = make().to(device)
+        if method in ("MetaFuse", "NaiveFuseMeta"):
+            history = meta_train(model, d["pred"], d["target"], views=range(d["pred"].shape[1]),
+                                 iterations=m.meta_iterations, tasks_per_step=m.meta_tasks_per_step,
+                                 task_train=m.task_train, task_test=m.task_test, inner_lr=m.inner_lr,
+                                 outer_lr=m.outer_lr, first_order=m.first_order, seed=seed, progress=progress)
+        else:
+            cams = torch.tensor(m.pretrain_views)
+            history = train_fusion(model, d["pred"][:, cams], d["target"][:, cams], steps=m.pretrain_steps,
+                                   lr=m.outer_lr, batch_size=m.batch_size, seed=seed, progress=progress,
+                                   desc=f"pre-train {method}")
+        return {**{k: v.detach().cpu() for k, v in model.state_dict().items()},
+                "__history__": torch.tensor(history, dtype=torch.float64)}
+
+    key = dict(method=method, metafuse=profile.as_dict()["metafuse"], studio=profile.as_dict()["studio"],
+               backbone=profile.as_dict()["backbone"], seed=seed)
+    state = cached("fusion", key, build, code=("fusion", "meta", "backbone", "data", "render", "studio", "motion"))
+    model = make()
+    model.load_state_dict({k: v for k, v in state.items() if k != "__history__"})
+    return model.to(device), state["__history__"].tolist()
+
+
+def target_rigs(profile, seed: int, device) -> list[dict]:
+    """The evaluation rigs of Fig. 7, each a dict: name, trial, views, train (labelled pool) and test heatmaps.
+
+    "h36m": the H36M-like 4-camera rig, pool from training motions, test on unseen test motions. "dome_heldout": for
+    each of ``profile.metafuse.trials`` trials, 4 of the dome's 6 held-out cameras (seeded draw).
+    """
+    from mfcore import backbone, studio
+
+    m = profile.metafuse
+    rigs = []
+    train = backbone.cached_heatmaps("h36m", "train", m.target_train_frames, profile, seed + 1, device,
+                                     backbone_seed=seed)
+    test = backbone.cached_heatmaps("h36m", "test", m.target_test_frames, profile, seed + 2, device,
+                                    backbone_seed=seed)
+    rigs.append(dict(rig="h36m", trial=0, views=tuple(range(train["pred"].shape[1])), train=train, test=test))
+    held = studio.DOME_HELDOUT_VIEWS
+    train = backbone.cached_heatmaps("dome", "train", m.target_train_frames, profile, seed + 3, device, views=held,
+                                     backbone_seed=seed)
+    test = backbone.cached_heatmaps("dome", "test", m.target_test_frames, profile, seed + 4, device, views=held,
+                                    backbone_seed=seed)
+    g = torch.Generator().manual_seed(seed + 5)
+    for trial in range(m.trials):
+        pick = torch.randperm(len(held), generator=g)[:4].sort().values
+        rigs.append(dict(rig="dome_heldout", trial=trial, views=tuple(held[i] for i in pick.tolist()),
+                         train=_select_views(train, pick), test=_select_views(test, pick)))
+    return rigs
+
+
+def _select_views(labels: dict[str, Tensor], pick: Tensor) -> dict[str, Tensor]:
+    out = {}
+    for k, v in labels.items():
+        if k == "joints_3d_m":
+            out[k] = v
+        elif k in ("projections", "focal_px"):
+            out[k] = v[pick]
+        else:
+            out[k] = v[:, pick]
+    return out
+
+
+def few_shot_curves(profile, seed: int, device, *, progress: bool = True) -> tuple[list[dict], list[dict]]:
+    """Fig. 7: JDR against the number K of labelled target frames, for every method of Table 1, on every target rig.
+
+    NoFusion (k = 0) and NaiveFuse^full (k = the whole pool) are flat references; for each K of ``profile.metafuse
+    .shots`` the pre-trained NaiveFuse^K, AffineFuse^K, MetaFuse^K and NaiveFuseMeta^K are finetuned on the same K
+    frames (:func:`finetune`). Returns (JDR rows: rig, trial, method, k, joint, jdr, threshold; timing rows: rig,
+    trial, method, k, finetune_s).
+    """
+    import time
+
+    m = profile.metafuse
+    device = torch.device(device)
+    image_px = profile.studio.image_px
+    pretrained = {name: pretrained_fusion(name, profile, seed, device, progress=progress)[0] for name in PRETRAINED}
+    rows, timings = [], []
+    for target in target_rigs(profile, seed, device):
+        cols = dict(rig=target["rig"], trial=target["trial"])
+        train, test = target["train"], target["test"]
+        pool = train["pred"].shape[0]
+        v = train["pred"].shape[1]
+        rows += jdr_rows(test["pred"], test, image_px, **cols, method="NoFusion", k=0)
+        full = fusion.NaiveFuse(v, profile.studio.heatmap_px).to(device)
+        t0 = time.perf_counter()
+        train_fusion(full, train["pred"], train["target"], steps=m.full_steps, lr=m.outer_lr, batch_size=m.batch_size,
+                     seed=seed, progress=progress, desc="NaiveFuse full")
+        timings.append({**cols, "method": "NaiveFuseFull", "k": pool, "finetune_s": time.perf_counter() - t0})
+        rows += jdr_rows(fuse_frames(full, test["pred"]), test, image_px, **cols, method="NaiveFuseFull", k=pool)
+        for k in m.shots:
+            shots = select_shots(pool, k, seed + 100 * target["trial"] + k)
+            for method, name in (("NaiveFuse", "NaiveFuse"), ("AffineFuse", "AffineFuse"), ("MetaFuse", "MetaFuse"),
+                                 ("NaiveFuseMeta", "NaiveFuseMeta")):
+                model = fusion.for_rig(pretrained[name], v)
+                t0 = time.perf_counter()
+                finetune(model, train["pred"][shots], train["target"][shots], steps=m.finetune_steps,
+                         lr=m.finetune_lr, batch_size=min(k, m.batch_size), seed=seed + k, progress=False)
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                timings.append({**cols, "method": method, "k": k, "finetune_s": time.perf_counter() - t0})
+                rows += jdr_rows(fuse_frames(model, test["pred"]), test, image_px, **cols, method=method, k=k)
+    return rows, timings

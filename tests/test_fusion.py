@@ -1,0 +1,168 @@
+"""NaiveFuse / AffineFuse (MetaFuse Sec. 3-4.1) in miniature."""
+
+import pytest
+import torch
+
+from mfcore import fusion
+
+
+def _random_affine(pairs, z, scale, seed):
+    g = torch.Generator().manual_seed(seed)
+    return fusion.identity_theta(pairs, z) + scale * torch.randn(pairs, z, 2, 3, generator=g)
+
+
+def test_identity_theta_reproduces_omega_base_exactly():
+    omega = torch.randn(6, 6, generator=torch.Generator().manual_seed(0))
+    theta = fusion.identity_theta(2, 36)
+    for higher_order in (False, True):
+        w = fusion.affine_weight(omega, theta, higher_order=higher_order)
+        assert w.shape == (2, 36, 36)
+        assert torch.equal(w, omega.flatten().expand(2, 36, 36))
+    assert torch.allclose(fusion.affine_weight_reference(omega, theta), omega.flatten().expand(2, 36, 36), atol=1e-6)
+
+
+def test_translation_by_one_pixel_shifts_the_weight_map():
+    # b_x = 2/W in normalised units is one pixel: row i reads omega one pixel to the right (zeros past the border)
+    omega = torch.arange(20.0).reshape(4, 5)
+    theta = fusion.identity_theta(1, 20)
+    theta[..., 0, 2] = 2 / 5
+    w = fusion.affine_weight(omega, theta)[0, 0].reshape(4, 5)
+    expected = torch.cat([omega[:, 1:], torch.zeros(4, 1)], dim=1)
+    assert torch.allclose(w, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("h,w,scale", [(5, 5, 0.3), (7, 4, 0.8), (8, 8, 2.0)])
+def test_fast_affine_weight_equals_grid_sample_reference(h, w, scale):
+    g = torch.Generator().manual_seed(h * w)
+    omega = torch.randn(h, w, generator=g)
+    theta = _random_affine(3, h * w, scale, seed=h + w)
+    ref = fusion.affine_weight_reference(omega, theta)
+    for higher_order in (False, True):
+        assert torch.allclose(fusion.affine_weight(omega, theta, higher_order=higher_order), ref, atol=1e-5)
+
+
+def test_fast_affine_weight_gradients_equal_the_reference():
+    g = torch.Generator().manual_seed(1)
+    omega = torch.randn(6, 6, generator=g, dtype=torch.float64, requires_grad=True)
+    theta = _random_affine(2, 36, 0.5, seed=2).double().requires_grad_()
+    upstream = torch.randn(2, 36, 36, generator=g, dtype=torch.float64)
+    ref = torch.autograd.grad((fusion.affine_weight_reference(omega, theta) * upstream).sum(), (omega, theta))
+    for higher_order in (False, True):
+        got = torch.autograd.grad((fusion.affine_weight(omega, theta, higher_order=higher_order) * upstream).sum(),
+                                  (omega, theta))
+        for a, b in zip(got, ref):
+            assert torch.allclose(a, b, atol=1e-10)
+
+
+def test_higher_order_path_has_gradients_of_gradients():
+    omega = torch.randn(5, 5, generator=torch.Generator().manual_seed(3), requires_grad=True)
+    theta = _random_affine(1, 25, 0.2, seed=3).requires_grad_()
+    (gt,) = torch.autograd.grad(fusion.affine_weight(omega, theta, higher_order=True).square().sum(), theta,
+                                create_graph=True)
+    (go,) = torch.autograd.grad(gt.square().sum(), omega)
+    assert go.abs().sum() > 0
+
+
+def test_parameter_counts_naive_z1z2_vs_affine_z2_plus_6z1():
+    z = 16 * 16
+    naive, affine = fusion.NaiveFuse(2, 16, ((0, 1),)), fusion.AffineFuse(2, 16, ((0, 1),))
+    assert fusion.parameter_count(naive) == naive.parameters_per_pair() == z * z
+    assert fusion.parameter_count(affine) == affine.parameters_per_pair() == z + 6 * z
+    # a 4-view rig: 12 ordered pairs, omega_base counted once
+    assert fusion.parameter_count(fusion.NaiveFuse(4, 16)) == 12 * z * z
+    assert fusion.parameter_count(fusion.AffineFuse(4, 16)) == z + 12 * 6 * z
+
+
+def test_fuse_equals_an_explicit_eq1_sum():
+    g = torch.Generator().manual_seed(4)
+    b, v, j, h = 2, 3, 2, 3
+    z = h * h
+    x = torch.randn(b, v, j, h, h, generator=g, dtype=torch.float64)
+    pairs = fusion.ordered_pairs(v)
+    weights = torch.randn(len(pairs), z, z, generator=g, dtype=torch.float64)
+    out = fusion.fuse(x, weights, pairs).reshape(b, v, j, z)
+    flat = x.reshape(b, v, j, z)
+    expected = flat.clone()
+    for k, (t, s) in enumerate(pairs):
+        for bb in range(b):
+            for jj in range(j):
+                for i in range(z):
+                    expected[bb, t, jj, i] += sum(weights[k, i, p] * flat[bb, s, jj, p] for p in range(z))
+    assert torch.allclose(out, expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("views", [2, 3, 4, 8])
+@pytest.mark.parametrize("cls", [fusion.NaiveFuse, fusion.AffineFuse])
+def test_any_number_of_views(views, cls):
+    model = cls(views, 4)
+    assert len(model.pairs) == views * (views - 1)
+    x = torch.rand(2, views, 3, 4, 4, generator=torch.Generator().manual_seed(views))
+    assert torch.equal(model(x), x)  # untrained fusion is NoFusion
+    with torch.no_grad():  # switch on the pair (target 1 <- source 0) only: only view 1 changes
+        k = model.pairs.index((1, 0))
+        if cls is fusion.NaiveFuse:
+            model.weight[k] = 0.5 * torch.eye(16)
+        else:
+            model.omega_base.fill_(0.25)
+            model.theta.zero_()  # every other pair reads the centre of a constant map: make them all zero first
+            model.theta[k] = fusion.identity_theta(1, 16)[0]
+            others = [i for i in range(len(model.pairs)) if i != k]
+            model.theta[others, :, :, 2] = 10.0  # read far outside omega_base: zero weights
+    out = model(x)
+    changed = [(out[:, i] != x[:, i]).any().item() for i in range(views)]
+    assert changed == [i == 1 for i in range(views)]
+    if cls is fusion.NaiveFuse:
+        assert torch.allclose(out[:, 1], x[:, 1] + 0.5 * x[:, 0])
+    else:
+        assert torch.allclose(out[:, 1], x[:, 1] + 0.25 * x[:, 0].sum((-1, -2), keepdim=True))
+
+
+def test_sharpen_keeps_the_argmax_and_sums_to_one():
+    x = torch.randn(2, 3, 5, 5, generator=torch.Generator().manual_seed(5))
+    s = fusion.sharpen(x, 0.2)
+    assert torch.equal(s.flatten(-2).argmax(-1), x.flatten(-2).argmax(-1))
+    assert torch.allclose(s.sum((-1, -2)), torch.ones(2, 3))
+    assert (s.flatten(-2).max(-1).values > torch.softmax(x.flatten(-2), -1).max(-1).values).all()  # sharper than T=1
+    with pytest.raises(ValueError, match="temperature"):
+        fusion.sharpen(x, 0.0)
+
+
+def test_frozen_affine_fuse_reuses_its_weights_until_a_parameter_changes():
+    model = fusion.AffineFuse(3, 4).freeze()
+    w1 = model.pair_weights()
+    assert model.pair_weights() is w1
+    with torch.no_grad():
+        model.omega_base.add_(1.0)
+    w2 = model.pair_weights()
+    assert w2 is not w1 and torch.equal(w2, torch.ones_like(w2))
+    model.theta.requires_grad_(True)
+    assert model.pair_weights() is not w2  # training mode: rebuilt with a graph
+
+
+def test_for_rig_initialises_every_pair_from_a_pair_model():
+    pair = fusion.AffineFuse(2, 4, ((0, 1),))
+    with torch.no_grad():
+        pair.omega_base.normal_(generator=torch.Generator().manual_seed(6))
+        pair.theta.add_(0.1)
+    rig = fusion.for_rig(pair, 4)
+    assert len(rig.pairs) == 12 and torch.equal(rig.omega_base, pair.omega_base)
+    assert all(torch.equal(rig.theta[k], pair.theta[0]) for k in range(12))
+    naive4 = fusion.NaiveFuse(4, 4)
+    assert torch.equal(fusion.for_rig(naive4, 4).weight, naive4.weight)
+    with pytest.raises(ValueError, match="cannot initialise"):
+        fusion.for_rig(naive4, 3)
+
+
+def test_bad_inputs_are_clear_errors():
+    with pytest.raises(ValueError, match="num_views"):
+        fusion.ordered_pairs(1)
+    with pytest.raises(ValueError, match="not an ordered pair"):
+        fusion.NaiveFuse(2, 4, ((0, 0),))
+    with pytest.raises(ValueError, match=r"\(B, V=3"):
+        fusion.AffineFuse(3, 4)(torch.zeros(1, 2, 1, 4, 4))
+    with pytest.raises(ValueError, match="weights must be"):
+        fusion.fuse(torch.zeros(1, 2, 1, 4, 4), torch.zeros(2, 16, 15), fusion.ordered_pairs(2))
+    with pytest.raises(ValueError, match="theta must be"):
+        fusion.affine_weight(torch.zeros(4, 4), torch.zeros(16, 3, 3))
+    with pytest.raises(ValueError, match="heatmap_px"):
+        fusion.NaiveFuse(2, 1)
