@@ -4,7 +4,8 @@
     python benchmarks/bench_rpsm.py --profile full           # 16³ grid, 64² heatmaps, B=64 (on one GPU)
     python benchmarks/bench_rpsm.py --out bench_rpsm.csv     # also a tidy CSV, one row per mode
 
-Input: synthetic heatmaps (Gaussians at the projected joints of test motions, 1 px jitter, 5 % of channels misplaced)
+Input: synthetic heatmaps (Gaussians at the projected joints of test motions, jittered by 1 px per 64 px of heatmap
+side, 5 % of channels misplaced)
 on the H36M-like rig, limb statistics from training motions. Both modes run the same ``mfcore.pictorial.rpsm`` in this
 process: "batched" feeds ``--batch`` frames per call, "single" one frame per call. Prints both rates and their ratio,
 and the peak GPU memory of a batched call.
@@ -67,7 +68,7 @@ def main(argv=None) -> None:
     train, _ = motion.sample_poses("train", 2000, args.seed + 1)
     stats = pictorial.limb_length_stats(train)
     heatmaps = pictorial.render_gaussian_heatmaps(poses.to(device), P, hm_px, profile.studio.heatmap_sigma_px,
-                                                  jitter_px=1.0, outlier_fraction=0.05, seed=args.seed)
+                                                  jitter_px=hm_px / 64, outlier_fraction=0.05, seed=args.seed)
     V, J = heatmaps.shape[1:3]
 
     if device.type == "cuda":

@@ -181,6 +181,10 @@ def open_chapter(stem: str, *, profile: str, device: str = "auto", seed: int = 0
     dev = resolve_device(device)
     validate_seed(seed)
     set_seed(seed)
+    if dev.type == "cpu":
+        # One CPU thread: the tables then do not depend on the machine's core count (the golden smoke copy is
+        # compared across machines), and the tiny smoke tensors gain nothing from more threads.
+        torch.set_num_threads(1)
     out = REPO_ROOT / out_dir if out_dir else REPO_ROOT / "_build" / "interactive" / prof.name / stem
     out.mkdir(parents=True, exist_ok=True)
     ch = Chapter(stem=stem, profile=prof, device=dev, seed=seed, out=out,

@@ -46,7 +46,7 @@ from torch import Tensor, nn
 
 DEFAULT_TEMPERATURE = 0.2  # Sec. 5.1 of MetaFuse
 _HIST_COPIES = int(os.environ.get("MFCORE_HIST_COPIES", 64))  # private copies of the omega-gradient histogram (GPU)
-_CHUNK_ELEMENTS = 1 << 24  # rows of W processed together: chunk_rows * Z2 <= this (about 64 MB of float32)
+_CHUNK_ELEMENTS = 1 << 16  # rows of W processed together on the CPU: chunk_rows * Z2 <= this (cache-sized); 4096x on GPU
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -97,8 +97,20 @@ def fuse(heatmaps: Tensor, weights: Tensor, pairs) -> Tensor:
     x_src = x.index_select(1, sources).permute(1, 3, 0, 2).reshape(len(pairs), z, b * j)  # (P, Z2, B*J)
     # W @ x (not x @ W^T): the gradient of W then comes out contiguous, (P, Z1, Z2)
     contrib = torch.bmm(weights, x_src)  # (P, Z1, B*J)
-    contrib = contrib.reshape(len(pairs), z, b, j).permute(2, 0, 3, 1).to(x.dtype)  # (B, P, J, Z1)
-    return x.index_add(1, targets, contrib).reshape(b, v, j, h, w)
+    contrib = contrib.reshape(len(pairs), z, b, j).permute(2, 0, 3, 1).reshape(b, len(pairs), j * z)  # (B, P, J*Z1)
+    # sum the pairs into their target views with a (V, P) 0/1 matrix (a tiny matmul; index_add is slow on the CPU)
+    to_view = (targets[None, :] == torch.arange(v, device=x.device)[:, None]).to(contrib.dtype)  # (V, P)
+    return (x + torch.matmul(to_view, contrib).reshape(b, v, j, z).to(x.dtype)).reshape(b, v, j, h, w)
+
+
+def contributions(heatmaps: Tensor, weights: Tensor, pairs) -> Tensor:
+    """The terms of Eq. (1) one by one: ``W_(s->t) x_s`` for every pair, (B, P, J, H, W) (the heatmaps "warped" from
+    each source view into its target view; Fig. 6 of MetaFuse). heatmaps (B, V, J, H, W), weights (P, Z1, Z2)."""
+    b, v, j, h, w = heatmaps.shape
+    pairs = _check_pairs(pairs, v)
+    sources = torch.tensor([s for _, s in pairs], device=heatmaps.device)
+    x_src = heatmaps.reshape(b, v, j, h * w).index_select(1, sources)  # (B, P, J, Z2)
+    return torch.einsum("pyz,bpjz->bpjy", weights.to(x_src.dtype), x_src).reshape(b, len(pairs), j, h, w)
 
 
 def sharpen(heatmaps: Tensor, temperature: float = DEFAULT_TEMPERATURE) -> Tensor:
@@ -200,12 +212,21 @@ def _bilinear_terms(theta: Tensor, h: int, w: int):
     return idx, sx - x0, sy - y0, inx, iny, dx, dy
 
 
+def _read_quads(quads: Tensor, idx: Tensor) -> Tensor:
+    """The 2x2 corner quads at padded-grid cells idx (R, Z2) -> (R, Z2, 4): plain indexing when compiled (fastest in
+    the fused GPU kernels), else ``gather`` (its backward is a vectorised scatter-add, also on the CPU)."""
+    if torch.compiler.is_compiling():
+        return quads[idx]
+    flat = (idx[..., None] * 4 + torch.arange(4, device=idx.device)).flatten()
+    return torch.gather(quads.flatten(), 0, flat).reshape(*idx.shape, 4)
+
+
 def _weight_rows(omega_base: Tensor, theta: Tensor, out_dtype: torch.dtype) -> Tensor:
     """Rows of W (Eq. (2)) for affines theta (R, 2, 3): one gather of the corner quad + two lerps, (R, Z2)."""
     h, w = omega_base.shape
     quads, _ = _corner_quads(omega_base)
     idx, fx, fy, _, _, _, _ = _bilinear_terms(theta, h, w)
-    q = quads[idx]  # (R, Z2, 4)
+    q = _read_quads(quads, idx)  # (R, Z2, 4)
     top = torch.lerp(q[..., 0], q[..., 1], fx)
     bottom = torch.lerp(q[..., 2], q[..., 3], fx)
     return torch.lerp(top, bottom, fy).to(out_dtype)
@@ -218,7 +239,7 @@ def _theta_grad_rows(omega_base: Tensor, theta: Tensor, grad_w: Tensor) -> Tenso
     quads, _ = _corner_quads(omega_base)
     idx, fx, fy, inx, iny, dx, dy = _bilinear_terms(theta, h, w)
     g = grad_w.to(theta.dtype)
-    q = quads[idx]
+    q = _read_quads(quads, idx)
     d_dfx = torch.lerp(q[..., 1] - q[..., 0], q[..., 3] - q[..., 2], fy)
     d_dfy = torch.lerp(q[..., 2], q[..., 3], fx) - torch.lerp(q[..., 0], q[..., 1], fx)
     gsx = g * d_dfx * inx
@@ -244,12 +265,12 @@ def _omega_grad_rows(theta: Tensor, grad_w: Tensor, h: int, w: int, copies: int)
     hist = g.new_zeros(copies * size)
     # the quad of padded cell k holds cells k, k+1, k+wp, k+wp+1
     for off, val in ((0, gx0 - gx0 * fy), (1, gx1 - gx1 * fy), (wp, gx0 * fy), (wp + 1, gx1 * fy)):
-        hist.index_add_(0, base + off, val.flatten())
+        hist.scatter_add_(0, base + off, val.flatten())
     return hist.reshape(copies, size).sum(0)[:(h + 3) * wp].reshape(h + 3, wp)[1:h + 1, 1:w + 1]
 
 
 def _chunks(rows: int, z2: int, device: torch.device):
-    step = max(1, (_CHUNK_ELEMENTS * (16 if device.type == "cuda" else 1)) // max(z2, 1))
+    step = max(1, (_CHUNK_ELEMENTS * (4096 if device.type == "cuda" else 1)) // max(z2, 1))
     for start in range(0, rows, step):
         yield slice(start, min(rows, start + step))
 

@@ -416,3 +416,26 @@ def few_shot_curves(profile, seed: int, device, *, progress: bool = True) -> tup
                 timings.append({**cols, "method": method, "k": k, "finetune_s": time.perf_counter() - t0})
                 rows += jdr_rows(fuse_frames(model, test["pred"]), test, image_px, **cols, method=method, k=k)
     return rows, timings
+
+
+def pick_corrected_joint(pred: Tensor, fused: Tensor, labels: dict[str, Tensor], image_px: int) -> tuple[int, int, int]:
+    """Fig. 6: a (frame, view, joint) whose initial heatmap has its maximum at the wrong place (beyond half a head
+    size) and, if any exists, whose fused heatmap puts it right; among those the largest initial error. pred, fused
+    (N, V, J, h, w) with the labels of :func:`mfcore.backbone.cached_heatmaps`. Only joints inside the image count."""
+    from mfcore import geometry, metrics
+
+    gt = labels["joints_2d_px"]
+    thr = metrics.head_threshold_px(labels["joints_3d_m"], labels["projections"], labels["focal_px"])[..., None]
+
+    def error(h):
+        return (geometry.scale_pixels(metrics.heatmap_argmax_px(h), h.shape[-1], image_px) - gt).norm(dim=-1)
+
+    e0, e1 = error(pred), error(fused)
+    inside = ((gt >= -0.5) & (gt <= image_px - 0.5)).all(-1)
+    wrong = (e0 > thr) & inside
+    candidates = wrong & (e1 <= thr)
+    if not candidates.any():
+        candidates = wrong if wrong.any() else inside
+    score = torch.where(candidates, e0, torch.full_like(e0, -1.0))
+    n, v, j = torch.unravel_index(score.argmax(), score.shape)
+    return int(n), int(v), int(j)

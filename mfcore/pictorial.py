@@ -46,8 +46,8 @@ between two cells depends only on their index offset: one table of squared integ
 G = 16) serves all frames and limbs, and each limb's compatibility is a lookup in its table of the ≤ 3(G−1)² + 1
 possible values. Messages are exact max-plus products computed in chunks of parent cells, so the largest temporary is
 ``B × chunk × G³`` floats, bounded by ``chunk_elements`` (default 2²⁷ floats = 512 MiB; B = 64, G = 16 → chunks of 512
-cells). Measured on one H100 (4 views, 17 joints, 64² heatmaps, G = 16, 3 stages): 1.26 GiB peak for B = 64, about
-800 frames/s, against about 87 frames/s one frame at a time (``benchmarks/bench_rpsm.py``). RPSM stages need only
+cells). Measured on one H100 (4 views, 17 joints, 64² heatmaps, G = 16, 3 stages, antialias on): 1.33 GiB peak for
+B = 64, about 770 frames/s, against about 75 frames/s one frame at a time (``benchmarks/bench_rpsm.py``). RPSM stages need only
 (B, limbs, n³, n³) with n³ = 8.
 
 **Bad views.** A view whose heatmaps for a frame are all zero or contain NaN/inf is ignored with a warning (it never turns

@@ -65,25 +65,25 @@ class BackboneSizes:
 class MetaFuseSizes:
     """Chapters 03-04: NaiveFuse / AffineFuse / MetaFuse, meta-training and few-shot finetuning."""
 
-    pretrain_frames: int = 64  # dome frames (all 20 training views) with cached heatmaps for meta-training
+    pretrain_frames: int = 64  # dome frames (the 20 training views) with cached heatmaps for meta-training
     meta_iterations: int = 100  # outer steps of Eq. (6)
     meta_tasks_per_step: int = 4  # ordered camera pairs per outer step
     task_train: int = 4  # |D_train| frames per task
     task_test: int = 4  # |D_test| frames per task
-    inner_lr: float = 1e-3  # α of Eq. (4)-(5)
-    outer_lr: float = 1e-3  # meta-training Adam rate (Sec. 5.1)
+    inner_lr: float = 100.0  # α of Eq. (4)-(5), plain SGD; large because Eq. (3) is a mean over B·J·H·W pixels
+    outer_lr: float = 1e-2  # meta-training / pre-training Adam rate (Sec. 5.1: 1e-3; raised for the short smoke run)
     finetune_lr: float = 5e-3  # meta-testing Adam rate (Sec. 5.1)
-    finetune_steps: int = 30
-    shots: tuple[int, ...] = (50, 100, 200, 500)  # K of Fig. 7
-    target_train_frames: int = 500  # labelled pool on the target rig (must hold the largest K)
-    target_test_frames: int = 64  # unseen test motions on the target rig
-    trials: int = 2  # camera draws on the dome's held-out cameras
+    finetune_steps: int = 20
+    shots: tuple[int, ...] = (8, 16, 32)  # K of Fig. 7 (the paper: 50, 100, 200, 500)
+    target_train_frames: int = 32  # labelled pool on the target rig (must hold the largest K)
+    target_test_frames: int = 48  # unseen test motions on the target rig
+    trials: int = 1  # draws of 4 of the dome's 6 held-out cameras
     temperature: float = 0.2  # softmax temperature on each fused channel (Sec. 5.1)
     first_order: bool = False  # first-order MAML (drops the second-order terms of Eq. (6))
-    batch_size: int = 32  # frames per fusion training step (pre-training, NaiveFuse^full, finetuning: min(K, this))
-    pretrain_steps: int = 60  # plain Adam steps of the NaiveFuse^K / AffineFuse^K pre-training (Table 1)
+    batch_size: int = 8  # frames per fusion training step (pre-training, NaiveFuse^full, finetuning: min(K, this))
+    pretrain_steps: int = 30  # plain Adam steps of the NaiveFuse^K / AffineFuse^K pre-training (Table 1)
     pretrain_views: tuple[int, ...] = (0, 5, 10, 15)  # the 4 selected dome cameras of that pre-training
-    full_steps: int = 60  # Adam steps of NaiveFuse^full on the whole target pool
+    full_steps: int = 30  # Adam steps of NaiveFuse^full on the whole target pool
 
 
 @dataclass(frozen=True)
@@ -149,11 +149,12 @@ PROFILES: dict[str, Profile] = {
                                camera_move_pixels=1024),
         studio=StudioSizes(image_px=256, heatmap_px=64, heatmap_sigma_px=2.0, preview_frames=4,
                            occlusion_frames=2048, bench_batch=512, bench_repeats=10),
-        backbone=BackboneSizes(resnet_depth=18, width=64, deconv_channels=256, warmup_frames=20000, warmup_epochs=6,
+        backbone=BackboneSizes(resnet_depth=18, width=64, deconv_channels=256, warmup_frames=6000, warmup_epochs=6,
                                batch_size=128, lr=1e-3),
-        metafuse=MetaFuseSizes(pretrain_frames=2000, meta_iterations=2000, meta_tasks_per_step=8, task_train=8,
-                               task_test=8, finetune_steps=300, target_train_frames=2000, target_test_frames=1000,
-                               trials=3),
+        metafuse=MetaFuseSizes(pretrain_frames=600, meta_iterations=1000, meta_tasks_per_step=8, task_train=8,
+                               task_test=8, inner_lr=1000.0, outer_lr=1e-3, finetune_steps=200,
+                               shots=(50, 100, 200, 500), target_train_frames=1000, target_test_frames=500, trials=3,
+                               first_order=True, batch_size=32, pretrain_steps=1000, full_steps=1000),
         pictorial=PictorialSizes(grid_bins=16, test_frames=1000, bench_frames=512, bench_batch=64,
                                  quant_grid_bins=(4, 8, 12, 16, 24), quant_max_stages=6, stats_frames=20000),
         trainable_fusion=TrainableFusionSizes(layers=8, channels=64, train_frames=20000, test_frames=2000, epochs=10,

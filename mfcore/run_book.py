@@ -103,7 +103,22 @@ def cmd_execute(args) -> None:
             _fail(f"{stem} failed at profile {args.profile!r}: {type(err).__name__}: {str(err)[-2000:]}\n"
                   f"results/{args.profile}/{stem}/ was left as it was")
         print(f"[{args.profile}] {stem} done in {timings[stem]:.1f} s", flush=True)
+    publish_profile_tables(args.profile)
     print(json.dumps({"profile": args.profile, "wall_seconds": {k: round(v, 1) for k, v in timings.items()}}))
+
+
+PROFILE_TABLES = {"scorecard.csv": "07_scorecard"}  # tables of the results contract that live at results/<profile>/
+
+
+def publish_profile_tables(profile: str) -> None:
+    """Copy each chapter-computed profile-level table (the scorecard) to ``results/<profile>/`` atomically."""
+    for name, stem in PROFILE_TABLES.items():
+        src = RESULTS_DIR / profile / stem / name
+        if src.exists():
+            dst = RESULTS_DIR / profile / name
+            tmp = dst.with_name(f".{name}.tmp-{os.getpid()}")
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, dst)
 
 
 def site_profile(stem: str) -> str | None:

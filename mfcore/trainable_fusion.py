@@ -105,7 +105,7 @@ def _layer_generator(seed: int, stream: str, layer: int) -> torch.Generator:
 
 
 def _init_layer(module: nn.Module, gen: torch.Generator, output: bool = False) -> nn.Module:
-    """He initialisation for ReLU layers (a small one for the output layer, which starts near the zero pose)."""
+    """He initialisation for ReLU layers; the output layer 100× smaller, so the network starts near its bias."""
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             nn.init.kaiming_normal_(m.weight, nonlinearity="relu", generator=gen)

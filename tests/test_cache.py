@@ -56,3 +56,9 @@ def test_code_hash_changes_with_the_source(tmp_cache):
 def test_build_must_return_tensors(tmp_cache):
     with pytest.raises(TypeError):
         cache.cached("demo", {"n": 3}, lambda: {"x": [1, 2]})
+
+
+def test_scalar_tensors_such_as_batchnorm_counters_are_cached(tmp_cache):
+    out = cache.cached("demo", {"n": 4}, lambda: {"count": torch.tensor(7), "x": torch.ones(2)})
+    again = cache.cached("demo", {"n": 4}, lambda: {"count": torch.tensor(0), "x": torch.zeros(2)})
+    assert out["count"].item() == 7 and again["count"].item() == 7
