@@ -32,7 +32,7 @@ def _sync(device: torch.device) -> None:
 
 
 def run(heatmaps, P, stats, sizes, batch: int, device) -> tuple[float, torch.Tensor]:
-    """Seconds to estimate every frame of ``heatmaps`` in calls of ``batch`` frames (after one warm-up call), and poses."""
+    """Seconds to estimate all frames of ``heatmaps`` in calls of ``batch`` frames (after a warm-up call), and poses."""
     pictorial.estimate_3d("rpsm", heatmaps[:batch], P, stats, sizes, batch_frames=batch)
     _sync(device)
     out = []
@@ -48,7 +48,8 @@ def main(argv=None) -> None:
     ap.add_argument("--profile", default=None, help="smoke or full (default: full on CUDA, smoke on CPU)")
     ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     ap.add_argument("--frames", type=int, default=None, help="frames timed in batched mode (profile bench_frames)")
-    ap.add_argument("--single-frames", type=int, default=None, help="frames timed one at a time (default min(frames, 32))")
+    ap.add_argument("--single-frames", type=int, default=None,
+                    help="frames timed one at a time (default min(frames, 32))")
     ap.add_argument("--batch", type=int, default=None, help="frames per batched call (profile bench_batch)")
     ap.add_argument("--rig", default="h36m", help="rig name or file (default h36m: 4 views)")
     ap.add_argument("--seed", type=int, default=0)
@@ -82,7 +83,8 @@ def main(argv=None) -> None:
 
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"RPSM on {name}: profile {profile.name}, {V} views, {J} joints, {hm_px}² heatmaps, grid {sizes.grid_bins}³ "
-          f"over {sizes.cube_size_mm:.0f} mm, {sizes.rpsm_stages} stages of {sizes.rpsm_bins}³, antialias {sizes.antialias}")
+          f"over {sizes.cube_size_mm:.0f} mm, {sizes.rpsm_stages} stages of {sizes.rpsm_bins}³, "
+          f"antialias {sizes.antialias}")
     print(f"  batched (B={batch}): {frames} frames in {t_batched:.3f} s = {fps_b:.1f} frames/s"
           f"{'' if peak_mib != peak_mib else f', peak GPU memory {peak_mib:.0f} MiB'}")
     print(f"  one at a time     : {single_frames} frames in {t_single:.3f} s = {fps_s:.1f} frames/s")

@@ -8,7 +8,6 @@ profile's epoch count); the backbone is then frozen and its heatmaps of every fr
 
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn.functional as F

@@ -20,7 +20,6 @@ meta-training learns. :func:`mfcore.fusion.for_rig` turns it into a V-view model
 from __future__ import annotations
 
 import contextlib
-import math
 
 import torch
 from torch import Tensor
@@ -64,6 +63,19 @@ def _device(model) -> torch.device:
 
 def _autocast(device: torch.device):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+def _resident(x: Tensor, device: torch.device, max_bytes: int = 16 << 30) -> Tensor:
+    """Cached heatmaps move to the GPU once (mini-batches are then gathered there) when they fit ``max_bytes``."""
+    if device.type == "cuda" and x.device != device and x.numel() * x.element_size() <= max_bytes:
+        return x.to(device)
+    return x
+
+
+def _show(bar, history: list[Tensor], every: int = 25) -> None:
+    """Loss on the progress bar every ``every`` steps (reading it synchronises the GPU)."""
+    if len(history) % every == 1 or every == 1:
+        bar.set_postfix(loss=f"{float(history[-1]):.3g}")
 
 
 def _loss(model, params: dict[str, Tensor], pred: Tensor, target: Tensor) -> Tensor:
@@ -136,6 +148,7 @@ def meta_train(model, pred: Tensor, target: Tensor, *, views, iterations: int, t
     if max(max(p) for p in pairs) >= pred.shape[1]:
         raise ValueError(f"views {list(views)} index beyond the {pred.shape[1]} cached views")
     device = _device(model)
+    pred, target = _resident(pred, device), _resident(target, device)
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=outer_lr)
     history = []
@@ -146,19 +159,19 @@ def meta_train(model, pred: Tensor, target: Tensor, *, views, iterations: int, t
             task_ids = torch.randperm(len(pairs), generator=g)[:tasks_per_step]
             outer = 0.0
             for t in task_ids.tolist():
-                cams = torch.tensor(pairs[t])
-                frames = torch.randperm(n, generator=g)[:task_train + task_test]
-                x = pred[frames][:, cams].to(device)
-                y = target[frames][:, cams].to(device)
+                cams = torch.tensor(pairs[t], device=pred.device)
+                frames = torch.randperm(n, generator=g)[:task_train + task_test].to(pred.device)
+                x = pred[frames[:, None], cams].to(device)  # (n, 2, J, H, W): only the task's two views are read
+                y = target[frames[:, None], cams].to(device)
                 adapted = inner_update(model, params, x[:task_train], y[:task_train], inner_lr,
                                        first_order=first_order)
                 outer = outer + _loss(model, adapted, x[task_train:], y[task_train:]) / len(task_ids)
             opt.zero_grad(set_to_none=True)
             outer.backward()
             opt.step()
-            history.append(float(outer.detach()))
-            bar.set_postfix(loss=f"{history[-1]:.3g}")
-    return history
+            history.append(outer.detach())
+            _show(bar, history)
+    return torch.stack(history).tolist()
 
 
 def train_fusion(model, pred: Tensor, target: Tensor, *, steps: int, lr: float, batch_size: int, seed: int = 0,
@@ -184,6 +197,7 @@ def train_fusion(model, pred: Tensor, target: Tensor, *, steps: int, lr: float, 
     if not train:
         raise ValueError("nothing to train: no parameter requires a gradient")
     device = _device(model)
+    pred, target = _resident(pred, device), _resident(target, device)
     model.train()
     opt = torch.optim.Adam(train, lr=lr)
     g = torch.Generator().manual_seed(seed)
@@ -191,7 +205,7 @@ def train_fusion(model, pred: Tensor, target: Tensor, *, steps: int, lr: float, 
     history = []
     bar = tqdm(range(steps), desc=desc, disable=not progress)
     for _ in bar:
-        idx = torch.randperm(n, generator=g)[:batch_size] if n > batch_size else torch.arange(n)
+        idx = (torch.randperm(n, generator=g)[:batch_size] if n > batch_size else torch.arange(n)).to(pred.device)
         x, y = pred[idx].to(device), target[idx].to(device)
         with _autocast(device):
             fused = model(x)
@@ -199,9 +213,9 @@ def train_fusion(model, pred: Tensor, target: Tensor, *, steps: int, lr: float, 
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        history.append(float(loss.detach()))
-        bar.set_postfix(loss=f"{history[-1]:.3g}")
-    return history
+        history.append(loss.detach())
+        _show(bar, history)
+    return torch.stack(history).tolist() if history else []
 
 
 def finetune(model, pred: Tensor, target: Tensor, *, steps: int, lr: float, batch_size: int, seed: int = 0,

@@ -22,14 +22,14 @@ tolerance: a Gaussian alone would fight the unary over the quantisation of every
 rigidly away from the evidence. The skeleton is a tree, so the best pose is found exactly by max-product (Viterbi)
 message passing, leaves to root in log space, then back-tracking the argmax (:func:`max_product_tree`).
 
-* PSM (stage 0): one cubic grid of ``grid_bins³`` cell centres, shared by all joints, over a ``cube_size_mm`` cube around
-  the estimated root.
-* RPSM (stages 1..T, Cross View Fusion Sec. 4): every joint gets its own ``rpsm_bins³`` grid around its current estimate;
-  all joints are refined together with the pairwise term recomputed on the fly from the current candidates; the grid
-  spacing is the PSM cell size at stage 1 and halves at every stage, so after T stages the last cell is
-  ``cube_size / grid_bins / 2^(T−1)`` (:func:`final_cell_mm`). The limb band keeps the PSM's width at every stage (as the
-  reference keeps its tolerance): the estimate of a stage is still off by up to a PSM cell, so a band that shrank with
-  the grid would lock the skeleton before the unary has placed it.
+* PSM (stage 0): one cubic grid of ``grid_bins³`` cell centres, shared by all joints, over a ``cube_size_mm`` cube
+  around the estimated root.
+* RPSM (stages 1..T, Cross View Fusion Sec. 4): every joint gets its own ``rpsm_bins³`` grid around its current
+  estimate; all joints are refined together with the pairwise term recomputed on the fly from the current candidates;
+  the grid spacing is the PSM cell size at stage 1 and halves at every stage, so after T stages the last cell is
+  ``cube_size / grid_bins / 2^(T−1)`` (:func:`final_cell_mm`). The limb band keeps the PSM's width at every stage (as
+  the reference keeps its tolerance): the estimate of a stage is still off by up to a PSM cell, so a band that shrank
+  with the grid would lock the skeleton before the unary has placed it.
 
 **Reading heatmaps between pixels (two options beyond the paper).** ``antialias=True`` smooths every heatmap, per
 frame and view, with a Gaussian of half the stage's grid spacing as projected into that view, before the grid reads it:
@@ -47,11 +47,11 @@ G = 16) serves all frames and limbs, and each limb's compatibility is a lookup i
 possible values. Messages are exact max-plus products computed in chunks of parent cells, so the largest temporary is
 ``B × chunk × G³`` floats, bounded by ``chunk_elements`` (default 2²⁷ floats = 512 MiB; B = 64, G = 16 → chunks of 512
 cells). Measured on one H100 (4 views, 17 joints, 64² heatmaps, G = 16, 3 stages, antialias on): 1.33 GiB peak for
-B = 64, about 770 frames/s, against about 75 frames/s one frame at a time (``benchmarks/bench_rpsm.py``). RPSM stages need only
-(B, limbs, n³, n³) with n³ = 8.
+B = 64, about 770 frames/s, against about 75 frames/s one frame at a time (``benchmarks/bench_rpsm.py``). RPSM
+stages need only (B, limbs, n³, n³) with n³ = 8.
 
-**Bad views.** A view whose heatmaps for a frame are all zero or contain NaN/inf is ignored with a warning (it never turns
-into a NaN pose); a frame left with fewer than 2 usable views is a ``ValueError`` naming it.
+**Bad views.** A view whose heatmaps for a frame are all zero or contain NaN/inf is ignored with a warning (it never
+turns into a NaN pose); a frame left with fewer than 2 usable views is a ``ValueError`` naming it.
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def heatmap_projections(projections: Tensor, image_px: int, heatmap_px: int) -> 
 
 
 def final_cell_mm(cube_size_mm: float, grid_bins: int, stages: int) -> float:
-    """Side of the last grid cell: the PSM cell ``cube/grid_bins``, then ``/2^(stages−1)`` after ``stages`` RPSM stages."""
+    """Side of the last grid cell: the PSM cell ``cube/grid_bins``, divided by 2^(stages−1) after ``stages`` stages."""
     s0 = cube_size_mm / grid_bins
     return s0 if stages <= 0 else s0 / 2 ** (stages - 1)
 
@@ -147,7 +147,8 @@ def _check_inputs(heatmaps: Tensor, projections_hm: Tensor) -> None:
     if B < 1 or J < 1 or h < 2 or w < 2:
         raise ValueError(f"heatmaps need B, J >= 1 and h, w >= 2, got {tuple(heatmaps.shape)}")
     if projections_hm.dim() != 3 or projections_hm.shape != (V, 3, 4):
-        raise ValueError(f"projections_hm must be (V={V}, 3, 4) at heatmap resolution, got {tuple(projections_hm.shape)}")
+        raise ValueError(f"projections_hm must be (V={V}, 3, 4) at heatmap resolution, "
+                         f"got {tuple(projections_hm.shape)}")
     if V < 2:
         raise ValueError(f"3D estimation needs at least 2 views, got V={V}")
 
@@ -239,8 +240,8 @@ def triangulate_ransac(heatmaps: Tensor, projections_hm: Tensor, threshold_px: f
                        weighted: bool = False) -> Tensor:
     """RANSAC over views, per joint: (B, V, J, h, w) → (B, J, 3) metres. Exhaustive, hence deterministic.
 
-    Every pair of usable views gives a hypothesis (two-view DLT of the maxima, in front of both cameras); its inliers are
-    the views whose maximum lies within ``threshold_px`` heatmap pixels of its reprojection (default
+    Every pair of usable views gives a hypothesis (two-view DLT of the maxima, in front of both cameras); its inliers
+    are the views whose maximum lies within ``threshold_px`` heatmap pixels of its reprojection (default
     ``max(1.5, 0.04·w)``). The hypothesis with most inliers wins (ties: smallest inlier error), and the joint is
     re-triangulated from its inliers (confidence-weighted if ``weighted``).
     """
@@ -305,7 +306,7 @@ def ransac_points(x_px: Tensor, projections: Tensor, threshold_px: float, weight
 
 def estimate_root_m(heatmaps: Tensor, projections_hm: Tensor, threshold_px: float | None = None,
                     root: int = skeleton.ROOT) -> Tensor:
-    """The root joint triangulated by :func:`triangulate_ransac` from its own heatmaps, (B, 3) metres: the PSM centre."""
+    """The root joint triangulated by :func:`triangulate_ransac` from its heatmaps, (B, 3) metres: the PSM centre."""
     return triangulate_ransac(heatmaps[:, :, root:root + 1], projections_hm, threshold_px)[:, 0]
 
 
@@ -510,7 +511,8 @@ def _rpsm_stage(hm, P, pose_m, stats, limbs, parents, spacing_m, tolerance_spaci
 
 def psm(heatmaps: Tensor, projections_hm: Tensor, stats: LimbLengthStats, grid_bins: int, cube_size_mm: float,
         centre_m: Tensor | None = None, parents=skeleton.PARENTS, floor: float = 1e-3, min_std_m: float = 0.005,
-        chunk_elements: int = DEFAULT_CHUNK_ELEMENTS, interpolation: str = "bilinear", antialias: bool = False) -> Tensor:
+        chunk_elements: int = DEFAULT_CHUNK_ELEMENTS, interpolation: str = "bilinear",
+        antialias: bool = False) -> Tensor:
     """Pictorial Structure Model (Cross View Fusion Sec. 4): (B, V, J, h, w) heatmaps → (B, J, 3) metres.
 
     A ``grid_bins³`` lattice of cell centres over a ``cube_size_mm`` cube centred on ``centre_m`` (B, 3), by default
@@ -528,7 +530,8 @@ def psm(heatmaps: Tensor, projections_hm: Tensor, stats: LimbLengthStats, grid_b
 def rpsm(heatmaps: Tensor, projections_hm: Tensor, stats: LimbLengthStats, grid_bins: int, cube_size_mm: float,
          stages: int, rpsm_bins: int = 2, centre_m: Tensor | None = None, parents=skeleton.PARENTS,
          floor: float = 1e-3, min_std_m: float = 0.005, chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
-         interpolation: str = "bilinear", antialias: bool = False, return_stages: bool = False) -> Tensor | list[Tensor]:
+         interpolation: str = "bilinear", antialias: bool = False,
+         return_stages: bool = False) -> Tensor | list[Tensor]:
     """Recursive PSM (Cross View Fusion Sec. 4): the PSM, then ``stages`` joint refinements, → (B, J, 3) metres.
 
     Stage t ≥ 1 gives each joint a ``rpsm_bins³`` grid of spacing ``cube/grid_bins/2^(t−1)`` centred on its current

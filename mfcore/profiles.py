@@ -70,7 +70,7 @@ class MetaFuseSizes:
     meta_tasks_per_step: int = 4  # ordered camera pairs per outer step
     task_train: int = 4  # |D_train| frames per task
     task_test: int = 4  # |D_test| frames per task
-    inner_lr: float = 100.0  # α of Eq. (4)-(5), plain SGD; large because Eq. (3) is a mean over B·J·H·W pixels
+    inner_lr: float = 0.5  # α of Eq. (4)-(5), plain SGD; stable below ≈ 1/Σx² of a heatmap = 1/(πσ²) (σ in px)
     outer_lr: float = 1e-2  # meta-training / pre-training Adam rate (Sec. 5.1: 1e-3; raised for the short smoke run)
     finetune_lr: float = 5e-3  # meta-testing Adam rate (Sec. 5.1)
     finetune_steps: int = 20
@@ -151,8 +151,8 @@ PROFILES: dict[str, Profile] = {
                            occlusion_frames=2048, bench_batch=512, bench_repeats=10),
         backbone=BackboneSizes(resnet_depth=18, width=64, deconv_channels=256, warmup_frames=6000, warmup_epochs=6,
                                batch_size=128, lr=1e-3),
-        metafuse=MetaFuseSizes(pretrain_frames=600, meta_iterations=1000, meta_tasks_per_step=8, task_train=8,
-                               task_test=8, inner_lr=1000.0, outer_lr=1e-3, finetune_steps=200,
+        metafuse=MetaFuseSizes(pretrain_frames=600, meta_iterations=500, meta_tasks_per_step=8, task_train=8,
+                               task_test=8, inner_lr=0.05, outer_lr=1e-3, finetune_steps=200,
                                shots=(50, 100, 200, 500), target_train_frames=1000, target_test_frames=500, trials=3,
                                first_order=True, batch_size=32, pretrain_steps=1000, full_steps=1000),
         pictorial=PictorialSizes(grid_bins=16, test_frames=1000, bench_frames=512, bench_batch=64,

@@ -107,9 +107,11 @@ def _naive_meta_far_below(df):
 
 
 def _mpjpe(df, rig_prefix, method, k=None, estimator="psm") -> float:
+    """Mean MPJPE of the rows of a setting; ``k`` is the paper's K (the ``paper_k`` column where a profile's own K
+    values stand in for the paper's by rank)."""
     rows = df[df.rig.astype(str).str.startswith(rig_prefix) & (df.method == method) & (df.estimator == estimator)]
     if k is not None:
-        rows = rows[rows.k == k]
+        rows = rows[(rows.paper_k if "paper_k" in rows.columns else rows.k) == k]
     if "motion_type" in rows.columns and rows.motion_type.notna().any():
         rows = rows[rows.motion_type.isna() | (rows.motion_type == "all")] if (rows.motion_type == "all").any() else rows
     if rows.empty:
@@ -118,7 +120,8 @@ def _mpjpe(df, rig_prefix, method, k=None, estimator="psm") -> float:
 
 
 def _mf_3d_falls_with_k(df):
-    ks = sorted(int(k) for k in df[(df.method == "MetaFuse") & df.rig.astype(str).str.startswith("h36m")].k.dropna().unique())
+    kcol = "paper_k" if "paper_k" in df.columns else "k"
+    ks = sorted(int(k) for k in df[(df.method == "MetaFuse") & df.rig.astype(str).str.startswith("h36m")][kcol].dropna().unique())
     if not ks:
         raise Missing("no MetaFuse rows on the H36M-like rig")
     base = _mpjpe(df, "h36m", "NoFusion")
@@ -139,7 +142,7 @@ def _rpsm_below_psm(df):
     """Mean over the (rig, method, k) settings measured with both estimators."""
     keys = [c for c in ("rig", "method", "k", "motion_type", "smoothing", "trial") if c in df.columns]
     rows = df[df.estimator.isin(["psm", "rpsm"])].copy()
-    rows[keys] = rows[keys].astype(str)
+    rows[keys] = rows[keys].astype(object).fillna("-").astype(str)  # NaN keys would drop out of the pivot
     paired = rows.pivot_table(index=keys, columns="estimator", values="mpjpe_mm", aggfunc="mean")
     if not {"psm", "rpsm"} <= set(paired.columns) or paired.dropna().empty:
         raise Missing("no setting measured with both PSM and RPSM")

@@ -38,7 +38,6 @@ out_dir = ""
 
 # %%
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch

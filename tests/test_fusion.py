@@ -166,3 +166,18 @@ def test_bad_inputs_are_clear_errors():
         fusion.affine_weight(torch.zeros(4, 4), torch.zeros(16, 3, 3))
     with pytest.raises(ValueError, match="heatmap_px"):
         fusion.NaiveFuse(2, 1)
+
+
+def test_contributions_are_the_terms_of_eq1():
+    model = fusion.AffineFuse(3, 4)
+    g = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        model.omega_base.copy_(torch.randn(4, 4, generator=g))
+        model.theta.add_(0.2 * torch.randn(model.theta.shape, generator=g))
+    x = torch.rand(2, 3, 2, 4, 4, generator=g)
+    terms = fusion.contributions(x, model.pair_weights(), model.pairs)
+    assert terms.shape == (2, 6, 2, 4, 4)
+    fused = model(x)
+    for t in range(3):
+        incoming = [k for k, (tt, _) in enumerate(model.pairs) if tt == t]
+        assert torch.allclose(x[:, t] + terms[:, incoming].sum(1), fused[:, t], atol=1e-5)

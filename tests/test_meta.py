@@ -129,3 +129,21 @@ def test_bad_meta_arguments_are_clear_errors():
         meta.pair_model("capsule", 4)
     with pytest.raises(ValueError, match="fuses 2 views but the data hold 3"):
         meta.train_fusion(fusion.NaiveFuse(2, 4), pred, target, steps=1, lr=1e-3, batch_size=2, progress=False)
+
+
+def test_jdr_and_the_fig6_pick_on_a_hand_made_case(monkeypatch):
+    # one frame, one view, 2 joints on an 8x8 heatmap of a 32 px image: joint 0 detected right, joint 1 wrong
+    side, image_px = 8, 32
+    gt_hm = torch.tensor([[[2.0, 2.0], [5.0, 5.0]]])  # (V=1, J=2, 2) heatmap px
+    gt_px = (gt_hm + 0.5) * image_px / side - 0.5
+    pred = torch.zeros(1, 1, 2, side, side)
+    pred[0, 0, 0, 2, 2] = 1.0
+    pred[0, 0, 1, 0, 7] = 1.0  # far from (5, 5)
+    fused = pred.clone()
+    fused[0, 0, 1, 5, 5] = 2.0  # fusion moves joint 1's maximum to the truth
+    labels = {"joints_2d_px": gt_px[None], "joints_3d_m": torch.zeros(1, 2, 3),
+              "projections": torch.zeros(1, 3, 4), "focal_px": torch.ones(1)}
+    monkeypatch.setattr("mfcore.metrics.head_threshold_px", lambda *a, **k: torch.full((1, 1), 2.0))  # 2 image px
+    assert meta.heatmap_jdr(pred, labels, image_px).tolist() == [1.0, 0.0]
+    assert meta.heatmap_jdr(fused, labels, image_px).tolist() == [1.0, 1.0]
+    assert meta.pick_corrected_joint(pred, fused, labels, image_px) == (0, 0, 1)

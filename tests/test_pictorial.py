@@ -22,8 +22,9 @@ STANDING_M = torch.tensor([
 
 def ring_rig(n=4, radius=4.0, focal_px=400.0):
     """n cameras around the capture volume looking at (0, 0, 1); returns cameras and heatmap-resolution projections."""
-    cams = [g.look_at_camera((radius * math.cos(2 * math.pi * k / n + 0.3), radius * math.sin(2 * math.pi * k / n + 0.3),
-                              1.5 + 0.1 * k), (0.0, 0.0, 1.0), focal_px, IMAGE_PX, name=f"c{k}") for k in range(n)]
+    angles = [2 * math.pi * k / n + 0.3 for k in range(n)]
+    cams = [g.look_at_camera((radius * math.cos(a), radius * math.sin(a), 1.5 + 0.1 * k), (0.0, 0.0, 1.0), focal_px,
+                             IMAGE_PX, name=f"c{k}") for k, a in enumerate(angles)]
     return cams, pc.heatmap_projections(g.stack_projections(cams), IMAGE_PX, HEATMAP_PX)
 
 
@@ -64,7 +65,8 @@ def test_heatmap_triangulation_is_within_the_argmax_quantisation():
     X = people(2)
     hm = pc.render_gaussian_heatmaps(X, P, HEATMAP_PX, 2.0)
     # one heatmap pixel is ~4 m / 100 px = 40 mm here; the quarter-pixel argmax is off by < 0.5 px per view
-    for est in (pc.triangulate_argmax(hm, P), pc.triangulate_argmax(hm, P, weighted=True), pc.triangulate_ransac(hm, P)):
+    for est in (pc.triangulate_argmax(hm, P), pc.triangulate_argmax(hm, P, weighted=True),
+                pc.triangulate_ransac(hm, P)):
         assert (est - X).norm(dim=-1).max() < 0.025
 
 
@@ -161,7 +163,8 @@ def test_psm_on_a_three_joint_chain_equals_brute_force_over_the_grid():
     d = (cells[:, None] - cells[None]).norm(dim=-1)
     std = stats.std_m.clamp_min(min_std)
     band, sigma = 2 * std + s / 2, torch.sqrt(std**2 + s**2 / 6)
-    log_pw = torch.stack([-0.5 * (((d - stats.mean_m[l]).abs() - band[l]).clamp_min(0) / sigma[l]) ** 2 for l in range(2)])
+    log_pw = torch.stack([-0.5 * (((d - stats.mean_m[l]).abs() - band[l]).clamp_min(0) / sigma[l]) ** 2
+                          for l in range(2)])
     best, gap = brute_force(log_unary, log_pw, parents)
     assert gap > 1e-4
     assert torch.allclose(est[0], cells[list(best)], atol=1e-6)
@@ -215,8 +218,8 @@ def test_bicubic_read_out_refines_below_the_heatmap_pixel():
     _, P = ring_rig(4)
     X = people(3)
     hm = pc.render_gaussian_heatmaps(X, P, HEATMAP_PX, 1.0)  # 1 px = ~40 mm here
-    err = {mode: (pc.rpsm(hm, P, true_stats(), 8, 2000.0, 6, interpolation=mode, antialias=True) - X).norm(dim=-1).mean()
-           for mode in ("bilinear", "bicubic")}
+    err = {mode: (pc.rpsm(hm, P, true_stats(), 8, 2000.0, 6, interpolation=mode, antialias=True) - X)
+           .norm(dim=-1).mean() for mode in ("bilinear", "bicubic")}
     assert err["bicubic"] < 0.8 * err["bilinear"]
     with pytest.raises(ValueError, match="interpolation must be"):
         pc.psm(hm, P, true_stats(), 4, 2000.0, interpolation="nearest")
@@ -366,9 +369,9 @@ def test_rendered_heatmaps_peak_at_the_projection_and_are_seeded():
     from mfcore.metrics import heatmap_argmax_px
 
     assert (heatmap_argmax_px(hm) - g.project(P, X)).abs().max() <= 0.75  # integer peak + quarter offset
-    a = pc.render_gaussian_heatmaps(X, P, HEATMAP_PX, 2.0, jitter_px=1.0, outlier_fraction=0.5, seed=7)
-    assert torch.equal(a, pc.render_gaussian_heatmaps(X, P, HEATMAP_PX, 2.0, jitter_px=1.0, outlier_fraction=0.5, seed=7))
-    assert not torch.equal(a, pc.render_gaussian_heatmaps(X, P, HEATMAP_PX, 2.0, jitter_px=1.0, outlier_fraction=0.5,
-                                                          seed=8))
+    noisy = dict(jitter_px=1.0, outlier_fraction=0.5)
+    a = pc.render_gaussian_heatmaps(X, P, HEATMAP_PX, 2.0, **noisy, seed=7)
+    assert torch.equal(a, pc.render_gaussian_heatmaps(X, P, HEATMAP_PX, 2.0, **noisy, seed=7))
+    assert not torch.equal(a, pc.render_gaussian_heatmaps(X, P, HEATMAP_PX, 2.0, **noisy, seed=8))
     with pytest.raises(ValueError, match="sigma_px"):
         pc.render_gaussian_heatmaps(X, P, HEATMAP_PX, 0.0)
