@@ -28,6 +28,7 @@ execute: $(STAMP)
 
 site: $(STAMP)
 	$(PY) -m mfcore.run_book site
+	rm -rf _build/html _build/.doctrees
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going --quiet
 
 test: $(STAMP)

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # The reproduction scorecard
+# # 7. The reproduction scorecard
 #
 # Each row is one claim of the three papers, checked against the tables that the chapters of this book computed at the
 # same profile (`results/<profile>/<chapter>/*.csv`). Nothing here is typed in: the claims, the papers' numbers and the
@@ -32,7 +32,7 @@ counts = card.holds.value_counts()
 ch.glue("claims_total", len(card))
 ch.glue("claims_hold", int(counts.get("yes", 0)))
 ch.glue("claims_fail", int(counts.get("no", 0)))
-ch.glue("claims_not_run", int(counts.get("not run", 0)))
+ch.glue("claims_not_run", int(counts.get("not run", 0)));
 
 # %% [markdown]
 # Of {glue:text}`claims_total` claims, {glue:text}`claims_hold` hold, {glue:text}`claims_fail` do not, and
@@ -47,7 +47,8 @@ def colour(v):
 
 
 shown = card[["claim_id", "paper", "claim", "paper_value", "our_value", "holds", "evidence"]]
-HTML(shown.style.map(colour, subset=["holds"]).hide(axis="index").to_html())
+styled = shown.style.map(colour, subset=["holds"]).hide(axis="index")
+HTML(styled.set_table_attributes('style="font-size:0.8em"').to_html())
 
 # %%
 import matplotlib.pyplot as plt

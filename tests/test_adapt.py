@@ -1,0 +1,204 @@
+"""Bring your own cameras (MetaFuse Sec. 4.3 on a user's rig): rig file → validated rig → θ finetuned on K frames.
+
+The rendering and the warm-up backbone are replaced by tiny exact heatmaps of real poses seen by the rig's cameras, and
+the meta-trained pair model by a seeded random one, so that every test runs in well under a second or two.
+"""
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import torch
+
+from mfcore import adapt, backbone, data, fusion, geometry, meta, motion, profiles, studio
+
+CEILING5 = Path(__file__).resolve().parents[1] / "mfcore" / "rigs" / "ceiling5.yaml"
+
+
+def _tiny_profile():
+    smoke = profiles.get_profile("smoke")
+    return dataclasses.replace(
+        smoke, name="tiny",
+        studio=dataclasses.replace(smoke.studio, image_px=32, heatmap_px=8, heatmap_sigma_px=0.5),
+        metafuse=dataclasses.replace(smoke.metafuse, target_train_frames=6, target_test_frames=4, finetune_steps=3,
+                                     batch_size=4))
+
+
+@pytest.fixture
+def tiny(monkeypatch, tmp_path):
+    """A tiny profile; cached_heatmaps → exact Gaussians (+ seeded noise) of real poses in the rig's cameras;
+    pretrained_fusion → a seeded random MetaFuse pair model. Records every call."""
+    prof = _tiny_profile()
+    calls = {"heatmaps": [], "pretrained": []}
+    monkeypatch.setenv("MFCORE_CACHE", str(tmp_path / "cache"))
+    g = torch.Generator().manual_seed(7)
+    pair = meta.pair_model("affine", prof.studio.heatmap_px)
+    with torch.no_grad():
+        pair.omega_base.copy_(0.1 * torch.rand(pair.omega_base.shape, generator=g))
+        pair.theta.add_(0.02 * torch.randn(pair.theta.shape, generator=g))
+
+    def fake_heatmaps(rig_name, split, n_frames, profile, seed, device, *, views=None, backbone_seed=None, **kw):
+        calls["heatmaps"].append((rig_name, split, n_frames, seed, backbone_seed))
+        rig = studio.get_rig(rig_name).at_resolution(profile.studio.image_px)
+        X, _ = motion.sample_poses(split, n_frames, seed)
+        P = rig.projections()
+        x = geometry.project(P, X)
+        s = profile.studio
+        target = data.gaussian_heatmaps(geometry.scale_pixels(x, s.image_px, s.heatmap_px), s.heatmap_px,
+                                        s.heatmap_sigma_px)
+        noise = torch.rand(target.shape, generator=torch.Generator().manual_seed(seed))
+        return {"pred": target + 0.5 * noise, "target": target, "joints_2d_px": x,
+                "visible": torch.ones(x.shape[:-1], dtype=torch.bool), "joints_3d_m": X, "projections": P,
+                "focal_px": rig.focal_px()}
+
+    def fake_pretrained(method, profile, seed, device, *, progress=True):
+        calls["pretrained"].append(method)
+        model = meta.pair_model("affine", profile.studio.heatmap_px)
+        model.load_state_dict(pair.state_dict())
+        return model, [0.0]
+
+    monkeypatch.setattr(backbone, "cached_heatmaps", fake_heatmaps)
+    monkeypatch.setattr(meta, "pretrained_fusion", fake_pretrained)
+    return dict(profile=prof, calls=calls, pair=pair, tmp=tmp_path)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# the rig file
+
+
+def test_ceiling5_is_a_valid_five_camera_rig_unlike_the_built_in_ones():
+    rig = studio.load_rig(CEILING5)
+    assert rig.num_views == 5 and rig.name == "ceiling5"
+    assert all(studio.sees_volume(c) for c in rig.cameras)
+    heights = rig.centers_m()[:, 2]
+    assert (heights >= 2.7).all() and heights.max() > 4.0  # four high on the walls, one under the ceiling
+    assert all(r.num_views != 5 for r in (studio.dome_rig(), studio.h36m_rig(1), studio.totalcapture_rig()))
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_rig_file_round_trip_gives_the_same_adapt_input(tmp_path, suffix):
+    prof = _tiny_profile()
+    original = adapt.load_target_rig(CEILING5, prof)
+    assert original.image_px == prof.studio.image_px
+    path = studio.save_rig(studio.load_rig(CEILING5), tmp_path / f"copy{suffix}")
+    again = adapt.load_target_rig(path, prof)
+    from_object = adapt.load_target_rig(studio.load_rig(CEILING5), prof)
+    for rig in (again, from_object):
+        assert [c.name for c in rig.cameras] == [c.name for c in original.cameras]
+        assert torch.equal(rig.projections(dtype=torch.float64), original.projections(dtype=torch.float64))
+
+
+def test_rig_object_gets_the_same_validation_as_a_file():
+    rig = studio.load_rig(CEILING5)
+    away = studio.framed_camera((0.0, 4.0, 1.5), (0.0, 0.0, 1.0), name="looks_away")
+    flip = torch.diag(torch.tensor([1.0, -1.0, -1.0], dtype=torch.float64))  # 180° about the camera x axis
+    turned = geometry.Camera(away.K, flip @ away.R, flip @ away.t, away.image_px, "looks_away")  # same centre
+    with pytest.raises(ValueError, match="looks_away.*capture volume"):
+        adapt.load_target_rig(studio.Rig("bad", rig.cameras[:2] + [turned]), _tiny_profile())
+    with pytest.raises(ValueError, match="at least 2 cameras"):
+        adapt.load_target_rig(rig.subset([0]), _tiny_profile())
+
+
+def test_missing_rig_file_names_the_path(tiny, tmp_path):
+    missing = tmp_path / "nowhere" / "my_rig.yaml"
+    with pytest.raises(ValueError, match=r"nowhere/my_rig\.yaml.*does not exist"):
+        adapt.adapt_to_rig(missing, 2, tiny["profile"], 0, "cpu")
+    with pytest.raises(ValueError, match=r"my_rig\.txt.*suffix"):
+        adapt.adapt_to_rig(tmp_path / "my_rig.txt", 2, tiny["profile"], 0, "cpu")
+    assert tiny["calls"]["heatmaps"] == []
+
+
+@pytest.mark.parametrize("k", [0, -1, 7, 2.5, True, "4"])
+def test_bad_k_names_k_and_the_valid_range_before_any_work(tiny, k):
+    with pytest.raises(ValueError, match=rf"K={k!r}.*1\.\.6"):
+        adapt.adapt_to_rig(CEILING5, k, tiny["profile"], 0, "cpu")
+    assert tiny["calls"] == {"heatmaps": [], "pretrained": []}
+
+
+def test_cached_rig_copy_is_keyed_by_the_camera_numbers(tiny):
+    rig = adapt.load_target_rig(CEILING5, tiny["profile"])
+    a, b = adapt.rig_file_for_cache(rig), adapt.rig_file_for_cache(adapt.load_target_rig(CEILING5, tiny["profile"]))
+    assert a == b and a.is_file()
+    moved = geometry.Camera(rig.cameras[0].K, rig.cameras[0].R, rig.cameras[0].t + 1e-9, rig.image_px,
+                            rig.cameras[0].name)
+    assert adapt.rig_file_for_cache(studio.Rig(rig.name, [moved, *rig.cameras[1:]])) != a
+    assert torch.equal(studio.load_rig(a).projections(dtype=torch.float64), rig.projections(dtype=torch.float64))
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# adaptation (Sec. 4.3)
+
+
+def test_adaptation_moves_theta_only_omega_base_bit_identical(tiny):
+    res = adapt.adapt_to_rig(CEILING5, 4, tiny["profile"], 0, "cpu")
+    pair = tiny["pair"]
+    assert res.model.num_views == 5 and len(res.model.pairs) == 20
+    assert torch.equal(res.model.omega_base, pair.omega_base)  # ω_base never moves (Sec. 4.3)
+    start = fusion.for_rig(pair, 5).theta
+    assert not torch.equal(res.model.theta, start)  # θ was finetuned
+    assert len(res.losses) == 3 and len(res.shots) == 4 and len(set(res.shots.tolist())) == 4
+    assert tiny["calls"]["pretrained"] == ["MetaFuse"]
+    # the pool (train motions, seed + 1) and the test set (test motions, seed + 2), both with the backbone of seed
+    assert [c[1:] for c in tiny["calls"]["heatmaps"]] == [("train", 6, 1, 0), ("test", 4, 2, 0)]
+
+
+def test_jdr_table_is_tidy_per_method_and_joint(tiny):
+    res = adapt.adapt_to_rig(CEILING5, 2, tiny["profile"], 0, "cpu", trials=2)
+    t = res.jdr
+    assert list(t.columns) == ["rig", "method", "k", "trial", "joint", "jdr", "threshold"]
+    assert set(t.method) == {"NoFusion", "MetaFuse"} and set(t.rig) == {"ceiling5"}
+    assert set(t[t.method == "NoFusion"].k) == {0} and set(t[t.method == "MetaFuse"].trial) == {0, 1}
+    joints = t[t.method == "NoFusion"].joint.tolist()
+    assert joints[0] == "mean" and len(joints) == 1 + len(meta.JOINT_GROUPS) + 17
+    assert t.jdr.between(0, 1).all() and len(res.finetune_s) == 2 and all(s > 0 for s in res.finetune_s)
+    table = res.table()
+    assert list(table.columns) == ["NoFusion", "MetaFuse^2", "gain"] and table.index[0] == "mean"
+    assert torch.allclose(torch.tensor(table.gain.values), torch.tensor((table.iloc[:, 1] - table.iloc[:, 0]).values))
+
+
+def test_same_seed_same_adapted_model_and_table(tiny):
+    a = adapt.adapt_to_rig(CEILING5, 3, tiny["profile"], 0, "cpu")
+    b = adapt.adapt_to_rig(CEILING5, 3, tiny["profile"], 0, "cpu")
+    assert torch.equal(a.model.theta, b.model.theta)
+    assert a.jdr.equals(b.jdr)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# adapted parameters on disk
+
+
+def test_adapted_parameters_save_load_round_trip_weights_only(tiny):
+    res = adapt.adapt_to_rig(CEILING5, 2, tiny["profile"], 0, "cpu")
+    path = adapt.save_adapted(res.model, tiny["tmp"] / "out" / "adapted.pt")
+    state = torch.load(path, weights_only=True)
+    assert set(state) == {"omega_base", "theta"}
+    assert not list(path.parent.glob(".*tmp*"))  # atomic: no temporary file left
+    loaded = adapt.load_adapted(path, CEILING5)
+    assert torch.equal(loaded.omega_base, res.model.omega_base) and torch.equal(loaded.theta, res.model.theta)
+    x = torch.rand(2, 5, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(loaded(x), res.model(x))
+    with pytest.raises(ValueError, match=r"20 ordered pairs.*3 views = 6 ordered pairs"):
+        adapt.load_adapted(path, studio.load_rig(CEILING5).subset([0, 1, 2]))
+    with pytest.raises(ValueError, match=r"missing\.pt.*does not exist"):
+        adapt.load_adapted(tiny["tmp"] / "missing.pt", CEILING5)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# the command
+
+
+def test_command_adapts_prints_the_table_and_saves(tiny, monkeypatch, capsys):
+    monkeypatch.setattr(adapt, "get_profile", lambda name: tiny["profile"])
+    out = tiny["tmp"] / "adapted.pt"
+    assert adapt.main([str(CEILING5), "--k", "2", "--device", "cpu", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "NoFusion" in text and "MetaFuse^2" in text and "mean" in text
+    assert adapt.load_adapted(out, CEILING5).num_views == 5
+    assert adapt.command_line("my.yaml", 8) == "python -m mfcore.adapt my.yaml --k 8 --profile smoke"
+
+
+def test_command_bad_input_is_a_clear_error(capsys, tmp_path):
+    assert adapt.main([str(CEILING5), "--k", "0"]) == 2
+    assert "K=0" in capsys.readouterr().err
+    assert adapt.main([str(tmp_path / "absent.yaml"), "--k", "4"]) == 2
+    assert "absent.yaml" in capsys.readouterr().err
