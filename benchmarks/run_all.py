@@ -1,0 +1,151 @@
+"""Every speed measurement of the book in one run, as one tidy table: ``results/<profile>/benchmarks.csv``.
+
+    python benchmarks/run_all.py --profile full --device cuda     # on the GPU machine, after `run_book execute`
+    python benchmarks/run_all.py --profile smoke --device cpu     # a quick CPU check of the same pipeline
+
+Runs the four benchmark scripts (fusion step ratio, RPSM batched vs single, renderer throughput, pruning) in this
+run, times the fused 2D inference per image (backbone forward + fusion), and gathers the finetuning seconds per K
+(chapter 04's timings) and the wall time of each chapter (its provenance.json). Each row: ``benchmark, metric, value,
+unit, device, paper_value, note``. Ratios are measured within one run on one device; the papers' figures are quoted
+for orientation only (their workloads differ: real images, ResNet-50, a 2080 Ti).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from mfcore import backbone, book, fusion, profiles  # noqa: E402
+
+PAPER = {
+    "warmup": "about 30 h on one 2080 Ti (MetaFuse Sec. 5.1)",
+    "meta_training": "about 5 h on one 2080 Ti",
+    "finetune": "about 7 min for a new camera pair set",
+    "inference": "0.015 s per image",
+}
+
+
+def run_script(name: str, args: list[str]) -> pd.DataFrame:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / f"{name}.csv"
+        cmd = [sys.executable, str(REPO / "benchmarks" / f"{name}.py"), *args, "--out", str(out)]
+        print("$", " ".join(cmd[1:]), flush=True)
+        subprocess.run(cmd, check=True, cwd=REPO)
+        return pd.read_csv(out)
+
+
+def fused_inference_ms(profile, device: torch.device, views: int = 4, batch_frames: int = 16, repeats: int = 10) -> float:
+    """Milliseconds per image of the 2D estimator with fusion: backbone forward + MetaFuse fusion of V views."""
+    s = profile.studio
+    net = backbone.model_from_profile(profile).to(device).eval()
+    model = fusion.AffineFuse(views, s.heatmap_px).to(device).eval()
+    model.freeze()
+    images = torch.rand(batch_frames * views, 3, s.image_px, s.image_px, device=device)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    if device.type == "cuda":
+        net = net.to(memory_format=torch.channels_last)
+        images = images.to(memory_format=torch.channels_last)
+
+    def once():
+        with torch.no_grad(), autocast:
+            hm = net(images).float().reshape(batch_frames, views, -1, s.heatmap_px, s.heatmap_px)
+            return model(hm)
+
+    for _ in range(3):
+        once()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        once()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return 1000.0 * (time.perf_counter() - t0) / (repeats * batch_frames * views)
+
+
+def main(argv=None) -> pd.DataFrame:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--profile", default="smoke", choices=sorted(profiles.PROFILES))
+    ap.add_argument("--device", default="auto", choices=profiles.DEVICE_CHOICES)
+    ap.add_argument("--out", type=Path, default=None, help="default: results/<profile>/benchmarks.csv")
+    args = ap.parse_args(argv)
+    profile = profiles.get_profile(args.profile)
+    device = profiles.resolve_device(args.device)
+    dev_name = book.device_name(device)
+    quick = device.type == "cpu"
+    rows = []
+
+    def add(benchmark, metric, value, unit, paper_value="", note=""):
+        rows.append(dict(benchmark=benchmark, metric=metric, value=float(value), unit=unit, device=dev_name,
+                         paper_value=paper_value, note=note))
+
+    fz = run_script("bench_fusion", ["--device", device.type] + (["--repeats", "3", "--warmup", "1"] if quick else []))
+    for phase in ("fwd_bwd", "step", "infer"):
+        for method in ("NaiveFuse", "AffineFuse", "AffineFuse-reference"):
+            r = fz[(fz.method == method) & (fz.phase == phase)]
+            if len(r):
+                add("fusion", f"{method} {phase}", r.ms.iloc[0], "ms", note=f"B={r.batch.iloc[0]}, V={r.views.iloc[0]}, {r.heatmap_px.iloc[0]}² heatmaps")
+    ratio = fz[(fz.method == "AffineFuse") & (fz.phase == "fwd_bwd")].ratio_to_naive
+    if len(ratio):
+        add("fusion", "AffineFuse / NaiveFuse training step (fwd+bwd)", ratio.iloc[0], "ratio", note="target ≤ 2")
+
+    add("inference", "fused 2D inference per image (backbone + fusion)", fused_inference_ms(profile, device), "ms",
+        PAPER["inference"], f"{profile.studio.image_px}² input, ResNet-{profile.backbone.resnet_depth}, 4 views")
+
+    rp = run_script("bench_rpsm", ["--device", device.type, "--profile", profile.name]
+                    + (["--frames", "4", "--single-frames", "2", "--batch", "4"] if quick else []))
+    for mode in ("batched", "single"):
+        r = rp[rp["mode"] == mode]
+        if len(r):
+            add("rpsm", f"RPSM frames per second ({mode})", r.frames_per_s.iloc[0], "frames/s", note="4 views, 17 joints")
+    if {"batched", "single"} <= set(rp["mode"]):
+        add("rpsm", "RPSM batched / one at a time", rp[rp["mode"] == "batched"].frames_per_s.iloc[0]
+            / rp[rp["mode"] == "single"].frames_per_s.iloc[0], "ratio")
+
+    rd = run_script("bench_render", ["--device", device.type, "--profile", profile.name] + (["--repeats", "1"] if quick else []))
+    for _, r in rd.iterrows():
+        add("render", f"render {r.rig} ({'with' if r.with_labels else 'without'} labels)", r.images_per_s, "images/s",
+            note=f"{r.image_px}² images")
+
+    pr = run_script("bench_pruning", ["--device", device.type, "--profile", profile.name]
+                    + (["--repeats", "2", "--train-steps", "2"] if quick else ["--amp"]))
+    for _, r in pr[pr.method.isin(["TrainableFusion", "ImageOnly", "CMOnly"]) | (pr.note.astype(str).str.contains("pruned"))].iterrows():
+        add("pruning", f"{r.method} {r.note if isinstance(r.note, str) else ''}".strip() + " inference", r.ms_per_image,
+            "ms/image", note=f"{int(r.params)} parameters")
+
+    results = REPO / "results" / profile.name
+    times = results / "04_few_shot_curves" / "finetune_times.json"
+    if times.exists():
+        ft = pd.DataFrame(json.loads(times.read_text()))
+        ft = ft[ft.method == "MetaFuse"] if "method" in ft.columns else ft
+        sec_col = next((c for c in ft.columns if "second" in c or c.endswith("_s")), None)
+        if sec_col is not None and "k" in ft.columns:
+            for k, sec in ft.groupby("k")[sec_col].mean().items():
+                add("finetune", f"MetaFuse finetuning, K={k}", sec, "s", PAPER["finetune"], "chapter 04")
+    for prov in sorted(results.glob("*/provenance.json")):
+        p = json.loads(prov.read_text())
+        add("chapters", f"wall time of {p['stem']}", p["wall_seconds"], "s", note=f"{p['device_name']}, git {p['git_sha'][:10]}")
+
+    table = pd.DataFrame(rows)
+    out = args.out or results / "benchmarks.csv"
+    book.atomic_write_bytes(Path(out), table.to_csv(index=False, float_format="%.6g").encode())
+    with pd.option_context("display.width", 200, "display.max_colwidth", 60):
+        print(table[["benchmark", "metric", "value", "unit"]].to_string(index=False))
+    print(f"wrote {out}")
+    return table
+
+
+if __name__ == "__main__":
+    main()
