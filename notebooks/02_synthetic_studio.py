@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from mfcore import book, data, motion, skeleton, studio
+from mfcore import book, data, motion, plots, skeleton, studio
 
 ch = book.open_chapter("02_synthetic_studio", profile=profile, device=device, seed=seed, out_dir=out_dir)
 S = ch.profile.studio
@@ -70,35 +70,16 @@ RIGS = {"dome": studio.dome_rig(), "h36m_s1": studio.h36m_rig(1), "h36m_s9": stu
         "totalcapture": studio.totalcapture_rig()}
 
 
-def draw_volume(ax):
-    phi = np.linspace(0, 2 * np.pi, 60)
-    for z in (0.0, studio.VOLUME_HEIGHT_M):
-        ax.plot(studio.VOLUME_RADIUS_M * np.cos(phi), studio.VOLUME_RADIUS_M * np.sin(phi), z, color="0.5", lw=0.8)
-    for a in phi[::10]:
-        x, y = studio.VOLUME_RADIUS_M * np.cos(a), studio.VOLUME_RADIUS_M * np.sin(a)
-        ax.plot([x, x], [y, y], [0, studio.VOLUME_HEIGHT_M], color="0.7", lw=0.6)
-
-
-def draw_camera(ax, cam, colour, size=0.45):
-    C = cam.center_m().numpy()
-    Rt = cam.R.numpy().T  # columns: camera x (right), y (down), z (forward) in the world
-    corners = [C + size * (Rt[:, 2] + sx * 0.5 * Rt[:, 0] + sy * 0.5 * Rt[:, 1]) for sx, sy in
-               ((-1, -1), (1, -1), (1, 1), (-1, 1))]
-    for c in corners:
-        ax.plot(*zip(C, c), color=colour, lw=0.8)
-    ax.plot(*zip(*(corners + corners[:1])), color=colour, lw=0.8)
-
-
 fig = plt.figure(figsize=(15, 5))
 panels = [("dome", ["dome"]), ("H36M-like: S1 (blue), S9 (red)", ["h36m_s1", "h36m_s9"]),
           ("Total-Capture-like", ["totalcapture"])]
 for k, (title, names) in enumerate(panels):
     ax = fig.add_subplot(1, 3, k + 1, projection="3d")
-    draw_volume(ax)
+    plots.draw_volume(ax)
     for name, colour in zip(names, ("tab:blue", "tab:red")):
         for v, cam in enumerate(RIGS[name].cameras):
             held = name == "dome" and v in studio.DOME_HELDOUT_VIEWS
-            draw_camera(ax, cam, "tab:orange" if held else colour)
+            plots.draw_camera(ax, cam, "tab:orange" if held else colour, size=0.45, lw=0.8)
     ax.set(xlabel="x (m)", ylabel="y (m)", zlabel="z (m)", xlim=(-5, 5), ylim=(-5, 5), zlim=(0, 4))
     ax.set_box_aspect((10, 10, 4))
     ax.set_title(title)

@@ -45,7 +45,7 @@ import seaborn as sns
 import torch
 from IPython.display import Markdown, display
 
-from mfcore import adapt, book, data, meta, skeleton, studio
+from mfcore import adapt, book, data, meta, plots, skeleton, studio
 
 ch = book.open_chapter("08_your_cameras", profile=profile, device=device, seed=seed, out_dir=out_dir)
 if ch.device.type == "cpu":  # small batched ops on a shared CPU: one intra-op thread avoids oversubscription
@@ -91,23 +91,10 @@ ch.save_table(cameras, "cameras")
 cameras.round(2)
 
 # %%
-def draw_volume(ax):
-    phi = np.linspace(0, 2 * np.pi, 60)
-    for z in (0.0, studio.VOLUME_HEIGHT_M):
-        ax.plot(studio.VOLUME_RADIUS_M * np.cos(phi), studio.VOLUME_RADIUS_M * np.sin(phi), z, color="0.5", lw=0.8)
-    for a in phi[::10]:
-        x, y = studio.VOLUME_RADIUS_M * np.cos(a), studio.VOLUME_RADIUS_M * np.sin(a)
-        ax.plot([x, x], [y, y], [0, studio.VOLUME_HEIGHT_M], color="0.7", lw=0.6)
-
-
-def draw_camera(ax, cam, colour, size=0.6):
-    C = cam.center_m().numpy()
-    Rt = cam.R.numpy().T  # columns: camera x (right), y (down), z (forward) in the world
-    corners = [C + size * (Rt[:, 2] + sx * 0.5 * Rt[:, 0] + sy * 0.5 * Rt[:, 1]) for sx, sy in
-               ((-1, -1), (1, -1), (1, 1), (-1, 1))]
-    for c in corners:
-        ax.plot(*zip(C, c), color=colour, lw=0.9)
-    ax.plot(*zip(*(corners + corners[:1])), color=colour, lw=0.9)
+def draw_camera(ax, cam, colour):
+    """A frustum (mfcore.plots), its optical axis dotted, and the camera's name."""
+    plots.draw_camera(ax, cam, colour, size=0.6, lw=0.9)
+    C, Rt = cam.center_m().numpy(), cam.R.numpy().T
     ax.plot(*zip(C, C + 1.2 * Rt[:, 2]), color=colour, lw=0.5, ls=":")
     ax.text(*C, f" {cam.name}", fontsize=7, color=colour)
 
@@ -115,7 +102,7 @@ def draw_camera(ax, cam, colour, size=0.6):
 fig = plt.figure(figsize=(11, 4.8))
 for i, (elev, azim, title) in enumerate(((22, -60, "perspective"), (90, -90, "seen from above"))):
     ax = fig.add_subplot(1, 2, i + 1, projection="3d")
-    draw_volume(ax)
+    plots.draw_volume(ax)
     for v, cam in enumerate(file_rig.cameras):
         draw_camera(ax, cam, sns.color_palette("tab10")[v])
     ax.set(xlabel="x (m)", ylabel="y (m)", zlabel="z (m)", xlim=(-4, 4), ylim=(-4, 4), zlim=(0, 5))
