@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: book execute site test venv clean-site
+.PHONY: book execute site test venv clean-site results-system
 
 venv: $(STAMP)
 
@@ -36,3 +36,10 @@ test: $(STAMP)
 
 clean-site:
 	rm -rf _build book/_site
+
+# On a GPU machine whose own python already has torch with CUDA and the notebook tools (papermill, jupytext,
+# ipykernel): execute the book and the benchmarks there without a venv, then bring results/$(PROFILE) back and run
+# `make site` where the site toolchain is installed.
+results-system:
+	$(PYTHON) -m mfcore.run_book execute --profile "$(PROFILE)" --device "$(DEVICE)" --seed "$(SEED)"
+	$(PYTHON) benchmarks/run_all.py --profile "$(PROFILE)" --device "$(DEVICE)"
