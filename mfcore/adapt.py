@@ -31,7 +31,6 @@ import argparse
 import os
 import re
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,7 +59,6 @@ class AdaptResult:
     model: fusion.AffineFuse  # the adapted V-view fusion model of trial 0
     jdr: pd.DataFrame
     finetune_s: list[float]  # wall seconds of the finetuning of every trial (θ only, Adam)
-    losses: list[float]  # Eq. (3) loss of every finetuning step of trial 0
     shots: torch.Tensor  # (K,) indices into the labelled pool of the frames used in trial 0
     pool_frames: int
     test_frames: int
@@ -170,7 +168,7 @@ def rig_file_for_cache(rig: studio.Rig) -> Path:
 def rig_heatmaps(rig: studio.Rig, profile, seed: int, device) -> tuple[dict, dict]:
     """(labelled pool, test set) of a rig: :func:`mfcore.backbone.cached_heatmaps` of training motions
     (``target_train_frames``, seed + 1) and test motions (``target_test_frames``, seed + 2) with the warm-up backbone
-    of ``seed`` — the same seeds as the book's target rigs (:func:`mfcore.meta.target_rigs`)."""
+    of ``seed``."""
     prof = _as_profile(profile)
     m = prof.metafuse
     path = str(rig_file_for_cache(rig))
@@ -201,32 +199,22 @@ def adapt_to_rig(rig_or_path, k: int, profile="smoke", seed: int = 0, device="au
     k = check_k(k, prof)
     dev = _as_device(device)
     rig = load_target_rig(rig_or_path, prof)
-    m = prof.metafuse
     image_px = prof.studio.image_px
 
     train, test = rig_heatmaps(rig, prof, seed, dev)
-    pretrained, _ = meta.pretrained_fusion(METHOD, prof, seed, dev, progress=progress)
     pool = train["pred"].shape[0]
     rows = meta.jdr_rows(test["pred"], test, image_px, rig=rig.name, method=BASELINE, k=0, trial=0)
     seconds, kept = [], None
     for trial in range(trials):
-        shot_seed = seed + 100 * trial + k
-        shots = meta.select_shots(pool, k, shot_seed)
-        model = fusion.for_rig(pretrained, rig.num_views)
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
-        t0 = time.perf_counter()
-        losses = meta.finetune(model, train["pred"][shots], train["target"][shots], steps=m.finetune_steps,
-                               lr=m.finetune_lr, batch_size=min(k, m.batch_size), seed=shot_seed, progress=progress)
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
-        seconds.append(time.perf_counter() - t0)
+        # the book's one meta-testing recipe (chapter 04 uses the same function): θ finetuned on K pool frames
+        model, sec = meta.adapt_on_pool(METHOD, k, train, trial, prof, seed, dev, progress=progress)
+        seconds.append(sec)
         rows += meta.jdr_rows(meta.fuse_frames(model, test["pred"]), test, image_px, rig=rig.name, method=METHOD,
                               k=k, trial=trial)
         if kept is None:
-            kept = (model.freeze(), losses, shots)
+            kept = (model.freeze(), meta.select_shots(pool, k, seed + 100 * trial + k))
     table = pd.DataFrame(rows)[["rig", "method", "k", "trial", "joint", "jdr", "threshold"]]
-    return AdaptResult(rig=rig, k=k, model=kept[0], jdr=table, finetune_s=seconds, losses=kept[1], shots=kept[2],
+    return AdaptResult(rig=rig, k=k, model=kept[0], jdr=table, finetune_s=seconds, shots=kept[1],
                        pool_frames=pool, test_frames=test["pred"].shape[0], profile=prof.name)
 
 

@@ -12,6 +12,12 @@ Eq. (3), :func:`mfcore.fusion.fusion_mse`, on the views that receive fusion.
   moves and omega_base stays bit-identical.
 * :func:`train_fusion` — plain (non-meta) Adam training: NaiveFuse^K / AffineFuse^K pre-training on 4 dome cameras,
   NaiveFuse^full on all target-rig frames.
+* :func:`target_data` — the target camera configurations of Sec. 5.1 (labelled pool + test set): the H36M-like room
+  (pool from training subjects S1, S5-S8, test on S9, S11, cameras jittered per subject), 4 of the dome's held-out
+  cameras per trial, the Total-Capture-like ring.
+* :func:`adapt_on_pool` / :func:`adapted_fusion` / :func:`fused_test_heatmaps` — THE meta-testing recipe (shots,
+  seeds, steps) of a Table 1 method on a labelled pool / on a target, and its fused test heatmaps cached by
+  :mod:`mfcore.cache`; chapter 4 (JDR, Fig. 7) and chapter 5 (3D tables) both read them.
 
 A "pair model" is a fusion module with two views and the one ordered pair (0, 1) (view 0 receives view 1); it is what
 meta-training learns. :func:`mfcore.fusion.for_rig` turns it into a V-view model whose every ordered pair starts from it.
@@ -20,6 +26,7 @@ meta-training learns. :func:`mfcore.fusion.for_rig` turns it into a V-view model
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import torch
 from torch import Tensor
@@ -269,14 +276,14 @@ JOINT_GROUPS: dict[str, tuple[str, ...]] = {  # the typical joints of Fig. 7 (le
 def heatmap_jdr(heatmaps: Tensor, labels: dict[str, Tensor], image_px: int) -> Tensor:
     """Joint Detection Rate per joint (MetaFuse Sec. 5.1), (J,): the heatmap maximum, in image pixels, within half a
     head size of the label. heatmaps (N, V, J, h, w); labels from :func:`mfcore.backbone.cached_heatmaps` (same
-    frames and views). Joints outside the image do not count; occluded ones do."""
+    frames and views; "projections"/"focal_px" of one camera set, (V, 3, 4)/(V,), or per frame, (N, V, 3, 4)/(N, V), as
+    the H36M-like test set of several subjects). Joints outside the image do not count; occluded ones do."""
     from mfcore import geometry, metrics
 
     pred_px = geometry.scale_pixels(metrics.heatmap_argmax_px(heatmaps), heatmaps.shape[-1], image_px)
     gt_px = labels["joints_2d_px"]
     inside = ((gt_px >= -0.5) & (gt_px <= image_px - 0.5)).all(-1)
-    threshold = metrics.head_threshold_px(labels["joints_3d_m"], labels["projections"], labels["focal_px"])
-    return metrics.jdr(pred_px, gt_px, threshold, inside)
+    return metrics.jdr(pred_px, gt_px, _head_threshold_px(labels), inside)
 
 
 def jdr_rows(heatmaps: Tensor, labels: dict[str, Tensor], image_px: int, **columns) -> list[dict]:
@@ -350,85 +357,322 @@ def pretrained_fusion(method: str, profile, seed: int, device, *, progress: bool
     return model.to(device), state["__history__"].tolist()
 
 
-def target_rigs(profile, seed: int, device) -> list[dict]:
-    """The evaluation rigs of Fig. 7, each a dict: name, trial, views, train (labelled pool) and test heatmaps.
+# ----------------------------------------------------------------------------------------------------------------------
+# target rigs (MetaFuse Sec. 5.1): labelled pools and test sets
 
-    "h36m": the H36M-like 4-camera rig, pool from training motions, test on unseen test motions. "dome_heldout": for
-    each of ``profile.metafuse.trials`` trials, 4 of the dome's 6 held-out cameras (seeded draw).
+TARGETS = ("h36m", "dome_heldout", "totalcapture")  # the camera configurations MetaFuse is adapted to
+FIG7_TARGETS = ("h36m", "dome_heldout")  # the rigs of chapter 4's Fig. 7
+FEW_SHOT_METHODS = ("NaiveFuse", "AffineFuse", "MetaFuse", "NaiveFuseMeta")  # finetuned on K frames (Table 1)
+ADAPTED_METHODS = FEW_SHOT_METHODS + ("NaiveFuseFull",)
+PAPER_SHOTS = (50, 100, 200, 500)  # the K of MetaFuse's Fig. 7 and Table 2
+# data seeds (offsets from the book's ``seed``): H36M-like subject s draws its pool with seed + 100 + s and its test
+# frames with seed + 200 + s; the dome's held-out cameras seed + 3 / + 4 (camera draws + 5); the ring seed + 20 / + 21
+_H36M_POOL_SEED, _H36M_TEST_SEED = 100, 200
+_DOME_POOL_SEED, _DOME_TEST_SEED, _DOME_PICK_SEED = 3, 4, 5
+_TC_POOL_SEED, _TC_TEST_SEED = 20, 21
+
+
+def paper_k(k: int, profile, method: str = "MetaFuse") -> int:
+    """The paper's K that the profile's K stands for: the same rank in ``profile.metafuse.shots`` as in
+    :data:`PAPER_SHOTS` (the full profile's K are the paper's). 0 for methods that are not finetuned on K frames
+    (NoFusion, NaiveFuse^full, ...) and for a K that is not one of the profile's shots."""
+    shots = tuple(profile.metafuse.shots)
+    if method not in FEW_SHOT_METHODS or k not in shots:
+        return 0
+    return PAPER_SHOTS[min(shots.index(k), len(PAPER_SHOTS) - 1)]
+
+
+def profile_k(k_paper: int, profile) -> int:
+    """The profile's K standing for the paper's ``k_paper`` (same rank; the last K when the profile has fewer)."""
+    if k_paper not in PAPER_SHOTS:
+        raise ValueError(f"paper K={k_paper!r} is not one of the paper's {PAPER_SHOTS}")
+    shots = tuple(profile.metafuse.shots)
+    return shots[min(PAPER_SHOTS.index(k_paper), len(shots) - 1)]
+
+
+def target_trials(target: str, profile) -> int:
+    """Trials of a target: ``profile.metafuse.trials`` camera draws for "dome_heldout", one for the fixed rigs."""
+    _check_target(target)
+    return profile.metafuse.trials if target == "dome_heldout" else 1
+
+
+def _check_target(target: str) -> None:
+    if target not in TARGETS:
+        raise ValueError(f"unknown target rig {target!r}; choose one of {TARGETS}")
+
+
+def _check_trial(target: str, trial, profile) -> None:
+    n = target_trials(target, profile)
+    if isinstance(trial, bool) or not isinstance(trial, int) or not 0 <= trial < n:
+        raise ValueError(f"trial {trial!r} of target {target!r} does not exist; valid trials: 0..{n - 1}")
+
+
+def _split_evenly(n: int, parts: int) -> list[int]:
+    if n < parts:
+        raise ValueError(f"{n} frames cannot be split over {parts} subjects; give at least {parts}")
+    return [n // parts + (i < n % parts) for i in range(parts)]
+
+
+def _clip_index(split: str, n: int, seed: int) -> Tensor:
+    """The clip of every frame of :func:`mfcore.backbone.cached_heatmaps` (the same pose draw)."""
+    from mfcore import motion
+
+    return motion.sample_poses(split, n, seed)[1]
+
+
+def h36m_heatmaps(subjects, split: str, n_frames: int, profile, seed: int, device) -> dict[str, Tensor]:
+    """Backbone heatmaps of the H36M-like room pooled over ``subjects`` (MetaFuse Sec. 5.1: the cameras sit slightly
+    differently for every subject): ``n_frames`` split evenly over the subjects' rigs (:func:`mfcore.studio.h36m_rig`),
+    motions of ``split``; subject s drawn with seed ``seed + 100 + s`` (pool, "train") or ``seed + 200 + s`` ("test");
+    the warm-up backbone of ``seed``. Returns the keys of :func:`mfcore.backbone.cached_heatmaps`, frames of subject
+    after subject, with per-frame cameras: "projections" (N, V, 3, 4), "focal_px" (N, V); plus "subject" (N,) and,
+    for test sets, "clip_index" (N,)."""
+    from mfcore import backbone, studio
+
+    subjects = [int(s) for s in subjects]
+    for s in subjects:
+        studio.h36m_rig(s)  # unknown subject -> ValueError naming the valid ones
+    offset = _H36M_POOL_SEED if split == "train" else _H36M_TEST_SEED
+    parts = []
+    for s, n in zip(subjects, _split_evenly(n_frames, len(subjects))):
+        d = dict(backbone.cached_heatmaps(f"h36m_s{s}", split, n, profile, seed + offset + s, device,
+                                          backbone_seed=seed))
+        d["projections"] = d["projections"].expand(n, *d["projections"].shape)
+        d["focal_px"] = d["focal_px"].expand(n, *d["focal_px"].shape)
+        d["subject"] = torch.full((n,), s, dtype=torch.long)
+        if split == "test":
+            d["clip_index"] = _clip_index(split, n, seed + offset + s)
+        parts.append(d)
+    return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
+
+def target_data(target: str, trial: int, profile, seed: int, device) -> dict:
+    """A target camera configuration of MetaFuse Sec. 5.1: dict(rig, trial, views, train (labelled pool: the K-shot
+    and NaiveFuse^full frames), test), the pool and test set being dicts of :func:`mfcore.backbone.cached_heatmaps`
+    (with "clip_index" in the test set).
+
+    * "h36m": the H36M-like room. Pool: ``target_train_frames`` frames of training motions split evenly over the
+      training subjects' rigs (S1, S5, S6, S7, S8); test: ``target_test_frames`` frames of test motions over the test
+      subjects' rigs (S9, S11) (:func:`h36m_heatmaps`: per-frame cameras and a "subject" column).
+    * "dome_heldout": trial ``trial`` of ``profile.metafuse.trials`` seeded draws of 4 of the dome's 6 held-out cameras
+      (the Panoptic protocol; never seen in (meta-)training).
+    * "totalcapture": the Total-Capture-like 8-camera ring, pool from training motions, test from test motions.
     """
     from mfcore import backbone, studio
 
+    _check_target(target)
+    _check_trial(target, trial, profile)
     m = profile.metafuse
-    rigs = []
-    train = backbone.cached_heatmaps("h36m", "train", m.target_train_frames, profile, seed + 1, device,
-                                     backbone_seed=seed)
-    test = backbone.cached_heatmaps("h36m", "test", m.target_test_frames, profile, seed + 2, device,
-                                    backbone_seed=seed)
-    rigs.append(dict(rig="h36m", trial=0, views=tuple(range(train["pred"].shape[1])), train=train, test=test))
+    if target == "h36m":
+        train = h36m_heatmaps(studio.H36M_TRAIN_SUBJECTS, "train", m.target_train_frames, profile, seed, device)
+        test = h36m_heatmaps(studio.H36M_TEST_SUBJECTS, "test", m.target_test_frames, profile, seed, device)
+        return dict(rig=target, trial=trial, views=tuple(range(train["pred"].shape[1])), train=train, test=test)
+    if target == "totalcapture":
+        train = backbone.cached_heatmaps("totalcapture", "train", m.target_train_frames, profile,
+                                         seed + _TC_POOL_SEED, device, backbone_seed=seed)
+        test = dict(backbone.cached_heatmaps("totalcapture", "test", m.target_test_frames, profile,
+                                             seed + _TC_TEST_SEED, device, backbone_seed=seed))
+        test["clip_index"] = _clip_index("test", m.target_test_frames, seed + _TC_TEST_SEED)
+        return dict(rig=target, trial=trial, views=tuple(range(train["pred"].shape[1])), train=train, test=test)
     held = studio.DOME_HELDOUT_VIEWS
-    train = backbone.cached_heatmaps("dome", "train", m.target_train_frames, profile, seed + 3, device, views=held,
-                                     backbone_seed=seed)
-    test = backbone.cached_heatmaps("dome", "test", m.target_test_frames, profile, seed + 4, device, views=held,
-                                    backbone_seed=seed)
-    g = torch.Generator().manual_seed(seed + 5)
-    for trial in range(m.trials):
+    train = backbone.cached_heatmaps("dome", "train", m.target_train_frames, profile, seed + _DOME_POOL_SEED, device,
+                                     views=held, backbone_seed=seed)
+    test = dict(backbone.cached_heatmaps("dome", "test", m.target_test_frames, profile, seed + _DOME_TEST_SEED,
+                                         device, views=held, backbone_seed=seed))
+    test["clip_index"] = _clip_index("test", m.target_test_frames, seed + _DOME_TEST_SEED)
+    g = torch.Generator().manual_seed(seed + _DOME_PICK_SEED)
+    for _ in range(trial + 1):  # trial t is the (t+1)-th draw of one generator
         pick = torch.randperm(len(held), generator=g)[:4].sort().values
-        rigs.append(dict(rig="dome_heldout", trial=trial, views=tuple(held[i] for i in pick.tolist()),
-                         train=_select_views(train, pick), test=_select_views(test, pick)))
-    return rigs
+    return dict(rig=target, trial=trial, views=tuple(held[i] for i in pick.tolist()),
+                train=_select_views(train, pick), test=_select_views(test, pick))
+
+
+def target_rigs(profile, seed: int, device) -> list[dict]:
+    """The evaluation rigs of Fig. 7 (:data:`FIG7_TARGETS`), every trial: a list of :func:`target_data` dicts;
+    the first is the H36M-like room."""
+    return [target_data(t, trial, profile, seed, device) for t in FIG7_TARGETS
+            for trial in range(target_trials(t, profile))]
 
 
 def _select_views(labels: dict[str, Tensor], pick: Tensor) -> dict[str, Tensor]:
     out = {}
     for k, v in labels.items():
-        if k == "joints_3d_m":
+        if k in ("joints_3d_m", "subject", "clip_index"):
             out[k] = v
-        elif k in ("projections", "focal_px"):
-            out[k] = v[pick]
+        elif k in ("projections", "focal_px") and v.dim() == (3 if k == "projections" else 1):
+            out[k] = v[pick]  # one camera set (V, ...)
         else:
             out[k] = v[:, pick]
     return out
 
 
-def few_shot_curves(profile, seed: int, device, *, progress: bool = True) -> tuple[list[dict], list[dict]]:
-    """Fig. 7: JDR against the number K of labelled target frames, for every method of Table 1, on every target rig.
+def camera_sets(labels: dict[str, Tensor]) -> list[tuple[Tensor, Tensor, Tensor]]:
+    """The frames of a test set grouped by their cameras: [(frame indices (n,), projections (V, 3, 4), focal_px
+    (V,))], in order of first appearance. One group when ``labels["projections"]`` is (V, 3, 4); one per camera
+    placement (e.g. per H36M subject) when it is per frame, (N, V, 3, 4)."""
+    P, f = labels["projections"], labels["focal_px"]
+    if P.dim() == 3:
+        return [(torch.arange(labels["joints_3d_m"].shape[0]), P, f)]
+    if P.dim() != 4 or P.shape[-2:] != (3, 4):
+        raise ValueError(f"projections must be (V, 3, 4) or per frame (N, V, 3, 4); got {tuple(P.shape)}")
+    _, inverse = torch.unique(P.flatten(1), dim=0, return_inverse=True)
+    groups = []
+    for g in dict.fromkeys(inverse.tolist()):  # first-appearance order
+        idx = (inverse == g).nonzero()[:, 0]
+        groups.append((idx, P[idx[0]], f[idx[0]]))
+    return groups
 
-    NoFusion (k = 0) and NaiveFuse^full (k = the whole pool) are flat references; for each K of ``profile.metafuse
-    .shots`` the pre-trained NaiveFuse^K, AffineFuse^K, MetaFuse^K and NaiveFuseMeta^K are finetuned on the same K
-    frames (:func:`finetune`). Returns (JDR rows: rig, trial, method, k, joint, jdr, threshold; timing rows: rig,
-    trial, method, k, finetune_s).
-    """
+
+def _head_threshold_px(labels: dict[str, Tensor]) -> Tensor:
+    """Half a head size in pixels, (N, V), for one camera set or per-frame cameras (:func:`camera_sets`)."""
+    from mfcore import metrics
+
+    X = labels["joints_3d_m"]
+    out = None
+    for idx, P, f in camera_sets(labels):
+        thr = metrics.head_threshold_px(X[idx], P, f)
+        out = thr.new_empty(X.shape[0], thr.shape[1]) if out is None else out
+        out[idx] = thr
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# adapted models and their fused test heatmaps: ONE place for chapters 4 and 5 (and their shots and seeds)
+
+_FUSED_CODE = ("fusion", "meta", "backbone", "data", "render", "studio", "motion")
+
+
+@functools.lru_cache(maxsize=8)
+def _pretrained(method: str, profile, seed: int, device: torch.device):
+    """:func:`pretrained_fusion` loaded once per process (read-only here: :func:`mfcore.fusion.for_rig` copies it)."""
+    return pretrained_fusion(method, profile, seed, device, progress=False)[0]
+
+
+def _check_method_k(method: str, k, pool: int) -> None:
+    if method not in ADAPTED_METHODS:
+        raise ValueError(f"unknown adapted method {method!r}; choose one of {ADAPTED_METHODS}")
+    if method == "NaiveFuseFull" and k != pool:
+        raise ValueError(f"NaiveFuseFull trains on the whole pool: k must be {pool} (the pool), got {k!r}")
+
+
+def adapt_on_pool(method: str, k: int, pool: dict[str, Tensor], trial: int, profile, seed: int, device, *,
+                  progress: bool = False) -> tuple:
+    """Meta-testing (MetaFuse Sec. 4.3) on a labelled pool of any rig: (adapted model on ``device``, wall seconds of
+    its finetuning). The one recipe of the book: K frames of ``pool`` ({"pred", "target"} (N, V, J, h, w)) drawn by
+    :func:`select_shots` with seed ``seed + 100 * trial + k`` (the same frames for every method of a trial), then
+    :func:`finetune` (``profile.metafuse.finetune_steps`` Adam steps at ``finetune_lr``, mini-batches of
+    ``min(k, batch_size)`` drawn with seed ``seed + k``) of :func:`pretrained_fusion`'s model of ``method`` spread over
+    the rig's ordered pairs; "NaiveFuseFull" (k = N): NaiveFuse trained from zero on the whole pool (``full_steps``,
+    ``outer_lr``, seed ``seed``)."""
     import time
 
     m = profile.metafuse
     device = torch.device(device)
-    image_px = profile.studio.image_px
-    pretrained = {name: pretrained_fusion(name, profile, seed, device, progress=progress)[0] for name in PRETRAINED}
-    rows, timings = [], []
-    for target in target_rigs(profile, seed, device):
-        cols = dict(rig=target["rig"], trial=target["trial"])
-        train, test = target["train"], target["test"]
-        pool = train["pred"].shape[0]
-        v = train["pred"].shape[1]
-        rows += jdr_rows(test["pred"], test, image_px, **cols, method="NoFusion", k=0)
-        full = fusion.NaiveFuse(v, profile.studio.heatmap_px).to(device)
+    n, v = pool["pred"].shape[0], pool["pred"].shape[1]
+    _check_method_k(method, k, n)
+    if method == "NaiveFuseFull":
+        model = fusion.NaiveFuse(v, profile.studio.heatmap_px).to(device)
         t0 = time.perf_counter()
-        train_fusion(full, train["pred"], train["target"], steps=m.full_steps, lr=m.outer_lr, batch_size=m.batch_size,
-                     seed=seed, progress=progress, desc="NaiveFuse full")
-        timings.append({**cols, "method": "NaiveFuseFull", "k": pool, "finetune_s": time.perf_counter() - t0})
-        rows += jdr_rows(fuse_frames(full, test["pred"]), test, image_px, **cols, method="NaiveFuseFull", k=pool)
-        for k in m.shots:
-            shots = select_shots(pool, k, seed + 100 * target["trial"] + k)
-            for method, name in (("NaiveFuse", "NaiveFuse"), ("AffineFuse", "AffineFuse"), ("MetaFuse", "MetaFuse"),
-                                 ("NaiveFuseMeta", "NaiveFuseMeta")):
-                model = fusion.for_rig(pretrained[name], v)
-                t0 = time.perf_counter()
-                finetune(model, train["pred"][shots], train["target"][shots], steps=m.finetune_steps,
-                         lr=m.finetune_lr, batch_size=min(k, m.batch_size), seed=seed + k, progress=False)
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)
-                timings.append({**cols, "method": method, "k": k, "finetune_s": time.perf_counter() - t0})
-                rows += jdr_rows(fuse_frames(model, test["pred"]), test, image_px, **cols, method=method, k=k)
+        train_fusion(model, pool["pred"], pool["target"], steps=m.full_steps, lr=m.outer_lr,
+                     batch_size=m.batch_size, seed=seed, progress=progress, desc="NaiveFuse full")
+    else:
+        shots = select_shots(n, k, seed + 100 * trial + k)
+        model = fusion.for_rig(_pretrained(method, profile, seed, device), v)
+        t0 = time.perf_counter()
+        finetune(model, pool["pred"][shots], pool["target"][shots], steps=m.finetune_steps, lr=m.finetune_lr,
+                 batch_size=min(k, m.batch_size), seed=seed + k, progress=progress)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return model, time.perf_counter() - t0
+
+
+def adapted_fusion(method: str, k: int, target: str, trial: int, profile, seed: int, device, *,
+                   progress: bool = False):
+    """The fusion model of a Table 1 method adapted to a target rig (meta-testing, MetaFuse Sec. 4.3), on ``device``.
+
+    ``method``: NaiveFuse / AffineFuse / MetaFuse / NaiveFuseMeta (:data:`FEW_SHOT_METHODS`): the pre-trained model
+    (:func:`pretrained_fusion`) spread over every ordered pair of the rig (:func:`mfcore.fusion.for_rig`) and finetuned
+    on K frames of the target's pool (:func:`target_data`) by :func:`adapt_on_pool` (shots drawn with seed
+    ``seed + 100 * trial + k``, the same K frames for every method; Adam mini-batches with seed ``seed + k``);
+    "NaiveFuseFull": NaiveFuse trained from zero on the whole pool (k must be the pool size). Deterministic in its
+    arguments; :func:`fused_test_heatmaps` caches what this model makes of the test frames.
+    """
+    return adapt_on_pool(method, k, target_data(target, trial, profile, seed, device)["train"], trial, profile, seed,
+                         device, progress=progress)[0]
+
+
+def fused_test_heatmaps(method: str, k: int, target: str, trial: int, profile, seed: int, device, *,
+                        progress: bool = False) -> dict[str, Tensor]:
+    """The heatmaps a 2D method gives for a target's test frames (cached), with the test labels.
+
+    "NoFusion" (k = 0): the backbone's heatmaps. Any method of :data:`ADAPTED_METHODS`: the pre-softmax fused heatmaps
+    of :func:`adapted_fusion` (``method``, ``k``, ``target``, ``trial``), computed once and cached by
+    :mod:`mfcore.cache` (stored as float16; first and later calls return the same values) under a key of the profile's
+    studio / backbone / metafuse sections, ``seed``, method, K, target and trial, and the code of
+    fusion/meta/backbone/data/render/studio/motion. Returns the test dict of :func:`target_data` plus "heatmaps"
+    (N, V, J, h, w) float32 and "finetune_s" (1,) float64 (wall seconds of the finetuning when the entry was built;
+    0 for NoFusion).
+    """
+    from mfcore.cache import cached
+
+    _check_target(target)
+    _check_trial(target, trial, profile)
+    device = torch.device(device)
+    if method == "NoFusion":
+        if k != 0:
+            raise ValueError(f"NoFusion is not finetuned: k must be 0, got {k!r}")
+        test = target_data(target, trial, profile, seed, device)["test"]
+        return {**test, "heatmaps": test["pred"], "finetune_s": torch.zeros(1, dtype=torch.float64)}
+    _check_method_k(method, k, profile.metafuse.target_train_frames)
+    state = {}
+
+    def build() -> dict[str, Tensor]:
+        data = target_data(target, trial, profile, seed, device)
+        state["test"] = data["test"]
+        model, seconds = adapt_on_pool(method, k, data["train"], trial, profile, seed, device, progress=progress)
+        fused = fuse_frames(model, data["test"]["pred"])
+        return {"heatmaps": fused.half().cpu(), "finetune_s": torch.tensor([seconds], dtype=torch.float64)}
+
+    sections = profile.as_dict()
+    key = dict(method=method, k=k, target=target, trial=trial, seed=seed, studio=sections["studio"],
+               backbone=sections["backbone"], metafuse=sections["metafuse"])
+    out = cached("fused", key, build, code=_FUSED_CODE)
+    test = state.get("test") or target_data(target, trial, profile, seed, device)["test"]
+    return {**test, "heatmaps": out["heatmaps"].float(), "finetune_s": out["finetune_s"]}
+
+
+def few_shot_curves(profile, seed: int, device, *, progress: bool = True,
+                    by_subject: bool = False) -> tuple[list[dict], list[dict]]:
+    """Fig. 7: JDR against the number K of labelled target frames, for every method of Table 1, on every target rig
+    of :data:`FIG7_TARGETS` (all trials), all through :func:`fused_test_heatmaps`.
+
+    NoFusion (k = 0) and NaiveFuse^full (k = the whole pool) are flat references; for each K of ``profile.metafuse
+    .shots`` NaiveFuse^K, AffineFuse^K, MetaFuse^K and NaiveFuseMeta^K are finetuned on the same K frames. JDR is pooled
+    over all test frames (for the H36M-like room: both test subjects). Returns (JDR rows: rig, trial, method, k,
+    paper_k (:func:`paper_k`), subject ("all", or with ``by_subject`` also one row set per H36M test subject, "S9",
+    "S11"), joint, jdr, threshold; timing rows: rig, trial, method, k, finetune_s — measured when the cache entry was
+    built).
+    """
+    image_px = profile.studio.image_px
+    pool = profile.metafuse.target_train_frames
+    rows, timings = [], []
+    settings = [("NoFusion", 0), ("NaiveFuseFull", pool)] + [(mth, k) for k in profile.metafuse.shots
+                                                              for mth in FEW_SHOT_METHODS]
+    for target in FIG7_TARGETS:
+        for trial in range(target_trials(target, profile)):
+            for method, k in settings:
+                out = fused_test_heatmaps(method, k, target, trial, profile, seed, device,
+                                          progress=progress and method == "NaiveFuseFull")
+                cols = dict(rig=target, trial=trial, method=method, k=k, paper_k=paper_k(k, profile, method))
+                rows += jdr_rows(out["heatmaps"], out, image_px, **cols, subject="all")
+                if by_subject and "subject" in out:
+                    for s in dict.fromkeys(out["subject"].tolist()):
+                        sel = out["subject"] == s
+                        part = {key: v[sel] for key, v in out.items() if key != "finetune_s"}
+                        rows += jdr_rows(part["heatmaps"], part, image_px, **cols, subject=f"S{s}")
+                if method != "NoFusion":
+                    timings.append(dict(rig=target, trial=trial, method=method, k=k,
+                                        finetune_s=float(out["finetune_s"][0])))
     return rows, timings
 
 
@@ -439,7 +683,7 @@ def pick_corrected_joint(pred: Tensor, fused: Tensor, labels: dict[str, Tensor],
     from mfcore import geometry, metrics
 
     gt = labels["joints_2d_px"]
-    thr = metrics.head_threshold_px(labels["joints_3d_m"], labels["projections"], labels["focal_px"])[..., None]
+    thr = _head_threshold_px(labels)[..., None]
 
     def error(h):
         return (geometry.scale_pixels(metrics.heatmap_argmax_px(h), h.shape[-1], image_px) - gt).norm(dim=-1)

@@ -204,68 +204,61 @@ robust.pivot(index="outlier_fraction", columns="estimator", values="mpjpe_mm").r
 #
 # Each 2D method's heatmaps of the test frames go through every estimator; MPJPE is measured without alignment, as
 # MetaFuse does, with PA-MPJPE (after a similarity alignment) beside it. The 2D methods are those of MetaFuse Table 1,
-# built exactly as chapter 4 builds them (`mfcore.meta`: the same pre-trained models, the same K labelled frames drawn
-# with the same seeds, the same finetuning): NoFusion (the backbone alone), MetaFuse^K (the meta-trained model
-# finetuned on K labelled frames of the target rig), NaiveFuse^K and NaiveFuse^full. The ground-truth Gaussian heatmaps
-# (GroundTruth2D) are a reference: perfect 2D, so what remains is the 3D step's own error.
+# and their heatmaps are *chapter 4's own*: `mfcore.meta.fused_test_heatmaps` finetunes each model once (the same
+# pre-trained models, the same K labelled frames, the same seeds) and caches its fused test heatmaps, which both
+# chapters read. NoFusion is the backbone alone, MetaFuse^K the meta-trained model finetuned on K labelled frames of the
+# target rig, NaiveFuse^K the plainly pre-trained NaiveFuse finetuned on the same frames, NaiveFuse^full NaiveFuse
+# trained on the whole labelled pool. The ground-truth Gaussian heatmaps (GroundTruth2D) are a reference: perfect 2D,
+# so what remains is the 3D step's own error. Every target is measured on chapter 4's {glue:text}`table_test_frames`
+# test frames.
 #
-# * **Table 2 analog**: the H36M-like room. The fusion models are finetuned on labelled frames in the placement of
-#   training subject S1 (chapter 4's pool) and tested on test subjects S9 and S11, whose cameras sit a few centimetres
-#   to decimetres elsewhere, as in H36M.
+# * **Table 2 analog**: the H36M-like room, with the protocol of MetaFuse Sec. 5.1: the labelled frames come from the
+#   training subjects S1, S5, S6, S7 and S8, the test frames from the test subjects S9 and S11, and the cameras sit
+#   slightly differently for every subject (one fusion model per camera pair serves them all). Errors are pooled over
+#   the test subjects; `mpjpe_by_subject.csv` splits them.
 # * **Table 3 analog**: the Total-Capture-like 8-camera ring, test frames split by the motion type of their clip.
 # * **Panoptic analog (Sec. 5.4)**: 4 of the dome's 6 held-out cameras, in {glue:text}`trials` seeded draws.
 
 # %%
-from mfcore import backbone, fusion, meta
+from mfcore import backbone, meta
 
 M = ch.profile.metafuse
-PAPER_SHOTS = (50, 100, 200, 500)  # the K of MetaFuse's Fig. 7 and tables
+PAPER_SHOTS = meta.PAPER_SHOTS  # the K of MetaFuse's Fig. 7 and tables
 
 
 def shots(k_paper):
     """The profile's K standing for the paper's ``k_paper`` (same rank in the list of shots; the full profile's K are
     the paper's, the smoke profile's are smaller)."""
-    return M.shots[min(PAPER_SHOTS.index(k_paper), len(M.shots) - 1)]
+    return meta.profile_k(k_paper, ch.profile)
 
 
 TABLE_ESTIMATORS = ("triangulation", "ransac", "psm", "rpsm")
 IMAGE_PX = ch.profile.studio.image_px
-pretrained = {name: meta.pretrained_fusion(name, ch.profile, seed, ch.device, progress=False)[0]
-              for name in ("MetaFuse", "NaiveFuse")}
-targets = meta.target_rigs(ch.profile, seed, ch.device)  # chapter 4's labelled pools and test sets
+POOL = M.target_train_frames  # NaiveFuse^full's K: the whole labelled pool
+ch.glue("table_test_frames", M.target_test_frames)
 
 
-def finetuned(method, k, train, trial=0):
-    """``method``^k for a target rig whose labelled pool is ``train``, as chapter 4 makes it (same shots and seeds)."""
-    v = train["pred"].shape[1]
-    if method == "NaiveFuseFull":
-        model = fusion.NaiveFuse(v, HM_PX).to(ch.device)
-        meta.train_fusion(model, train["pred"], train["target"], steps=M.full_steps, lr=M.outer_lr,
-                          batch_size=M.batch_size, seed=seed, progress=False)
-        return model
-    shots = meta.select_shots(train["pred"].shape[0], k, seed + 100 * trial + k)
-    model = fusion.for_rig(pretrained[method], v)
-    meta.finetune(model, train["pred"][shots], train["target"][shots], steps=M.finetune_steps, lr=M.finetune_lr,
-                  batch_size=min(k, M.batch_size), seed=seed + k, progress=False)
-    return model
-
-
-def heatmaps_of(method, model, sample):
-    """The heatmaps a 2D method gives for a test set (pre-softmax fused heatmaps for the fusion methods)."""
+def heatmaps_for(method, k, target, trial=0):
+    """(heatmaps (N, V, J, h, w), test labels) of a 2D method on a target's test frames: chapter 4's cached ones."""
     if method == "GroundTruth2D":
-        return sample["target"]
-    if method == "NoFusion":
-        return fusion.no_fusion(sample["pred"])
-    return meta.fuse_frames(model, sample["pred"])
+        sample = meta.fused_test_heatmaps("NoFusion", 0, target, trial, ch.profile, seed, ch.device)
+        return sample["target"], sample
+    sample = meta.fused_test_heatmaps(method, k, target, trial, ch.profile, seed, ch.device)
+    return sample["heatmaps"], sample
 
 
 def per_frame_errors(heatmaps, sample, estimators=TABLE_ESTIMATORS):
-    """{estimator: (MPJPE (N,), PA-MPJPE (N,)) in mm} for (N, V, J, h, w) heatmaps of one test set."""
-    P = pictorial.heatmap_projections(sample["projections"], IMAGE_PX, HM_PX).to(ch.device)
-    out = {}
-    for est in estimators:
-        pose = pictorial.estimate_3d(est, heatmaps.to(ch.device), P, stats, S).cpu()
-        out[est] = (metrics.mpjpe_mm(pose, sample["joints_3d_m"]), metrics.pa_mpjpe_mm(pose, sample["joints_3d_m"]))
+    """{estimator: (MPJPE (N,), PA-MPJPE (N,)) in mm} for (N, V, J, h, w) heatmaps of one test set; frames seen by
+    different camera placements (the H36M-like test subjects) are estimated with their own cameras."""
+    n = heatmaps.shape[0]
+    out = {est: (torch.empty(n, dtype=torch.float64), torch.empty(n, dtype=torch.float64)) for est in estimators}
+    for idx, P_image, _ in meta.camera_sets(sample):
+        P = pictorial.heatmap_projections(P_image, IMAGE_PX, HM_PX).to(ch.device)
+        gt = sample["joints_3d_m"][idx]
+        for est in estimators:
+            pose = pictorial.estimate_3d(est, heatmaps[idx].to(ch.device), P, stats, S).cpu()
+            out[est][0][idx] = metrics.mpjpe_mm(pose, gt).double()
+            out[est][1][idx] = metrics.pa_mpjpe_mm(pose, gt).double()
     return out
 
 
@@ -280,23 +273,33 @@ def rows_for(rig, method, k, errors, **columns):
     return out
 
 
+def select(errors, mask):
+    """The frames ``mask`` (N,) bool of a per_frame_errors result."""
+    return {est: (e[mask], pa[mask]) for est, (e, pa) in errors.items()}
+
+
 # %% [markdown]
 # ### Table 2 analog: the H36M-like room, test subjects S9 and S11
 
 # %%
-h36m = next(t for t in targets if t["rig"] == "h36m")
-h36m_tests = [backbone.cached_heatmaps(f"h36m_s{s}", "test", S.test_frames, ch.profile, seed + 10 + s, ch.device,
-                                       backbone_seed=seed) for s in studio.H36M_TEST_SUBJECTS]
 TABLE2 = [("GroundTruth2D", 0), ("NoFusion", 0)] \
-    + [("MetaFuse", k) for k in dict.fromkeys(map(shots, (50, 100, 500)))] \
-    + [("NaiveFuseFull", h36m["train"]["pred"].shape[0])]
-rows = []
+    + [("MetaFuse", k) for k in dict.fromkeys(map(shots, (50, 100, 500)))] + [("NaiveFuseFull", POOL)]
+rows, subject_rows = [], []
 for method, k in tqdm(TABLE2, desc="Table 2 methods"):
-    model = finetuned(method, k, h36m["train"]) if method not in ("GroundTruth2D", "NoFusion") else None
-    rows += rows_for("h36m", method, k, [per_frame_errors(heatmaps_of(method, model, t), t) for t in h36m_tests],
-                     motion_type="all", trial=0)
+    heatmaps, sample = heatmaps_for(method, k, "h36m")
+    err = per_frame_errors(heatmaps, sample)
+    rows += rows_for("h36m", method, k, [err], motion_type="all", trial=0)
+    for s in dict.fromkeys(sample["subject"].tolist()):
+        subject_rows += rows_for("h36m", method, k, [select(err, sample["subject"] == s)], subject=f"S{s}")
 table2 = pd.DataFrame(rows)
+by_subject = pd.DataFrame(subject_rows)
+by_subject["paper_k"] = [meta.paper_k(k, ch.profile, m) for m, k in zip(by_subject.method, by_subject.k)]
+ch.save_table(by_subject, "mpjpe_by_subject")
 table2.pivot_table(index=["method", "k"], columns="estimator", values="mpjpe_mm", sort=False).round(1)
+
+# %%
+by_subject[by_subject.estimator == "rpsm"].pivot_table(index=["method", "k"], columns="subject", values="mpjpe_mm",
+                                                       sort=False).round(1)
 
 # %% [markdown]
 # ### Table 3 analog: the Total-Capture-like ring, by motion type
@@ -305,25 +308,17 @@ table2.pivot_table(index=["method", "k"], columns="estimator", values="mpjpe_mm"
 # frames come from the test clips, and the table splits them by the clip's motion type.
 
 # %%
-tc_train = backbone.cached_heatmaps("totalcapture", "train", M.target_train_frames, ch.profile, seed + 20, ch.device,
-                                    backbone_seed=seed)
-tc_test = backbone.cached_heatmaps("totalcapture", "test", S.test_frames, ch.profile, seed + 21, ch.device,
-                                   backbone_seed=seed)
-tc_poses, tc_clip = motion.sample_poses("test", S.test_frames, seed + 21)  # the same draw as the cached test frames
-assert torch.allclose(tc_poses, tc_test["joints_3d_m"], atol=1e-5)
 library = motion.load_motion_library()
-tc_type = np.array([library.clips[int(i)].motion_type for i in tc_clip])
 TC_K = shots(500)
 rows = []
-tc_models = {"NoFusion": None, "MetaFuse": finetuned("MetaFuse", TC_K, tc_train)}
-for method, model in tqdm(tc_models.items(), desc="Table 3 methods"):
-    k = 0 if model is None else TC_K
-    err = per_frame_errors(heatmaps_of(method, model, tc_test), tc_test)
+for method, k in tqdm((("NoFusion", 0), ("MetaFuse", TC_K)), desc="Table 3 methods"):
+    heatmaps, tc_test = heatmaps_for(method, k, "totalcapture")
+    tc_type = np.array([library.clips[int(i)].motion_type for i in tc_test["clip_index"]])
+    err = per_frame_errors(heatmaps, tc_test)
     rows += rows_for("totalcapture", method, k, [err], motion_type="all", trial=0)
     for mt in sorted(set(tc_type)):
-        sel = torch.as_tensor(tc_type == mt)
-        rows += rows_for("totalcapture", method, k, [{e: (v[0][sel], v[1][sel]) for e, v in err.items()}],
-                         motion_type=mt, trial=0)
+        rows += rows_for("totalcapture", method, k, [select(err, torch.as_tensor(tc_type == mt))], motion_type=mt,
+                         trial=0)
 table3 = pd.DataFrame(rows)
 ch.glue("tc_k", TC_K)
 table3[table3.estimator == "rpsm"].pivot_table(index="motion_type", columns="method", values="mpjpe_mm").round(1)
@@ -338,15 +333,13 @@ table3[table3.estimator == "rpsm"].pivot_table(index="motion_type", columns="met
 # %%
 PANOPTIC = [("GroundTruth2D", 0), ("NoFusion", 0)] + [(m, k) for m in ("MetaFuse", "NaiveFuse")
                                                       for k in dict.fromkeys(map(shots, (50, 200)))]
+TRIALS = meta.target_trials("dome_heldout", ch.profile)
 rows = []
 for method, k in tqdm(PANOPTIC, desc="Panoptic methods"):
-    errs = []
-    for t in (t for t in targets if t["rig"] == "dome_heldout"):
-        model = finetuned(method, k, t["train"], t["trial"]) if k else None
-        errs.append(per_frame_errors(heatmaps_of(method, model, t["test"]), t["test"]))
+    errs = [per_frame_errors(*heatmaps_for(method, k, "dome_heldout", trial)) for trial in range(TRIALS)]
     rows += rows_for("dome_heldout", method, k, errs, motion_type="all", trial=-1)
 panoptic = pd.DataFrame(rows)
-ch.glue("trials", M.trials)
+ch.glue("trials", TRIALS)
 panoptic.pivot_table(index=["method", "k"], columns="estimator", values="mpjpe_mm", sort=False).round(1)
 
 # %% [markdown]
@@ -373,12 +366,16 @@ walk_sample = dict(pred=walk_pred.cpu(), target=walk_views.heatmaps.cpu(), joint
                    projections=walk_views.projections.cpu())
 P_tc = pictorial.heatmap_projections(walk_sample["projections"], IMAGE_PX, HM_PX).to(ch.device)
 window = min(S.savgol_window, len(walk_m) - (1 - len(walk_m) % 2))  # odd and no longer than the clip
+walk_heatmaps = {  # the clip is rendered on its own: the ring's MetaFuse^K model itself (chapter 4's recipe) fuses it
+    "GroundTruth2D": walk_sample["target"], "NoFusion": walk_sample["pred"],
+    "MetaFuse": meta.fuse_frames(meta.adapted_fusion("MetaFuse", TC_K, "totalcapture", 0, ch.profile, seed, ch.device),
+                                 walk_sample["pred"])}
 rows, tracks = [], {}
-for method, model in {"GroundTruth2D": None, **tc_models}.items():
-    pose = pictorial.estimate_3d("rpsm", heatmaps_of(method, model, walk_sample).to(ch.device), P_tc, stats, S).cpu()
+for method, heatmaps in walk_heatmaps.items():
+    pose = pictorial.estimate_3d("rpsm", heatmaps.to(ch.device), P_tc, stats, S).cpu()
     smooth = torch.as_tensor(savgol_filter(pose.numpy(), window, S.savgol_polyorder, axis=0), dtype=pose.dtype)
     for name, est in (("none", pose), ("savgol", smooth)):
-        rows.append(dict(rig="totalcapture", method=method, k=TC_K if model is not None else 0, estimator="rpsm",
+        rows.append(dict(rig="totalcapture", method=method, k=TC_K if method == "MetaFuse" else 0, estimator="rpsm",
                          mpjpe_mm=metrics.mpjpe_mm(est, walk_m).mean().item(),
                          pa_mpjpe_mm=metrics.pa_mpjpe_mm(est, walk_m).mean().item(), frames=len(walk_m),
                          motion_type="walk", trial=0, sequence=f"{walk.source}/{walk.name}", smoothing=name))
@@ -415,8 +412,8 @@ smoothing.round(1)
 
 # %%
 mpjpe = pd.concat([table2, table3, panoptic, smoothing], ignore_index=True)
-paper_k = {shots(k): k for k in reversed(PAPER_SHOTS)}  # the paper's K each K stands for (the smallest, if shared)
-mpjpe["paper_k"] = [paper_k.get(k, 0) if m in ("MetaFuse", "NaiveFuse") else 0 for m, k in zip(mpjpe.method, mpjpe.k)]
+# the paper's K each K stands for (same rank; 0 for methods not finetuned on K frames)
+mpjpe["paper_k"] = [meta.paper_k(k, ch.profile, m) for m, k in zip(mpjpe.method, mpjpe.k)]
 mpjpe["smoothing"] = mpjpe.smoothing.fillna("not a sequence")  # sampled frames: no temporal filter applies
 mpjpe["sequence"] = mpjpe.sequence.fillna("sampled frames")
 ch.save_table(mpjpe, "mpjpe")

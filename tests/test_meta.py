@@ -147,3 +147,152 @@ def test_jdr_and_the_fig6_pick_on_a_hand_made_case(monkeypatch):
     assert meta.heatmap_jdr(pred, labels, image_px).tolist() == [1.0, 0.0]
     assert meta.heatmap_jdr(fused, labels, image_px).tolist() == [1.0, 1.0]
     assert meta.pick_corrected_joint(pred, fused, labels, image_px) == (0, 0, 1)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# target rigs and the one cached adaptation that chapters 4 and 5 share
+
+def _tiny_profile():
+    import dataclasses
+
+    from mfcore import profiles
+
+    smoke = profiles.get_profile("smoke")
+    return dataclasses.replace(
+        smoke, name="tiny",
+        studio=dataclasses.replace(smoke.studio, image_px=16, heatmap_px=4),
+        metafuse=dataclasses.replace(smoke.metafuse, shots=(2, 3), target_train_frames=5, target_test_frames=4,
+                                     finetune_steps=2, full_steps=2, batch_size=2, trials=2))
+
+
+def _fake_set(n, v, side, seed, projections=None):
+    g = torch.Generator().manual_seed(seed)
+    pred = torch.rand(n, v, 17, side, side, generator=g)
+    P = projections if projections is not None else torch.randn(v, 3, 4, generator=g)
+    return {"pred": pred, "target": torch.rand(n, v, 17, side, side, generator=g),
+            "joints_2d_px": 16 * torch.rand(n, v, 17, 2, generator=g),
+            "visible": torch.ones(n, v, 17, dtype=torch.bool),
+            "joints_3d_m": torch.rand(n, 17, 3, generator=g) + torch.tensor([0.0, 0.0, 3.0]), "projections": P,
+            "focal_px": torch.full((v,), 20.0)}
+
+
+def _fake_cached_heatmaps(calls):
+    def fake(rig_name, split, n_frames, profile, seed, device, *, views=None, backbone_seed=None, **_):
+        calls.append((str(rig_name), split, n_frames, seed))
+        subject = int(rig_name[6:]) if str(rig_name).startswith("h36m_s") else 0
+        v = 4 if views is None else len(views)
+        P = torch.eye(3, 4).expand(v, 3, 4).clone()
+        P[:, 0, 3] = subject  # every subject's cameras sit elsewhere
+        return _fake_set(n_frames, v, profile.studio.heatmap_px, seed, P)
+    return fake
+
+
+def test_h36m_target_draws_its_pool_from_train_subjects_and_its_test_set_from_test_subjects(monkeypatch):
+    from mfcore import backbone, studio
+
+    prof, calls = _tiny_profile(), []
+    monkeypatch.setattr(backbone, "cached_heatmaps", _fake_cached_heatmaps(calls))
+    monkeypatch.setattr(meta, "_clip_index", lambda split, n, seed: torch.zeros(n, dtype=torch.long))
+    d = meta.target_data("h36m", 0, prof, 0, "cpu")
+    train_calls = [c for c in calls if c[1] == "train"]
+    test_calls = [c for c in calls if c[1] == "test"]
+    assert [c[0] for c in train_calls] == [f"h36m_s{s}" for s in studio.H36M_TRAIN_SUBJECTS] == \
+        ["h36m_s1", "h36m_s5", "h36m_s6", "h36m_s7", "h36m_s8"]
+    assert [c[0] for c in test_calls] == ["h36m_s9", "h36m_s11"]
+    assert [c[2] for c in train_calls] == [1, 1, 1, 1, 1] and [c[2] for c in test_calls] == [2, 2]  # split evenly
+    assert len({c[3] for c in calls}) == len(calls)  # every subject and split its own frames
+    assert d["train"]["subject"].tolist() == [1, 5, 6, 7, 8] and d["test"]["subject"].tolist() == [9, 9, 11, 11]
+    assert d["train"]["pred"].shape == (5, 4, 17, 4, 4) and d["test"]["projections"].shape == (4, 4, 3, 4)
+    # the test frames keep their own subject's cameras: two camera sets, in order
+    sets = meta.camera_sets(d["test"])
+    assert [idx.tolist() for idx, _, _ in sets] == [[0, 1], [2, 3]]
+    assert [float(P[0, 0, 3]) for _, P, _ in sets] == [9.0, 11.0]
+    # Fig. 7's rigs: H36M first, then every dome trial (4 of the 6 held-out cameras each)
+    rigs = meta.target_rigs(prof, 0, "cpu")
+    assert [(r["rig"], r["trial"]) for r in rigs] == [("h36m", 0), ("dome_heldout", 0), ("dome_heldout", 1)]
+    assert all(len(r["views"]) == 4 and set(r["views"]) <= set(studio.DOME_HELDOUT_VIEWS) for r in rigs[1:])
+    assert rigs[2]["test"]["pred"].shape == (4, 4, 17, 4, 4)
+
+
+def test_pooled_head_threshold_uses_each_frames_own_cameras():
+    from mfcore import metrics
+
+    a, b = _fake_set(2, 3, 4, seed=1), _fake_set(3, 3, 4, seed=2)
+    pooled = {k: torch.cat([a[k], b[k]]) for k in ("pred", "joints_2d_px", "joints_3d_m")}
+    pooled["projections"] = torch.cat([a["projections"].expand(2, 3, 3, 4), b["projections"].expand(3, 3, 3, 4)])
+    pooled["focal_px"] = torch.cat([a["focal_px"].expand(2, 3), b["focal_px"].expand(3, 3)])
+    expected = torch.cat([metrics.head_threshold_px(s["joints_3d_m"], s["projections"], s["focal_px"]) for s in (a, b)])
+    assert torch.equal(meta._head_threshold_px(pooled), expected)
+    assert torch.equal(meta._head_threshold_px(a), expected[:2])  # one camera set: as before
+
+
+def test_fused_test_heatmaps_is_one_cache_entry_per_setting(monkeypatch, tmp_path):
+    from mfcore import backbone
+
+    prof, calls, finetunes = _tiny_profile(), [], []
+    monkeypatch.setenv("MFCORE_CACHE", str(tmp_path))
+    monkeypatch.setattr(backbone, "cached_heatmaps", _fake_cached_heatmaps(calls))
+    monkeypatch.setattr(meta, "_clip_index", lambda split, n, seed: torch.zeros(n, dtype=torch.long))
+    monkeypatch.setattr(meta, "_pretrained", lambda method, profile, seed, device: _nonzero_pair_model(
+        "affine" if method in ("MetaFuse", "AffineFuse") else "naive", profile.studio.heatmap_px))
+    real_finetune = meta.finetune
+    monkeypatch.setattr(meta, "finetune", lambda *a, **k: finetunes.append(a[1]) or real_finetune(*a, **k))
+
+    first = meta.fused_test_heatmaps("MetaFuse", 2, "h36m", 0, prof, 0, "cpu")
+    again = meta.fused_test_heatmaps("MetaFuse", 2, "h36m", 0, prof, 0, "cpu")
+    assert len(list(tmp_path.glob("fused-*.pt"))) == 1 and len(finetunes) == 1  # same inputs: the same entry
+    assert first["heatmaps"].shape == (4, 4, 17, 4, 4) and torch.equal(first["heatmaps"], again["heatmaps"])
+    assert torch.equal(first["subject"], again["subject"]) and first["subject"].tolist() == [9, 9, 11, 11]
+    # the entry is exactly what adapted_fusion's model makes of the test frames (stored as float16)
+    model = meta.adapted_fusion("MetaFuse", 2, "h36m", 0, prof, 0, "cpu")
+    assert torch.equal(first["heatmaps"], meta.fuse_frames(model, first["pred"]).half().float())
+    # anything that produced it changes the entry: K, method, trial, seed
+    meta.fused_test_heatmaps("MetaFuse", 3, "h36m", 0, prof, 0, "cpu")
+    meta.fused_test_heatmaps("NaiveFuse", 2, "h36m", 0, prof, 0, "cpu")
+    meta.fused_test_heatmaps("MetaFuse", 2, "dome_heldout", 1, prof, 0, "cpu")
+    meta.fused_test_heatmaps("MetaFuse", 2, "h36m", 0, prof, 1, "cpu")
+    assert len(list(tmp_path.glob("fused-*.pt"))) == 5
+    assert torch.equal(finetunes[0], finetunes[3])  # MetaFuse^2 and NaiveFuse^2 of a trial see the same K frames
+    assert not torch.equal(finetunes[0], finetunes[4])  # another target and trial, other frames
+    # adapted_fusion is adapt_on_pool on the target's pool
+    pool = meta.target_data("h36m", 0, prof, 0, "cpu")["train"]
+    direct, _ = meta.adapt_on_pool("MetaFuse", 2, pool, 0, prof, 0, "cpu")
+    assert torch.equal(direct.theta, model.theta)
+    # NoFusion is the backbone itself: nothing to cache
+    nofusion = meta.fused_test_heatmaps("NoFusion", 0, "h36m", 0, prof, 0, "cpu")
+    assert torch.equal(nofusion["heatmaps"], nofusion["pred"]) and len(list(tmp_path.glob("fused-*.pt"))) == 5
+    # few_shot_curves reads the same entries: JDR rows with the paper's K
+    rows, timings = meta.few_shot_curves(prof, 0, "cpu", progress=False, by_subject=True)
+    assert {(r["method"], r["k"], r["paper_k"]) for r in rows if r["rig"] == "h36m"} >= {
+        ("MetaFuse", 2, 50), ("MetaFuse", 3, 100), ("NoFusion", 0, 0), ("NaiveFuseFull", 5, 0)}
+    assert {r["subject"] for r in rows if r["rig"] == "h36m"} == {"all", "S9", "S11"}
+    assert {r["subject"] for r in rows if r["rig"] == "dome_heldout"} == {"all"}
+    assert len(timings) == 3 * 9  # 3 rigs x trials, 4 methods x 2 K + NaiveFuse^full
+
+
+def test_paper_k_maps_the_profiles_shots_by_rank():
+    from mfcore import profiles
+
+    smoke, full = profiles.get_profile("smoke"), profiles.get_profile("full")
+    assert [meta.paper_k(k, smoke) for k in smoke.metafuse.shots] == [50, 100, 200]
+    assert [meta.paper_k(k, full, "NaiveFuse") for k in full.metafuse.shots] == [50, 100, 200, 500]
+    assert meta.paper_k(smoke.metafuse.shots[0], smoke, "NaiveFuseFull") == 0 and meta.paper_k(7, smoke) == 0
+    assert [meta.profile_k(k, smoke) for k in meta.PAPER_SHOTS] == [8, 16, 32, 32]
+    with pytest.raises(ValueError, match="paper K=60"):
+        meta.profile_k(60, smoke)
+
+
+def test_bad_targets_trials_and_methods_are_clear_errors():
+    prof = _tiny_profile()
+    with pytest.raises(ValueError, match="unknown target rig 'mars'"):
+        meta.fused_test_heatmaps("MetaFuse", 2, "mars", 0, prof, 0, "cpu")
+    with pytest.raises(ValueError, match="trial 1 of target 'h36m'.*0..0"):
+        meta.fused_test_heatmaps("MetaFuse", 2, "h36m", 1, prof, 0, "cpu")
+    with pytest.raises(ValueError, match="unknown adapted method 'Capsule'"):
+        meta.fused_test_heatmaps("Capsule", 2, "h36m", 0, prof, 0, "cpu")
+    with pytest.raises(ValueError, match="k must be 5"):
+        meta.fused_test_heatmaps("NaiveFuseFull", 2, "h36m", 0, prof, 0, "cpu")
+    with pytest.raises(ValueError, match="NoFusion is not finetuned"):
+        meta.fused_test_heatmaps("NoFusion", 2, "h36m", 0, prof, 0, "cpu")
+    with pytest.raises(ValueError, match="5 frames cannot be split over 7"):
+        meta._split_evenly(5, 7)
