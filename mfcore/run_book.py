@@ -25,6 +25,7 @@ NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 RESULTS_DIR = REPO_ROOT / "results"
 SITE_DIR = REPO_ROOT / "book" / "_site"
 REQUIRED_OUTPUTS = ("provenance.json",)
+CELL_TIMEOUT_S = 1800  # a cell that runs longer than this fails the chapter instead of stalling the whole book
 
 
 def notebook_stems() -> list[str]:
@@ -69,7 +70,7 @@ def execute_notebook(stem: str, profile: str, device: str, seed: int) -> float:
             str(source), str(staging / f"{stem}.ipynb"), kernel_name="python3", language="python",
             parameters={"profile": profile, "device": device, "seed": seed,
                         "out_dir": os.path.relpath(staging, REPO_ROOT)},
-            cwd=str(REPO_ROOT), progress_bar=False, log_output=False,
+            cwd=str(REPO_ROOT), progress_bar=False, log_output=False, execution_timeout=CELL_TIMEOUT_S,
         )
         source.unlink()
         missing = [f for f in REQUIRED_OUTPUTS if not (staging / f).exists()]

@@ -46,8 +46,6 @@ from IPython.display import Markdown, display
 from mfcore import book, epipolar, geometry
 
 ch = book.open_chapter("01_fusion_geometry", profile=profile, device=device, seed=seed, out_dir=out_dir)
-if ch.device.type == "cpu":  # many small batched ops: one intra-op thread avoids OpenMP oversubscription on a shared
-    torch.set_num_threads(1)  # CPU (measured 10-30× faster on the 2-core build machine); results are identical
 sizes = ch.profile.geometry
 side = sizes.heatmap_px
 sigma = sizes.line_sigma_px

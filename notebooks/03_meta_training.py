@@ -49,8 +49,6 @@ from IPython.display import Markdown, display
 from mfcore import backbone, book, fusion, meta, skeleton
 
 ch = book.open_chapter("03_meta_training", profile=profile, device=device, seed=seed, out_dir=out_dir)
-if ch.device.type == "cpu":  # small batched ops on a shared CPU: one intra-op thread avoids oversubscription
-    torch.set_num_threads(1)
 sizes, studio_sizes, bb = ch.profile.metafuse, ch.profile.studio, ch.profile.backbone
 image_px, side = studio_sizes.image_px, studio_sizes.heatmap_px
 sns.set_theme(style="whitegrid", context="notebook")

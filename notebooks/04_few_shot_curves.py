@@ -48,14 +48,11 @@ out_dir = ""
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
-import torch
 from IPython.display import Markdown, display
 
 from mfcore import book, meta
 
 ch = book.open_chapter("04_few_shot_curves", profile=profile, device=device, seed=seed, out_dir=out_dir)
-if ch.device.type == "cpu":  # small batched ops on a shared CPU: one intra-op thread avoids oversubscription
-    torch.set_num_threads(1)
 sizes = ch.profile.metafuse
 sns.set_theme(style="whitegrid", context="notebook")
 display(Markdown(f"K ∈ {list(sizes.shots)} labelled frames (pool {sizes.target_train_frames}, split evenly over the "

@@ -48,8 +48,6 @@ from IPython.display import Markdown, display
 from mfcore import adapt, book, data, meta, plots, skeleton, studio
 
 ch = book.open_chapter("08_your_cameras", profile=profile, device=device, seed=seed, out_dir=out_dir)
-if ch.device.type == "cpu":  # small batched ops on a shared CPU: one intra-op thread avoids oversubscription
-    torch.set_num_threads(1)
 sizes = ch.profile.metafuse
 SHOTS = list(sizes.shots[:3])  # the profile's smallest K values
 RIG_FILE = Path("mfcore/rigs/ceiling5.yaml")  # relative to the repository root
