@@ -13,96 +13,25 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mfcore import fusion  # noqa: E402
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def time_ms(fn, device: torch.device, warmup: int, repeats: int) -> float:
-    """Median wall time of ``fn()`` in milliseconds (synchronised on CUDA)."""
-    for _ in range(warmup):
-        fn()
-    _sync(device)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append((time.perf_counter() - t0) * 1e3)
-    times.sort()
-    return times[len(times) // 2]
-
-
-def make_model(method: str, views: int, side: int, device: torch.device, seed: int):
-    if method == "NaiveFuse":
-        model = fusion.NaiveFuse(views, side)
-        with torch.no_grad():
-            model.weight.normal_(0, 1e-3, generator=torch.Generator().manual_seed(seed))
-    else:
-        model = fusion.AffineFuse(views, side)
-        g = torch.Generator().manual_seed(seed)
-        with torch.no_grad():
-            model.omega_base.normal_(0, 1e-2, generator=g)
-            model.theta.add_(0.05 * torch.randn(model.theta.shape, generator=g))
-        model.higher_order = method == "AffineFuse-higher-order"
-    return model.to(device)
+from mfcore import fusion, speed  # noqa: E402
 
 
 def bench(args) -> list[dict]:
-    device = torch.device(args.device)
     if args.tf32:
         torch.backends.cuda.matmul.allow_tf32 = True
-    g = torch.Generator().manual_seed(args.seed)
-    x = torch.rand(args.batch, args.views, args.joints, args.side, args.side, generator=g).to(device)
-    y = torch.rand(args.batch, args.views, args.joints, args.side, args.side, generator=g).to(device)
-    amp = args.amp and device.type == "cuda"
     if args.compile:
         fusion.use_compiled_kernels(True)
-    rows = []
-    for method in args.methods:
-        model = make_model(method, args.views, args.side, device, args.seed)
-        if method == "AffineFuse-reference":
-            model.pair_weights = lambda m=model: fusion.affine_weight_reference(m.omega_base, m.theta)
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-        def fwd_bwd():
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                loss = fusion.fusion_mse(model(x), y)
-            loss.backward()
-
-        def step():
-            opt.zero_grad(set_to_none=True)
-            fwd_bwd()
-            opt.step()
-
-        def infer():
-            with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                model(x)
-
-        for phase, fn in (("fwd_bwd", fwd_bwd), ("step", step)):
-            model.zero_grad(set_to_none=True)
-            ms = time_ms(fn, device, args.warmup, args.repeats)
-            rows.append(dict(method=method, phase=phase, ms=ms))
-        model.freeze()
-        rows.append(dict(method=method, phase="infer", ms=time_ms(infer, device, args.warmup, args.repeats)))
-        del model, opt
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-    naive = {r["phase"]: r["ms"] for r in rows if r["method"] == "NaiveFuse"}
+    rows = speed.fusion_step_times(torch.device(args.device), batch=args.batch, views=args.views, joints=args.joints,
+                                   side=args.side, methods=args.methods, amp=args.amp, warmup=args.warmup,
+                                   repeats=args.repeats, seed=args.seed)
     for r in rows:
-        r.update(device=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu", batch=args.batch,
-                 views=args.views, joints=args.joints, heatmap_px=args.side, amp=amp, compile=args.compile,
-                 ratio_to_naive=r["ms"] / naive[r["phase"]] if r["phase"] in naive else float("nan"))
+        r["compile"] = args.compile
     return rows
 
 

@@ -18,7 +18,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -27,7 +26,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from mfcore import backbone, book, fusion, profiles  # noqa: E402
+from mfcore import book, profiles, speed  # noqa: E402
 
 PAPER = {
     "warmup": "about 30 h on one 2080 Ti (MetaFuse Sec. 5.1)",
@@ -44,35 +43,6 @@ def run_script(name: str, args: list[str]) -> pd.DataFrame:
         print("$", " ".join(cmd[1:]), flush=True)
         subprocess.run(cmd, check=True, cwd=REPO)
         return pd.read_csv(out)
-
-
-def fused_inference_ms(profile, device: torch.device, views: int = 4, batch_frames: int = 16, repeats: int = 10) -> float:
-    """Milliseconds per image of the 2D estimator with fusion: backbone forward + MetaFuse fusion of V views."""
-    s = profile.studio
-    net = backbone.model_from_profile(profile).to(device).eval()
-    model = fusion.AffineFuse(views, s.heatmap_px).to(device).eval()
-    model.freeze()
-    images = torch.rand(batch_frames * views, 3, s.image_px, s.image_px, device=device)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
-    if device.type == "cuda":
-        net = net.to(memory_format=torch.channels_last)
-        images = images.to(memory_format=torch.channels_last)
-
-    def once():
-        with torch.no_grad(), autocast:
-            hm = net(images).float().reshape(batch_frames, views, -1, s.heatmap_px, s.heatmap_px)
-            return model(hm)
-
-    for _ in range(3):
-        once()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-        once()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return 1000.0 * (time.perf_counter() - t0) / (repeats * batch_frames * views)
 
 
 def main(argv=None) -> pd.DataFrame:
@@ -101,7 +71,7 @@ def main(argv=None) -> pd.DataFrame:
     if len(ratio):
         add("fusion", "AffineFuse / NaiveFuse training step (fwd+bwd)", ratio.iloc[0], "ratio", note="target ≤ 2")
 
-    add("inference", "fused 2D inference per image (backbone + fusion)", fused_inference_ms(profile, device), "ms",
+    add("inference", "fused 2D inference per image (backbone + fusion)", speed.fused_inference_ms(profile, device), "ms",
         PAPER["inference"], f"{profile.studio.image_px}² input, ResNet-{profile.backbone.resnet_depth}, 4 views")
 
     rp = run_script("bench_rpsm", ["--device", device.type, "--profile", profile.name]

@@ -121,7 +121,7 @@ class Chapter:
         Every CSV of a chapter is deterministic (two runs give identical tables); timings live apart so that holds.
         """
         path = self.out / f"{Path(name).stem}.json"
-        atomic_write_bytes(path, (df.to_json(orient="records", indent=1, double_precision=6) + "\n").encode())
+        atomic_write_bytes(path, (df.to_json(orient="records", indent=1, double_precision=6, force_ascii=False) + "\n").encode())
         return path
 
     def glue(self, name: str, value, display: bool = False):

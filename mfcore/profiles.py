@@ -79,6 +79,8 @@ class MetaFuseSizes:
     target_test_frames: int = 48  # unseen test motions on the target rig
     trials: int = 1  # draws of 4 of the dome's 6 held-out cameras
     temperature: float = 0.2  # softmax temperature on each fused channel (Sec. 5.1)
+    speed_batch: int = 4  # frames per fusion step in the chapter's speed table (B=32 on the GPU, as the benchmark)
+    speed_repeats: int = 3  # timed repetitions (median) in the chapter's speed table
     first_order: bool = False  # first-order MAML (drops the second-order terms of Eq. (6))
     batch_size: int = 8  # frames per fusion training step (pre-training, NaiveFuse^full, finetuning: min(K, this))
     pretrain_steps: int = 30  # plain Adam steps of the NaiveFuse^K / AffineFuse^K pre-training (Table 1)
@@ -154,7 +156,8 @@ PROFILES: dict[str, Profile] = {
         metafuse=MetaFuseSizes(pretrain_frames=600, meta_iterations=500, meta_tasks_per_step=8, task_train=8,
                                task_test=8, inner_lr=0.05, outer_lr=1e-3, finetune_steps=200,
                                shots=(50, 100, 200, 500), target_train_frames=1000, target_test_frames=500, trials=3,
-                               first_order=True, batch_size=32, pretrain_steps=1000, full_steps=1000),
+                               first_order=True, batch_size=32, pretrain_steps=1000, full_steps=1000,
+                               speed_batch=32, speed_repeats=10),
         pictorial=PictorialSizes(grid_bins=16, test_frames=1000, bench_frames=512, bench_batch=64,
                                  quant_grid_bins=(4, 8, 12, 16, 24), quant_max_stages=6, stats_frames=20000),
         trainable_fusion=TrainableFusionSizes(layers=8, channels=64, train_frames=20000, test_frames=2000, epochs=10,

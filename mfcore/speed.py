@@ -1,0 +1,126 @@
+"""Speed measurements shared by the benchmark scripts and the chapters' speed tables (numbers, never pass/fail).
+
+* :func:`fusion_step_times` — NaiveFuse vs AffineFuse (and the materialised affine_grid + grid_sample reference):
+  forward + backward of Eq. (3) through Eq. (1)/(2), an Adam step, and frozen inference, with each method's ratio to
+  NaiveFuse measured in the same run (the MetaFuse issue's target: AffineFuse ≤ 2× NaiveFuse per training step).
+* :func:`fused_inference_ms` — milliseconds per image of the 2D estimator with fusion (backbone + MetaFuse), the
+  figure MetaFuse Sec. 5.1 quotes as 0.015 s per image.
+Times are medians of ``repeats`` runs after ``warmup`` runs, synchronised on CUDA.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from . import backbone, fusion
+
+FUSION_METHODS = ("NaiveFuse", "AffineFuse", "AffineFuse-reference", "AffineFuse-higher-order")
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_ms(fn, device: torch.device, warmup: int = 3, repeats: int = 10) -> float:
+    """Median wall time of ``fn()`` in milliseconds (synchronised on CUDA)."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append((time.perf_counter() - t0) * 1e3)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def _timing_model(method: str, views: int, side: int, device: torch.device, seed: int):
+    """A fusion model with small random (non-zero) parameters, so no path is short-cut by zeros."""
+    g = torch.Generator().manual_seed(seed)
+    if method == "NaiveFuse":
+        model = fusion.NaiveFuse(views, side)
+        with torch.no_grad():
+            model.weight.normal_(0, 1e-3, generator=g)
+    else:
+        model = fusion.AffineFuse(views, side)
+        with torch.no_grad():
+            model.omega_base.normal_(0, 1e-2, generator=g)
+            model.theta.add_(0.05 * torch.randn(model.theta.shape, generator=g))
+        model.higher_order = method == "AffineFuse-higher-order"
+        if method == "AffineFuse-reference":
+            model.pair_weights = lambda m=model: fusion.affine_weight_reference(m.omega_base, m.theta)
+    return model.to(device)
+
+
+def fusion_step_times(device: torch.device, *, batch: int = 32, views: int = 4, joints: int = 17, side: int = 64,
+                      methods=("NaiveFuse", "AffineFuse", "AffineFuse-reference"), amp: bool = True,
+                      warmup: int = 3, repeats: int = 10, seed: int = 0) -> list[dict]:
+    """One row per method and phase (``fwd_bwd``, ``step``, ``infer``) with ``ms`` and ``ratio_to_naive``."""
+    unknown = [m for m in methods if m not in FUSION_METHODS]
+    if unknown:
+        raise ValueError(f"unknown fusion method(s) {unknown}; valid: {FUSION_METHODS}")
+    device = torch.device(device)
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(batch, views, joints, side, side, generator=g).to(device)  # (B, V, J, H, W)
+    y = torch.rand(batch, views, joints, side, side, generator=g).to(device)
+    amp = amp and device.type == "cuda"
+    rows = []
+    for method in methods:
+        model = _timing_model(method, views, side, device, seed)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+        def fwd_bwd():
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                loss = fusion.fusion_mse(model(x), y)
+            loss.backward()
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            fwd_bwd()
+            opt.step()
+
+        def infer():
+            with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                model(x)
+
+        for phase, fn in (("fwd_bwd", fwd_bwd), ("step", step)):
+            model.zero_grad(set_to_none=True)
+            rows.append(dict(method=method, phase=phase, ms=time_ms(fn, device, warmup, repeats)))
+        model.freeze()
+        rows.append(dict(method=method, phase="infer", ms=time_ms(infer, device, warmup, repeats)))
+        del model, opt
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    naive = {r["phase"]: r["ms"] for r in rows if r["method"] == "NaiveFuse"}
+    for r in rows:
+        r.update(device=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu", batch=batch,
+                 views=views, joints=joints, heatmap_px=side, amp=amp,
+                 ratio_to_naive=r["ms"] / naive[r["phase"]] if r["phase"] in naive else float("nan"))
+    return rows
+
+
+def fused_inference_ms(profile, device: torch.device, views: int = 4, batch_frames: int = 16, warmup: int = 3,
+                       repeats: int = 10) -> float:
+    """Milliseconds per image of the 2D estimator with fusion at the profile's sizes: the backbone on V views of
+    ``batch_frames`` frames, then MetaFuse's frozen fusion (bf16 autocast and channels_last on CUDA)."""
+    device = torch.device(device)
+    s = profile.studio
+    net = backbone.model_from_profile(profile).to(device).eval()
+    model = fusion.AffineFuse(views, s.heatmap_px).to(device).eval()
+    model.freeze()
+    images = torch.rand(batch_frames * views, 3, s.image_px, s.image_px, device=device)  # (B·V, 3, H, W)
+    if device.type == "cuda":
+        net = net.to(memory_format=torch.channels_last)
+        images = images.to(memory_format=torch.channels_last)
+
+    def once():
+        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            hm = net(images).float().reshape(batch_frames, views, -1, s.heatmap_px, s.heatmap_px)
+            return model(hm)
+
+    return time_ms(once, device, warmup, repeats) / (batch_frames * views)
