@@ -156,12 +156,7 @@ def rig_file_for_cache(rig: studio.Rig) -> Path:
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", rig.name)[:40] or "rig"
     path = cache_dir() / "rigs" / f"{stem}-{digest}.json"
     if not path.exists():
-        tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.json")
-        try:
-            studio.save_rig(rig, tmp)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        studio.save_rig(rig, path)  # atomic
     return path
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .book import atomic_write_bytes
 from .geometry import Camera, look_at_camera, stack_projections
 
 VOLUME_RADIUS_M = 1.2
@@ -241,7 +242,7 @@ def save_rig(rig: Rig, path) -> Path:
 
         text = yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    atomic_write_bytes(path, text.encode())  # a failed write never leaves a half-written rig file
     return path
 
 
