@@ -37,9 +37,9 @@ test: $(STAMP)
 clean-site:
 	rm -rf _build book/_site
 
-# On a GPU machine whose own python already has torch with CUDA and the notebook tools (papermill, jupytext,
-# ipykernel): execute the book and the benchmarks there without a venv, then bring results/$(PROFILE) back and run
-# `make site` where the site toolchain is installed.
+# On a GPU machine whose own python already has torch with CUDA: execute the book and the benchmarks there without a
+# venv (tools/gpu_book.sh; WHEELS=DIR installs papermill & co. from wheels on an offline machine), then bring
+# results/$(PROFILE) back and run `make site` where the site toolchain is installed.
+WHEELS ?=
 results-system:
-	$(PYTHON) -m mfcore.run_book execute --profile "$(PROFILE)" --device "$(DEVICE)" --seed "$(SEED)"
-	$(PYTHON) benchmarks/run_all.py --profile "$(PROFILE)" --device "$(DEVICE)"
+	bash tools/gpu_book.sh --profile "$(PROFILE)" $(if $(WHEELS),--wheels "$(WHEELS)")

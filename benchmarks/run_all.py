@@ -104,9 +104,24 @@ def main(argv=None) -> pd.DataFrame:
         if sec_col is not None and "k" in ft.columns:
             for k, sec in ft.groupby("k")[sec_col].mean().items():
                 add("finetune", f"MetaFuse finetuning, K={k}", sec, "s", PAPER["finetune"], "chapter 04")
-    for prov in sorted(results.glob("*/provenance.json")):
-        p = json.loads(prov.read_text())
+    steps = results / "03_meta_training" / "timings.json"
+    if steps.exists():
+        st = pd.DataFrame(json.loads(steps.read_text())).set_index("step").seconds
+        warm = [k for k in st.index if k.startswith("warm-up:")]
+        if warm:
+            add("training", "backbone warm-up (render + train)", st[warm].sum(), "s", PAPER["warmup"],
+                f"ResNet-{profile.backbone.resnet_depth}, {profile.backbone.warmup_frames} frames × views, "
+                f"{profile.backbone.warmup_epochs} epochs (chapter 03)")
+        if "pre-training: MetaFuse" in st.index:
+            add("training", "MetaFuse meta-training", st["pre-training: MetaFuse"], "s", PAPER["meta_training"],
+                f"{profile.metafuse.meta_iterations} outer steps × {profile.metafuse.meta_tasks_per_step} tasks, "
+                f"{'first' if profile.metafuse.first_order else 'second'}-order (chapter 03)")
+    provs = [json.loads(prov.read_text()) for prov in sorted(results.glob("*/provenance.json"))]
+    for p in provs:
         add("chapters", f"wall time of {p['stem']}", p["wall_seconds"], "s", note=f"{p['device_name']}, git {p['git_sha'][:10]}")
+    if provs:
+        add("chapters", "wall time of the whole book (sum of the chapters)", sum(p["wall_seconds"] for p in provs), "s",
+            note=f"{len(provs)} chapters; target ≤ 600 s on one GPU; each chapter's own device above")
 
     table = pd.DataFrame(rows)
     out = args.out or results / "benchmarks.csv"

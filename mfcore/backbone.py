@@ -9,6 +9,8 @@ profile's epoch count); the backbone is then frozen and its heatmaps of every fr
 from __future__ import annotations
 
 
+import time
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -213,6 +215,12 @@ def freeze(model: nn.Module) -> nn.Module:
 
 WARMUP_RIGS = ("dome", "h36m", "totalcapture")
 HISTORY_KEY = "__warmup_loss__"
+SECONDS_KEY = "__warmup_seconds__"  # (render, train) wall seconds of the build that produced the cached weights
+
+
+def _sync(device: torch.device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def warmup_backbone(profile, seed: int, device) -> PoseResNet:
@@ -233,6 +241,7 @@ def warmup_backbone(profile, seed: int, device) -> PoseResNet:
 
     def build() -> dict[str, Tensor]:
         torch.manual_seed(seed)
+        t0 = time.perf_counter()
         images, joints_hm = [], []  # images kept as uint8 on the device, targets drawn per batch from the labels
         per_rig = max(1, b.warmup_frames // len(WARMUP_RIGS))
         for k, rig in enumerate(WARMUP_RIGS):
@@ -240,6 +249,8 @@ def warmup_backbone(profile, seed: int, device) -> PoseResNet:
                 images.append((batch.images.flatten(0, 1) * 255).round().to(torch.uint8))
                 joints_hm.append(scale_pixels(batch.joints_2d_px.flatten(0, 1), s.image_px, s.heatmap_px))
         images, joints_hm = torch.cat(images), torch.cat(joints_hm)
+        _sync(device)
+        t1 = time.perf_counter()
         model = model_from_profile(profile)
         history = train_backbone(model, images, lambda idx: data.gaussian_heatmaps(joints_hm[idx], s.heatmap_px,
                                                                          s.heatmap_sigma_px),
@@ -247,13 +258,17 @@ def warmup_backbone(profile, seed: int, device) -> PoseResNet:
         # 0-dim entries (BN batch counters) are stored as (1,) tensors
         state = {k: v.detach().cpu().reshape(-1) if v.dim() == 0 else v.detach().cpu().contiguous()
                  for k, v in model.state_dict().items()}
-        return {**state, HISTORY_KEY: torch.tensor(history, dtype=torch.float64)}
+        _sync(device)
+        seconds = torch.tensor([t1 - t0, time.perf_counter() - t1], dtype=torch.float64)
+        return {**state, HISTORY_KEY: torch.tensor(history, dtype=torch.float64), SECONDS_KEY: seconds}
 
     state = cached("backbone", key, build, code=("backbone", "data", "render", "studio", "motion"))
     model = model_from_profile(profile)
     shapes = {k: v.shape for k, v in model.state_dict().items()}
-    model.load_state_dict({k: v.reshape(shapes[k]) for k, v in state.items() if k != HISTORY_KEY})
+    model.load_state_dict({k: v.reshape(shapes[k]) for k, v in state.items() if k not in (HISTORY_KEY, SECONDS_KEY)})
     model.warmup_history = state[HISTORY_KEY].tolist()  # mean MSE of every warm-up epoch
+    # wall seconds of the build behind these weights (also when they came from the cache): rendering, training
+    model.warmup_seconds = dict(zip(("render_s", "train_s"), state[SECONDS_KEY].tolist()))
     return freeze(model.to(device))
 
 

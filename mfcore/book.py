@@ -39,13 +39,27 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SEED_MAX = 2**31 - 1
 
 
-def set_seed(seed: int) -> None:
-    """Seed python, numpy and torch (CPU and CUDA); deterministic kernels where torch has them."""
+def deterministic_kernels(device) -> bool:
+    """Whether a chapter on ``device`` asks torch for deterministic kernels: always on the CPU; on CUDA only with
+    ``MFCORE_DETERMINISTIC=1``.
+
+    On CUDA the deterministic variants replace atomic adds by sorts: AffineFuse's ``omega_base`` gradient (a weighted
+    histogram of 200 M samples per step at 64², four views) then ran 25x slower in the full book on an H200 (151 s
+    instead of 15 s of meta-training, 187 s instead of 7 s of AffineFuse pre-training). So the GPU book is seeded
+    but not bit-reproducible: float sums in a different order change the last digits of its tables between runs.
+    """
+    return torch.device(device).type == "cpu" or os.environ.get("MFCORE_DETERMINISTIC", "0") == "1"
+
+
+def set_seed(seed: int, device="cpu") -> None:
+    """Seed python, numpy and torch (CPU and CUDA); deterministic kernels where :func:`deterministic_kernels` says."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    deterministic = deterministic_kernels(device)
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
 def validate_seed(seed) -> int:
@@ -164,6 +178,7 @@ class Chapter:
             "python": sys.version.split()[0],
             "torch": torch.__version__,
             "cuda": torch.version.cuda if self.device.type == "cuda" else None,
+            "deterministic_kernels": deterministic_kernels(self.device),
             "started_at": self.started_at,
             "ended_at": ended,
             "wall_seconds": round(time.perf_counter() - self._t0, 2),
@@ -180,7 +195,7 @@ def open_chapter(stem: str, *, profile: str, device: str = "auto", seed: int = 0
     prof = get_profile(profile)
     dev = resolve_device(device)
     validate_seed(seed)
-    set_seed(seed)
+    set_seed(seed, dev)
     if dev.type == "cpu":
         # One CPU thread: the tables then do not depend on the machine's core count (the golden smoke copy is
         # compared across machines), and the tiny smoke tensors gain nothing from more threads.

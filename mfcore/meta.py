@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import time
 
 import torch
 from torch import Tensor
@@ -336,6 +337,7 @@ def pretrained_fusion(method: str, profile, seed: int, device, *, progress: bool
     def build() -> dict[str, Tensor]:
         d = meta_training_data(profile, seed, device)
         model = make().to(device)
+        t0 = time.perf_counter()
         if method in ("MetaFuse", "NaiveFuseMeta"):
             history = meta_train(model, d["pred"], d["target"], views=range(d["pred"].shape[1]),
                                  iterations=m.meta_iterations, tasks_per_step=m.meta_tasks_per_step,
@@ -346,14 +348,18 @@ def pretrained_fusion(method: str, profile, seed: int, device, *, progress: bool
             history = train_fusion(model, d["pred"][:, cams], d["target"][:, cams], steps=m.pretrain_steps,
                                    lr=m.outer_lr, batch_size=m.batch_size, seed=seed, progress=progress,
                                    desc=f"pre-train {method}")
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
         return {**{k: v.detach().cpu() for k, v in model.state_dict().items()},
-                "__history__": torch.tensor(history, dtype=torch.float64)}
+                "__history__": torch.tensor(history, dtype=torch.float64),
+                "__seconds__": torch.tensor([time.perf_counter() - t0], dtype=torch.float64)}
 
     key = dict(method=method, metafuse=profile.as_dict()["metafuse"], studio=profile.as_dict()["studio"],
                backbone=profile.as_dict()["backbone"], seed=seed)
     state = cached("fusion", key, build, code=("fusion", "meta", "backbone", "data", "render", "studio", "motion"))
     model = make()
-    model.load_state_dict({k: v for k, v in state.items() if k != "__history__"})
+    model.load_state_dict({k: v for k, v in state.items() if k not in ("__history__", "__seconds__")})
+    model.training_seconds = float(state["__seconds__"][0])  # wall seconds of the (meta-)training behind the weights
     return model.to(device), state["__history__"].tolist()
 
 
@@ -564,7 +570,6 @@ def adapt_on_pool(method: str, k: int, pool: dict[str, Tensor], trial: int, prof
     ``min(k, batch_size)`` drawn with seed ``seed + k``) of :func:`pretrained_fusion`'s model of ``method`` spread over
     the rig's ordered pairs; "NaiveFuseFull" (k = N): NaiveFuse trained from zero on the whole pool (``full_steps``,
     ``outer_lr``, seed ``seed``)."""
-    import time
 
     m = profile.metafuse
     device = torch.device(device)

@@ -1,6 +1,7 @@
 """Batch runner of the book: execute every notebook with papermill, atomically publish its results, stage the site.
 
     python -m mfcore.run_book execute --profile smoke [--device auto] [--seed 0] [--only 01_fusion_geometry ...]
+                                      [--keep-going]
     python -m mfcore.run_book site     # copy the executed chapters (full where present, else smoke) into book/_site
 
 ``execute`` validates every parameter before touching anything; each notebook runs into a staging folder
@@ -24,6 +25,7 @@ from .profiles import PROFILES, get_profile, resolve_device
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 RESULTS_DIR = REPO_ROOT / "results"
 SITE_DIR = REPO_ROOT / "book" / "_site"
+FAILED_DIR = REPO_ROOT / "_build" / "failed"  # partly executed notebooks of failed chapters (never published)
 REQUIRED_OUTPUTS = ("provenance.json",)
 CELL_TIMEOUT_S = 1800  # a cell that runs longer than this fails the chapter instead of stalling the whole book
 
@@ -77,6 +79,12 @@ def execute_notebook(stem: str, profile: str, device: str, seed: int) -> float:
         if missing:
             raise RuntimeError(f"{stem} did not write {missing} (did it call ch.finish()?)")
     except BaseException:
+        partial = staging / f"{stem}.ipynb"  # papermill saves after every cell: keep it to show where the run stopped
+        if partial.exists():
+            FAILED_DIR.joinpath(profile).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(partial, FAILED_DIR / profile / f"{stem}.ipynb")
+            print(f"the partly executed notebook is in {os.path.relpath(FAILED_DIR / profile / f'{stem}.ipynb', REPO_ROOT)}",
+                  file=sys.stderr, flush=True)
         shutil.rmtree(staging, ignore_errors=True)
         raise
     publish(staging, final)
@@ -95,17 +103,25 @@ def cmd_execute(args) -> None:
     if unknown:
         _fail(f"unknown notebook(s) {unknown}; valid: {', '.join(stems)}")
     selected = args.only or stems
-    timings = {}
+    timings, failed = {}, []
     for stem in selected:
         print(f"[{args.profile}] executing {stem} …", flush=True)
         try:
             timings[stem] = execute_notebook(stem, args.profile, args.device, args.seed)
         except Exception as err:
-            _fail(f"{stem} failed at profile {args.profile!r}: {type(err).__name__}: {str(err)[-2000:]}\n"
-                  f"results/{args.profile}/{stem}/ was left as it was")
+            message = (f"{stem} failed at profile {args.profile!r}: {type(err).__name__}: {str(err)[-2000:]}\n"
+                       f"results/{args.profile}/{stem}/ was left as it was")
+            if not args.keep_going:
+                _fail(message)
+            print(f"error: {message}", file=sys.stderr, flush=True)
+            failed.append(stem)
+            continue
         print(f"[{args.profile}] {stem} done in {timings[stem]:.1f} s", flush=True)
     publish_profile_tables(args.profile)
-    print(json.dumps({"profile": args.profile, "wall_seconds": {k: round(v, 1) for k, v in timings.items()}}))
+    print(json.dumps({"profile": args.profile, "wall_seconds": {k: round(v, 1) for k, v in timings.items()},
+                      "total_wall_seconds": round(sum(timings.values()), 1), "failed": failed}))
+    if failed:
+        raise SystemExit(1)
 
 
 PROFILE_TABLES = {"scorecard.csv": "07_scorecard"}  # tables of the results contract that live at results/<profile>/
@@ -147,6 +163,10 @@ def cmd_site(args) -> None:
             src = RESULTS_DIR / profile / name
             if src.exists() and not (SITE_DIR / name).exists():
                 shutil.copy2(src, SITE_DIR / name)
+    if not (SITE_DIR / "benchmarks.csv").exists():  # the benchmarks page renders this file; say plainly it is missing
+        (SITE_DIR / "benchmarks.csv").write_text(
+            "benchmark,metric,value,unit,device,paper_value,note\n"
+            "none,not measured yet,,,,,run benchmarks/run_all.py (or tools/gpu_book.sh) after executing the book\n")
     (SITE_DIR / "profiles.json").write_text(json.dumps(chosen, indent=2, sort_keys=True) + "\n")
     print(f"site chapters: {chosen}")
 
@@ -159,6 +179,8 @@ def main(argv=None) -> None:
     ex.add_argument("--device", default="auto", help="auto, cpu or cuda")
     ex.add_argument("--seed", default="0")
     ex.add_argument("--only", nargs="*", help="notebook stems to execute (default: all)")
+    ex.add_argument("--keep-going", action="store_true",
+                    help="after a failed chapter, go on with the next (exit 1 at the end); default: stop at once")
     sub.add_parser("site", help="stage the executed chapters for the site")
     args = parser.parse_args(argv)
     if args.command == "execute":

@@ -61,6 +61,7 @@ def sandbox(tmp_path, monkeypatch):
     (tmp_path / "notebooks").mkdir()
     monkeypatch.setattr(run_book, "NOTEBOOK_DIR", tmp_path / "notebooks")
     monkeypatch.setattr(run_book, "RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setattr(run_book, "FAILED_DIR", tmp_path / "failed")
     return tmp_path
 
 
@@ -89,6 +90,19 @@ def test_a_failing_notebook_leaves_the_previous_results_in_place(sandbox):
     assert exit_info.value.code != 0
     assert tree_digest(out) == before
     assert not list((sandbox / "results" / "smoke").glob(".staging-*"))
+
+
+def test_keep_going_runs_the_chapters_after_a_failed_one_and_still_exits_nonzero(sandbox, capsys):
+    (sandbox / "notebooks" / "01_bad.py").write_text(NOTEBOOK_OK.replace("ch.finish()", "raise RuntimeError('boom')"))
+    (sandbox / "notebooks" / "02_good.py").write_text(NOTEBOOK_OK)
+    with pytest.raises(SystemExit) as exit_info:
+        run_book.main(["execute", "--profile", "smoke", "--device", "cpu", "--keep-going"])
+    assert exit_info.value.code == 1
+    assert not (sandbox / "results" / "smoke" / "01_bad").exists()
+    assert (sandbox / "failed" / "smoke" / "01_bad.ipynb").exists()  # where it stopped, for the reader
+    assert (sandbox / "results" / "smoke" / "02_good" / "provenance.json").exists()
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["failed"] == ["01_bad"] and list(summary["wall_seconds"]) == ["02_good"]
 
 
 def test_a_notebook_that_never_finishes_its_chapter_is_a_failure(sandbox):

@@ -41,10 +41,11 @@ def test_fast_affine_weight_equals_grid_sample_reference(h, w, scale):
         assert torch.allclose(fusion.affine_weight(omega, theta, higher_order=higher_order), ref, atol=1e-5)
 
 
-def test_fast_affine_weight_gradients_equal_the_reference():
+@pytest.mark.parametrize("scale", [0.5, 3.0])  # 3.0: most sample points leave the map (the scratch-area path)
+def test_fast_affine_weight_gradients_equal_the_reference(scale):
     g = torch.Generator().manual_seed(1)
     omega = torch.randn(6, 6, generator=g, dtype=torch.float64, requires_grad=True)
-    theta = _random_affine(2, 36, 0.5, seed=2).double().requires_grad_()
+    theta = _random_affine(2, 36, scale, seed=2).double().requires_grad_()
     upstream = torch.randn(2, 36, 36, generator=g, dtype=torch.float64)
     ref = torch.autograd.grad((fusion.affine_weight_reference(omega, theta) * upstream).sum(), (omega, theta))
     for higher_order in (False, True):
@@ -181,3 +182,11 @@ def test_contributions_are_the_terms_of_eq1():
     for t in range(3):
         incoming = [k for k, (tt, _) in enumerate(model.pairs) if tt == t]
         assert torch.allclose(x[:, t] + terms[:, incoming].sum(1), fused[:, t], atol=1e-5)
+
+
+def test_omega_gradient_is_the_same_with_private_histogram_copies_and_off_map_samples():
+    theta = _random_affine(3, 20, 3.0, seed=5).double().reshape(-1, 2, 3)  # many samples off the 4 x 5 map
+    grad_w = torch.randn(60, 20, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    one = fusion._omega_grad_rows(theta, grad_w, 4, 5, copies=1)
+    many = fusion._omega_grad_rows(theta, grad_w, 4, 5, copies=7)
+    assert one.shape == (4, 5) and torch.allclose(one, many, atol=1e-12)

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Execute the whole book at one profile on this machine's GPU with the machine's own python (torch with CUDA), then
+# the benchmarks; everything lands in results/<profile>/. Bring that folder back and run `make site` where the site
+# toolchain is installed.
+#
+#   tools/gpu_book.sh [--profile full] [--wheels DIR] [--book-budget-s S] [--skip-book] [--skip-bench]
+#
+# --wheels DIR       an offline machine: install the wheels in DIR whose distribution this python lacks (papermill,
+#                    jupytext, ipykernel, ... made elsewhere with `pip download`) into /tmp/site; torch, numpy and
+#                    the other packages already there stay as they are.
+# --book-budget-s S  stop executing chapters after S seconds; the chapters done by then are published, the one in
+#                    progress is not (results/<profile>/<stem>/ keeps its previous content).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+profile=full wheels="" budget=0 book=1 bench=1
+while (($#)); do
+  case $1 in
+    --profile) profile=$2; shift 2 ;;
+    --wheels) wheels=$2; shift 2 ;;
+    --book-budget-s) budget=$2; shift 2 ;;
+    --skip-book) book=0; shift ;;
+    --skip-bench) bench=0; shift ;;
+    *) echo "error: unknown option '$1'; valid: --profile, --wheels, --book-budget-s, --skip-book, --skip-bench" >&2
+       exit 2 ;;
+  esac
+done
+export PYTHONUNBUFFERED=1
+if [[ -n $wheels ]]; then
+  have=$(python3 -m pip list --format=freeze 2>/dev/null | cut -d= -f1 | tr 'A-Z_.' 'a-z--')
+  need=()
+  for w in "$wheels"/*.whl; do
+    name=$(basename "$w" | cut -d- -f1 | tr 'A-Z_.' 'a-z--')
+    grep -qx "$name" <<<"$have" || need+=("$w")
+  done
+  echo "installing ${#need[@]} wheels into /tmp/site"
+  ((${#need[@]})) && python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site "${need[@]}"
+  export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH} PATH=/tmp/site/bin:$PATH
+  python3 -m ipykernel install --user --name python3 >/dev/null  # the kernel papermill asks for, on this python
+fi
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0))"
+status=0
+if ((book)); then
+  t0=$(date +%s)
+  if ((budget > 0)); then
+    timeout --signal=INT --kill-after=20 "$budget" python3 -m mfcore.run_book execute --profile "$profile" --device cuda --keep-going || status=$?
+  else
+    python3 -m mfcore.run_book execute --profile "$profile" --device cuda --keep-going || status=$?
+  fi
+  echo "book: exit $status after $(( $(date +%s) - t0 )) s"
+fi
+if ((bench)); then
+  python3 benchmarks/run_all.py --profile "$profile" --device cuda || status=$?
+fi
+exit $status
