@@ -57,9 +57,17 @@ def main(argv=None) -> pd.DataFrame:
     quick = device.type == "cpu"
     rows = []
 
+    results = REPO / "results" / profile.name
+    out = args.out or results / "benchmarks.csv"
+
     def add(benchmark, metric, value, unit, paper_value="", note=""):
         rows.append(dict(benchmark=benchmark, metric=metric, value=float(value), unit=unit, device=dev_name,
                          paper_value=paper_value, note=note))
+
+    def write() -> pd.DataFrame:  # after every benchmark: an interrupted run keeps what it measured
+        table = pd.DataFrame(rows)
+        book.atomic_write_bytes(Path(out), table.to_csv(index=False, float_format="%.6g").encode())
+        return table
 
     fz = run_script("bench_fusion", ["--device", device.type] + (["--repeats", "3", "--warmup", "1"] if quick else []))
     for phase in ("fwd_bwd", "step", "infer"):
@@ -74,6 +82,7 @@ def main(argv=None) -> pd.DataFrame:
     add("inference", "fused 2D inference per image (backbone + fusion)", speed.fused_inference_ms(profile, device), "ms",
         PAPER["inference"], f"{profile.studio.image_px}² input, ResNet-{profile.backbone.resnet_depth}, 4 views")
 
+    write()
     rp = run_script("bench_rpsm", ["--device", device.type, "--profile", profile.name]
                     + (["--frames", "4", "--single-frames", "2", "--batch", "4"] if quick else []))
     for mode in ("batched", "single"):
@@ -84,18 +93,20 @@ def main(argv=None) -> pd.DataFrame:
         add("rpsm", "RPSM batched / one at a time", rp[rp["mode"] == "batched"].frames_per_s.iloc[0]
             / rp[rp["mode"] == "single"].frames_per_s.iloc[0], "ratio")
 
+    write()
     rd = run_script("bench_render", ["--device", device.type, "--profile", profile.name] + (["--repeats", "1"] if quick else []))
     for _, r in rd.iterrows():
         add("render", f"render {r.rig} ({'with' if r.with_labels else 'without'} labels)", r.images_per_s, "images/s",
             note=f"{r.image_px}² images")
 
+    write()
     pr = run_script("bench_pruning", ["--device", device.type, "--profile", profile.name]
                     + (["--repeats", "2", "--train-steps", "2"] if quick else ["--amp"]))
     for _, r in pr[pr.method.isin(["TrainableFusion", "ImageOnly", "CMOnly"]) | (pr.note.astype(str).str.contains("pruned"))].iterrows():
         add("pruning", f"{r.method} {r.note if isinstance(r.note, str) else ''}".strip() + " inference", r.ms_per_image,
             "ms/image", note=f"{int(r.params)} parameters")
 
-    results = REPO / "results" / profile.name
+    write()
     times = results / "04_few_shot_curves" / "finetune_times.json"
     if times.exists():
         ft = pd.DataFrame(json.loads(times.read_text()))
@@ -123,9 +134,7 @@ def main(argv=None) -> pd.DataFrame:
         add("chapters", "wall time of the whole book (sum of the chapters)", sum(p["wall_seconds"] for p in provs), "s",
             note=f"{len(provs)} chapters; target ≤ 600 s on one GPU; each chapter's own device above")
 
-    table = pd.DataFrame(rows)
-    out = args.out or results / "benchmarks.csv"
-    book.atomic_write_bytes(Path(out), table.to_csv(index=False, float_format="%.6g").encode())
+    table = write()
     with pd.option_context("display.width", 200, "display.max_colwidth", 60):
         print(table[["benchmark", "metric", "value", "unit"]].to_string(index=False))
     print(f"wrote {out}")

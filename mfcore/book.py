@@ -69,7 +69,14 @@ def validate_seed(seed) -> int:
 
 
 def git_state() -> dict:
-    """Git sha of the code and whether it differs from that commit (results/ and _build/ do not count)."""
+    """Git sha of the code and whether it differs from that commit (results/ and _build/ do not count).
+
+    A copy of the tree whose ``.git`` is not the source's (a tree shipped to a GPU machine) names its commit in
+    ``$MFCORE_SOURCE_SHA`` (and ``$MFCORE_SOURCE_DIRTY=1`` when the shipped tree had changes): those win over ``git``.
+    """
+    if os.environ.get("MFCORE_SOURCE_SHA"):
+        return {"git_sha": os.environ["MFCORE_SOURCE_SHA"], "git_dirty": os.environ.get("MFCORE_SOURCE_DIRTY") == "1"}
+
     def run(*args):
         return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=30)
     try:

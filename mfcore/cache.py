@@ -4,7 +4,8 @@
 name carries a hash of ``key`` (profile sizes, seed, rig …) and of the source of the mfcore modules that produced it,
 so a change of code or settings is a new entry. Each entry also stores a hash of its own contents: a corrupt or stale
 entry is detected, rebuilt and replaced, never silently reused. Writes are atomic (temporary file + rename), and loads
-use ``torch.load(..., weights_only=True)``.
+use ``torch.load(..., weights_only=True)``. A process keeps the entries it loaded or built in memory (LRU, up to
+``$MFCORE_CACHE_MEMORY_GB``, default 8) and reuses them while their file is unchanged.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import hashlib
 import json
 import os
 import warnings
+from collections import OrderedDict
 from pathlib import Path
 from typing import Callable
 
@@ -48,8 +50,52 @@ def _content_hash(tensors: dict[str, torch.Tensor]) -> str:
         h.update(name.encode())
         h.update(str(t.dtype).encode())
         h.update(str(tuple(t.shape)).encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")  # 0-dim too
+        if t.numel():  # the tensor's own bytes, read in place (no copy: entries reach gigabytes at full scale)
+            h.update(memoryview(t.reshape(-1).view(torch.uint8).numpy()))
     return h.hexdigest()
+
+
+# Entries already loaded (or built) by this process, most recently used last: a chapter asks for the same cached
+# heatmaps many times (every method and K of Fig. 7 reads the same test frames), and reading and verifying a
+# gigabyte-sized entry each time cost minutes of the full book. Keyed by path, file size and modification time.
+_MEMO: "OrderedDict[Path, tuple[tuple[int, int], dict[str, torch.Tensor], int]]" = OrderedDict()
+
+
+def memo_budget_bytes() -> int:
+    """Bytes of loaded entries kept in memory (``$MFCORE_CACHE_MEMORY_GB``, default 8; 0 turns the memo off)."""
+    return int(float(os.environ.get("MFCORE_CACHE_MEMORY_GB", "8")) * (1 << 30))
+
+
+def _nbytes(tensors: dict[str, torch.Tensor]) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors.values())
+
+
+def _memo_get(path: Path) -> dict[str, torch.Tensor] | None:
+    hit = _MEMO.get(path)
+    if hit is None:
+        return None
+    st = path.stat()
+    if hit[0] != (st.st_size, st.st_mtime_ns):
+        del _MEMO[path]
+        return None
+    _MEMO.move_to_end(path)
+    return dict(hit[1])
+
+
+def _memo_put(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    size, budget = _nbytes(tensors), memo_budget_bytes()
+    _MEMO.pop(path, None)
+    if size > budget:
+        return
+    st = path.stat()
+    _MEMO[path] = ((st.st_size, st.st_mtime_ns), dict(tensors), size)
+    while sum(v[2] for v in _MEMO.values()) > budget:
+        _MEMO.popitem(last=False)
+
+
+def clear_memo() -> None:
+    """Forget the entries this process holds in memory (the files stay)."""
+    _MEMO.clear()
 
 
 def atomic_torch_save(obj, path: Path) -> None:
@@ -72,13 +118,16 @@ def cached(kind: str, key: dict, build: Callable[[], dict[str, torch.Tensor]], c
     full_key = {"kind": kind, "key": key, "code": code_hash(code) if code else ""}
     digest = key_hash(full_key)
     path = cache_dir() / f"{kind}-{digest[:16]}.pt"
-    result = None
+    result = _memo_get(path) if path.exists() else None
+    if result is not None:
+        return {k: v.to(device) for k, v in result.items()} if device is not None else result
     if path.exists():
         try:
             entry = torch.load(path, map_location="cpu", weights_only=True)
             if entry.get("key_hash") != digest or entry.get("content_hash") != _content_hash(entry["tensors"]):
                 raise ValueError("hash mismatch")
             result = entry["tensors"]
+            _memo_put(path, result)
         except Exception as err:  # corrupt, truncated or stale: rebuild
             warnings.warn(f"cache entry {path.name} is invalid ({err}); rebuilding it", stacklevel=2)
             result = None
@@ -89,6 +138,7 @@ def cached(kind: str, key: dict, build: Callable[[], dict[str, torch.Tensor]], c
         cpu = {k: v.detach().cpu() for k, v in result.items()}
         atomic_torch_save({"key_hash": digest, "key": json.dumps(full_key, sort_keys=True, default=str),
                            "content_hash": _content_hash(cpu), "tensors": cpu}, path)
+        _memo_put(path, cpu)
     if device is not None:
         result = {k: v.to(device) for k, v in result.items()}
     return result

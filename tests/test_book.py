@@ -139,3 +139,11 @@ def test_every_notebook_source_has_a_parameters_cell_and_no_outputs():
         for name in ("profile", "device", "seed", "out_dir"):
             assert f"\n{name} = " in text, (stem, name)
         assert "book.open_chapter(" in text and "ch.finish()" in text, stem
+
+
+def test_a_shipped_tree_names_its_source_commit_in_provenance(monkeypatch):
+    monkeypatch.setenv("MFCORE_SOURCE_SHA", "0123456789abcdef0123456789abcdef01234567")
+    monkeypatch.setenv("MFCORE_SOURCE_DIRTY", "1")
+    assert book.git_state() == {"git_sha": "0123456789abcdef0123456789abcdef01234567", "git_dirty": True}
+    monkeypatch.delenv("MFCORE_SOURCE_SHA")
+    assert len(book.git_state()["git_sha"]) == 40

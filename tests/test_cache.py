@@ -62,3 +62,31 @@ def test_scalar_tensors_such_as_batchnorm_counters_are_cached(tmp_cache):
     out = cache.cached("demo", {"n": 4}, lambda: {"count": torch.tensor(7), "x": torch.ones(2)})
     again = cache.cached("demo", {"n": 4}, lambda: {"count": torch.tensor(0), "x": torch.zeros(2)})
     assert out["count"].item() == 7 and again["count"].item() == 7
+
+
+def test_a_loaded_entry_is_kept_in_memory_until_its_file_changes(tmp_cache, monkeypatch):
+    cache.clear_memo()
+    cache.cached("demo", {"n": 8}, lambda: {"x": torch.arange(4.0)})
+    loads = []
+    real_load = torch.load
+    monkeypatch.setattr(cache.torch, "load", lambda *a, **k: loads.append(1) or real_load(*a, **k))
+    for _ in range(3):
+        assert torch.equal(cache.cached("demo", {"n": 8}, lambda: {"x": torch.zeros(4)})["x"], torch.arange(4.0))
+    assert loads == []  # built by this process: never read back
+    cache.clear_memo()
+    cache.cached("demo", {"n": 8}, lambda: {"x": torch.zeros(4)})
+    cache.cached("demo", {"n": 8}, lambda: {"x": torch.zeros(4)})
+    assert loads == [1]  # read and verified once, then from memory
+    (path,) = tmp_cache.glob("demo-*.pt")
+    entry = real_load(path, weights_only=True)
+    entry["tensors"]["x"] = torch.full((4,), 5.0)
+    entry["content_hash"] = cache._content_hash(entry["tensors"])
+    torch.save(entry, path)  # another process rewrote the entry: the memory copy is stale
+    assert torch.equal(cache.cached("demo", {"n": 8}, lambda: {"x": torch.zeros(4)})["x"], torch.full((4,), 5.0))
+
+
+def test_memory_budget_zero_turns_the_memo_off(tmp_cache, monkeypatch):
+    cache.clear_memo()
+    monkeypatch.setenv("MFCORE_CACHE_MEMORY_GB", "0")
+    cache.cached("demo", {"n": 9}, lambda: {"x": torch.ones(2)})
+    assert not cache._MEMO

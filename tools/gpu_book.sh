@@ -8,6 +8,8 @@
 # --wheels DIR       an offline machine: install the wheels in DIR whose distribution this python lacks (papermill,
 #                    jupytext, ipykernel, ... made elsewhere with `pip download`) into /tmp/site; torch, numpy and
 #                    the other packages already there stay as they are.
+# Where this tree's .git is not the source's (a copy shipped to the GPU machine), export MFCORE_SOURCE_SHA=<commit>
+# (and MFCORE_SOURCE_DIRTY=1 if the copy had uncommitted changes) so that provenance.json names the right code.
 # --book-budget-s S  stop executing chapters after S seconds; the chapters done by then are published, the one in
 #                    progress is not (results/<profile>/<stem>/ keeps its previous content).
 set -euo pipefail
