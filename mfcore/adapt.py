@@ -69,10 +69,10 @@ class AdaptResult:
     def mean_finetune_s(self) -> float:
         return sum(self.finetune_s) / len(self.finetune_s)
 
-    def mean_jdr(self) -> pd.DataFrame:
-        """JDR averaged over trials: tidy ``rig, method, k, joint, jdr`` (joint order kept)."""
+    def mean_jdr(self, threshold: str = "half_head") -> pd.DataFrame:
+        """JDR at ``threshold`` averaged over trials: tidy ``rig, method, k, joint, jdr`` (joint order kept)."""
         cols = ["rig", "method", "k", "joint"]
-        return self.jdr.groupby(cols, as_index=False, sort=False).jdr.mean()
+        return self.jdr[self.jdr.threshold == threshold].groupby(cols, as_index=False, sort=False).jdr.mean()
 
     def table(self, joints=TABLE_JOINTS) -> pd.DataFrame:
         """One row per joint: NoFusion, MetaFuse^K and the gain (MetaFuse^K − NoFusion), JDR fractions."""

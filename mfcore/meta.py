@@ -274,30 +274,43 @@ JOINT_GROUPS: dict[str, tuple[str, ...]] = {  # the typical joints of Fig. 7 (le
 }
 
 
-def heatmap_jdr(heatmaps: Tensor, labels: dict[str, Tensor], image_px: int) -> Tensor:
-    """Joint Detection Rate per joint (MetaFuse Sec. 5.1), (J,): the heatmap maximum, in image pixels, within half a
-    head size of the label. heatmaps (N, V, J, h, w); labels from :func:`mfcore.backbone.cached_heatmaps` (same
-    frames and views; "projections"/"focal_px" of one camera set, (V, 3, 4)/(V,), or per frame, (N, V, 3, 4)/(N, V), as
-    the H36M-like test set of several subjects). Joints outside the image do not count; occluded ones do."""
+JDR_THRESHOLDS = ("half_head", "crossview_const")  # the book's JDR (Sec. 5.1) and the Cross View Fusion code's constant
+
+
+def heatmap_jdr(heatmaps: Tensor, labels: dict[str, Tensor], image_px: int, threshold: str = "half_head") -> Tensor:
+    """Joint Detection Rate per joint (MetaFuse Sec. 5.1), (J,): the heatmap maximum, in image pixels, within the
+    threshold of the label. ``threshold``: "half_head" — half the head size each view sees in that frame
+    (:func:`mfcore.metrics.head_threshold_px`), the book's JDR; "crossview_const" — the Cross View Fusion code's one
+    constant for all frames, 0.5 × input size / 10 (:func:`mfcore.metrics.crossview_threshold_px`).
+    heatmaps (N, V, J, h, w); labels from :func:`mfcore.backbone.cached_heatmaps` (same frames and views;
+    "projections"/"focal_px" of one camera set, (V, 3, 4)/(V,), or per frame, (N, V, 3, 4)/(N, V), as the H36M-like
+    test set of several subjects). Joints outside the image do not count; occluded ones do."""
     from mfcore import geometry, metrics
 
+    if threshold not in JDR_THRESHOLDS:
+        raise ValueError(f"unknown JDR threshold {threshold!r}; valid: {', '.join(JDR_THRESHOLDS)}")
     pred_px = geometry.scale_pixels(metrics.heatmap_argmax_px(heatmaps), heatmaps.shape[-1], image_px)
     gt_px = labels["joints_2d_px"]
     inside = ((gt_px >= -0.5) & (gt_px <= image_px - 0.5)).all(-1)
-    return metrics.jdr(pred_px, gt_px, _head_threshold_px(labels), inside)
+    thr = _head_threshold_px(labels) if threshold == "half_head" else metrics.crossview_threshold_px(image_px)
+    return metrics.jdr(pred_px, gt_px, thr, inside)
 
 
-def jdr_rows(heatmaps: Tensor, labels: dict[str, Tensor], image_px: int, **columns) -> list[dict]:
+def jdr_rows(heatmaps: Tensor, labels: dict[str, Tensor], image_px: int, thresholds=JDR_THRESHOLDS,
+             **columns) -> list[dict]:
     """Tidy rows ``{**columns, joint, jdr, threshold}`` for the mean over joints, the Fig. 7 joint groups, and every
-    joint of :data:`mfcore.skeleton.JOINT_NAMES`."""
+    joint of :data:`mfcore.skeleton.JOINT_NAMES`, for each threshold of ``thresholds`` (:func:`heatmap_jdr`)."""
     from mfcore import skeleton
 
-    per_joint = heatmap_jdr(heatmaps, labels, image_px)
-    values = {"mean": float(per_joint.nanmean())}
-    for group, names in JOINT_GROUPS.items():
-        values[group] = float(per_joint[[skeleton.JOINT_INDEX[n] for n in names]].nanmean())
-    values.update({name: float(per_joint[i]) for i, name in enumerate(skeleton.JOINT_NAMES)})
-    return [{**columns, "joint": joint, "jdr": jdr, "threshold": "half_head"} for joint, jdr in values.items()]
+    rows = []
+    for threshold in thresholds:
+        per_joint = heatmap_jdr(heatmaps, labels, image_px, threshold)
+        values = {"mean": float(per_joint.nanmean())}
+        for group, names in JOINT_GROUPS.items():
+            values[group] = float(per_joint[[skeleton.JOINT_INDEX[n] for n in names]].nanmean())
+        values.update({name: float(per_joint[i]) for i, name in enumerate(skeleton.JOINT_NAMES)})
+        rows += [{**columns, "joint": joint, "jdr": jdr, "threshold": threshold} for joint, jdr in values.items()]
+    return rows
 
 
 PRETRAINED = ("MetaFuse", "NaiveFuseMeta", "AffineFuse", "NaiveFuse")
@@ -612,7 +625,9 @@ def fused_test_heatmaps(method: str, k: int, target: str, trial: int, profile, s
 
     "NoFusion" (k = 0): the backbone's heatmaps. Any method of :data:`ADAPTED_METHODS`: the pre-softmax fused heatmaps
     of :func:`adapted_fusion` (``method``, ``k``, ``target``, ``trial``), computed once and cached by
-    :mod:`mfcore.cache` (stored as float16; first and later calls return the same values) under a key of the profile's
+    :mod:`mfcore.cache` (NaiveFuse variants: the fused maps, as float16; AffineFuse / MetaFuse: the adapted θ and
+    ω_base, from which the maps are fused again on every call, rounded to float16 likewise, so first and later calls
+    return the same values) under a key of the profile's
     studio / backbone / metafuse sections, ``seed``, method, K, target and trial, and the code of
     fusion/meta/backbone/data/render/studio/motion. Returns the test dict of :func:`target_data` plus "heatmaps"
     (N, V, J, h, w) float32 and "finetune_s" (1,) float64 (wall seconds of the finetuning when the entry was built;
@@ -635,15 +650,23 @@ def fused_test_heatmaps(method: str, k: int, target: str, trial: int, profile, s
         data = target_data(target, trial, profile, seed, device)
         state["test"] = data["test"]
         model, seconds = adapt_on_pool(method, k, data["train"], trial, profile, seed, device, progress=progress)
-        fused = fuse_frames(model, data["test"]["pred"])
-        return {"heatmaps": fused.half().cpu(), "finetune_s": torch.tensor([seconds], dtype=torch.float64)}
+        seconds = torch.tensor([seconds], dtype=torch.float64)
+        if isinstance(model, fusion.AffineFuse):  # θ and ω_base (a few MB) instead of the fused maps (~0.3 GB at full)
+            return {**{f"param.{n}": v.detach().cpu() for n, v in model.state_dict().items()}, "finetune_s": seconds}
+        return {"heatmaps": fuse_frames(model, data["test"]["pred"]).half().cpu(), "finetune_s": seconds}
 
     sections = profile.as_dict()
     key = dict(method=method, k=k, target=target, trial=trial, seed=seed, studio=sections["studio"],
                backbone=sections["backbone"], metafuse=sections["metafuse"])
     out = cached("fused", key, build, code=_FUSED_CODE)
     test = state.get("test") or target_data(target, trial, profile, seed, device)["test"]
-    return {**test, "heatmaps": out["heatmaps"].float(), "finetune_s": out["finetune_s"]}
+    if "heatmaps" in out:
+        heatmaps = out["heatmaps"]
+    else:  # an AffineFuse / MetaFuse entry: rebuild the adapted model, fuse the test frames (same rounding as stored)
+        model = fusion.AffineFuse(test["pred"].shape[1], profile.studio.heatmap_px)
+        model.load_state_dict({n[len("param."):]: v for n, v in out.items() if n.startswith("param.")})
+        heatmaps = fuse_frames(model.to(device).freeze(), test["pred"]).half()
+    return {**test, "heatmaps": heatmaps.float(), "finetune_s": out["finetune_s"]}
 
 
 def few_shot_curves(profile, seed: int, device, *, progress: bool = True,

@@ -85,10 +85,32 @@ def execute_notebook(stem: str, profile: str, device: str, seed: int) -> float:
             shutil.copyfile(partial, FAILED_DIR / profile / f"{stem}.ipynb")
             print(f"the partly executed notebook is in {os.path.relpath(FAILED_DIR / profile / f'{stem}.ipynb', REPO_ROOT)}",
                   file=sys.stderr, flush=True)
+            _report_cells(FAILED_DIR / profile / f"{stem}.ipynb", profile)
         shutil.rmtree(staging, ignore_errors=True)
         raise
     publish(staging, final)
     return time.perf_counter() - t0
+
+
+def slowest_cells(notebook: Path, n: int = 3) -> list[tuple[float, str]]:
+    """The ``n`` longest cells of an executed notebook: (seconds from papermill's metadata, first source line)."""
+    import nbformat
+
+    cells = []
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        seconds = cell.get("metadata", {}).get("papermill", {}).get("duration")
+        if cell.cell_type == "code" and seconds is not None:
+            first = next((line for line in cell.source.splitlines() if line.strip() and not line.startswith("#")), "")
+            cells.append((float(seconds), first.strip()[:70]))
+    return sorted(cells, reverse=True)[:n]
+
+
+def _report_cells(notebook: Path, profile: str) -> None:
+    try:
+        for seconds, line in slowest_cells(notebook):
+            print(f"[{profile}]     {seconds:7.1f} s  {line}", flush=True)
+    except Exception as err:  # a report, never a reason to fail the book
+        print(f"[{profile}]     (no cell timings: {err})", flush=True)
 
 
 def cmd_execute(args) -> None:
@@ -116,7 +138,8 @@ def cmd_execute(args) -> None:
             print(f"error: {message}", file=sys.stderr, flush=True)
             failed.append(stem)
             continue
-        print(f"[{args.profile}] {stem} done in {timings[stem]:.1f} s", flush=True)
+        print(f"[{args.profile}] {stem} done in {timings[stem]:.1f} s; its slowest cells:", flush=True)
+        _report_cells(RESULTS_DIR / args.profile / stem / f"{stem}.ipynb", args.profile)
     publish_profile_tables(args.profile)
     print(json.dumps({"profile": args.profile, "wall_seconds": {k: round(v, 1) for k, v in timings.items()},
                       "total_wall_seconds": round(sum(timings.values()), 1), "failed": failed}))

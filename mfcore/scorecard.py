@@ -39,8 +39,8 @@ def _pct(x: float) -> str:
 
 def _jdr(df: pd.DataFrame, rig: str, method: str, k=None, joint: str = "mean") -> float:
     rows = df[(df.rig == rig) & (df.method == method) & (df.joint == joint)]
-    if "threshold" in rows.columns:
-        rows = rows[rows.threshold == rows.threshold.iloc[0]] if len(rows) else rows
+    if "threshold" in rows.columns:  # the book's JDR (half a head size); the constant-threshold rows are a side table
+        rows = rows[rows.threshold == "half_head"]
     if k is not None:
         rows = rows[rows.k == k]
     if rows.empty:
@@ -62,26 +62,26 @@ def _target_rig(df: pd.DataFrame) -> str:
     return rigs[0]
 
 
-def _mf_ordering(df):
-    rig, k = _target_rig(df), _shots(df)[0]
+def _mf_ordering(df, rig=None):
+    rig, k = rig or _target_rig(df), _shots(df)[0]
     m, a, n = (_jdr(df, rig, x, k) for x in ("MetaFuse", "AffineFuse", "NaiveFuse"))
     return f"K={k}: MetaFuse {_pct(m)}, AffineFuse {_pct(a)}, NaiveFuse {_pct(n)}", m > a > n
 
 
-def _naive_below_nofusion(df):
-    rig, k = _target_rig(df), _shots(df, "NaiveFuse")[0]
+def _naive_below_nofusion(df, rig=None):
+    rig, k = rig or _target_rig(df), _shots(df, "NaiveFuse")[0]
     n, base = _jdr(df, rig, "NaiveFuse", k), _jdr(df, rig, "NoFusion")
     return f"K={k}: NaiveFuse {_pct(n)} vs NoFusion {_pct(base)}", n < base
 
 
-def _meta_above_nofusion(df):
-    rig, k = _target_rig(df), _shots(df)[0]
+def _meta_above_nofusion(df, rig=None):
+    rig, k = rig or _target_rig(df), _shots(df)[0]
     m, base = _jdr(df, rig, "MetaFuse", k), _jdr(df, rig, "NoFusion")
     return f"K={k}: MetaFuse {_pct(m)} vs NoFusion {_pct(base)}", m > base
 
 
-def _gains_at_wrists_elbows(df):
-    rig, k = _target_rig(df), _shots(df)[0]
+def _gains_at_wrists_elbows(df, rig=None):
+    rig, k = rig or _target_rig(df), _shots(df)[0]
     gains = {g: _jdr(df, rig, "MetaFuse", k, g) - _jdr(df, rig, "NoFusion", None, g)
              for g in ("wrist", "elbow", "knee", "ankle")}
     best = max(gains, key=gains.get)
@@ -89,14 +89,25 @@ def _gains_at_wrists_elbows(df):
     return f"K={k} gains (points): {text}", best in ("wrist", "elbow")
 
 
-def _meta500_close_to_full(df):
-    rig, k = _target_rig(df), _shots(df)[-1]
+def _meta500_close_to_full(df, rig=None):
+    rig, k = rig or _target_rig(df), _shots(df)[-1]
     m, full = _jdr(df, rig, "MetaFuse", k), _jdr(df, rig, "NaiveFuseFull")
     return f"K={k}: MetaFuse {_pct(m)} vs NaiveFuse^full {_pct(full)}", abs(m - full) * 100 <= CLOSE_JDR_POINTS
 
 
-def _naive_meta_far_below(df):
-    rig = _target_rig(df)
+def _jdr_rises_with_k(df, rig=None):
+    rig = rig or _target_rig(df)
+    parts, holds = [], True
+    for method in ("NaiveFuse", "AffineFuse", "MetaFuse"):
+        ks = _shots(df, method)
+        first, last = _jdr(df, rig, method, ks[0]), _jdr(df, rig, method, ks[-1])
+        parts.append(f"{method} {_pct(first)} → {_pct(last)}")
+        holds &= last > first
+    return f"K={_shots(df)[0]} → {_shots(df)[-1]}: " + ", ".join(parts), holds
+
+
+def _naive_meta_far_below(df, rig=None):
+    rig = rig or _target_rig(df)
     ks = _shots(df, "NaiveFuseMeta")[:2]
     parts, holds = [], True
     for k in ks:
@@ -213,6 +224,8 @@ CLAIMS: tuple[Claim, ...] = (
           "elbow 83.7% → 86.3% at K=50", JDR, _gains_at_wrists_elbows),
     Claim("MF-fig7-500", MF, f"MetaFuse^500 is close to NaiveFuse^full (within {CLOSE_JDR_POINTS:g} JDR point)",
           "similar (Fig. 7)", JDR, _meta500_close_to_full),
+    Claim("MF-fig7-trend", MF, "Every finetuned method's mean JDR is higher at the largest K than at the smallest",
+          "all curves rise with K (Fig. 7)", JDR, _jdr_rises_with_k),
     Claim("MF-naive-meta", MF, f"Meta-learned NaiveFuse is far below MetaFuse (> {FAR_JDR_POINTS:g} point at K=50, 100)",
           "87.7% / 89.3% mean JDR at K=50 / 100", JDR, _naive_meta_far_below),
     Claim("MF-table2", MF, "3D error (PSM) of MetaFuse is below NoFusion and falls with K",
@@ -232,6 +245,44 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("TK-decorrelation", TK, "Image and confidence-map stream features are decorrelated (R² across streams below R² within a stream)",
           "low correlation (Fig. 7)", "06_trainable_fusion/stream_correlation.csv", _decorrelated),
 )
+
+
+FIG7_REASONS = {  # where a Fig. 7 finding fails here, what differs from the paper's setting that could explain it
+    "MF-fig7-order": "the ordering needs the meta-learned θ to transfer; our meta-training is short (profile "
+                     "`meta_iterations`) and our backbone's heatmaps are cleaner than on real images, so there is less "
+                     "for any fusion to fix",
+    "MF-fig7-naive50": "NaiveFuse over-fits K frames through Z1·Z2 free weights per pair; with our finetuning step count "
+                       "it may not have moved far enough from its zero (= NoFusion) start to over-fit",
+    "MF-fig7-meta50": "a gain over NoFusion needs errors that other views can correct (occlusions, left/right swaps); "
+                      "the synthetic studio has fewer of them than Human3.6M",
+    "MF-fig7-joints": "the paper's wrist/elbow gains come from self-occlusion of the arms in real footage; our "
+                      "occluders and body model make other joints the hard ones",
+    "MF-fig7-500": "NaiveFuse^full sees the whole pool for many more steps; our K=500 finetuning uses the profile's "
+                   "`finetune_steps` only",
+    "MF-fig7-trend": "more frames help only when the few-shot fits are limited by data, not by the step budget",
+    "MF-naive-meta": "meta-learning a shared Z1×Z2 matrix has no geometry to transfer; a small gap means our target rigs "
+                     "resemble the dome's training pairs more than Human3.6M resembles Panoptic",
+}
+
+
+def fig7_findings(jdr: pd.DataFrame) -> pd.DataFrame:
+    """The Fig. 7 claims of :data:`CLAIMS` (those read from ``jdr.csv``) checked on every rig of the table: one row per
+    rig and claim with ``rig, claim_id, claim, paper_value, our_value, holds`` ("yes"/"no"/"not run") and, for a
+    claim that does not hold, ``possible_reason`` (:data:`FIG7_REASONS`: a hypothesis, not a measurement)."""
+    rows = []
+    for rig in jdr.rig.unique():
+        for c in CLAIMS:
+            if c.evidence != JDR:
+                continue
+            try:
+                our_value, holds = c.check(jdr, rig=rig)
+                verdict = "yes" if holds else "no"
+            except Missing as why:
+                our_value, verdict = f"not measured: {why}", "not run"
+            rows.append(dict(rig=rig, claim_id=c.claim_id, claim=c.claim, paper_value=c.paper_value,
+                             our_value=our_value, holds=verdict,
+                             possible_reason=FIG7_REASONS.get(c.claim_id, "") if verdict == "no" else ""))
+    return pd.DataFrame(rows)
 
 
 def scorecard(results_dir: Path | str) -> pd.DataFrame:

@@ -194,9 +194,10 @@ display(Markdown(f"ω_base bit-identical after MetaFuse's finetuning: **{omega_f
 
 # %%
 jdr = []
-jdr += meta.jdr_rows(test["pred"], test, image_px, method="NoFusion")
+jdr += meta.jdr_rows(test["pred"], test, image_px, thresholds=("half_head",), method="NoFusion")
 for method, model in finetuned.items():
-    jdr += meta.jdr_rows(meta.fuse_frames(model, test["pred"]), test, image_px, method=method)
+    jdr += meta.jdr_rows(meta.fuse_frames(model, test["pred"]), test, image_px, thresholds=("half_head",),
+                         method=method)
 jdr = pd.DataFrame(jdr)
 jdr["k"] = k_demo
 ch.save_table(jdr, "finetune_jdr")

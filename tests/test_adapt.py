@@ -148,8 +148,10 @@ def test_jdr_table_is_tidy_per_method_and_joint(tiny):
     assert list(t.columns) == ["rig", "method", "k", "trial", "joint", "jdr", "threshold"]
     assert set(t.method) == {"NoFusion", "MetaFuse"} and set(t.rig) == {"ceiling5"}
     assert set(t[t.method == "NoFusion"].k) == {0} and set(t[t.method == "MetaFuse"].trial) == {0, 1}
-    joints = t[t.method == "NoFusion"].joint.tolist()
+    assert set(t.threshold) == {"half_head", "crossview_const"}  # the book's JDR and the Cross View Fusion constant
+    joints = t[(t.method == "NoFusion") & (t.threshold == "half_head")].joint.tolist()
     assert joints[0] == "mean" and len(joints) == 1 + len(meta.JOINT_GROUPS) + 17
+    assert len(res.mean_jdr()) == len(res.mean_jdr("crossview_const")) == 2 * len(joints)  # trials averaged
     assert t.jdr.between(0, 1).all() and len(res.finetune_s) == 2 and all(s > 0 for s in res.finetune_s)
     table = res.table()
     assert list(table.columns) == ["NoFusion", "MetaFuse^2", "gain"] and table.index[0] == "mean"

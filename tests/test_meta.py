@@ -147,6 +147,10 @@ def test_jdr_and_the_fig6_pick_on_a_hand_made_case(monkeypatch):
     assert meta.heatmap_jdr(pred, labels, image_px).tolist() == [1.0, 0.0]
     assert meta.heatmap_jdr(fused, labels, image_px).tolist() == [1.0, 1.0]
     assert meta.pick_corrected_joint(pred, fused, labels, image_px) == (0, 0, 1)
+    # the Cross View Fusion code's constant: 0.5 * 32 / 10 = 1.6 image px; joint 0 sits exactly on its label
+    assert meta.heatmap_jdr(fused, labels, image_px, "crossview_const").tolist() == [1.0, 1.0]
+    with pytest.raises(ValueError, match="'nope'"):
+        meta.heatmap_jdr(pred, labels, image_px, "nope")
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -82,3 +82,16 @@ def test_3d_claims(tmp_path):
     v = verdicts(tmp_path)
     assert v["MF-table2"] == v["MF-panoptic"] == v["CV-rpsm"] == "yes"
     assert v["MF-savgol"] == "not run"  # no smoothing column in this table
+
+
+def test_fig7_findings_are_checked_per_rig_with_the_half_head_jdr():
+    good = jdr_table().assign(threshold="half_head")
+    other_rig = jdr_table(meta_gain_at="knee").assign(rig="dome_heldout", threshold="half_head")
+    constant = jdr_table(naive50=0.95).assign(threshold="crossview_const")  # must not be read by the claims
+    table = scorecard.fig7_findings(pd.concat([good, other_rig, constant], ignore_index=True))
+    assert list(table.rig.unique()) == ["h36m_s9", "dome_heldout"]
+    assert set(table[table.rig == "h36m_s9"].holds) == {"yes"}
+    assert (table.possible_reason == "").sum() == (table.holds == "yes").sum()
+    joints = table[(table.rig == "dome_heldout") & (table.claim_id == "MF-fig7-joints")].iloc[0]
+    assert joints.holds == "no" and joints.possible_reason
+    assert set(table.claim_id) == {c.claim_id for c in scorecard.CLAIMS if c.evidence == scorecard.JDR}

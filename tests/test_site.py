@@ -77,3 +77,12 @@ def test_chapter_pages_show_their_figures_and_provenance(browser):
         text = browser.execute_script("return document.body.innerText;")
         assert n_images >= 1, f"{stem}: no figure on the page"
         assert "Profile" in text and "git" in text and "synthetic" in text, f"{stem}: provenance banner missing"
+
+
+def test_the_benchmarks_page_renders_the_benchmark_table():
+    page = HTML / "book" / "benchmarks.html"
+    _need(page.exists(), "no built site: run `make book` first")
+    text = page.read_text()
+    assert "<table" in text and "paper_value" in text  # the CSV's header row, rendered as a table
+    staged = (REPO / "book" / "_site" / "benchmarks.csv").read_text().splitlines()
+    assert len(staged) >= 2 and staged[0].startswith("benchmark,metric,value,unit,device")
