@@ -148,7 +148,7 @@ def train_backbone(model: PoseResNet, images: Tensor, heatmaps, *, epochs: int, 
     index tensor returning those targets (so that large sets need not hold their heatmaps). Shuffled with ``seed``;
     the schedule of :func:`warmup_lr`; bf16 autocast + channels_last on CUDA. Returns the mean loss of every epoch.
     """
-    from tqdm.auto import tqdm
+    from mfcore.progress import tqdm
 
     device = torch.device(device)
     n = images.shape[0]

@@ -26,7 +26,7 @@ import math
 import pandas as pd
 import torch
 import torch.nn.functional as nnf
-from tqdm.auto import tqdm
+from mfcore.progress import tqdm
 
 from . import geometry
 

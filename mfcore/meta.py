@@ -140,7 +140,7 @@ def meta_train(model, pred: Tensor, target: Tensor, *, views, iterations: int, t
     ``inner_lr`` and the D_test loss of the adapted parameters, averaged over the tasks, drives an Adam step of
     ``outer_lr``. Returns the mean D_test loss (post-adaptation) of every outer step.
     """
-    from tqdm.auto import tqdm
+    from mfcore.progress import tqdm
 
     _check_data(pred, target)
     if tuple(model.pairs) != PAIR or model.num_views != 2:
@@ -187,7 +187,7 @@ def train_fusion(model, pred: Tensor, target: Tensor, *, steps: int, lr: float, 
     """Plain (non-meta) training of a fusion model by Adam on Eq. (3): ``steps`` mini-batches of ``batch_size`` frames
     (all frames if fewer), drawn with ``seed``. ``trainable``: parameter names that move (default all); the others are
     frozen (``requires_grad`` off, untouched). Returns the loss of every step."""
-    from tqdm.auto import tqdm
+    from mfcore.progress import tqdm
 
     _check_data(pred, target)
     if pred.shape[1] != model.num_views:

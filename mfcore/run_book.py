@@ -68,12 +68,20 @@ def execute_notebook(stem: str, profile: str, device: str, seed: int) -> float:
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         source = staging / f".{stem}.source.ipynb"
         jupytext.write(nb, source, fmt="ipynb")
-        papermill.execute_notebook(
-            str(source), str(staging / f"{stem}.ipynb"), kernel_name="python3", language="python",
-            parameters={"profile": profile, "device": device, "seed": seed,
-                        "out_dir": os.path.relpath(staging, REPO_ROOT)},
-            cwd=str(REPO_ROOT), progress_bar=False, log_output=False, execution_timeout=CELL_TIMEOUT_S,
-        )
+        previous = os.environ.get("MFCORE_TEXT_PROGRESS")
+        os.environ["MFCORE_TEXT_PROGRESS"] = "1"  # the kernel inherits it: text progress bars, no widgets (progress.py)
+        try:
+            papermill.execute_notebook(
+                str(source), str(staging / f"{stem}.ipynb"), kernel_name="python3", language="python",
+                parameters={"profile": profile, "device": device, "seed": seed,
+                            "out_dir": os.path.relpath(staging, REPO_ROOT)},
+                cwd=str(REPO_ROOT), progress_bar=False, log_output=False, execution_timeout=CELL_TIMEOUT_S,
+            )
+        finally:
+            if previous is None:
+                os.environ.pop("MFCORE_TEXT_PROGRESS", None)
+            else:
+                os.environ["MFCORE_TEXT_PROGRESS"] = previous
         source.unlink()
         missing = [f for f in REQUIRED_OUTPUTS if not (staging / f).exists()]
         if missing:

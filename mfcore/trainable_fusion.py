@@ -475,7 +475,7 @@ def train_fusion_net(net: FusionNet, data: MonocularSamples, *, epochs: int, bat
     mean pose rather than at the zero pose (with Adam at 10⁻³ a bias needs hundreds of steps to travel half a metre).
     """
     import pandas as pd
-    from tqdm.auto import tqdm
+    from mfcore.progress import tqdm
 
     _check_int("epochs", epochs, 1)
     _check_int("batch_size", batch_size, 1)

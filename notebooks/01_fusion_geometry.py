@@ -43,7 +43,7 @@ import seaborn as sns
 import torch
 from IPython.display import Markdown, display
 
-from mfcore import book, epipolar, geometry
+from mfcore import book, epipolar, geometry, progress
 
 ch = book.open_chapter("01_fusion_geometry", profile=profile, device=device, seed=seed, out_dir=out_dir)
 sizes = ch.profile.geometry
@@ -447,10 +447,14 @@ plt.show()
 all_lines = {(src, dst): epipolar.epipolar_geometry(cameras[src], cameras[dst], grid)["line"].numpy()
              for src in range(len(cameras)) for dst in range(len(cameras)) if src != dst}  # (side², 3) each
 
-try:  # the explorer needs ipywidgets and a live front end; a headless run only creates it
+try:  # the explorer needs ipywidgets and a live front end: a batch run of the book (text_only) does not build it
     import ipywidgets as widgets
 except ImportError:
     widgets = None
+if progress.text_only():
+    widgets = None
+    display(Markdown("*Batch run: the explorer is built only in a live notebook (JupyterLab); the static figure above "
+                     "shows the same lines for a grid of pixels.*"))
 
 if widgets is not None:
     def explore(source_view=0, x_px=side // 2, y_px=side // 2):

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
-from tqdm.auto import tqdm
+from mfcore.progress import tqdm
 
 from mfcore import book, metrics, motion, pictorial, skeleton, studio
 

@@ -147,3 +147,18 @@ def test_a_shipped_tree_names_its_source_commit_in_provenance(monkeypatch):
     assert book.git_state() == {"git_sha": "0123456789abcdef0123456789abcdef01234567", "git_dirty": True}
     monkeypatch.delenv("MFCORE_SOURCE_SHA")
     assert len(book.git_state()["git_sha"]) == 40
+
+
+def test_batch_runs_use_text_progress_bars_and_leave_the_environment_as_it_was(sandbox, monkeypatch):
+    monkeypatch.delenv("MFCORE_TEXT_PROGRESS", raising=False)
+    nb = NOTEBOOK_OK.replace('ch.save_table(pd.DataFrame({"x": [1, 2], "y": [0.5, 1 / 3]}), "numbers")',
+                             'from mfcore import progress\n'
+                             'bar = progress.tqdm(range(3))\n'
+                             'ch.save_table(pd.DataFrame({"text_only": [progress.text_only()], '
+                             '"bar": [type(bar).__module__]}), "numbers")')
+    (sandbox / "notebooks" / "01_tiny.py").write_text(nb)
+    run_book.main(["execute", "--profile", "smoke", "--device", "cpu"])
+    got = pd.read_csv(sandbox / "results" / "smoke" / "01_tiny" / "numbers.csv")
+    assert got.text_only.tolist() == [True] and got.bar.tolist() == ["tqdm.std"]
+    import os
+    assert "MFCORE_TEXT_PROGRESS" not in os.environ
