@@ -162,3 +162,10 @@ def test_batch_runs_use_text_progress_bars_and_leave_the_environment_as_it_was(s
     assert got.text_only.tolist() == [True] and got.bar.tolist() == ["tqdm.std"]
     import os
     assert "MFCORE_TEXT_PROGRESS" not in os.environ
+
+
+def test_the_gpu_runner_script_names_a_bad_option_and_the_valid_ones():
+    proc = subprocess.run(["bash", str(REPO / "tools" / "gpu_book.sh"), "--nope"], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2
+    assert "'--nope'" in proc.stderr and "--only" in proc.stderr and "--wheels" in proc.stderr
