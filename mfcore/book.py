@@ -43,10 +43,11 @@ def deterministic_kernels(device) -> bool:
     """Whether a chapter on ``device`` asks torch for deterministic kernels: always on the CPU; on CUDA only with
     ``MFCORE_DETERMINISTIC=1``.
 
-    On CUDA the deterministic variants replace atomic adds by sorts: AffineFuse's ``omega_base`` gradient (a weighted
-    histogram of 200 M samples per step at 64², four views) then ran 25x slower in the full book on an H200 (151 s
-    instead of 15 s of meta-training, 187 s instead of 7 s of AffineFuse pre-training). So the GPU book is seeded
-    but not bit-reproducible: float sums in a different order change the last digits of its tables between runs.
+    On CUDA the deterministic variants replace atomic adds by sorts: through AffineFuse's ``omega_base`` gradient (a
+    weighted histogram of 200 M samples per step at 64², four views) they made MetaFuse's meta-training take 151 s
+    instead of 27 s and AffineFuse's pre-training 187 s instead of 11 s in the full book on an H200. So the GPU
+    book is seeded but not bit-reproducible: float sums in a different order change the last digits of its tables
+    between runs.
     """
     return torch.device(device).type == "cpu" or os.environ.get("MFCORE_DETERMINISTIC", "0") == "1"
 
