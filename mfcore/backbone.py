@@ -161,7 +161,7 @@ def train_backbone(model: PoseResNet, images: Tensor, heatmaps, *, epochs: int, 
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     model.train()
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, fused=device.type == "cuda")
     gen = torch.Generator().manual_seed(seed)
     history = []
     bar = tqdm(range(epochs), desc="warm-up", disable=not progress)

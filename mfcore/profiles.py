@@ -96,7 +96,8 @@ class PictorialSizes:
     cube_size_mm: float = 2000.0  # side of the PSM cube
     rpsm_stages: int = 3  # refinement stages after the PSM (grid spacing halves each stage)
     rpsm_bins: int = 2  # bins per axis of each joint's refinement grid (2×2×2 in the paper)
-    test_frames: int = 32
+    test_frames: int = 32  # test poses of the robustness study
+    quant_frames: int = 32  # the first of them in the quantisation study (24³ bins: ≈ 3 G message terms a pose)
     bench_frames: int = 16  # frames timed by benchmarks/bench_rpsm.py
     bench_batch: int = 8  # frames per batched call in the benchmark (64 on the GPU)
     quant_grid_bins: tuple[int, ...] = (4, 6, 8)  # PSM grid sizes in the quantisation study
@@ -144,6 +145,9 @@ PROFILES: dict[str, Profile] = {
         name="smoke",
         description="CPU smoke scale: every notebook in about two minutes on 2 cores; numbers are not meaningful",
     ),
+    # The full profile's counts (frames, steps, trials) are set so that the whole book runs in under ten minutes on
+    # one H100/H200 (measured per chapter in results/full/benchmarks.csv); they were cut for time only, never to make
+    # a result come out one way or the other. Shapes are the papers' where affordable.
     "full": Profile(
         name="full",
         description="one GPU: the papers' shapes where affordable (256² images, 64² heatmaps)",
@@ -151,16 +155,16 @@ PROFILES: dict[str, Profile] = {
                                camera_move_pixels=1024),
         studio=StudioSizes(image_px=256, heatmap_px=64, heatmap_sigma_px=2.0, preview_frames=4,
                            occlusion_frames=2048, bench_batch=512, bench_repeats=10),
-        backbone=BackboneSizes(resnet_depth=18, width=64, deconv_channels=256, warmup_frames=6000, warmup_epochs=6,
+        backbone=BackboneSizes(resnet_depth=18, width=64, deconv_channels=256, warmup_frames=4500, warmup_epochs=6,
                                batch_size=128, lr=1e-3),
         metafuse=MetaFuseSizes(pretrain_frames=600, meta_iterations=500, meta_tasks_per_step=8, task_train=8,
                                task_test=8, inner_lr=0.05, outer_lr=1e-3, finetune_steps=200,
-                               shots=(50, 100, 200, 500), target_train_frames=1000, target_test_frames=500, trials=3,
+                               shots=(50, 100, 200, 500), target_train_frames=1000, target_test_frames=500, trials=2,
                                first_order=True, batch_size=32, pretrain_steps=1000, full_steps=1000,
                                speed_batch=32, speed_repeats=10),
-        pictorial=PictorialSizes(grid_bins=16, test_frames=1000, bench_frames=512, bench_batch=64,
+        pictorial=PictorialSizes(grid_bins=16, test_frames=1000, quant_frames=250, bench_frames=512, bench_batch=64,
                                  quant_grid_bins=(4, 8, 12, 16, 24), quant_max_stages=6, stats_frames=20000),
-        trainable_fusion=TrainableFusionSizes(layers=8, channels=64, train_frames=20000, test_frames=2000, epochs=10,
+        trainable_fusion=TrainableFusionSizes(layers=8, channels=64, train_frames=10000, test_frames=2000, epochs=10,
                                               batch_size=128),
     ),
 }

@@ -11,7 +11,20 @@ from __future__ import annotations
 
 import os
 
+from tqdm.std import tqdm as _std_tqdm
+
 TEXT_MININTERVAL_S = 5.0
+
+
+class _TextBar(_std_tqdm):
+    """A text bar whose postfix (e.g. the running loss) waits for the next timed refresh: tqdm prints a new line for
+    every ``set_postfix`` otherwise, hundreds per loop on an executed page."""
+
+    def set_postfix(self, ordered_dict=None, refresh=True, **kwargs):
+        super().set_postfix(ordered_dict, refresh=False, **kwargs)
+
+    def set_postfix_str(self, s="", refresh=True):
+        super().set_postfix_str(s, refresh=False)
 
 
 def text_only() -> bool:
@@ -22,10 +35,8 @@ def text_only() -> bool:
 def tqdm(*args, **kwargs):
     """A progress bar (``tqdm``'s arguments)."""
     if text_only():
-        from tqdm.std import tqdm as bar
-
         kwargs.setdefault("mininterval", TEXT_MININTERVAL_S)
-        return bar(*args, **kwargs)
+        return _TextBar(*args, **kwargs)
     from tqdm.auto import tqdm as bar
 
     return bar(*args, **kwargs)

@@ -159,9 +159,27 @@ def test_batch_runs_use_text_progress_bars_and_leave_the_environment_as_it_was(s
     (sandbox / "notebooks" / "01_tiny.py").write_text(nb)
     run_book.main(["execute", "--profile", "smoke", "--device", "cpu"])
     got = pd.read_csv(sandbox / "results" / "smoke" / "01_tiny" / "numbers.csv")
-    assert got.text_only.tolist() == [True] and got.bar.tolist() == ["tqdm.std"]
+    assert got.text_only.tolist() == [True] and got.bar.tolist() == ["mfcore.progress"]  # a tqdm.std text bar
     import os
     assert "MFCORE_TEXT_PROGRESS" not in os.environ
+
+
+def test_a_text_bar_prints_its_postfix_at_the_next_timed_refresh_only(monkeypatch):
+    import io
+
+    import tqdm.std
+
+    from mfcore import progress
+
+    monkeypatch.setenv("MFCORE_TEXT_PROGRESS", "1")
+    out = io.StringIO()
+    bar = progress.tqdm(range(100), file=out, mininterval=3600, desc="steps")
+    assert isinstance(bar, tqdm.std.tqdm)
+    for i in bar:
+        bar.set_postfix(loss=i)
+    lines = [line for line in out.getvalue().replace("\r", "\n").splitlines() if line.strip()]
+    assert len(lines) == 2  # the first state and the final one, not a line per loss
+    assert lines[-1].startswith("steps: 100%") and "loss=99" in lines[-1]
 
 
 def test_the_gpu_runner_script_names_a_bad_option_and_the_valid_ones():

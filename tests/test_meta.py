@@ -300,3 +300,38 @@ def test_bad_targets_trials_and_methods_are_clear_errors():
         meta.fused_test_heatmaps("NoFusion", 2, "h36m", 0, prof, 0, "cpu")
     with pytest.raises(ValueError, match="5 frames cannot be split over 7"):
         meta._split_evenly(5, 7)
+
+
+def test_target_data_is_assembled_once_per_process_and_hands_out_fresh_dicts(monkeypatch):
+    from mfcore import backbone, cache
+
+    prof, calls = _tiny_profile(), []
+    monkeypatch.setattr(backbone, "cached_heatmaps", _fake_cached_heatmaps(calls))
+    monkeypatch.setattr(meta, "_clip_index", lambda split, n, seed: torch.zeros(n, dtype=torch.long))
+    first = meta.target_data("h36m", 0, prof, 0, "cpu")
+    n_calls = len(calls)
+    first["test"]["pred"] = None  # a caller replacing an entry of its own dict
+    second = meta.target_data("h36m", 0, prof, 0, "cpu")
+    assert len(calls) == n_calls  # nothing assembled again
+    assert second["test"]["pred"] is not None and second["train"]["pred"] is first["train"]["pred"]
+    meta.target_data("h36m", 0, prof, 1, "cpu")  # another seed: its own set
+    assert len(calls) == 2 * n_calls
+    meta.clear_target_memo()
+    meta.target_data("h36m", 0, prof, 0, "cpu")
+    assert len(calls) == 3 * n_calls
+    # no memory budget: nothing is kept
+    meta.clear_target_memo()
+    monkeypatch.setenv("MFCORE_CACHE_MEMORY_GB", "0")
+    meta.target_data("h36m", 0, prof, 0, "cpu")
+    meta.target_data("h36m", 0, prof, 0, "cpu")
+    assert len(calls) == 5 * n_calls and not meta._TARGET_MEMO
+    assert cache.memo_budget_bytes() == 0
+
+
+def test_adam_is_the_default_implementation_on_the_cpu():
+    p = torch.nn.Parameter(torch.ones(3))
+    opt = meta.adam([p], lr=0.1)
+    assert isinstance(opt, torch.optim.Adam) and not opt.defaults["fused"] and opt.defaults["lr"] == 0.1
+    p.grad = torch.ones(3)
+    opt.step()
+    assert torch.allclose(p.detach(), torch.full((3,), 0.9))
