@@ -723,7 +723,7 @@ def few_shot_curves(profile, seed: int, device, *, progress: bool = True,
     over all test frames (for the H36M-like room: both test subjects). Returns (JDR rows: rig, trial, method, k,
     paper_k (:func:`paper_k`), subject ("all", or with ``by_subject`` also one row set per H36M test subject, "S9",
     "S11"), joint, jdr, threshold; timing rows: rig, trial, method, k, finetune_s — measured when the cache entry was
-    built).
+    built — and setting_s, the wall seconds of this setting in this call: loading or finetuning, fusing, JDR).
     """
     image_px = profile.studio.image_px
     pool = profile.metafuse.target_train_frames
@@ -733,6 +733,7 @@ def few_shot_curves(profile, seed: int, device, *, progress: bool = True,
     for target in FIG7_TARGETS:
         for trial in range(target_trials(target, profile)):
             for method, k in settings:
+                t0 = time.perf_counter()
                 out = fused_test_heatmaps(method, k, target, trial, profile, seed, device,
                                           progress=progress and method == "NaiveFuseFull")
                 cols = dict(rig=target, trial=trial, method=method, k=k, paper_k=paper_k(k, profile, method))
@@ -744,7 +745,8 @@ def few_shot_curves(profile, seed: int, device, *, progress: bool = True,
                         rows += jdr_rows(part["heatmaps"], part, image_px, **cols, subject=f"S{s}")
                 if method != "NoFusion":
                     timings.append(dict(rig=target, trial=trial, method=method, k=k,
-                                        finetune_s=float(out["finetune_s"][0])))
+                                        finetune_s=float(out["finetune_s"][0]),
+                                        setting_s=time.perf_counter() - t0))
     return rows, timings
 
 

@@ -4,6 +4,9 @@
 of the results contract: ``claim_id, paper, claim, paper_value, our_value, holds`` (plus ``evidence``: the table the
 number comes from). ``holds`` is ``"yes"``, ``"no"``, or ``"not run"`` when the chapter's table does not exist.
 A claim's test is written next to it, with the tolerance it uses; no claim's test was tuned to make it hold.
+An ordering ("above", "below", "falls", "beats") holds only by at least the precision the scorecard prints its numbers
+with (:data:`JDR_RESOLUTION_POINTS`, :data:`MM_RESOLUTION`): a smaller difference is a tie, and a reader who sees
+"88.3% vs 88.3%" must not read "yes".
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import pandas as pd
 MF, CV, TK = "MetaFuse (CVPR 2020)", "Cross View Fusion (ICCV 2019)", "Tekin et al. (ICCV 2017)"
 CLOSE_JDR_POINTS = 1.0  # "close to": within one JDR percentage point
 FAR_JDR_POINTS = 1.0  # "far below": more than one JDR percentage point lower
+JDR_RESOLUTION_POINTS = 0.1  # JDR is printed to 0.1 percentage point: a smaller difference is a tie
+MM_RESOLUTION = 0.1  # 3D errors are printed to 0.1 mm: a smaller difference is a tie
 
 
 class Missing(Exception):
@@ -35,6 +40,21 @@ class Claim:
 
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
+
+
+def _ahead(a: float, b: float, resolution: float) -> bool:
+    """``a`` exceeds ``b`` by at least ``resolution`` (a smaller difference is a tie)."""
+    return a - b >= resolution * (1 - 1e-9)
+
+
+def _jdr_ahead(a: float, b: float) -> bool:
+    """JDR (fractions) ``a`` above ``b`` by at least :data:`JDR_RESOLUTION_POINTS`."""
+    return _ahead(a, b, JDR_RESOLUTION_POINTS / 100)
+
+
+def _mm_below(a: float, b: float) -> bool:
+    """3D error ``a`` below ``b`` (mm) by at least :data:`MM_RESOLUTION`."""
+    return _ahead(b, a, MM_RESOLUTION)
 
 
 def _jdr(df: pd.DataFrame, rig: str, method: str, k=None, joint: str = "mean") -> float:
@@ -65,19 +85,19 @@ def _target_rig(df: pd.DataFrame) -> str:
 def _mf_ordering(df, rig=None):
     rig, k = rig or _target_rig(df), _shots(df)[0]
     m, a, n = (_jdr(df, rig, x, k) for x in ("MetaFuse", "AffineFuse", "NaiveFuse"))
-    return f"K={k}: MetaFuse {_pct(m)}, AffineFuse {_pct(a)}, NaiveFuse {_pct(n)}", m > a > n
+    return f"K={k}: MetaFuse {_pct(m)}, AffineFuse {_pct(a)}, NaiveFuse {_pct(n)}", _jdr_ahead(m, a) and _jdr_ahead(a, n)
 
 
 def _naive_below_nofusion(df, rig=None):
     rig, k = rig or _target_rig(df), _shots(df, "NaiveFuse")[0]
     n, base = _jdr(df, rig, "NaiveFuse", k), _jdr(df, rig, "NoFusion")
-    return f"K={k}: NaiveFuse {_pct(n)} vs NoFusion {_pct(base)}", n < base
+    return f"K={k}: NaiveFuse {_pct(n)} vs NoFusion {_pct(base)}", _jdr_ahead(base, n)
 
 
 def _meta_above_nofusion(df, rig=None):
     rig, k = rig or _target_rig(df), _shots(df)[0]
     m, base = _jdr(df, rig, "MetaFuse", k), _jdr(df, rig, "NoFusion")
-    return f"K={k}: MetaFuse {_pct(m)} vs NoFusion {_pct(base)}", m > base
+    return f"K={k}: MetaFuse {_pct(m)} vs NoFusion {_pct(base)}", _jdr_ahead(m, base)
 
 
 def _gains_at_wrists_elbows(df, rig=None):
@@ -86,7 +106,7 @@ def _gains_at_wrists_elbows(df, rig=None):
              for g in ("wrist", "elbow", "knee", "ankle")}
     best = max(gains, key=gains.get)
     text = ", ".join(f"{g} {100 * v:+.1f}" for g, v in gains.items())
-    return f"K={k} gains (points): {text}", best in ("wrist", "elbow")
+    return f"K={k} gains (points): {text}", best in ("wrist", "elbow") and _jdr_ahead(gains[best], 0.0)
 
 
 def _meta500_close_to_full(df, rig=None):
@@ -102,7 +122,7 @@ def _jdr_rises_with_k(df, rig=None):
         ks = _shots(df, method)
         first, last = _jdr(df, rig, method, ks[0]), _jdr(df, rig, method, ks[-1])
         parts.append(f"{method} {_pct(first)} → {_pct(last)}")
-        holds &= last > first
+        holds &= _jdr_ahead(last, first)
     return f"K={_shots(df)[0]} → {_shots(df)[-1]}: " + ", ".join(parts), holds
 
 
@@ -138,7 +158,8 @@ def _mf_3d_falls_with_k(df):
     base = _mpjpe(df, "h36m", "NoFusion")
     errs = [_mpjpe(df, "h36m", "MetaFuse", k) for k in ks]
     text = f"NoFusion {base:.1f} mm; " + ", ".join(f"MetaFuse^{k} {e:.1f}" for k, e in zip(ks, errs))
-    return text, all(e < base for e in errs) and all(b <= a for a, b in zip(errs, errs[1:]))
+    falls = _mm_below(errs[-1], errs[0]) and not any(_mm_below(a, b) for a, b in zip(errs, errs[1:]))
+    return text, all(_mm_below(e, base) for e in errs) and falls
 
 
 def _panoptic_order(df):
@@ -146,7 +167,7 @@ def _panoptic_order(df):
     m50, m200 = _mpjpe(df, "dome", "MetaFuse", 50), _mpjpe(df, "dome", "MetaFuse", 200)
     n50, n200 = _mpjpe(df, "dome", "NaiveFuse", 50), _mpjpe(df, "dome", "NaiveFuse", 200)
     text = f"NoFusion {no:.1f}, MetaFuse^50 {m50:.1f}, MetaFuse^200 {m200:.1f}, NaiveFuse^50 {n50:.1f}, NaiveFuse^200 {n200:.1f} mm"
-    return text, (m200 < m50 < no < n50) and (m200 < n200)
+    return text, _mm_below(m200, m50) and _mm_below(m50, no) and _mm_below(no, n50) and _mm_below(m200, n200)
 
 
 def _rpsm_below_psm(df):
@@ -159,7 +180,7 @@ def _rpsm_below_psm(df):
         raise Missing("no setting measured with both PSM and RPSM")
     paired = paired.dropna()
     psm, rpsm = paired.psm.mean(), paired.rpsm.mean()
-    return f"{len(paired)} settings: PSM {psm:.1f} mm, RPSM {rpsm:.1f} mm on average", rpsm < psm
+    return f"{len(paired)} settings: PSM {psm:.1f} mm, RPSM {rpsm:.1f} mm on average", _mm_below(rpsm, psm)
 
 
 def _savgol_helps_walking(df):
@@ -170,7 +191,7 @@ def _savgol_helps_walking(df):
     if raw.empty or smooth.empty:
         raise Missing("no walking rows with and without Savitzky-Golay smoothing")
     a, b = float(raw.mpjpe_mm.mean()), float(smooth.mpjpe_mm.mean())
-    return f"walking: {a:.1f} → {b:.1f} mm ({b - a:+.1f})", b < a
+    return f"walking: {a:.1f} → {b:.1f} mm ({b - a:+.1f})", _mm_below(b, a)
 
 
 def _table5_order(df):
@@ -179,7 +200,7 @@ def _table5_order(df):
     if not set(need) <= set(mm.index):
         raise Missing(f"ablation lacks {set(need) - set(mm.index)}")
     text = ", ".join(f"{m} {mm[m]:.1f}" for m in need) + " mm"
-    return text, mm["TrainableFusion"] < mm[[m for m in need if m != "TrainableFusion"]].min()
+    return text, _mm_below(mm["TrainableFusion"], mm[[m for m in need if m != "TrainableFusion"]].min())
 
 
 def _fusion_runs(df):

@@ -121,7 +121,8 @@ for rig, part in mean.groupby("rig", sort=False):
 # ## Which findings of Fig. 7 reproduce here
 #
 # Each finding of the paper's Fig. 7 that this chapter can test, checked on each target rig by the same functions
-# as the scorecard (chapter 7, `mfcore.scorecard`): the paper's statement, our numbers, and whether it holds. Where a
+# as the scorecard (chapter 7, `mfcore.scorecard`): the paper's statement, our numbers, and whether it holds (an
+# ordering must hold by at least 0.1 JDR point, the precision printed here: a smaller difference is a tie). Where a
 # finding does not hold, `possible_reason` names what differs from the paper's setting that could explain it; it is
 # a hypothesis written before the numbers were seen, not something this page measured.
 

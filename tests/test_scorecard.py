@@ -95,3 +95,21 @@ def test_fig7_findings_are_checked_per_rig_with_the_half_head_jdr():
     joints = table[(table.rig == "dome_heldout") & (table.claim_id == "MF-fig7-joints")].iloc[0]
     assert joints.holds == "no" and joints.possible_reason
     assert set(table.claim_id) == {c.claim_id for c in scorecard.CLAIMS if c.evidence == scorecard.JDR}
+
+
+def test_a_difference_below_the_printed_precision_is_a_tie_and_no_ordering_holds_on_it(tmp_path):
+    t = jdr_table()
+    meta = t.method == "MetaFuse"
+    t.loc[meta, "jdr"] = 0.80 + 0.0004 + t.loc[meta, "k"].astype(float) / 1e6  # 0.04 points above NoFusion: a tie
+    write(tmp_path, scorecard.JDR, t)
+    v = verdicts(tmp_path)
+    assert v["MF-fig7-meta50"] == "no"  # "80.0% vs 80.0%" is not "above"
+    assert v["MF-fig7-joints"] == "no"  # every gain is a tie: there is no largest gain at the wrists
+    assert v["MF-fig7-trend"] == "no"  # MetaFuse rises by 0.045 points from K=50 to 500: a tie
+    assert scorecard._jdr_ahead(0.801, 0.800) and not scorecard._jdr_ahead(0.8009, 0.800)
+    rows = [dict(rig="h36m_s9", method="NoFusion", k=None, estimator="psm", mpjpe_mm=110.93)]
+    rows += [dict(rig="h36m_s9", method="MetaFuse", k=k, estimator="psm", mpjpe_mm=110.9 - k / 1e4)
+             for k in (50, 100, 500)]
+    write(tmp_path, scorecard.MPJPE, pd.DataFrame(rows))
+    assert verdicts(tmp_path)["MF-table2"] == "no"  # 0.03 to 0.08 mm below NoFusion: ties
+    assert scorecard._mm_below(110.8, 110.9) and not scorecard._mm_below(110.85, 110.9)
