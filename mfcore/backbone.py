@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mfcore import meta
+
 RESNET_BLOCKS: dict[int, tuple[str, tuple[int, int, int, int]]] = {
     10: ("basic", (1, 1, 1, 1)),
     18: ("basic", (2, 2, 2, 2)),
@@ -161,7 +163,7 @@ def train_backbone(model: PoseResNet, images: Tensor, heatmaps, *, epochs: int, 
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     model.train()
-    opt = torch.optim.Adam(model.parameters(), lr=lr, fused=device.type == "cuda")
+    opt = meta.adam(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
     history = []
     bar = tqdm(range(epochs), desc="warm-up", disable=not progress)

@@ -75,10 +75,12 @@ def _autocast(device: torch.device):
 
 
 def adam(params, lr: float) -> torch.optim.Adam:
-    """The book's Adam: one fused kernel for all tensors when they are on CUDA (a pure speed-up: NaiveFuse's 201 M
-    weights made the foreach step half of a training step), the default implementation on the CPU."""
-    params = [p for p in params]
-    on_cuda = bool(params) and all((p["params"][0] if isinstance(p, dict) else p).is_cuda for p in params)
+    """The book's Adam, for every training loop: one fused kernel for all tensors when they are on CUDA (a pure
+    speed-up: NaiveFuse's 201 M weights made the foreach step half of a training step), the default implementation on
+    the CPU. ``params``: tensors, or parameter groups (dicts, each may carry its own ``lr``)."""
+    params = list(params)
+    first = [p["params"][0] if isinstance(p, dict) else p for p in params]
+    on_cuda = bool(first) and all(p.is_cuda for p in first)
     return torch.optim.Adam(params, lr=lr, fused=True) if on_cuda else torch.optim.Adam(params, lr=lr)
 
 
@@ -484,6 +486,10 @@ def _shallow_copy(data: dict) -> dict:
     return {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
 
 
+def _target_nbytes(data: dict) -> int:
+    return sum(t.numel() * t.element_size() for part in (data["train"], data["test"]) for t in part.values())
+
+
 def clear_target_memo() -> None:
     """Forget the target sets :func:`target_data` keeps in memory."""
     _TARGET_MEMO.clear()
@@ -512,12 +518,10 @@ def target_data(target: str, trial: int, profile, seed: int, device) -> dict:
         _TARGET_MEMO.move_to_end(key)
         return _shallow_copy(hit)
     data = _assemble_target(target, trial, profile, seed, device)
-    size = sum(t.numel() * t.element_size() for part in (data["train"], data["test"]) for t in part.values())
-    if size <= memo_budget_bytes():
+    budget = memo_budget_bytes()
+    if _target_nbytes(data) <= budget:
         _TARGET_MEMO[key] = data
-        while len(_TARGET_MEMO) > 1 and sum(
-                t.numel() * t.element_size() for d in _TARGET_MEMO.values() for part in (d["train"], d["test"])
-                for t in part.values()) > memo_budget_bytes():
+        while sum(map(_target_nbytes, _TARGET_MEMO.values())) > budget:  # the newest set alone fits
             _TARGET_MEMO.popitem(last=False)
     return _shallow_copy(data)
 

@@ -51,7 +51,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import skeleton
+from . import meta, skeleton
 from .profiles import Profile, TrainableFusionSizes, resolve_device
 
 Tensor = torch.Tensor
@@ -499,7 +499,7 @@ def train_fusion_net(net: FusionNet, data: MonocularSamples, *, epochs: int, bat
     fusion_params = [net.alpha, net.beta] if net.trainable else []
     others = [q for q in net.parameters() if all(q is not f for f in fusion_params)]
     groups = [{"params": others, "lr": lr}] + ([{"params": fusion_params, "lr": fusion_lr}] if fusion_params else [])
-    optimiser = torch.optim.Adam(groups, fused=device.type == "cuda")  # one fused kernel on CUDA
+    optimiser = meta.adam(groups, lr=lr)
     gen = torch.Generator().manual_seed(seed)
     n = len(data)
     steps_per_epoch = math.ceil(n / batch_size)

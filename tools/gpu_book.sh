@@ -45,18 +45,9 @@ if [[ -n $wheels ]]; then
 fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0))"
-# Hold one CUDA context for the whole run: where the driver's persistence mode is off, every new process (each
-# chapter's kernel) would otherwise wait for the GPU to be initialised again. The probes print what a fresh process
-# pays to create its context, without and with the holder.
+# What each chapter's kernel pays to create its CUDA context (seconds where the driver's persistence mode is off)
 probe='import time, torch; t = time.perf_counter(); torch.zeros(1, device="cuda"); print(f"{time.perf_counter() - t:.2f}")'
 echo "CUDA context of a fresh process: $(python3 -c "$probe") s"
-ready=$(mktemp -u /tmp/cuda-holder.XXXXXX)
-python3 -c 'import sys, time, torch; torch.zeros(1, device="cuda"); open(sys.argv[1], "w").close(); time.sleep(86400)' \
-  "$ready" &
-holder=$!
-trap 'kill $holder 2>/dev/null || true; rm -f "$ready"' EXIT
-for _ in $(seq 120); do [[ -e $ready ]] && break; sleep 0.5; done
-echo "CUDA context of a fresh process while one is held: $(python3 -c "$probe") s"
 status=0
 if ((book)); then
   t0=$(date +%s)
