@@ -80,6 +80,28 @@ def look_at_camera(position_m, target_m, focal_px: float, image_px: int, name: s
     return Camera(K, R, t, int(image_px), name)
 
 
+def camera_from_projection(P: Tensor, image_px: int, name: str = "") -> Camera:
+    """The :class:`Camera` of a finite projection matrix ``P`` (3, 4) (any non-zero scale or sign): K upper
+    triangular with a positive diagonal and K[2, 2] = 1, R a rotation (det +1), t such that K [R | t] ∝ P.
+    RQ decomposition of the left 3 x 3 block (Hartley & Zisserman, Sec. 6.2.4)."""
+    P = _as_tensor(P)
+    if P.shape != (3, 4):
+        raise ValueError(f"P must be (3, 4), got {tuple(P.shape)}")
+    M, p4 = P[:, :3], P[:, 3]
+    det = torch.linalg.det(M)
+    if not torch.isfinite(det) or det.abs() <= 1e-12 * M.abs().max() ** 3:
+        raise ValueError("P's left 3x3 block is singular: not a finite camera")
+    if det < 0:  # P and -P are the same camera; pick the sign with det(K R) > 0
+        M, p4 = -M, -p4
+    flip = torch.eye(3, dtype=M.dtype).flip(0)
+    Q, U = torch.linalg.qr((flip @ M).T)  # RQ of M from QR of its row-reversed transpose
+    K, R = flip @ U.T @ flip, flip @ Q.T
+    D = torch.diag(torch.sign(torch.diagonal(K)))
+    K, R = K @ D, D @ R
+    t = torch.linalg.solve(K, p4)
+    return Camera(K / K[2, 2], R, t, int(image_px), name)
+
+
 def stack_projections(cameras, dtype=torch.float32, device=None) -> Tensor:
     """Projection matrices of ``cameras`` as one (V, 3, 4) tensor."""
     return torch.stack([c.projection() for c in cameras]).to(dtype=dtype, device=device)

@@ -151,6 +151,14 @@ def test_jdr_and_the_fig6_pick_on_a_hand_made_case(monkeypatch):
     assert meta.heatmap_jdr(fused, labels, image_px, "crossview_const").tolist() == [1.0, 1.0]
     with pytest.raises(ValueError, match="'nope'"):
         meta.heatmap_jdr(pred, labels, image_px, "nope")
+    # the maxima once, every threshold from them: the same JDR; maxima of other frames are a clear error
+    peaks = meta.heatmap_peaks_px(fused, image_px)
+    assert peaks.shape == (1, 1, 2, 2) and meta.peak_jdr(peaks, labels, image_px).tolist() == [1.0, 1.0]
+    big = _fake_set(3, 2, 4, seed=3)  # 17 joints: the rows of every joint group
+    assert meta.peak_jdr_rows(meta.heatmap_peaks_px(big["pred"], 16), big, 16, method="m") \
+        == meta.jdr_rows(big["pred"], big, 16, method="m")
+    with pytest.raises(ValueError, match="differ"):
+        meta.peak_jdr(peaks[:, :, :1], labels, image_px)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -272,6 +280,16 @@ def test_fused_test_heatmaps_is_one_cache_entry_per_setting(monkeypatch, tmp_pat
     assert {r["subject"] for r in rows if r["rig"] == "h36m"} == {"all", "S9", "S11"}
     assert {r["subject"] for r in rows if r["rig"] == "dome_heldout"} == {"all"}
     assert len(timings) == 3 * 9  # 3 rigs x trials, 4 methods x 2 K + NaiveFuse^full
+    # by-subject rows are the pooled rows' frames split by subject: S9 and S11 JDR average to the pooled one
+    mean = {(r["method"], r["k"], r["subject"]): r["jdr"] for r in rows
+            if r["rig"] == "h36m" and r["joint"] == "mean" and r["threshold"] == "half_head"}
+    assert min(mean["MetaFuse", 2, "S9"], mean["MetaFuse", 2, "S11"]) <= mean["MetaFuse", 2, "all"] \
+        <= max(mean["MetaFuse", 2, "S9"], mean["MetaFuse", 2, "S11"])
+    # NaiveFuseMeta only at the first NAIVE_META_SHOTS K (the paper's 50 and 100)
+    monkeypatch.setattr(meta, "NAIVE_META_SHOTS", 1)
+    rows, timings = meta.few_shot_curves(prof, 0, "cpu", progress=False)
+    assert {r["k"] for r in rows if r["method"] == "NaiveFuseMeta"} == {2}
+    assert len(timings) == 3 * 8
 
 
 def test_paper_k_maps_the_profiles_shots_by_rank():
@@ -335,3 +353,58 @@ def test_adam_is_the_default_implementation_on_the_cpu():
     p.grad = torch.ones(3)
     opt.step()
     assert torch.allclose(p.detach(), torch.full((3,), 0.9))
+
+
+def test_epipolar_oracle_weights_put_the_gain_on_the_epipolar_line():
+    from mfcore import geometry
+
+    side, sigma = 16, 1.0
+    cams = [geometry.look_at_camera(pos, [0.0, 0.0, 1.0], 20.0, side) for pos in ([3.0, 0.0, 1.2], [0.0, 3.0, 1.5])]
+    P = geometry.stack_projections(cams, dtype=torch.float64)
+    W = meta.epipolar_oracle_weights(P, side, sigma, gain=1.0)
+    assert W.shape == (2, side * side, side * side) and W.dtype == torch.float32
+    # a point near the volume centre: the target pixel of view 0 and the source pixel of view 1 that see it
+    X = torch.tensor([0.1, -0.2, 1.1, 1.0], dtype=torch.float64)
+    x0, x1 = ((P[v] @ X)[:2] / (P[v] @ X)[2] for v in (0, 1))
+    x0, x1 = x0.round().long(), x1.round().long()
+    i0, p1 = int(x0[1] * side + x0[0]), int(x1[1] * side + x1[0])
+    unit = 1.0 / (2.0 ** 0.5 * torch.pi * sigma ** 2)
+    assert 0.3 * unit < W[0, i0, p1] <= unit + 1e-6  # pair (0, 1): view-1 pixel on the line of view-0 pixel i0
+    assert W.max() <= unit + 1e-6 and W.min() >= 0
+    # the gain scales the weights; sigma and shapes are checked
+    assert torch.allclose(meta.epipolar_oracle_weights(P, side, sigma, gain=2.5), 2.5 * W)
+    with pytest.raises(ValueError, match="sigma_px"):
+        meta.epipolar_oracle_weights(P, side, 0.0)
+    with pytest.raises(ValueError, match=r"\(V, 3, 4\)"):
+        meta.epipolar_oracle_weights(P[0], side, sigma)
+
+
+def test_camera_from_projection_recovers_the_camera_at_any_scale():
+    from mfcore import geometry
+
+    cam = geometry.look_at_camera([3.0, 1.0, 1.6], [0.0, 0.0, 1.0], 300.0, 256)
+    for scale in (1.0, -2.5, 1e-3):
+        back = geometry.camera_from_projection(scale * cam.projection(), 256)
+        assert torch.allclose(back.K, cam.K, atol=1e-9) and torch.allclose(back.R, cam.R, atol=1e-12)
+        assert torch.allclose(back.t, cam.t, atol=1e-12)
+    with pytest.raises(ValueError, match="singular"):
+        geometry.camera_from_projection(torch.zeros(3, 4), 256)
+
+
+def test_epipolar_oracle_rows_report_every_gain_and_gain_zero_is_nofusion(monkeypatch, tmp_path):
+    from mfcore import backbone
+
+    prof = _tiny_profile()
+    monkeypatch.setenv("MFCORE_CACHE", str(tmp_path))
+    monkeypatch.setattr(backbone, "cached_heatmaps", _fake_cached_heatmaps([]))
+    monkeypatch.setattr(meta, "_clip_index", lambda split, n, seed: torch.zeros(n, dtype=torch.long))
+    # the fake sets share one camera (no epipolar geometry): stand-in weights that add a constant map
+    monkeypatch.setattr(meta, "epipolar_oracle_weights", lambda P, hm, sigma, gain=1.0:
+                        torch.full((12, hm * hm, hm * hm), 1e-3))
+    rows = meta.epipolar_oracle_rows("h36m", 0, prof, 0, "cpu", gains=(0.0, 1.0))
+    assert {r["gain"] for r in rows} == {0.0, 1.0} and {r["method"] for r in rows} == {"EpipolarOracle"}
+    test = meta.target_data("h36m", 0, prof, 0, "cpu")["test"]
+    nofusion = meta.jdr_rows(test["pred"], test, prof.studio.image_px)
+    assert [r["jdr"] for r in rows if r["gain"] == 0.0] == [r["jdr"] for r in nofusion]
+    with pytest.raises(ValueError, match="non-negative"):
+        meta.epipolar_oracle_rows("h36m", 0, prof, 0, "cpu", gains=(-1.0,))
