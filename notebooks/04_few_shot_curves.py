@@ -180,7 +180,10 @@ for ax, rig in zip(axes, meta.FIG7_TARGETS):
     ax.axhline(nofusion, color="grey", ls="--", label="NoFusion")
     ax.axhline(oracle_summary[-1]["naivefuse_full"], color="grey", ls="-", label="NaiveFuse^full")
     ax.axhline(oracle_summary[-1]["metafuse_top_k"], color="tab:red", ls=":", label=f"MetaFuse^{k_top}")
-    ax.set_xscale("symlog", linthresh=0.05)
+    ax.set_xscale("symlog", linthresh=0.05, linscale=0.5)
+    ax.set_xticks(list(o.gain), [f"{g:g}" for g in o.gain], fontsize=8)
+    ax.set_xlim(0, 1.1 * o.gain.max())
+    ax.minorticks_off()
     ax.set(xlabel="oracle gain (source peaks added on the line; symlog)", ylabel="mean JDR (fraction)",
            title=f"{RIG_TITLES.get(rig, rig)}\noracle best {best.jdr:.3f} at gain {best.gain:g}")
 axes[-1].legend(fontsize=8, loc="best")
