@@ -29,10 +29,41 @@ def cache_dir() -> Path:
     return Path(os.environ.get("MFCORE_CACHE", REPO_ROOT / ".cache" / "mfcore"))
 
 
+def mfcore_imports(module_name: str) -> set[str]:
+    """The mfcore modules that ``module_name``'s source imports (``from mfcore import x``, ``from mfcore.x import ...``,
+    ``import mfcore.x``, ``from . import x``; at module level or inside functions)."""
+    import ast
+
+    tree = ast.parse((_MFCORE_DIR / f"{module_name}.py").read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:  # from . import x / from .x import y
+            found.update([node.module.split(".")[0]] if node.module else [alias.name for alias in node.names])
+        elif isinstance(node, ast.ImportFrom) and node.module == "mfcore":
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mfcore."):
+            found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("mfcore."))
+    return {m for m in found if (_MFCORE_DIR / f"{m}.py").exists()}
+
+
+def code_closure(module_names) -> tuple[str, ...]:
+    """``module_names`` and every mfcore module they import, directly or through another, sorted."""
+    todo, seen = list(module_names), set()
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(mfcore_imports(name) - seen)
+    return tuple(sorted(seen))
+
+
 def code_hash(module_names: tuple[str, ...]) -> str:
-    """sha256 over the source files of the named mfcore modules (e.g. ``("render", "data")``)."""
+    """sha256 over the source files of the named mfcore modules (e.g. ``("render", "data")``) and of every mfcore module
+    they import, transitively (:func:`code_closure`): a change anywhere in the code behind an entry is a new entry."""
     h = hashlib.sha256()
-    for name in sorted(module_names):
+    for name in code_closure(module_names):
         h.update(name.encode())
         h.update((_MFCORE_DIR / f"{name}.py").read_bytes())
     return h.hexdigest()

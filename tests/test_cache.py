@@ -53,6 +53,22 @@ def test_code_hash_changes_with_the_source(tmp_cache):
     assert cache.code_hash(("geometry",)) != cache.code_hash(("geometry", "metrics"))
 
 
+def test_code_hash_covers_every_module_imported_transitively(tmp_path, monkeypatch):
+    # a imports b at module level (absolute), b imports c inside a function (relative); d is unrelated
+    (tmp_path / "a.py").write_text("from mfcore import b\n")
+    (tmp_path / "b.py").write_text("def f():\n    from . import c\n    return c\n")
+    (tmp_path / "c.py").write_text("X = 1\n")
+    (tmp_path / "d.py").write_text("import torch\n")
+    monkeypatch.setattr(cache, "_MFCORE_DIR", tmp_path)
+    assert cache.code_closure(("a",)) == ("a", "b", "c") and cache.code_closure(("d",)) == ("d",)
+    before = cache.code_hash(("a",))
+    (tmp_path / "c.py").write_text("X = 2\n")  # a change two imports away is a new entry
+    assert cache.code_hash(("a",)) != before
+    before_d = cache.code_hash(("d",))
+    (tmp_path / "b.py").write_text("Y = 0\n")
+    assert cache.code_hash(("d",)) == before_d
+
+
 def test_build_must_return_tensors(tmp_cache):
     with pytest.raises(TypeError):
         cache.cached("demo", {"n": 3}, lambda: {"x": [1, 2]})
