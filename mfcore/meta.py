@@ -815,7 +815,9 @@ def epipolar_oracle_rows(target: str, trial: int, profile, seed: int, device, *,
     a Fig. 7 target fused by Eq. (1) with :func:`epipolar_oracle_weights` at each of ``gains`` (σ = the studio's
     heatmap σ), each camera set of the test frames with its own cameras. Gain 0 is NoFusion. The gain is chosen by
     nobody: every gain is reported, and the best one is picked on the test frames, so the best row is an upper bound
-    of what Eq. (1) with exact geometry gives on these heatmaps, not a method."""
+    of what Eq. (1) with exact geometry gives on these heatmaps, not a method. Each row also carries ``mse``, the loss
+    of Eq. (3) (:func:`mfcore.fusion.fusion_mse`: fused against ground-truth heatmaps, all views) at that gain: what
+    a model trained by Eq. (3) would be rewarded for."""
     from mfcore import pictorial
 
     _check_target(target)
@@ -828,19 +830,24 @@ def epipolar_oracle_rows(target: str, trial: int, profile, seed: int, device, *,
     test = target_data(target, trial, profile, seed, device)["test"]
     pred = test["pred"]
     peaks = {g: torch.empty(*pred.shape[:3], 2) for g in gains}
+    squared = {g: 0.0 for g in gains}  # Σ (fused − ground-truth heatmap)², the loss of Eq. (3) before averaging
     for idx, P_image, _ in camera_sets(test):
         P_hm = pictorial.heatmap_projections(P_image, image_px, side).to(device)
         weights = epipolar_oracle_weights(P_hm, side, profile.studio.heatmap_sigma_px)
         pairs = fusion.ordered_pairs(pred.shape[1])
         for start in range(0, len(idx), batch_frames):
             sel = idx[start:start + batch_frames]
-            x = pred[sel].to(device)
+            x, y = pred[sel].to(device), test["target"][sel].to(device)
             added = fusion.fuse(x, weights, pairs) - x  # Σ_s W_(s->t) x_s at gain 1
             for g in gains:
-                peaks[g][sel] = heatmap_peaks_px(x + g * added, image_px).cpu()
+                fused = x + g * added
+                peaks[g][sel] = heatmap_peaks_px(fused, image_px).cpu()
+                squared[g] += float((fused - y).square().sum())
     rows = []
     for g in gains:
-        rows += peak_jdr_rows(peaks[g], test, image_px, rig=target, trial=trial, method="EpipolarOracle", gain=g)
+        mse = squared[g] / pred.numel()
+        rows += peak_jdr_rows(peaks[g], test, image_px, rig=target, trial=trial, method="EpipolarOracle", gain=g,
+                              mse=mse)
     return rows
 
 

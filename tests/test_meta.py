@@ -406,5 +406,11 @@ def test_epipolar_oracle_rows_report_every_gain_and_gain_zero_is_nofusion(monkey
     test = meta.target_data("h36m", 0, prof, 0, "cpu")["test"]
     nofusion = meta.jdr_rows(test["pred"], test, prof.studio.image_px)
     assert [r["jdr"] for r in rows if r["gain"] == 0.0] == [r["jdr"] for r in nofusion]
+    # each gain carries the Eq. (3) loss of its fused heatmaps; gain 0 is NoFusion's
+    mse = {r["gain"]: r["mse"] for r in rows}
+    assert mse[0.0] == pytest.approx(float(fusion.fusion_mse(test["pred"], test["target"])), rel=1e-5)
+    per_view = test["pred"].sum((-2, -1), keepdim=True)  # (N, V, J, 1, 1): what a constant weight sums per view
+    added = 1e-3 * (per_view.sum(1, keepdim=True) - per_view)  # every other view, at every pixel
+    assert mse[1.0] == pytest.approx(float(fusion.fusion_mse(test["pred"] + added, test["target"])), rel=1e-4)
     with pytest.raises(ValueError, match="non-negative"):
         meta.epipolar_oracle_rows("h36m", 0, prof, 0, "cpu", gains=(-1.0,))
