@@ -58,7 +58,9 @@ def set_seed(seed: int, device="cpu") -> None:
     np.random.seed(seed)
     torch.manual_seed(seed)
     deterministic = deterministic_kernels(device)
-    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    # switching the flag imports torch._inductor (1.5-2 s per process); off is torch's default, so leave it alone then
+    if deterministic != torch.are_deterministic_algorithms_enabled():
+        torch.use_deterministic_algorithms(deterministic, warn_only=True)
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 

@@ -187,3 +187,17 @@ def test_the_gpu_runner_script_names_a_bad_option_and_the_valid_ones():
                           timeout=60)
     assert proc.returncode == 2
     assert "'--nope'" in proc.stderr and "--only" in proc.stderr and "--wheels" in proc.stderr
+
+
+def test_set_seed_switches_deterministic_kernels_and_leaves_torch_alone_when_off():
+    import os
+
+    code = ("import sys, torch; from mfcore import book; book.set_seed(0, 'cuda'); "
+            "print(torch.are_deterministic_algorithms_enabled(), 'torch._inductor' in sys.modules); "
+            "book.set_seed(0, 'cpu'); print(torch.are_deterministic_algorithms_enabled()); "
+            "book.set_seed(0, 'cuda'); print(torch.are_deterministic_algorithms_enabled())")
+    env = {k: v for k, v in os.environ.items() if k != "MFCORE_DETERMINISTIC"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env,
+                         cwd=Path(__file__).resolve().parents[1]).stdout.split()
+    # off on a GPU (no 1.5-2 s import of torch._inductor), on for the CPU, off again after it
+    assert out == ["False", "False", "True", "False"]
