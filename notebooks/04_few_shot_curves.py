@@ -246,14 +246,15 @@ oracle_summary.round(3)
 # a wrong peak is weak and the other views agree), and no learned Eq. (1) model can gain much either: MetaFuse and
 # AffineFuse sitting on NoFusion is then what this studio allows, not a failure of meta-learning. Where the oracle
 # gains clearly more than NaiveFuse^full and MetaFuse, exact geometry would help and the learned models do not find
-# it: the weights learned by the MSE of Eq. (3) stay small, because an epipolar line adds the same amount to every
-# pixel along it and raises the squared error at all the pixels that are not the joint.
+# it. Our hypothesis for that case, written before the lower panels were computed: the weights learned by the MSE of
+# Eq. (3) stay small, because an epipolar line adds the same amount to every pixel along it and raises the squared
+# error at all the pixels that are not the joint.
 #
 # At this profile, on the H36M-like room {glue:text}`oracle_verdict_h36m`; on the dome's held-out cameras
 # {glue:text}`oracle_verdict_dome_heldout`. Chapter 7's scorecard records the Fig. 7 claims either way.
 #
-# The lower panels test the second reading's explanation directly: the loss of Eq. (3), the objective every learned
-# method here minimises, at each oracle gain. At the gain of the best JDR the loss is {glue:text}`oracle_h36m_mse_ratio`×
+# The lower panels test that hypothesis directly: the loss of Eq. (3), the objective every learned method here
+# minimises, at each oracle gain. At the gain of the best JDR the loss is {glue:text}`oracle_h36m_mse_ratio`×
 # NoFusion's on the H36M-like room and {glue:text}`oracle_dome_heldout_mse_ratio`× on the dome, that is
 # {glue:text}`oracle_h36m_mse_reading` (H36M-like room; dome: {glue:text}`oracle_dome_heldout_mse_reading`).
 
