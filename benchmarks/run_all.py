@@ -70,12 +70,17 @@ def chapter_rows(results: Path) -> list[dict]:
     return rows
 
 
+def write_table(table: pd.DataFrame, out: Path) -> pd.DataFrame:
+    """Write the benchmarks table atomically (nothing already written is lost to an interrupted write)."""
+    book.atomic_write_bytes(Path(out), table.to_csv(index=False, float_format="%.6g").encode())
+    return table
+
+
 def refresh_chapter_rows(out: Path, results: Path) -> pd.DataFrame:
     """Replace the chapter rows of an existing benchmarks table by :func:`chapter_rows` (the measured benchmarks stay)."""
     table = pd.read_csv(out)
-    table = pd.concat([table[table.benchmark != "chapters"], pd.DataFrame(chapter_rows(results))], ignore_index=True)
-    book.atomic_write_bytes(out, table.to_csv(index=False, float_format="%.6g").encode())
-    return table
+    return write_table(pd.concat([table[table.benchmark != "chapters"], pd.DataFrame(chapter_rows(results))],
+                                 ignore_index=True), out)
 
 
 def main(argv=None) -> pd.DataFrame:
@@ -107,9 +112,7 @@ def main(argv=None) -> pd.DataFrame:
                          paper_value=paper_value, note=note))
 
     def write() -> pd.DataFrame:  # after every benchmark: an interrupted run keeps what it measured
-        table = pd.DataFrame(rows)
-        book.atomic_write_bytes(Path(out), table.to_csv(index=False, float_format="%.6g").encode())
-        return table
+        return write_table(pd.DataFrame(rows), out)
 
     fz = run_script("bench_fusion", ["--device", device.type] + (["--repeats", "3", "--warmup", "1"] if quick else []))
     for phase in ("fwd_bwd", "step", "infer"):

@@ -831,10 +831,10 @@ def epipolar_oracle_rows(target: str, trial: int, profile, seed: int, device, *,
     pred = test["pred"]
     peaks = {g: torch.empty(*pred.shape[:3], 2) for g in gains}
     squared = {g: 0.0 for g in gains}  # Σ (fused − ground-truth heatmap)², the loss of Eq. (3) before averaging
+    pairs = fusion.ordered_pairs(pred.shape[1])  # the order of epipolar_oracle_weights' pairs
     for idx, P_image, _ in camera_sets(test):
         P_hm = pictorial.heatmap_projections(P_image, image_px, side).to(device)
         weights = epipolar_oracle_weights(P_hm, side, profile.studio.heatmap_sigma_px)
-        pairs = fusion.ordered_pairs(pred.shape[1])
         for start in range(0, len(idx), batch_frames):
             sel = idx[start:start + batch_frames]
             x, y = pred[sel].to(device), test["target"][sel].to(device)
@@ -855,13 +855,11 @@ def pick_corrected_joint(pred: Tensor, fused: Tensor, labels: dict[str, Tensor],
     """Fig. 6: a (frame, view, joint) whose initial heatmap has its maximum at the wrong place (beyond half a head
     size) and, if any exists, whose fused heatmap puts it right; among those the largest initial error. pred, fused
     (N, V, J, h, w) with the labels of :func:`mfcore.backbone.cached_heatmaps`. Only joints inside the image count."""
-    from mfcore import geometry, metrics
-
     gt = labels["joints_2d_px"]
     thr = _head_threshold_px(labels)[..., None]
 
     def error(h):
-        return (geometry.scale_pixels(metrics.heatmap_argmax_px(h), h.shape[-1], image_px) - gt).norm(dim=-1)
+        return (heatmap_peaks_px(h, image_px) - gt).norm(dim=-1)
 
     e0, e1 = error(pred), error(fused)
     inside = ((gt >= -0.5) & (gt <= image_px - 0.5)).all(-1)
