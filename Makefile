@@ -2,6 +2,7 @@
 PROFILE ?= smoke
 DEVICE ?= auto
 SEED ?= 0
+JOBS ?= auto
 PYTHON ?= python3
 TORCH_SPEC ?= torch==2.13.0
 VENV := .venv
@@ -20,11 +21,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 book: $(STAMP)
-	$(PY) -m mfcore.run_book execute --profile "$(PROFILE)" --device "$(DEVICE)" --seed "$(SEED)"
+	$(PY) -m mfcore.run_book execute --profile "$(PROFILE)" --device "$(DEVICE)" --seed "$(SEED)" --jobs "$(JOBS)"
 	$(MAKE) --no-print-directory site
 
 execute: $(STAMP)
-	$(PY) -m mfcore.run_book execute --profile "$(PROFILE)" --device "$(DEVICE)" --seed "$(SEED)"
+	$(PY) -m mfcore.run_book execute --profile "$(PROFILE)" --device "$(DEVICE)" --seed "$(SEED)" --jobs "$(JOBS)"
 
 site: $(STAMP)
 	$(PY) -m mfcore.run_book site

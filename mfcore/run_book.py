@@ -1,12 +1,17 @@
 """Batch runner of the book: execute every notebook with papermill, atomically publish its results, stage the site.
 
     python -m mfcore.run_book execute --profile smoke [--device auto] [--seed 0] [--only 01_fusion_geometry ...]
-                                      [--keep-going]
+                                      [--keep-going] [--jobs auto]
     python -m mfcore.run_book site     # copy the executed chapters (full where present, else smoke) into book/_site
 
 ``execute`` validates every parameter before touching anything; each notebook runs into a staging folder
 ``results/<profile>/.staging-<stem>/`` and replaces ``results/<profile>/<stem>/`` only when it succeeded, so a failed or
 interrupted run leaves the previous results in place.
+
+With ``--jobs N`` > 1, up to N chapters execute at once (each in its own kernel), in the order of
+:func:`schedule`: a chapter starts after the chapters it reads (:data:`CHAPTER_NEEDS`), and the chapters that time their
+own work (:data:`TIMED_CHAPTERS`) run with nothing beside them. ``results/<profile>/book_run.json`` records the run:
+when each chapter started and ended, and the wall time of the whole book.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from .book import REPO_ROOT, validate_seed
@@ -28,6 +35,21 @@ SITE_DIR = REPO_ROOT / "book" / "_site"
 FAILED_DIR = REPO_ROOT / "_build" / "failed"  # partly executed notebooks of failed chapters (never published)
 REQUIRED_OUTPUTS = ("provenance.json",)
 CELL_TIMEOUT_S = 1800  # a cell that runs longer than this fails the chapter instead of stalling the whole book
+
+
+# What each chapter reads from the chapters before it: their cached models and heatmaps (a chapter rebuilds whatever is
+# missing, so without this order two chapters would build the same thing twice) or their tables. Chapters not listed
+# read nothing of another chapter.
+CHAPTER_NEEDS: dict[str, tuple[str, ...]] = {
+    "04_few_shot_curves": ("03_meta_training",),  # the pre-trained fusion models and the backbone's heatmaps
+    "05_rpsm_3d": ("04_few_shot_curves",),  # the 2D methods' fused test heatmaps, finetuned in chapter 4
+    "06_trainable_fusion": ("03_meta_training",),  # the warmed-up backbone's confidence maps
+    "07_scorecard": ("04_few_shot_curves", "05_rpsm_3d", "06_trainable_fusion"),  # their CSVs (scorecard.CLAIMS)
+    "08_your_cameras": ("03_meta_training",),  # the meta-trained MetaFuse model
+}
+# Chapters that time their own work (warm-up, meta-training, finetuning, the fusion step; benchmarks.csv reports those
+# times): they execute with no other chapter beside them, so another kernel's GPU work does not slow what they measure.
+TIMED_CHAPTERS = ("03_meta_training", "04_few_shot_curves")
 
 
 def notebook_stems() -> list[str]:
@@ -68,20 +90,12 @@ def execute_notebook(stem: str, profile: str, device: str, seed: int) -> float:
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         source = staging / f".{stem}.source.ipynb"
         jupytext.write(nb, source, fmt="ipynb")
-        previous = os.environ.get("MFCORE_TEXT_PROGRESS")
-        os.environ["MFCORE_TEXT_PROGRESS"] = "1"  # the kernel inherits it: text progress bars, no widgets (progress.py)
-        try:
-            papermill.execute_notebook(
-                str(source), str(staging / f"{stem}.ipynb"), kernel_name="python3", language="python",
-                parameters={"profile": profile, "device": device, "seed": seed,
-                            "out_dir": os.path.relpath(staging, REPO_ROOT)},
-                cwd=str(REPO_ROOT), progress_bar=False, log_output=False, execution_timeout=CELL_TIMEOUT_S,
-            )
-        finally:
-            if previous is None:
-                os.environ.pop("MFCORE_TEXT_PROGRESS", None)
-            else:
-                os.environ["MFCORE_TEXT_PROGRESS"] = previous
+        papermill.execute_notebook(  # the kernel inherits this process's environment (cmd_execute: kernel_variables)
+            str(source), str(staging / f"{stem}.ipynb"), kernel_name="python3", language="python",
+            parameters={"profile": profile, "device": device, "seed": seed,
+                        "out_dir": os.path.relpath(staging, REPO_ROOT)},
+            cwd=str(REPO_ROOT), progress_bar=False, log_output=False, execution_timeout=CELL_TIMEOUT_S,
+        )
         source.unlink()
         missing = [f for f in REQUIRED_OUTPUTS if not (staging / f).exists()]
         if missing:
@@ -91,13 +105,44 @@ def execute_notebook(stem: str, profile: str, device: str, seed: int) -> float:
         if partial.exists():
             FAILED_DIR.joinpath(profile).mkdir(parents=True, exist_ok=True)
             shutil.copyfile(partial, FAILED_DIR / profile / f"{stem}.ipynb")
-            print(f"the partly executed notebook is in {os.path.relpath(FAILED_DIR / profile / f'{stem}.ipynb', REPO_ROOT)}",
-                  file=sys.stderr, flush=True)
+            say(f"the partly executed notebook is in {os.path.relpath(FAILED_DIR / profile / f'{stem}.ipynb', REPO_ROOT)}",
+                err=True)
             _report_cells(FAILED_DIR / profile / f"{stem}.ipynb", profile)
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    publish(staging, final)
+    with _PUBLISH_LOCK:  # an interrupted book waits for a rename pair in progress (cmd_execute)
+        publish(staging, final)
     return time.perf_counter() - t0
+
+
+_PUBLISH_LOCK = threading.Lock()
+
+
+class kernel_environment:
+    """Set environment variables that the kernels started inside inherit; restore the previous values on exit."""
+
+    def __init__(self, values: dict[str, str]):
+        self.values, self.saved = values, {}
+
+    def __enter__(self):
+        self.saved = {k: os.environ.get(k) for k in self.values}
+        os.environ.update(self.values)
+
+    def __exit__(self, *exc):
+        for k, v in self.saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def kernel_variables(jobs: int) -> dict[str, str]:
+    """What every chapter's kernel gets: text progress bars (no widgets, progress.py) and, where chapters execute at
+    once, an even share of the CPU cores for torch's threads (unless ``OMP_NUM_THREADS`` is set already)."""
+    values = {"MFCORE_TEXT_PROGRESS": "1"}
+    if jobs > 1 and "OMP_NUM_THREADS" not in os.environ:
+        values["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
+    return values
 
 
 def slowest_cells(notebook: Path, n: int = 3) -> list[tuple[float, str]]:
@@ -116,9 +161,107 @@ def slowest_cells(notebook: Path, n: int = 3) -> list[tuple[float, str]]:
 def _report_cells(notebook: Path, profile: str) -> None:
     try:
         for seconds, line in slowest_cells(notebook):
-            print(f"[{profile}]     {seconds:7.1f} s  {line}", flush=True)
+            say(f"[{profile}]     {seconds:7.1f} s  {line}")
     except Exception as err:  # a report, never a reason to fail the book
-        print(f"[{profile}]     (no cell timings: {err})", flush=True)
+        say(f"[{profile}]     (no cell timings: {err})")
+
+
+def chapter_needs(stem: str, selected: list[str]) -> tuple[str, ...]:
+    """The chapters among ``selected`` that ``stem`` must wait for (:data:`CHAPTER_NEEDS`)."""
+    return tuple(d for d in CHAPTER_NEEDS.get(stem, ()) if d in selected and d != stem)
+
+
+def previous_seconds(stem: str, profile: str) -> float | None:
+    """Papermill's duration of the chapter's last executed notebook at ``profile`` (None where there is none)."""
+    path = RESULTS_DIR / profile / stem / f"{stem}.ipynb"
+    try:
+        return float(json.loads(path.read_text())["metadata"]["papermill"]["duration"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def critical_path_seconds(selected: list[str], seconds: dict[str, float]) -> dict[str, float]:
+    """For each chapter, its own seconds plus the longest chain of chapters that wait for it (its critical path)."""
+    dependents = {s: [t for t in selected if s in chapter_needs(t, selected)] for s in selected}
+    memo: dict[str, float] = {}
+
+    def path(s: str) -> float:
+        if s not in memo:
+            memo[s] = seconds[s] + max((path(t) for t in dependents[s]), default=0.0)
+        return memo[s]
+
+    return {s: path(s) for s in selected}
+
+
+def next_chapters(pending: list[str], running: list[str], finished: set[str], selected: list[str], jobs: int,
+                  priority: dict[str, float]) -> list[str]:
+    """The chapters to start now: those whose needs are finished, longest critical path first, while fewer than
+    ``jobs`` run. A timed chapter (:data:`TIMED_CHAPTERS`) starts only on an idle machine and then runs alone; when it
+    is the most urgent ready chapter, nothing overtakes it (it would wait for ever)."""
+    ready = [s for s in pending if all(d in finished for d in chapter_needs(s, selected))]
+    ready.sort(key=lambda s: (-priority[s], selected.index(s)))
+    start: list[str] = []
+    for stem in ready:
+        busy = running + start
+        if len(busy) >= jobs or any(b in TIMED_CHAPTERS for b in busy):
+            break
+        if stem in TIMED_CHAPTERS and busy:
+            break
+        start.append(stem)
+    return start
+
+
+def schedule(selected: list[str], jobs: int, seconds: dict[str, float]) -> list[list[str]]:
+    """The order :func:`cmd_execute` would start the chapters in if each took ``seconds[stem]``: a list of the
+    chapters started at each moment (for tests and the run's report)."""
+    priority = critical_path_seconds(selected, seconds)
+    pending, running, finished, clock, waves = list(selected), {}, set(), 0.0, []
+    while pending or running:
+        start = next_chapters(pending, list(running), finished, selected, jobs, priority)
+        if start:
+            waves.append(start)
+        for stem in start:
+            pending.remove(stem)
+            running[stem] = clock + seconds[stem]
+        if not running:
+            raise RuntimeError(f"no chapter can start: {pending} wait for chapters outside the selection")
+        clock = min(running.values())
+        for stem in [s for s, t in running.items() if t == clock]:
+            del running[stem]
+            finished.add(stem)
+    return waves
+
+
+def resolve_jobs(jobs: str, device: str) -> int:
+    """``--jobs``: a positive integer, or ``auto`` (3 on a GPU: the chapters after chapter 4 are short kernels that
+    leave the GPU idle between launches; on the CPU one chapter per core, at most 3: a CPU chapter uses one thread)."""
+    if jobs == "auto":
+        if resolve_device(device).type == "cuda":
+            return 3
+        return max(1, min(3, os.cpu_count() or 1))
+    try:
+        n = int(jobs)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValueError(f"--jobs must be a positive integer or 'auto', got {jobs!r} (valid: auto, 1, 2, …)")
+    return n
+
+
+_SAY_LOCK = threading.Lock()
+
+
+def say(line: str, err: bool = False) -> None:
+    """Print one whole line (chapters executing at once report from their threads)."""
+    stream = sys.stderr if err else sys.stdout
+    with _SAY_LOCK:
+        stream.write(line + "\n")
+        stream.flush()
+
+
+def _run_one(stem: str, args) -> float:
+    say(f"[{args.profile}] executing {stem} …")
+    return execute_notebook(stem, args.profile, args.device, args.seed)
 
 
 def cmd_execute(args) -> None:
@@ -126,33 +269,114 @@ def cmd_execute(args) -> None:
         get_profile(args.profile)
         resolve_device(args.device)
         validate_seed(args.seed)
+        jobs = resolve_jobs(str(args.jobs), args.device)
     except ValueError as err:
         _fail(str(err))
     stems = notebook_stems()
     unknown = [s for s in args.only or [] if s not in stems]
     if unknown:
         _fail(f"unknown notebook(s) {unknown}; valid: {', '.join(stems)}")
-    selected = args.only or stems
-    timings, failed = {}, []
-    for stem in selected:
-        print(f"[{args.profile}] executing {stem} …", flush=True)
+    selected = [s for s in stems if s in (args.only or stems)]
+    seconds = {s: previous_seconds(s, args.profile) or 60.0 for s in selected}
+    priority = critical_path_seconds(selected, seconds) if jobs > 1 else {s: 0.0 for s in selected}
+    timings, failed, spans = {}, [], {}
+    book_t0 = time.perf_counter()
+    pending, running, finished = list(selected), {}, set()
+    say(f"[{args.profile}] executing {len(selected)} chapter(s), at most {jobs} at once")
+    with kernel_environment(kernel_variables(jobs)), ThreadPoolExecutor(jobs, thread_name_prefix="chapter") as pool:
         try:
-            timings[stem] = execute_notebook(stem, args.profile, args.device, args.seed)
-        except Exception as err:
-            message = (f"{stem} failed at profile {args.profile!r}: {type(err).__name__}: {str(err)[-2000:]}\n"
-                       f"results/{args.profile}/{stem}/ was left as it was")
-            if not args.keep_going:
-                _fail(message)
-            print(f"error: {message}", file=sys.stderr, flush=True)
-            failed.append(stem)
-            continue
-        print(f"[{args.profile}] {stem} done in {timings[stem]:.1f} s; its slowest cells:", flush=True)
-        _report_cells(RESULTS_DIR / args.profile / stem / f"{stem}.ipynb", args.profile)
+            while pending or running:
+                if not args.keep_going and failed:
+                    pending.clear()
+                else:
+                    for stem in next_chapters(pending, list(running.values()), finished, selected, jobs, priority):
+                        pending.remove(stem)
+                        spans[stem] = [time.perf_counter() - book_t0, None]
+                        running[pool.submit(_run_one, stem, args)] = stem
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    stem = running.pop(future)
+                    spans[stem][1] = time.perf_counter() - book_t0
+                    finished.add(stem)
+                    try:
+                        timings[stem] = future.result()
+                    except Exception as err:
+                        message = (f"{stem} failed at profile {args.profile!r}: {type(err).__name__}: {str(err)[-2000:]}\n"
+                                   f"results/{args.profile}/{stem}/ was left as it was")
+                        say(f"error: {message}", err=True)
+                        failed.append(stem)
+                        continue
+                    beside = sorted(s for s, (a, b) in spans.items()
+                                    if s != stem and a < spans[stem][1] and (b is None or b > spans[stem][0]))
+                    say(f"[{args.profile}] {stem} done in {timings[stem]:.1f} s"
+                        f"{' (beside ' + ', '.join(beside) + ')' if beside else ''}; its slowest cells:")
+                    _report_cells(RESULTS_DIR / args.profile / stem / f"{stem}.ipynb", args.profile)
+        except KeyboardInterrupt:
+            # The chapters still executing are abandoned: their kernels are stopped, their staging folders removed,
+            # and their published results stay as they were.
+            with _PUBLISH_LOCK:
+                stop_child_processes()
+                cut = list(running.values())
+                for stem in cut:
+                    shutil.rmtree(RESULTS_DIR / args.profile / f".staging-{stem}", ignore_errors=True)
+                print(f"interrupted: {cut or 'no chapter'} cut short and left as they were; finished: "
+                      f"{sorted(timings)}", file=sys.stderr, flush=True)
+                os._exit(130)
+    book_seconds = time.perf_counter() - book_t0
     publish_profile_tables(args.profile)
-    print(json.dumps({"profile": args.profile, "wall_seconds": {k: round(v, 1) for k, v in timings.items()},
-                      "total_wall_seconds": round(sum(timings.values()), 1), "failed": failed}))
+    write_book_run(args.profile, jobs, book_seconds, spans, timings, failed)
+    print(json.dumps({"profile": args.profile, "jobs": jobs,
+                      "wall_seconds": {k: round(timings[k], 1) for k in selected if k in timings},
+                      "total_wall_seconds": round(sum(timings.values()), 1),
+                      "book_wall_seconds": round(book_seconds, 1), "failed": failed}))
     if failed:
+        if not args.keep_going:
+            _fail(f"{failed[0]} failed; the chapters after it were not executed (--keep-going goes on)")
         raise SystemExit(1)
+
+
+def stop_child_processes() -> list[int]:
+    """SIGTERM every direct child process of this one (the chapters' kernels), on Linux; returns their pids. Elsewhere
+    none are found, and ipykernel's own parent polling ends the kernels when this process exits."""
+    import signal
+
+    me, pids = os.getpid(), []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == me:  # fields after the command name: state, ppid, ...
+            pid = int(stat.parent.name)
+            try:
+                os.kill(pid, signal.SIGTERM)
+                pids.append(pid)
+            except ProcessLookupError:
+                pass
+    return pids
+
+
+BOOK_RUN = "book_run.json"
+
+
+def write_book_run(profile: str, jobs: int, book_seconds: float, spans: dict, timings: dict, failed: list) -> None:
+    """``results/<profile>/book_run.json``: how the last ``execute`` ran (chapters, start and end seconds from the
+    start of the run, at most how many at once, its wall time), atomically. The benchmarks table reads it."""
+    from .book import atomic_write_bytes
+
+    def started_at(stem: str) -> str | None:  # names the published results this record describes
+        try:
+            return json.loads((RESULTS_DIR / profile / stem / "provenance.json").read_text())["started_at"]
+        except (OSError, ValueError, KeyError):
+            return None
+
+    record = {"jobs": jobs, "wall_seconds": round(book_seconds, 2), "failed": failed,
+              "chapters": {s: {"start_s": round(a, 2), "end_s": round(b, 2), "seconds": round(timings[s], 2),
+                               "started_at": started_at(s)}
+                           for s, (a, b) in spans.items() if s in timings}}
+    atomic_write_bytes(RESULTS_DIR / profile / BOOK_RUN, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
 
 
 PROFILE_TABLES = {"scorecard.csv": "07_scorecard"}  # tables of the results contract that live at results/<profile>/
@@ -212,6 +436,8 @@ def main(argv=None) -> None:
     ex.add_argument("--only", nargs="*", help="notebook stems to execute (default: all)")
     ex.add_argument("--keep-going", action="store_true",
                     help="after a failed chapter, go on with the next (exit 1 at the end); default: stop at once")
+    ex.add_argument("--jobs", default="auto",
+                    help="chapters executing at once: a positive integer or auto (3 on a GPU, one per core up to 3 on the CPU)")
     sub.add_parser("site", help="stage the executed chapters for the site")
     args = parser.parse_args(argv)
     if args.command == "execute":

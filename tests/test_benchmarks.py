@@ -27,7 +27,8 @@ def _chapter(results: Path, stem: str, papermill_s: float, chapter_s: float) -> 
     nb.metadata["papermill"] = {"duration": papermill_s}
     nbformat.write(nb, folder / f"{stem}.ipynb")
     (folder / "provenance.json").write_text(json.dumps(
-        {"stem": stem, "wall_seconds": chapter_s, "device_name": "GPU X", "git_sha": "0123456789abcdef"}))
+        {"stem": stem, "wall_seconds": chapter_s, "device_name": "GPU X", "git_sha": "0123456789abcdef",
+         "started_at": f"2026-01-01T00:00:{int(chapter_s):02d}+00:00"}))
 
 
 def test_chapter_rows_are_the_executed_notebooks_durations_and_their_sum(run_all, tmp_path):
@@ -51,3 +52,33 @@ def test_refreshing_the_chapter_rows_keeps_the_measured_benchmarks(run_all, tmp_
     assert table[table.benchmark == "fusion"].value.tolist() == [1.5]
     assert table[table.benchmark == "chapters"].value.tolist() == [12.5, 12.5]
     assert pd.read_csv(out)[["metric", "value"]].equals(table[["metric", "value"]])  # what was written
+
+
+def _book_run(results: Path, chapters: dict, wall_s: float, started_at=None) -> None:
+    (results / "book_run.json").write_text(json.dumps({"jobs": 2, "wall_seconds": wall_s, "failed": [], "chapters": {
+        stem: {"start_s": a, "end_s": b, "seconds": b - a,
+               "started_at": (started_at or {}).get(stem, f"2026-01-01T00:00:{int(own):02d}+00:00")}
+        for stem, (a, b, own) in chapters.items()}}))
+
+
+def test_the_whole_book_is_the_wall_time_of_the_one_run_that_executed_every_chapter(run_all, tmp_path):
+    _chapter(tmp_path, "01_a", 12.5, 3.0)
+    _chapter(tmp_path, "02_b", 30.0, 20.0)
+    _chapter(tmp_path, "03_c", 5.0, 1.0)
+    _book_run(tmp_path, {"01_a": (0.0, 12.6, 3.0), "02_b": (0.0, 30.1, 20.0), "03_c": (30.1, 35.2, 1.0)}, 35.3)
+    rows = run_all.chapter_rows(tmp_path)
+    assert rows[-1]["metric"] == "wall time of the whole book (one run)" and rows[-1]["value"] == 35.3
+    assert "up to 2 at once" in rows[-1]["note"] and "47.5 s" in rows[-1]["note"]
+    notes = {r["metric"]: r["note"] for r in rows}
+    assert notes["wall time of 01_a"].endswith("beside 02_b")
+    assert notes["wall time of 03_c"].endswith("alone on the machine")
+
+
+def test_a_run_record_of_other_results_is_ignored_and_the_chapters_are_summed(run_all, tmp_path):
+    _chapter(tmp_path, "01_a", 12.5, 3.0)
+    _chapter(tmp_path, "02_b", 30.0, 20.0)
+    _book_run(tmp_path, {"01_a": (0.0, 12.6, 3.0)}, 12.7)  # an --only run of one chapter
+    assert run_all.chapter_rows(tmp_path)[-1]["value"] == 42.5
+    _book_run(tmp_path, {"01_a": (0.0, 12.6, 3.0), "02_b": (0.0, 30.1, 20.0)}, 30.2,
+              started_at={"02_b": "2025-12-31T23:59:59+00:00"})  # 02_b was executed again since
+    assert run_all.chapter_rows(tmp_path)[-1]["metric"] == "wall time of the whole book (sum of the chapters)"

@@ -201,3 +201,91 @@ def test_set_seed_switches_deterministic_kernels_and_leaves_torch_alone_when_off
                          cwd=Path(__file__).resolve().parents[1]).stdout.split()
     # off on a GPU (no 1.5-2 s import of torch._inductor), on for the CPU, off again after it
     assert out == ["False", "False", "True", "False"]
+
+
+# --- executing chapters at once -------------------------------------------------------------------------------------
+
+FULL_SECONDS = {"01_fusion_geometry": 41.5, "02_synthetic_studio": 24.0, "03_meta_training": 196.0,
+                "04_few_shot_curves": 154.0, "05_rpsm_3d": 105.6, "06_trainable_fusion": 110.4,
+                "07_scorecard": 11.6, "08_your_cameras": 39.1}  # papermill durations of a full run on one H200
+
+
+def test_chapter_needs_name_earlier_chapters_and_the_scorecard_waits_for_every_table_it_reads():
+    from mfcore import scorecard
+
+    stems = run_book.notebook_stems()
+    assert set(FULL_SECONDS) == set(stems)
+    for stem, needs in run_book.CHAPTER_NEEDS.items():
+        assert stem in stems
+        for need in needs:
+            assert need in stems and stems.index(need) < stems.index(stem), (stem, need)
+    read = {c.evidence.split("/")[0] for c in scorecard.CLAIMS}
+    assert read <= set(run_book.CHAPTER_NEEDS["07_scorecard"])
+    assert set(run_book.TIMED_CHAPTERS) <= set(stems)
+
+
+@pytest.mark.parametrize("stem, marker", [
+    ("04_few_shot_curves", "meta."), ("05_rpsm_3d", "warmup_backbone"), ("06_trainable_fusion", "trainable_fusion"),
+    ("08_your_cameras", "pretrained_fusion"),
+])
+def test_chapters_that_use_chapter_3s_models_wait_for_it(stem, marker):
+    assert marker in (REPO / "notebooks" / f"{stem}.py").read_text()
+    needs, todo = set(), [stem]
+    while todo:  # chapter 3, directly or through another chapter
+        for need in run_book.CHAPTER_NEEDS.get(todo.pop(), ()):
+            needs.add(need)
+            todo.append(need)
+    assert "03_meta_training" in needs
+
+
+def test_the_schedule_runs_the_timed_chapters_alone_and_the_rest_after_them_three_at_a_time():
+    stems = run_book.notebook_stems()
+    waves = run_book.schedule(stems, 3, FULL_SECONDS)
+    assert waves[0] == ["03_meta_training"] and waves[1] == ["04_few_shot_curves"]
+    assert len(waves[2]) == 3 and {"05_rpsm_3d", "06_trainable_fusion"} <= set(waves[2])  # the longest paths first
+    assert waves[-1] == ["07_scorecard"]
+    assert sorted(s for w in waves for s in w) == stems
+    # one at a time: reading order where the needs allow it, the same chapters
+    assert [s for w in run_book.schedule(stems, 1, FULL_SECONDS) for s in w][:2] == ["03_meta_training",
+                                                                                      "04_few_shot_curves"]
+
+
+def test_a_timed_chapter_never_starts_beside_another_and_nothing_starts_beside_it():
+    stems, prio = run_book.notebook_stems(), {s: 0.0 for s in run_book.notebook_stems()}
+    prio["03_meta_training"] = 10.0
+    # 01 runs: 03 (the most urgent) waits, and nothing overtakes it
+    assert run_book.next_chapters(["02_synthetic_studio", "03_meta_training"], ["01_fusion_geometry"], set(), stems, 3,
+                                  prio) == []
+    assert run_book.next_chapters(["01_fusion_geometry", "02_synthetic_studio"], ["03_meta_training"], set(), stems, 3,
+                                  prio) == []
+    assert run_book.next_chapters(["01_fusion_geometry", "03_meta_training"], [], set(), stems, 3, prio) == [
+        "03_meta_training"]
+
+
+@pytest.mark.parametrize("jobs", ["0", "-2", "many"])
+def test_a_bad_jobs_value_is_named(jobs, sandbox, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_book.main(["execute", "--profile", "smoke", "--device", "cpu", "--jobs", jobs])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert repr(jobs) in err and "valid" in err
+    assert not (sandbox / "results").exists()
+
+
+SLEEPY = NOTEBOOK_OK.replace("ch.finish()", "import time\ntime.sleep(2)\nch.finish()")
+
+
+def test_chapters_execute_at_once_after_what_they_need_and_the_run_is_recorded(sandbox, monkeypatch):
+    for stem in ("01_a", "02_b", "03_c"):
+        (sandbox / "notebooks" / f"{stem}.py").write_text(SLEEPY.replace("01_tiny", stem))
+    monkeypatch.setattr(run_book, "CHAPTER_NEEDS", {"03_c": ("01_a",)})
+    monkeypatch.setattr(run_book, "TIMED_CHAPTERS", ())
+    run_book.main(["execute", "--profile", "smoke", "--device", "cpu", "--jobs", "2"])
+    record = json.loads((sandbox / "results" / "smoke" / "book_run.json").read_text())
+    span = {s: (c["start_s"], c["end_s"]) for s, c in record["chapters"].items()}
+    assert record["jobs"] == 2 and set(span) == {"01_a", "02_b", "03_c"}
+    assert span["01_a"][0] < span["02_b"][1] and span["02_b"][0] < span["01_a"][1]  # 01 and 02 at once
+    assert span["03_c"][0] >= span["01_a"][1]  # 03 after what it needs
+    assert record["wall_seconds"] < sum(c["seconds"] for c in record["chapters"].values())
+    for stem in span:
+        assert (sandbox / "results" / "smoke" / stem / "provenance.json").exists()

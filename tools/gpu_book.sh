@@ -3,7 +3,7 @@
 # the benchmarks; everything lands in results/<profile>/. Bring that folder back and run `make site` where the site
 # toolchain is installed.
 #
-#   tools/gpu_book.sh [--profile full] [--wheels DIR] [--book-budget-s S] [--only STEM ...] [--skip-book]
+#   tools/gpu_book.sh [--profile full] [--wheels DIR] [--book-budget-s S] [--only STEM ...] [--jobs N] [--skip-book]
 #                     [--skip-bench]
 #
 # --wheels DIR       an offline machine: install the wheels in DIR whose distribution this python lacks (papermill,
@@ -13,20 +13,23 @@
 # (and MFCORE_SOURCE_DIRTY=1 if the copy had uncommitted changes) so that provenance.json names the right code.
 # --only STEM ...    execute these chapters only (as run_book's --only; later chapters reuse the caches of
 #                    earlier ones, so run chapters in order on one machine)
+# --jobs N           chapters executing at once (run_book's --jobs; default auto: 3 on a GPU, with the chapters that
+#                    time their own work alone on it)
 # --book-budget-s S  stop executing chapters after S seconds; the chapters done by then are published, the one in
 #                    progress is not (results/<profile>/<stem>/ keeps its previous content).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-profile=full wheels="" budget=0 book=1 bench=1 only=()
+profile=full wheels="" budget=0 book=1 bench=1 only=() jobs=auto
 while (($#)); do
   case $1 in
     --profile) profile=$2; shift 2 ;;
     --wheels) wheels=$2; shift 2 ;;
     --book-budget-s) budget=$2; shift 2 ;;
+    --jobs) jobs=$2; shift 2 ;;
     --only) shift; while (($#)) && [[ $1 != --* ]]; do only+=("$1"); shift; done ;;
     --skip-book) book=0; shift ;;
     --skip-bench) bench=0; shift ;;
-    *) echo "error: unknown option '$1'; valid: --profile, --wheels, --book-budget-s, --only, --skip-book, --skip-bench" >&2
+    *) echo "error: unknown option '$1'; valid: --profile, --wheels, --book-budget-s, --only, --jobs, --skip-book, --skip-bench" >&2
        exit 2 ;;
   esac
 done
@@ -51,7 +54,7 @@ echo "CUDA context of a fresh process: $(python3 -c "$probe") s"
 status=0
 if ((book)); then
   t0=$(date +%s)
-  cmd=(python3 -m mfcore.run_book execute --profile "$profile" --device cuda --keep-going)
+  cmd=(python3 -m mfcore.run_book execute --profile "$profile" --device cuda --keep-going --jobs "$jobs")
   ((${#only[@]})) && cmd+=(--only "${only[@]}")
   if ((budget > 0)); then
     timeout --signal=INT --kill-after=20 "$budget" "${cmd[@]}" || status=$?
