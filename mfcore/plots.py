@@ -27,3 +27,31 @@ def draw_camera(ax, cam, colour, size: float = 0.5, lw: float = 0.8) -> None:
     for c in corners:
         ax.plot(*zip(C, c), color=colour, lw=lw)
     ax.plot(*zip(*(corners + corners[:1])), color=colour, lw=lw)
+
+
+def book_run_timeline(record: dict, device_name: str = ""):
+    """A bar per chapter from its start to its end (seconds from the start of the run) of a ``run_book execute``
+    record (``results/<profile>/book_run.json``); chapters that time their own work in a darker colour. Returns the
+    figure."""
+    import matplotlib.pyplot as plt
+
+    from .run_book import TIMED_CHAPTERS
+
+    chapters = sorted(record.get("chapters", {}).items(), key=lambda kv: (kv[1]["start_s"], kv[0]))
+    fig, ax = plt.subplots(figsize=(8, 0.45 * max(len(chapters), 1) + 1.4))
+    for row, (stem, c) in enumerate(chapters):
+        timed = stem in TIMED_CHAPTERS
+        ax.barh(row, c["end_s"] - c["start_s"], left=c["start_s"], color="tab:red" if timed else "tab:blue",
+                alpha=0.85, height=0.6)
+        ax.text(c["end_s"] + 3, row, f"{c['end_s'] - c['start_s']:.0f} s", va="center", fontsize=8)
+    ax.set_yticks(range(len(chapters)), [s for s, _ in chapters])
+    ax.invert_yaxis()
+    wall = record.get("wall_seconds", 0.0)
+    ax.axvline(wall, color="black", lw=0.8, ls="--")
+    ax.set_xlim(0, max(wall, 1.0) * 1.1)
+    ax.set_xlabel("seconds from the start of the run")
+    where = f" on one {device_name}" if device_name else ""
+    ax.set_title(f"The whole book in {wall:.0f} s{where}: {len(chapters)} chapters, up to {record.get('jobs', 1)} at "
+                 f"once\n(red: chapters that time their own training, run alone)", fontsize=10)
+    fig.tight_layout()
+    return fig

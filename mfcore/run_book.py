@@ -422,8 +422,40 @@ def cmd_site(args) -> None:
         (SITE_DIR / "benchmarks.csv").write_text(
             "benchmark,metric,value,unit,device,paper_value,note\n"
             "none,not measured yet,,,,,run benchmarks/run_all.py (or tools/gpu_book.sh) after executing the book\n")
+    draw_book_run(SITE_DIR / "book_run.png")
     (SITE_DIR / "profiles.json").write_text(json.dumps(chosen, indent=2, sort_keys=True) + "\n")
     print(f"site chapters: {chosen}")
+
+
+def draw_book_run(path: Path) -> None:
+    """The timeline of the book run the benchmarks page reports (full where recorded, else smoke) as a PNG at
+    ``path``; a figure that says so where no run was recorded."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from . import plots
+    from .book import atomic_write_bytes
+
+    for profile in ("full", "smoke"):
+        record_path = RESULTS_DIR / profile / BOOK_RUN
+        if record_path.exists():
+            record = json.loads(record_path.read_text())
+            devices = {json.loads((RESULTS_DIR / profile / s / "provenance.json").read_text()).get("device_name", "")
+                       for s in record.get("chapters", {}) if (RESULTS_DIR / profile / s / "provenance.json").exists()}
+            fig = plots.book_run_timeline(record, devices.pop() if len(devices) == 1 else "")
+            break
+    else:
+        fig, ax = plt.subplots(figsize=(6, 1.5))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no book run recorded yet: run `make book`", ha="center", va="center")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None}, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def main(argv=None) -> None:
