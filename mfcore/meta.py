@@ -195,10 +195,11 @@ def meta_train(model, pred: Tensor, target: Tensor, *, views, iterations: int, t
 
 
 def train_fusion(model, pred: Tensor, target: Tensor, *, steps: int, lr: float, batch_size: int, seed: int = 0,
-                 trainable=None, progress: bool = True, desc: str = "fusion") -> list[float]:
+                 trainable=None, progress: bool = True, desc: str = "fusion", on_step=None) -> list[float]:
     """Plain (non-meta) training of a fusion model by Adam on Eq. (3): ``steps`` mini-batches of ``batch_size`` frames
     (all frames if fewer), drawn with ``seed``. ``trainable``: parameter names that move (default all); the others are
-    frozen (``requires_grad`` off, untouched). Returns the loss of every step."""
+    frozen (``requires_grad`` off, untouched). ``on_step(step)``, if given, is called after each step (1, 2, …) and
+    may evaluate the model (it is put back in training mode afterwards). Returns the loss of every step."""
     from mfcore.progress import tqdm
 
     _check_data(pred, target)
@@ -235,6 +236,9 @@ def train_fusion(model, pred: Tensor, target: Tensor, *, steps: int, lr: float, 
         opt.step()
         history.append(loss.detach())
         _show(bar, history)
+        if on_step is not None:
+            on_step(len(history))
+            model.train()
     return torch.stack(history).tolist() if history else []
 
 
@@ -848,6 +852,71 @@ def epipolar_oracle_rows(target: str, trial: int, profile, seed: int, device, *,
         mse = squared[g] / pred.numel()
         rows += peak_jdr_rows(peaks[g], test, image_px, rig=target, trial=trial, method="EpipolarOracle", gain=g,
                               mse=mse)
+    return rows
+
+
+ORACLE_INIT_GAIN = 1.0  # the oracle's own calibration (a source peak adds about 1), fixed beforehand, not picked on test frames
+ORACLE_INIT_CHECKPOINTS = (0.0, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)  # fractions of NaiveFuse^full's steps
+
+
+def pool_oracle_weights(pool: dict[str, Tensor], profile, device, gain: float = ORACLE_INIT_GAIN) -> Tensor:
+    """One NaiveFuse weight tensor (P, Z, Z) for a labelled pool: :func:`epipolar_oracle_weights` of each camera
+    placement of the pool (:func:`camera_sets`; the H36M-like pool has one per training subject), averaged with the
+    placements' frame counts as weights: what a single NaiveFuse model would hold if it learned the pool's geometry."""
+    from mfcore import pictorial
+
+    image_px, side = profile.studio.image_px, profile.studio.heatmap_px
+    groups = camera_sets(pool)
+    total = sum(len(idx) for idx, _, _ in groups)
+    weights = None
+    for idx, P_image, _ in groups:
+        P_hm = pictorial.heatmap_projections(P_image, image_px, side).to(device)
+        w = epipolar_oracle_weights(P_hm, side, profile.studio.heatmap_sigma_px, gain) * (len(idx) / total)
+        weights = w if weights is None else weights + w
+    return weights
+
+
+def oracle_init_rows(target: str, trial: int, profile, seed: int, device, *, gain: float = ORACLE_INIT_GAIN,
+                     checkpoints=ORACLE_INIT_CHECKPOINTS, progress: bool = False) -> list[dict]:
+    """Does the loss of Eq. (3) keep the oracle's epipolar lines? NaiveFuse^full's recipe (:func:`adapt_on_pool`
+    with "NaiveFuseFull": :func:`train_fusion` on the whole labelled pool, ``full_steps`` Adam steps at ``outer_lr``,
+    mini-batches of ``batch_size``, seed ``seed``), started from :func:`pool_oracle_weights` at ``gain`` instead of
+    zero. At each checkpoint (a fraction of ``full_steps``; 0 is the oracle itself) the test frames are fused and
+    scored: JDR rows (:func:`peak_jdr_rows`, method "NaiveFuseFromOracle", columns ``step`` and ``steps``), each with
+    ``mse`` (Eq. (3) on the test frames, all views) and ``line_share`` = <W, W0> / <W0, W0>, how much of the initial
+    lines W0 the weights W still hold along W0 (1 at the start; 0 would be NoFusion's zero weights)."""
+    _check_target(target)
+    _check_trial(target, trial, profile)
+    fractions = tuple(float(c) for c in checkpoints)
+    if not fractions or any(not 0.0 <= c <= 1.0 for c in fractions):
+        raise ValueError(f"checkpoints must be fractions of the training steps in [0, 1]; got {checkpoints!r}")
+    if not gain > 0:
+        raise ValueError(f"gain must be > 0 (gain 0 is NaiveFuse^full's own zero start); got {gain!r}")
+    m, device = profile.metafuse, torch.device(device)
+    data = target_data(target, trial, profile, seed, device)
+    pool, test = data["train"], data["test"]
+    image_px = profile.studio.image_px
+    model = fusion.NaiveFuse(pool["pred"].shape[1], profile.studio.heatmap_px).to(device)
+    with torch.no_grad():
+        model.weight.copy_(pool_oracle_weights(pool, profile, device, gain))
+    w0 = model.weight.detach().clone()
+    w0_sq = float(w0.double().square().sum())
+    at = sorted({round(c * m.full_steps) for c in fractions})
+    rows = []
+
+    def score(step: int) -> None:
+        if step not in at:
+            return
+        fused = fuse_frames(model, test["pred"])
+        mse = float(fusion.fusion_mse(fused, test["target"]))
+        share = float((model.weight.detach().double() * w0.double()).sum()) / w0_sq
+        rows.extend(peak_jdr_rows(heatmap_peaks_px(fused, image_px), test, image_px, rig=target, trial=trial,
+                                  method="NaiveFuseFromOracle", step=step, steps=m.full_steps, gain=gain, mse=mse,
+                                  line_share=share))
+
+    score(0)
+    train_fusion(model, pool["pred"], pool["target"], steps=m.full_steps, lr=m.outer_lr, batch_size=m.batch_size,
+                 seed=seed, progress=progress, desc="NaiveFuse from the oracle", on_step=score)
     return rows
 
 

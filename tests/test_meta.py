@@ -414,3 +414,61 @@ def test_epipolar_oracle_rows_report_every_gain_and_gain_zero_is_nofusion(monkey
     assert mse[1.0] == pytest.approx(float(fusion.fusion_mse(test["pred"] + added, test["target"])), rel=1e-4)
     with pytest.raises(ValueError, match="non-negative"):
         meta.epipolar_oracle_rows("h36m", 0, prof, 0, "cpu", gains=(-1.0,))
+
+
+def test_train_fusion_calls_on_step_after_every_step_and_trains_on():
+    model = fusion.NaiveFuse(2, 4)
+    g = torch.Generator().manual_seed(0)
+    pred, target = torch.rand(6, 2, 3, 4, 4, generator=g), torch.rand(6, 2, 3, 4, 4, generator=g)
+    seen = []
+
+    def on_step(step):
+        seen.append((step, model.training))
+        model.eval()  # an evaluation; training goes on in training mode
+
+    history = meta.train_fusion(model, pred, target, steps=3, lr=1e-2, batch_size=4, progress=False, on_step=on_step)
+    assert seen == [(1, True), (2, True), (3, True)] and len(history) == 3 and model.training
+
+
+def test_pool_oracle_weights_average_the_camera_placements_by_their_frames(monkeypatch):
+    from mfcore import pictorial
+
+    prof = _tiny_profile()
+    monkeypatch.setattr(pictorial, "heatmap_projections", lambda P, image_px, side: P)
+    monkeypatch.setattr(meta, "epipolar_oracle_weights", lambda P, hm, sigma, gain=1.0:
+                        torch.full((2, hm * hm, hm * hm), gain * float(P[0, 0, 3])))
+    P = torch.eye(3, 4).expand(4, 2, 3, 4).clone()
+    P[:3, :, 0, 3] = 2.0  # three frames at placement A (2), one at placement B (6)
+    P[3, :, 0, 3] = 6.0
+    pool = {"projections": P, "focal_px": torch.ones(4, 2), "joints_3d_m": torch.zeros(4, 17, 3)}
+    W = meta.pool_oracle_weights(pool, prof, "cpu", gain=0.5)
+    assert W.shape == (2, 16, 16) and torch.allclose(W, torch.full_like(W, 0.5 * (3 * 2.0 + 6.0) / 4))
+
+
+def test_naivefuse_from_the_oracle_starts_at_the_oracle_and_sheds_lines_that_only_add_error(monkeypatch, tmp_path):
+    import dataclasses
+
+    from mfcore import backbone
+
+    prof = _tiny_profile()
+    prof = dataclasses.replace(prof, metafuse=dataclasses.replace(prof.metafuse, full_steps=20, outer_lr=1e-2))
+    monkeypatch.setenv("MFCORE_CACHE", str(tmp_path))
+    monkeypatch.setattr(backbone, "cached_heatmaps", _fake_cached_heatmaps([]))
+    monkeypatch.setattr(meta, "_clip_index", lambda split, n, seed: torch.zeros(n, dtype=torch.long))
+    # stand-in lines that add a constant map: they only raise the loss, so Eq. (3) should shrink them
+    monkeypatch.setattr(meta, "epipolar_oracle_weights", lambda P, hm, sigma, gain=1.0:
+                        torch.full((12, hm * hm, hm * hm), 1e-2 * gain))
+    meta.clear_target_memo()
+    rows = meta.oracle_init_rows("dome_heldout", 0, prof, 0, "cpu", checkpoints=(0.0, 0.5, 1.0))
+    mean = {r["step"]: r for r in rows if r["joint"] == "mean" and r["threshold"] == "half_head"}
+    assert sorted(mean) == [0, 10, 20] and {r["method"] for r in rows} == {"NaiveFuseFromOracle"}
+    assert mean[0]["line_share"] == pytest.approx(1.0)
+    # step 0 is the oracle itself at the starting gain (the same weights on the test frames)
+    oracle = {r["joint"]: r for r in meta.epipolar_oracle_rows("dome_heldout", 0, prof, 0, "cpu", gains=(1.0,))
+              if r["threshold"] == "half_head"}
+    assert mean[0]["jdr"] == oracle["mean"]["jdr"] and mean[0]["mse"] == pytest.approx(oracle["mean"]["mse"], rel=1e-5)
+    assert mean[20]["line_share"] < mean[10]["line_share"] < 1.0 and mean[20]["mse"] < mean[0]["mse"]
+    with pytest.raises(ValueError, match="gain must be > 0"):
+        meta.oracle_init_rows("dome_heldout", 0, prof, 0, "cpu", gain=0.0)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        meta.oracle_init_rows("dome_heldout", 0, prof, 0, "cpu", checkpoints=(1.5,))
