@@ -69,7 +69,7 @@ def chapter_rows(results: Path) -> list[dict]:
     chapter to finishing it) in the note. The whole book's time is the wall time of the one ``run_book execute`` that
     executed every chapter (``book_run.json``; chapters may have run at once, and each chapter's note names those
     beside it); where the chapters were executed in several runs, it is the sum of their times."""
-    import nbformat
+    from mfcore.run_book import chapters_beside, papermill_seconds
 
     provenances = {}
     for prov_path in sorted(results.glob("*/provenance.json")):
@@ -80,14 +80,12 @@ def chapter_rows(results: Path) -> list[dict]:
     total = 0.0
     for stem, prov in provenances.items():
         nb_path = results / stem / f"{stem}.ipynb"
-        seconds = float(nbformat.read(nb_path, as_version=4).metadata.get("papermill", {}).get("duration") or 0.0)
+        seconds = papermill_seconds(nb_path) or 0.0
         total += seconds
         note = (f"executed notebook (kernel start, imports, every cell); {prov['wall_seconds']:.1f} s from opening the "
                 f"chapter; git {prov['git_sha'][:10]}")
         if run:
-            me = run["chapters"][stem]
-            beside = [s for s, c in run["chapters"].items()
-                      if s != stem and c["start_s"] < me["end_s"] and c["end_s"] > me["start_s"]]
+            beside = chapters_beside(stem, {s: (c["start_s"], c["end_s"]) for s, c in run["chapters"].items()})
             note += f"; beside {', '.join(beside)}" if beside else "; alone on the machine"
         rows.append(dict(benchmark="chapters", metric=f"wall time of {stem}", value=seconds, unit="s",
                          device=prov["device_name"], paper_value="", note=note))

@@ -112,6 +112,14 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def save_png(fig, path: Path, dpi: int = 110) -> Path:
+    """Write ``fig`` as a byte-stable PNG at ``path`` (no software/time metadata), atomically."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None}, bbox_inches="tight")
+    atomic_write_bytes(Path(path), buf.getvalue())
+    return Path(path)
+
+
 @dataclass
 class Chapter:
     """One executing notebook: its profile, device, seed and output folder."""
@@ -132,12 +140,8 @@ class Chapter:
         return path
 
     def save_figure(self, fig, name: str, dpi: int = 110) -> Path:
-        """Write ``fig`` as a byte-stable PNG ``<out>/<name>.png`` (no software/time metadata)."""
-        path = self.out / f"{Path(name).stem}.png"
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None}, bbox_inches="tight")
-        atomic_write_bytes(path, buf.getvalue())
-        return path
+        """Write ``fig`` as a byte-stable PNG ``<out>/<name>.png`` (:func:`save_png`)."""
+        return save_png(fig, self.out / f"{Path(name).stem}.png", dpi)
 
     def save_timings(self, df, name: str = "timings") -> Path:
         """Write wall-clock measurements (which differ run to run) as ``<out>/<name>.json`` records, never as CSV.

@@ -813,6 +813,16 @@ def epipolar_oracle_weights(projections_hm: Tensor, heatmap_px: int, sigma_px: f
                         for t, s in pairs]) * scale
 
 
+def placement_oracle_weights(projections_image: Tensor, profile, device, gain: float = 1.0) -> Tensor:
+    """:func:`epipolar_oracle_weights` of one camera placement given at image resolution (V, 3, 4), at the profile's
+    heatmap size and σ, on ``device``."""
+    from mfcore import pictorial
+
+    side = profile.studio.heatmap_px
+    P_hm = pictorial.heatmap_projections(projections_image, profile.studio.image_px, side).to(device)
+    return epipolar_oracle_weights(P_hm, side, profile.studio.heatmap_sigma_px, gain)
+
+
 def epipolar_oracle_rows(target: str, trial: int, profile, seed: int, device, *, gains=ORACLE_GAINS,
                          batch_frames: int = 32) -> list[dict]:
     """JDR rows (:func:`peak_jdr_rows`; method "EpipolarOracle", column ``gain``) of the backbone's test heatmaps of
@@ -822,23 +832,20 @@ def epipolar_oracle_rows(target: str, trial: int, profile, seed: int, device, *,
     of what Eq. (1) with exact geometry gives on these heatmaps, not a method. Each row also carries ``mse``, the loss
     of Eq. (3) (:func:`mfcore.fusion.fusion_mse`: fused against ground-truth heatmaps, all views) at that gain: what
     a model trained by Eq. (3) would be rewarded for."""
-    from mfcore import pictorial
-
     _check_target(target)
     _check_trial(target, trial, profile)
     gains = tuple(float(g) for g in gains)
     if not gains or min(gains) < 0:
         raise ValueError(f"gains must be non-negative numbers; got {gains!r}")
     device = torch.device(device)
-    image_px, side = profile.studio.image_px, profile.studio.heatmap_px
+    image_px = profile.studio.image_px
     test = target_data(target, trial, profile, seed, device)["test"]
     pred = test["pred"]
     peaks = {g: torch.empty(*pred.shape[:3], 2) for g in gains}
     squared = {g: 0.0 for g in gains}  # Σ (fused − ground-truth heatmap)², the loss of Eq. (3) before averaging
     pairs = fusion.ordered_pairs(pred.shape[1])  # the order of epipolar_oracle_weights' pairs
     for idx, P_image, _ in camera_sets(test):
-        P_hm = pictorial.heatmap_projections(P_image, image_px, side).to(device)
-        weights = epipolar_oracle_weights(P_hm, side, profile.studio.heatmap_sigma_px)
+        weights = placement_oracle_weights(P_image, profile, device)
         for start in range(0, len(idx), batch_frames):
             sel = idx[start:start + batch_frames]
             x, y = pred[sel].to(device), test["target"][sel].to(device)
@@ -863,15 +870,11 @@ def pool_oracle_weights(pool: dict[str, Tensor], profile, device, gain: float = 
     """One NaiveFuse weight tensor (P, Z, Z) for a labelled pool: :func:`epipolar_oracle_weights` of each camera
     placement of the pool (:func:`camera_sets`; the H36M-like pool has one per training subject), averaged with the
     placements' frame counts as weights: what a single NaiveFuse model would hold if it learned the pool's geometry."""
-    from mfcore import pictorial
-
-    image_px, side = profile.studio.image_px, profile.studio.heatmap_px
     groups = camera_sets(pool)
     total = sum(len(idx) for idx, _, _ in groups)
     weights = None
     for idx, P_image, _ in groups:
-        P_hm = pictorial.heatmap_projections(P_image, image_px, side).to(device)
-        w = epipolar_oracle_weights(P_hm, side, profile.studio.heatmap_sigma_px, gain) * (len(idx) / total)
+        w = placement_oracle_weights(P_image, profile, device, gain) * (len(idx) / total)
         weights = w if weights is None else weights + w
     return weights
 

@@ -17,6 +17,7 @@ when each chapter started and ended, and the wall time of the whole book.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -118,18 +119,15 @@ def execute_notebook(stem: str, profile: str, device: str, seed: int) -> float:
 _PUBLISH_LOCK = threading.Lock()
 
 
-class kernel_environment:
+@contextlib.contextmanager
+def kernel_environment(values: dict[str, str]):
     """Set environment variables that the kernels started inside inherit; restore the previous values on exit."""
-
-    def __init__(self, values: dict[str, str]):
-        self.values, self.saved = values, {}
-
-    def __enter__(self):
-        self.saved = {k: os.environ.get(k) for k in self.values}
-        os.environ.update(self.values)
-
-    def __exit__(self, *exc):
-        for k, v in self.saved.items():
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
@@ -171,13 +169,25 @@ def chapter_needs(stem: str, selected: list[str]) -> tuple[str, ...]:
     return tuple(d for d in CHAPTER_NEEDS.get(stem, ()) if d in selected and d != stem)
 
 
-def previous_seconds(stem: str, profile: str) -> float | None:
-    """Papermill's duration of the chapter's last executed notebook at ``profile`` (None where there is none)."""
-    path = RESULTS_DIR / profile / stem / f"{stem}.ipynb"
+def papermill_seconds(notebook: Path) -> float | None:
+    """Papermill's duration of an executed notebook, kernel start to the end of its last cell (None where the file or
+    the duration is missing)."""
     try:
-        return float(json.loads(path.read_text())["metadata"]["papermill"]["duration"])
+        return float(json.loads(Path(notebook).read_text())["metadata"]["papermill"]["duration"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def previous_seconds(stem: str, profile: str) -> float | None:
+    """Papermill's duration of the chapter's last executed notebook at ``profile`` (None where there is none)."""
+    return papermill_seconds(RESULTS_DIR / profile / stem / f"{stem}.ipynb")
+
+
+def chapters_beside(stem: str, spans: dict[str, tuple[float, float | None]]) -> list[str]:
+    """The chapters whose (start, end) span overlaps ``stem``'s (an end of None: still running), sorted."""
+    start, end = spans[stem]
+    return sorted(s for s, (a, b) in spans.items()
+                  if s != stem and (end is None or a < end) and (b is None or b > start))
 
 
 def critical_path_seconds(selected: list[str], seconds: dict[str, float]) -> dict[str, float]:
@@ -308,8 +318,7 @@ def cmd_execute(args) -> None:
                         say(f"error: {message}", err=True)
                         failed.append(stem)
                         continue
-                    beside = sorted(s for s, (a, b) in spans.items()
-                                    if s != stem and a < spans[stem][1] and (b is None or b > spans[stem][0]))
+                    beside = chapters_beside(stem, spans)
                     say(f"[{args.profile}] {stem} done in {timings[stem]:.1f} s"
                         f"{' (beside ' + ', '.join(beside) + ')' if beside else ''}; its slowest cells:")
                     _report_cells(RESULTS_DIR / args.profile / stem / f"{stem}.ipynb", args.profile)
@@ -321,8 +330,8 @@ def cmd_execute(args) -> None:
                 cut = list(running.values())
                 for stem in cut:
                     shutil.rmtree(RESULTS_DIR / args.profile / f".staging-{stem}", ignore_errors=True)
-                print(f"interrupted: {cut or 'no chapter'} cut short and left as they were; finished: "
-                      f"{sorted(timings)}", file=sys.stderr, flush=True)
+                say(f"interrupted: {cut or 'no chapter'} cut short and left as they were; finished: "
+                    f"{sorted(timings)}", err=True)
                 os._exit(130)
     book_seconds = time.perf_counter() - book_t0
     publish_profile_tables(args.profile)
@@ -430,15 +439,13 @@ def cmd_site(args) -> None:
 def draw_book_run(path: Path) -> None:
     """The timeline of the book run the benchmarks page reports (full where recorded, else smoke) as a PNG at
     ``path``; a figure that says so where no run was recorded."""
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from . import plots
-    from .book import atomic_write_bytes
+    from .book import save_png
 
     for profile in ("full", "smoke"):
         record_path = RESULTS_DIR / profile / BOOK_RUN
@@ -452,10 +459,8 @@ def draw_book_run(path: Path) -> None:
         fig, ax = plt.subplots(figsize=(6, 1.5))
         ax.axis("off")
         ax.text(0.5, 0.5, "no book run recorded yet: run `make book`", ha="center", va="center")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None}, bbox_inches="tight")
+    save_png(fig, path)
     plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
 
 
 def main(argv=None) -> None:
