@@ -21,14 +21,14 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 book: $(STAMP)
-	$(PY) -m mfcore.run_book execute --profile "$(PROFILE)" --device "$(DEVICE)" --seed "$(SEED)" --jobs "$(JOBS)"
+	$(PY) -m mfbook.run_book execute --profile "$(PROFILE)" --device "$(DEVICE)" --seed "$(SEED)" --jobs "$(JOBS)"
 	$(MAKE) --no-print-directory site
 
 execute: $(STAMP)
-	$(PY) -m mfcore.run_book execute --profile "$(PROFILE)" --device "$(DEVICE)" --seed "$(SEED)" --jobs "$(JOBS)"
+	$(PY) -m mfbook.run_book execute --profile "$(PROFILE)" --device "$(DEVICE)" --seed "$(SEED)" --jobs "$(JOBS)"
 
 site: $(STAMP)
-	$(PY) -m mfcore.run_book site
+	$(PY) -m mfbook.run_book site
 	rm -rf _build/html _build/.doctrees
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going --quiet
 

@@ -19,7 +19,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mfcore import fusion, speed  # noqa: E402
+from mfcore import fusion  # noqa: E402
+from mfbook import speed  # noqa: E402
 
 
 def bench(args) -> list[dict]:

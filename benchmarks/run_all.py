@@ -27,7 +27,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from mfcore import book, profiles, speed  # noqa: E402
+from mfcore import profiles  # noqa: E402
+from mfbook import chapter, speed  # noqa: E402
 
 PAPER = {
     "warmup": "about 30 h on one 2080 Ti (MetaFuse Sec. 5.1)",
@@ -69,7 +70,7 @@ def chapter_rows(results: Path) -> list[dict]:
     chapter to finishing it) in the note. The whole book's time is the wall time of the one ``run_book execute`` that
     executed every chapter (``book_run.json``; chapters may have run at once, and each chapter's note names those
     beside it); where the chapters were executed in several runs, it is the sum of their times."""
-    from mfcore.run_book import chapters_beside, papermill_seconds
+    from mfbook.run_book import chapters_beside, papermill_seconds
 
     provenances = {}
     for prov_path in sorted(results.glob("*/provenance.json")):
@@ -103,7 +104,7 @@ def chapter_rows(results: Path) -> list[dict]:
 
 def write_table(table: pd.DataFrame, out: Path) -> pd.DataFrame:
     """Write the benchmarks table atomically (nothing already written is lost to an interrupted write)."""
-    book.atomic_write_bytes(Path(out), table.to_csv(index=False, float_format="%.6g").encode())
+    chapter.atomic_write_bytes(Path(out), table.to_csv(index=False, float_format="%.6g").encode())
     return table
 
 
@@ -131,7 +132,7 @@ def main(argv=None) -> pd.DataFrame:
         print(f"refreshed the chapter rows of {out}")
         return table
     device = profiles.resolve_device(args.device)
-    dev_name = book.device_name(device)
+    dev_name = chapter.device_name(device)
     quick = device.type == "cpu"
     rows = []
 

@@ -3,10 +3,7 @@
 MetaFuse deploys to a new camera configuration by finetuning θ only (Sec. 4.3 of MetaFuse): the meta-trained pair
 model (ω_base, θ) initialises every ordered pair of the new rig, Adam moves θ on K labelled frames, and ω_base,
 shared by all camera configurations, stays as meta-training left it. This module runs that path for any rig a user
-describes::
-
-    python -m mfcore.adapt path/to/rig.yaml --k 8 [--profile smoke] [--device auto] [--seed 0] [--trials 1]
-                           [--out adapted.pt]
+describes (from the command line: ``python -m mfbook.adapt path/to/rig.yaml --k 8``, which adds the book's cache)
 
 Steps of :func:`adapt_to_rig`:
 
@@ -27,10 +24,7 @@ meta-training never saw the rig.
 
 from __future__ import annotations
 
-import argparse
 import os
-import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +32,7 @@ import pandas as pd
 import torch
 
 from . import backbone, fusion, meta, studio
+from .files import atomic_torch_save
 from .profiles import Profile, get_profile, resolve_device
 
 METHOD = "MetaFuse"  # the pre-trained model that is adapted (Table 1: MetaFuse^K)
@@ -111,13 +106,6 @@ def check_k(k, profile) -> int:
     return k
 
 
-def _rig_numbers(rig: studio.Rig) -> dict:
-    """A rig as the mapping of a rig file (exact float64 numbers)."""
-    return {"name": rig.name,
-            "cameras": [{"name": c.name, "image_px": c.image_px, "K": c.K.tolist(), "R": c.R.tolist(),
-                         "t": c.t.tolist()} for c in rig.cameras]}
-
-
 def load_target_rig(rig_or_path, profile) -> studio.Rig:
     """The rig to adapt to, validated as a rig file is, imaged at ``profile.studio.image_px``.
 
@@ -127,7 +115,7 @@ def load_target_rig(rig_or_path, profile) -> studio.Rig:
     """
     prof = _as_profile(profile)
     if isinstance(rig_or_path, studio.Rig):
-        rig = studio.rig_from_dict(_rig_numbers(rig_or_path), source=f"<rig {rig_or_path.name!r}>")
+        rig = studio.rig_from_dict(studio.rig_numbers(rig_or_path), source=f"<rig {rig_or_path.name!r}>")
     elif isinstance(rig_or_path, (str, os.PathLike)):
         path = Path(rig_or_path)
         if path.suffix.lower() not in studio._SUFFIXES:
@@ -147,28 +135,14 @@ def load_target_rig(rig_or_path, profile) -> studio.Rig:
 # data of the rig (cached)
 
 
-def rig_file_for_cache(rig: studio.Rig) -> Path:
-    """A content-addressed copy of ``rig`` in the cache folder (JSON; floats exact): its path names the rig's numbers,
-    so the heatmap cache, keyed by the rig path, is reused exactly when the cameras are the same."""
-    from .cache import cache_dir, key_hash
-
-    digest = key_hash(_rig_numbers(rig))[:16]
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", rig.name)[:40] or "rig"
-    path = cache_dir() / "rigs" / f"{stem}-{digest}.json"
-    if not path.exists():
-        studio.save_rig(rig, path)  # atomic
-    return path
-
-
 def rig_heatmaps(rig: studio.Rig, profile, seed: int, device) -> tuple[dict, dict]:
     """(labelled pool, test set) of a rig: :func:`mfcore.backbone.cached_heatmaps` of training motions
     (``target_train_frames``, seed + 1) and test motions (``target_test_frames``, seed + 2) with the warm-up backbone
     of ``seed``."""
     prof = _as_profile(profile)
     m = prof.metafuse
-    path = str(rig_file_for_cache(rig))
-    train = backbone.cached_heatmaps(path, "train", m.target_train_frames, prof, seed + 1, device, backbone_seed=seed)
-    test = backbone.cached_heatmaps(path, "test", m.target_test_frames, prof, seed + 2, device, backbone_seed=seed)
+    train = backbone.cached_heatmaps(rig, "train", m.target_train_frames, prof, seed + 1, device, backbone_seed=seed)
+    test = backbone.cached_heatmaps(rig, "test", m.target_test_frames, prof, seed + 2, device, backbone_seed=seed)
     return train, test
 
 
@@ -220,8 +194,6 @@ def adapt_to_rig(rig_or_path, k: int, profile="smoke", seed: int = 0, device="au
 def save_adapted(model: fusion.AffineFuse, path) -> Path:
     """Write the adapted fusion parameters (the state_dict: ``omega_base`` (H, W), ``theta`` (P, H·W, 2, 3)) with
     ``torch.save``, atomically (temporary file + rename)."""
-    from .cache import atomic_torch_save
-
     if not isinstance(model, fusion.AffineFuse):
         raise ValueError(f"expected an adapted AffineFuse/MetaFuse model, got {type(model).__name__}")
     path = Path(path)
@@ -258,61 +230,3 @@ def load_adapted(path, rig, device="cpu") -> fusion.AffineFuse:
     model = fusion.AffineFuse(rig.num_views, side)
     model.load_state_dict(state)
     return model.to(device).freeze()
-
-
-# ----------------------------------------------------------------------------------------------------------------------
-# command line
-
-
-def command_line(rig_path, k: int, profile: str = "smoke", device: str = "auto", seed: int = 0, out=None) -> str:
-    """The shell command that adapts MetaFuse to the rig file ``rig_path`` (what chapter 8 tells a reader to run)."""
-    parts = ["python", "-m", "mfcore.adapt", str(rig_path), "--k", str(k), "--profile", profile]
-    if device != "auto":
-        parts += ["--device", device]
-    if seed != 0:
-        parts += ["--seed", str(seed)]
-    if out is not None:
-        parts += ["--out", str(out)]
-    return " ".join(parts)
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m mfcore.adapt",
-        description="Adapt the meta-trained MetaFuse model to your own cameras with K labelled frames (rendered in "
-                    "the synthetic studio from your rig) and print its JDR against NoFusion.")
-    parser.add_argument("rig", help="rig file (.yaml/.yml/.json), see mfcore/rigs/example_rig.yaml")
-    parser.add_argument("--k", type=int, required=True, help="labelled frames for finetuning θ (1..the profile's pool)")
-    parser.add_argument("--profile", default="smoke", help="sizes: smoke (CPU, minutes) or full (one GPU)")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--trials", type=int, default=1, help="independent draws of the K frames (JDR averaged)")
-    parser.add_argument("--out", default=None,
-                        help="where to save the adapted fusion parameters (default adapted_<rig>_k<K>.pt)")
-    args = parser.parse_args(argv)
-    try:
-        prof = get_profile(args.profile)
-        check_k(args.k, prof)
-        device = resolve_device(args.device)
-        result = adapt_to_rig(args.rig, args.k, prof, args.seed, device, trials=args.trials, progress=True)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    out = Path(args.out) if args.out else Path(f"adapted_{re.sub(r'[^A-Za-z0-9_.-]+', '_', result.rig.name)}"
-                                               f"_k{result.k}.pt")
-    save_adapted(result.model, out)
-    v = result.rig.num_views
-    print(f"rig {result.rig.name!r}: {v} cameras, {v * (v - 1)} ordered pairs; profile {prof.name!r} on {device}; "
-          f"K = {result.k} of a pool of {result.pool_frames} labelled frames; "
-          f"{result.test_frames} test frames; {args.trials} trial(s)")
-    print("JDR (fraction of joints within half a head size; synthetic studio data):")
-    print(result.table().to_string(float_format=lambda v: f"{v:.3f}"))
-    print(f"finetuning θ: {result.mean_finetune_s:.2f} s per trial ({prof.metafuse.finetune_steps} Adam steps, "
-          f"lr {prof.metafuse.finetune_lr:g}); ω_base unchanged")
-    print(f"adapted fusion parameters saved to {out} (load with mfcore.adapt.load_adapted({str(out)!r}, "
-          f"{str(args.rig)!r}))")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

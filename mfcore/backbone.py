@@ -8,14 +8,17 @@ profile's epoch count); the backbone is then frozen and its heatmaps of every fr
 
 from __future__ import annotations
 
-
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mfcore import meta
+from . import data, runtime
+from .geometry import scale_pixels
+from .optim import adam, autocast
+from .studio import get_rig, rig_digest
 
 RESNET_BLOCKS: dict[int, tuple[str, tuple[int, int, int, int]]] = {
     10: ("basic", (1, 1, 1, 1)),
@@ -134,10 +137,6 @@ def warmup_lr(epoch: int, epochs: int, lr: float) -> float:
     return lr * 0.1 ** drops
 
 
-def _autocast(device: torch.device):
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
-
-
 def _channels_last(x: Tensor, device: torch.device) -> Tensor:
     return x.contiguous(memory_format=torch.channels_last) if device.type == "cuda" else x
 
@@ -150,8 +149,6 @@ def train_backbone(model: PoseResNet, images: Tensor, heatmaps, *, epochs: int, 
     index tensor returning those targets (so that large sets need not hold their heatmaps). Shuffled with ``seed``;
     the schedule of :func:`warmup_lr`; bf16 autocast + channels_last on CUDA. Returns the mean loss of every epoch.
     """
-    from mfcore.progress import tqdm
-
     device = torch.device(device)
     n = images.shape[0]
     target_of = heatmaps if callable(heatmaps) else (lambda idx: heatmaps[idx])
@@ -163,10 +160,10 @@ def train_backbone(model: PoseResNet, images: Tensor, heatmaps, *, epochs: int, 
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     model.train()
-    opt = meta.adam(model.parameters(), lr=lr)
+    opt = adam(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
     history = []
-    bar = tqdm(range(epochs), desc="warm-up", disable=not progress)
+    bar = runtime.progress(range(epochs), desc="warm-up", disable=not progress)
     for epoch in bar:
         for group in opt.param_groups:
             group["lr"] = warmup_lr(epoch, epochs, lr)
@@ -176,7 +173,7 @@ def train_backbone(model: PoseResNet, images: Tensor, heatmaps, *, epochs: int, 
             idx = order[start:start + batch_size]
             x = _as_float_images(images[idx.to(images.device)].to(device, non_blocking=True))
             y = target_of(idx.to(images.device)).to(device, non_blocking=True).float()
-            with _autocast(device):
+            with autocast(device):
                 pred = model(_channels_last(x, device))
             loss = F.mse_loss(pred.float(), y)
             opt.zero_grad(set_to_none=True)
@@ -201,7 +198,7 @@ def predict_heatmaps(model: PoseResNet, images: Tensor, *, batch_size: int = 64,
     outs = []
     for start in range(0, flat.shape[0], batch_size):
         x = _channels_last(_as_float_images(flat[start:start + batch_size].to(device)), device)
-        with _autocast(device):
+        with autocast(device):
             outs.append(model(x).float().to(images.device))
     out = torch.cat(outs) if outs else images.new_zeros(0, model.num_joints, images.shape[-2] // 4,
                                                       images.shape[-1] // 4)
@@ -232,11 +229,6 @@ def warmup_backbone(profile, seed: int, device) -> PoseResNet:
     Trained on ``profile.backbone.warmup_frames`` multi-view frames split evenly over the training views/motions of the
     dome, the H36M-like rig (training subject) and the Total-Capture-like rig, every view an image.
     """
-    from mfcore import data
-    from mfcore.cache import cached
-
-    from mfcore.geometry import scale_pixels
-
     device = torch.device(device)
     b, s = profile.backbone, profile.studio
     key = dict(sizes=profile.as_dict()["backbone"], studio=profile.as_dict()["studio"], seed=seed)
@@ -264,7 +256,7 @@ def warmup_backbone(profile, seed: int, device) -> PoseResNet:
         seconds = torch.tensor([t1 - t0, time.perf_counter() - t1], dtype=torch.float64)
         return {**state, HISTORY_KEY: torch.tensor(history, dtype=torch.float64), SECONDS_KEY: seconds}
 
-    state = cached("backbone", key, build, code=("backbone", "data", "render", "studio", "motion"))
+    state = runtime.cached("backbone", key, build, code=("backbone", "data", "render", "studio", "motion"))
     model = model_from_profile(profile)
     shapes = {k: v.shape for k, v in model.state_dict().items()}
     model.load_state_dict({k: v.reshape(shapes[k]) for k, v in state.items() if k not in (HISTORY_KEY, SECONDS_KEY)})
@@ -285,14 +277,12 @@ def cached_heatmaps(rig_name, split: str, n_frames: int, profile, seed: int, dev
     float16), "joints_2d_px" (N, V, J, 2) image px, "visible" (N, V, J), "joints_3d_m" (N, J, 3), "projections"
     (V, 3, 4) and "focal_px" (V,) at image resolution.
     """
-    from mfcore import data
-    from mfcore.cache import cached
-    from mfcore.studio import get_rig
-
     device = torch.device(device)
     bseed = seed if backbone_seed is None else backbone_seed
     keep = None if views is None else [int(v) for v in views]
-    key = dict(rig=str(rig_name), split=split, n_frames=n_frames, seed=seed, backbone_seed=bseed, views=keep,
+    # a built-in rig by its name (its numbers come from the code, which the key covers); any other rig by its numbers
+    builtin = isinstance(rig_name, str) and Path(rig_name).suffix.lower() not in (".yaml", ".yml", ".json")
+    key = dict(rig=rig_name if builtin else f"{get_rig(rig_name).name}-{rig_digest(get_rig(rig_name))[:16]}", split=split, n_frames=n_frames, seed=seed, backbone_seed=bseed, views=keep,
                studio=profile.as_dict()["studio"], backbone=profile.as_dict()["backbone"])
 
     def build() -> dict[str, Tensor]:
@@ -310,5 +300,5 @@ def cached_heatmaps(rig_name, split: str, n_frames: int, profile, seed: int, dev
         focal = rig.at_resolution(profile.studio.image_px).focal_px()
         return {**{k: torch.cat(v) for k, v in parts.items()}, "projections": projections, "focal_px": focal}
 
-    out = cached("heatmaps", key, build, code=("backbone", "data", "render", "studio", "motion"))
+    out = runtime.cached("heatmaps", key, build, code=("backbone", "data", "render", "studio", "motion"))
     return {k: (v.float() if v.dtype == torch.float16 else v) for k, v in out.items()}

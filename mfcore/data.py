@@ -7,13 +7,15 @@ arguments give the same tensors. Heatmap coordinates: ``x_hm = scale_pixels(x_im
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, fields
 
+import pandas as pd
 import torch
 
-from . import render, skeleton
+from . import motion, render, skeleton
 from .geometry import depth, project, scale_pixels
-from .profiles import Profile
+from .profiles import Profile, device_name
 from .studio import Rig, get_rig
 
 Tensor = torch.Tensor
@@ -101,8 +103,6 @@ def make_multiview(rig_name_or_rig, split: str, n_frames: int, profile: Profile,
     """``n_frames`` multi-view samples of motion-capture poses of ``split`` ("train" or "test") in a rig (name, path
     or :class:`Rig`), rendered in chunks of ``batch_size`` frames (default: as many as fit). Deterministic in seed:
     the result does not depend on ``batch_size``."""
-    from . import motion
-
     if isinstance(n_frames, bool) or not isinstance(n_frames, int) or n_frames < 1:
         raise ValueError(f"n_frames must be a positive int, got {n_frames!r}")
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
@@ -116,8 +116,6 @@ def iter_multiview(rig_name_or_rig, split: str, n_frames: int, profile: Profile,
                    batch_size: int):
     """The batch of :func:`make_multiview` with the same arguments, yielded ``batch_size`` frames at a time (the same
     tensors, chunk by chunk), so that large sets (e.g. 20,000 frames at 256²) never sit in memory at once."""
-    from . import motion
-
     if isinstance(n_frames, bool) or not isinstance(n_frames, int) or n_frames < 1:
         raise ValueError(f"n_frames must be a positive int, got {n_frames!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -148,15 +146,11 @@ def _labels(rig: Rig, X: Tensor, scene, sizes) -> dict:
 
 
 def occlusion_statistics(rig_name_or_rig, split: str, n_frames: int, profile: Profile, seed: int,
-                         device) -> "pd.DataFrame":
+                         device) -> pd.DataFrame:
     """Per joint of a rig: the fraction of (frame, view) samples inside the image whose joint fails the depth test
     (``occluded_fraction``) and the fraction outside the image (``out_of_image_fraction``); plus a row ``joint="all"``.
 
     Labels only (no images are rendered), so it is cheap at any profile."""
-    import pandas as pd
-
-    from . import motion
-
     rig = get_rig(rig_name_or_rig).at_resolution(profile.studio.image_px)
     device = torch.device(device)
     joints, _ = motion.sample_poses(split, n_frames, seed)
@@ -179,11 +173,6 @@ def measure_throughput(rig_name_or_rig, profile: Profile, device, batch_images: 
                        repeats: int | None = None, labels: bool = True) -> dict:
     """Render throughput in images per second at ``profile.studio.image_px``: ``repeats`` timed calls (after one
     warm-up call) of ``batch_images`` images each (frames × views), with or without the labels."""
-    import time
-
-    from . import motion
-    from .book import device_name
-
     device = torch.device(device)
     rig = get_rig(rig_name_or_rig).at_resolution(profile.studio.image_px)
     batch_images = batch_images or profile.studio.bench_batch

@@ -26,9 +26,8 @@ import math
 import pandas as pd
 import torch
 import torch.nn.functional as nnf
-from mfcore.progress import tqdm
 
-from . import geometry
+from . import geometry, runtime, studio
 
 Tensor = torch.Tensor
 
@@ -39,33 +38,12 @@ VOLUME_CENTRE_M = (0.0, 0.0, 1.0)
 
 
 # ---------------------------------------------------------------------------------------------------------- cameras
-def fallback_room_cameras(image_px: int = 256) -> list[geometry.Camera]:
-    """Four synthetic cameras in the corners of a room, looking at the capture volume (an H36M-like layout).
-
-    Heights 1.2-1.9 m, 4.2-4.6 m from the volume's vertical axis, focal 1.5 × image side (the 2 m volume fills about
-    70 % of the image height). Used when :mod:`mfcore.studio` is not available.
-    """
-    _check_side(image_px, "image_px")
-    cams = []
-    for k, (deg, r, h) in enumerate([(45.0, 4.4, 1.6), (135.0, 4.2, 1.3), (225.0, 4.6, 1.9), (315.0, 4.3, 1.2)]):
-        a = math.radians(deg)
-        pos = (r * math.cos(a), r * math.sin(a), h)
-        cams.append(geometry.look_at_camera(pos, VOLUME_CENTRE_M, 1.5 * image_px, image_px, name=f"room{k + 1}"))
-    return cams
-
-
 def chapter_cameras(heatmap_px: int) -> tuple[list[geometry.Camera], str]:
     """The chapter's 4-camera rig at heatmap resolution, and a line saying where it comes from.
 
-    The H36M-like rig of :func:`mfcore.studio.h36m_rig` (subject 1) when that module exists, else
-    :func:`fallback_room_cameras`.
+    The H36M-like rig of :func:`mfcore.studio.h36m_rig` (subject 1).
     """
     _check_side(heatmap_px, "heatmap_px")
-    try:
-        from . import studio
-    except ImportError:
-        cams = [c.at_resolution(heatmap_px) for c in fallback_room_cameras()]
-        return cams, "four synthetic look-at cameras in the corners of a room (mfcore.epipolar.fallback_room_cameras)"
     rig = studio.h36m_rig(1).at_resolution(heatmap_px)
     return list(rig.cameras), f"the synthetic H36M-like studio rig of subject 1 (mfcore.studio.h36m_rig, {rig.name})"
 
@@ -351,7 +329,7 @@ def fit_affine_warps(source: Tensor, targets: Tensor, theta_init: Tensor, steps:
         else:
             best_theta.copy_(torch.where(better[:, None, None], theta.detach(), best_theta))
 
-    for _ in tqdm(range(steps + 1), desc=desc, disable=not progress, leave=False):
+    for _ in runtime.progress(range(steps + 1), desc=desc, disable=not progress, leave=False):
         opt.zero_grad(set_to_none=True)
         err_map = (affine_warp(src, theta[theta_index]) - targets).square().flatten(1).sum(-1)  # (N,)
         loss = err_map.sum() / targets.numel()

@@ -17,7 +17,7 @@ Eq. (3), :func:`mfcore.fusion.fusion_mse`, on the views that receive fusion.
   cameras per trial, the Total-Capture-like ring.
 * :func:`adapt_on_pool` / :func:`adapted_fusion` / :func:`fused_test_heatmaps` — THE meta-testing recipe (shots,
   seeds, steps) of a Table 1 method on a labelled pool / on a target, and its fused test heatmaps cached by
-  :mod:`mfcore.cache`; chapter 4 (JDR, Fig. 7) and chapter 5 (3D tables) both read them.
+  :func:`mfcore.runtime.cached`; chapter 4 (JDR, Fig. 7) and chapter 5 (3D tables) both read them.
 
 A "pair model" is a fusion module with two views and the one ordered pair (0, 1) (view 0 receives view 1); it is what
 meta-training learns. :func:`mfcore.fusion.for_rig` turns it into a V-view model whose every ordered pair starts from it.
@@ -35,7 +35,8 @@ import torch
 from torch import Tensor
 from torch.func import functional_call
 
-from mfcore import fusion
+from . import backbone, epipolar, fusion, geometry, metrics, motion, pictorial, runtime, skeleton, studio
+from .optim import adam, autocast
 
 PAIR = ((0, 1),)  # the ordered pair of a pair model: view 0 (target) receives view 1 (source)
 METHODS = ("NoFusion", "NaiveFuse", "AffineFuse", "MetaFuse", "NaiveFuseFull", "NaiveFuseMeta")
@@ -71,20 +72,6 @@ def _device(model) -> torch.device:
     return next(model.parameters()).device
 
 
-def _autocast(device: torch.device):
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
-
-
-def adam(params, lr: float) -> torch.optim.Adam:
-    """The book's Adam, for every training loop: one fused kernel for all tensors when they are on CUDA (a pure
-    speed-up: NaiveFuse's 201 M weights made the foreach step half of a training step), the default implementation on
-    the CPU. ``params``: tensors, or parameter groups (dicts, each may carry its own ``lr``)."""
-    params = list(params)
-    first = [p["params"][0] if isinstance(p, dict) else p for p in params]
-    on_cuda = bool(first) and all(p.is_cuda for p in first)
-    return torch.optim.Adam(params, lr=lr, fused=True) if on_cuda else torch.optim.Adam(params, lr=lr)
-
-
 def _resident(x: Tensor, device: torch.device, max_bytes: int = 16 << 30) -> Tensor:
     """Cached heatmaps move to the GPU once (mini-batches are then gathered there) when they fit ``max_bytes``."""
     if device.type == "cuda" and x.device != device and x.numel() * x.element_size() <= max_bytes:
@@ -100,7 +87,7 @@ def _show(bar, history: list[Tensor], every: int = 25) -> None:
 
 def _loss(model, params: dict[str, Tensor], pred: Tensor, target: Tensor) -> Tensor:
     """Eq. (3) with the parameters ``params`` (functional call): MSE of the fused target views."""
-    with _autocast(pred.device):
+    with autocast(pred.device):
         fused = functional_call(model, params, (pred,))
     return fusion.fusion_mse(fused, target, model.target_views)
 
@@ -152,8 +139,6 @@ def meta_train(model, pred: Tensor, target: Tensor, *, views, iterations: int, t
     ``inner_lr`` and the D_test loss of the adapted parameters, averaged over the tasks, drives an Adam step of
     ``outer_lr``. Returns the mean D_test loss (post-adaptation) of every outer step.
     """
-    from mfcore.progress import tqdm
-
     _check_data(pred, target)
     if tuple(model.pairs) != PAIR or model.num_views != 2:
         raise ValueError(f"meta_train needs a pair model (2 views, pairs {PAIR}); got pairs {model.pairs}")
@@ -172,7 +157,7 @@ def meta_train(model, pred: Tensor, target: Tensor, *, views, iterations: int, t
     g = torch.Generator().manual_seed(seed)
     opt = adam(model.parameters(), lr=outer_lr)
     history = []
-    bar = tqdm(range(iterations), desc="meta-training", disable=not progress)
+    bar = runtime.progress(range(iterations), desc="meta-training", disable=not progress)
     with _higher_order(model, not first_order):
         for _ in bar:
             params = dict(model.named_parameters())
@@ -200,8 +185,6 @@ def train_fusion(model, pred: Tensor, target: Tensor, *, steps: int, lr: float, 
     (all frames if fewer), drawn with ``seed``. ``trainable``: parameter names that move (default all); the others are
     frozen (``requires_grad`` off, untouched). ``on_step(step)``, if given, is called after each step (1, 2, …) and
     may evaluate the model (it is put back in training mode afterwards). Returns the loss of every step."""
-    from mfcore.progress import tqdm
-
     _check_data(pred, target)
     if pred.shape[1] != model.num_views:
         raise ValueError(f"the model fuses {model.num_views} views but the data hold {pred.shape[1]}")
@@ -224,11 +207,11 @@ def train_fusion(model, pred: Tensor, target: Tensor, *, steps: int, lr: float, 
     g = torch.Generator().manual_seed(seed)
     n = pred.shape[0]
     history = []
-    bar = tqdm(range(steps), desc=desc, disable=not progress)
+    bar = runtime.progress(range(steps), desc=desc, disable=not progress)
     for _ in bar:
         idx = (torch.randperm(n, generator=g)[:batch_size] if n > batch_size else torch.arange(n)).to(pred.device)
         x, y = pred[idx].to(device), target[idx].to(device)
-        with _autocast(device):
+        with autocast(device):
             fused = model(x)
         loss = fusion.fusion_mse(fused, y, model.target_views)
         opt.zero_grad(set_to_none=True)
@@ -258,7 +241,7 @@ def fuse_frames(model, pred: Tensor, *, batch_size: int = 64) -> Tensor:
     model.eval()
     outs = []
     for start in range(0, pred.shape[0], batch_size):
-        with _autocast(device):
+        with autocast(device):
             outs.append(model(pred[start:start + batch_size].to(device)).float().to(pred.device))
     return torch.cat(outs)
 
@@ -307,15 +290,11 @@ def heatmap_jdr(heatmaps: Tensor, labels: dict[str, Tensor], image_px: int, thre
 def heatmap_peaks_px(heatmaps: Tensor, image_px: int) -> Tensor:
     """The maximum of every heatmap channel in image pixels, (N, V, J, 2): heatmaps (N, V, J, h, w) of an
     ``image_px`` image (what :func:`peak_jdr` scores; computed once for every threshold and subset of frames)."""
-    from mfcore import geometry, metrics
-
     return geometry.scale_pixels(metrics.heatmap_argmax_px(heatmaps), heatmaps.shape[-1], image_px)
 
 
 def peak_jdr(peaks_px: Tensor, labels: dict[str, Tensor], image_px: int, threshold: str = "half_head") -> Tensor:
     """:func:`heatmap_jdr` from the heatmap maxima (N, V, J, 2) in image pixels (:func:`heatmap_peaks_px`), (J,)."""
-    from mfcore import metrics
-
     if threshold not in JDR_THRESHOLDS:
         raise ValueError(f"unknown JDR threshold {threshold!r}; valid: {', '.join(JDR_THRESHOLDS)}")
     gt_px = labels["joints_2d_px"]
@@ -336,8 +315,6 @@ def jdr_rows(heatmaps: Tensor, labels: dict[str, Tensor], image_px: int, thresho
 def peak_jdr_rows(peaks_px: Tensor, labels: dict[str, Tensor], image_px: int, thresholds=JDR_THRESHOLDS,
                   **columns) -> list[dict]:
     """:func:`jdr_rows` from the heatmap maxima (N, V, J, 2) in image pixels (:func:`heatmap_peaks_px`)."""
-    from mfcore import skeleton
-
     rows = []
     for threshold in thresholds:
         per_joint = peak_jdr(peaks_px, labels, image_px, threshold)
@@ -354,8 +331,6 @@ PRETRAINED = ("MetaFuse", "NaiveFuseMeta", "AffineFuse", "NaiveFuse")
 
 def meta_training_data(profile, seed: int, device) -> dict[str, Tensor]:
     """Cached backbone heatmaps of the dome's 20 training cameras (``profile.metafuse.pretrain_frames`` frames)."""
-    from mfcore import backbone, studio
-
     return backbone.cached_heatmaps("dome", "train", profile.metafuse.pretrain_frames, profile, seed, device,
                                     views=studio.DOME_TRAIN_VIEWS)
 
@@ -369,8 +344,6 @@ def pretrained_fusion(method: str, profile, seed: int, device, *, progress: bool
 
     Returns (model on ``device``, list of losses: outer D_test losses or training losses).
     """
-    from mfcore.cache import cached
-
     if method not in PRETRAINED:
         raise ValueError(f"unknown pre-trained method {method!r}; choose one of {PRETRAINED}")
     m = profile.metafuse
@@ -405,7 +378,7 @@ def pretrained_fusion(method: str, profile, seed: int, device, *, progress: bool
 
     key = dict(method=method, metafuse=profile.as_dict()["metafuse"], studio=profile.as_dict()["studio"],
                backbone=profile.as_dict()["backbone"], seed=seed)
-    state = cached("fusion", key, build, code=("fusion", "meta", "backbone", "data", "render", "studio", "motion"))
+    state = runtime.cached("fusion", key, build, code=("fusion", "meta", "backbone", "data", "render", "studio", "motion"))
     model = make()
     model.load_state_dict({k: v for k, v in state.items() if k not in ("__history__", "__seconds__")})
     model.training_seconds = float(state["__seconds__"][0])  # wall seconds of the (meta-)training behind the weights
@@ -472,8 +445,6 @@ def _split_evenly(n: int, parts: int) -> list[int]:
 
 def _clip_index(split: str, n: int, seed: int) -> Tensor:
     """The clip of every frame of :func:`mfcore.backbone.cached_heatmaps` (the same pose draw)."""
-    from mfcore import motion
-
     return motion.sample_poses(split, n, seed)[1]
 
 
@@ -484,8 +455,6 @@ def h36m_heatmaps(subjects, split: str, n_frames: int, profile, seed: int, devic
     the warm-up backbone of ``seed``. Returns the keys of :func:`mfcore.backbone.cached_heatmaps`, frames of subject
     after subject, with per-frame cameras: "projections" (N, V, 3, 4), "focal_px" (N, V); plus "subject" (N,) and,
     for test sets, "clip_index" (N,)."""
-    from mfcore import backbone, studio
-
     subjects = [int(s) for s in subjects]
     for s in subjects:
         studio.h36m_rig(s)  # unknown subject -> ValueError naming the valid ones
@@ -526,7 +495,7 @@ def target_data(target: str, trial: int, profile, seed: int, device) -> dict:
     """A target camera configuration of MetaFuse Sec. 5.1: dict(rig, trial, views, train (labelled pool: the K-shot
     and NaiveFuse^full frames), test), the pool and test set being dicts of :func:`mfcore.backbone.cached_heatmaps`
     (with "clip_index" in the test set). A process keeps the sets it assembled (LRU within
-    :func:`mfcore.cache.memo_budget_bytes`) and returns fresh dicts of the same tensors: do not modify them in place.
+    :func:`mfcore.runtime.memo_budget_bytes`) and returns fresh dicts of the same tensors: do not modify them in place.
 
     * "h36m": the H36M-like room. Pool: ``target_train_frames`` frames of training motions split evenly over the
       training subjects' rigs (S1, S5, S6, S7, S8); test: ``target_test_frames`` frames of test motions over the test
@@ -535,8 +504,6 @@ def target_data(target: str, trial: int, profile, seed: int, device) -> dict:
       (the Panoptic protocol; never seen in (meta-)training).
     * "totalcapture": the Total-Capture-like 8-camera ring, pool from training motions, test from test motions.
     """
-    from mfcore.cache import memo_budget_bytes
-
     _check_target(target)
     _check_trial(target, trial, profile)
     key = (target, int(trial), profile, int(seed))
@@ -545,7 +512,7 @@ def target_data(target: str, trial: int, profile, seed: int, device) -> dict:
         _TARGET_MEMO.move_to_end(key)
         return _shallow_copy(hit)
     data = _assemble_target(target, trial, profile, seed, device)
-    budget = memo_budget_bytes()
+    budget = runtime.memo_budget_bytes()
     if _target_nbytes(data) <= budget:
         _TARGET_MEMO[key] = data
         while sum(map(_target_nbytes, _TARGET_MEMO.values())) > budget:  # the newest set alone fits
@@ -554,8 +521,6 @@ def target_data(target: str, trial: int, profile, seed: int, device) -> dict:
 
 
 def _assemble_target(target: str, trial: int, profile, seed: int, device) -> dict:
-    from mfcore import backbone, studio
-
     m = profile.metafuse
     if target == "h36m":
         train = h36m_heatmaps(studio.H36M_TRAIN_SUBJECTS, "train", m.target_train_frames, profile, seed, device)
@@ -619,8 +584,6 @@ def camera_sets(labels: dict[str, Tensor]) -> list[tuple[Tensor, Tensor, Tensor]
 
 def _head_threshold_px(labels: dict[str, Tensor]) -> Tensor:
     """Half a head size in pixels, (N, V), for one camera set or per-frame cameras (:func:`camera_sets`)."""
-    from mfcore import metrics
-
     X = labels["joints_3d_m"]
     out = None
     for idx, P, f in camera_sets(labels):
@@ -700,7 +663,7 @@ def fused_test_heatmaps(method: str, k: int, target: str, trial: int, profile, s
 
     "NoFusion" (k = 0): the backbone's heatmaps. Any method of :data:`ADAPTED_METHODS`: the pre-softmax fused heatmaps
     of :func:`adapted_fusion` (``method``, ``k``, ``target``, ``trial``), computed once and cached by
-    :mod:`mfcore.cache` (NaiveFuse variants: the fused maps, as float16; AffineFuse / MetaFuse: the adapted θ and
+    :func:`mfcore.runtime.cached` (NaiveFuse variants: the fused maps, as float16; AffineFuse / MetaFuse: the adapted θ and
     ω_base, from which the maps are fused again on every call, rounded to float16 likewise, so first and later calls
     return the same values) under a key of the profile's
     studio / backbone / metafuse sections, ``seed``, method, K, target and trial, and the code of
@@ -708,8 +671,6 @@ def fused_test_heatmaps(method: str, k: int, target: str, trial: int, profile, s
     (N, V, J, h, w) float32 and "finetune_s" (1,) float64 (wall seconds of the finetuning when the entry was built;
     0 for NoFusion).
     """
-    from mfcore.cache import cached
-
     _check_target(target)
     _check_trial(target, trial, profile)
     device = torch.device(device)
@@ -733,7 +694,7 @@ def fused_test_heatmaps(method: str, k: int, target: str, trial: int, profile, s
     sections = profile.as_dict()
     key = dict(method=method, k=k, target=target, trial=trial, seed=seed, studio=sections["studio"],
                backbone=sections["backbone"], metafuse=sections["metafuse"])
-    out = cached("fused", key, build, code=_FUSED_CODE)
+    out = runtime.cached("fused", key, build, code=_FUSED_CODE)
     test = state.get("test") or target_data(target, trial, profile, seed, device)["test"]
     if "heatmaps" in out:
         heatmaps = out["heatmaps"]
@@ -798,8 +759,6 @@ def epipolar_oracle_weights(projections_hm: Tensor, heatmap_px: int, sigma_px: f
     spread σ centred on the line then adds about ``gain`` to the target pixel (the integral of the product of the
     two Gaussians). projections_hm (V, 3, 4) at heatmap resolution; returns (P, Z, Z) float32, Z = heatmap_px², on
     the projections' device. This is what NaiveFuse would hold if it learned the geometry exactly."""
-    from mfcore import epipolar, geometry
-
     if projections_hm.dim() != 3 or projections_hm.shape[1:] != (3, 4):
         raise ValueError(f"projections_hm must be (V, 3, 4); got {tuple(projections_hm.shape)}")
     if not sigma_px > 0:
@@ -816,8 +775,6 @@ def epipolar_oracle_weights(projections_hm: Tensor, heatmap_px: int, sigma_px: f
 def placement_oracle_weights(projections_image: Tensor, profile, device, gain: float = 1.0) -> Tensor:
     """:func:`epipolar_oracle_weights` of one camera placement given at image resolution (V, 3, 4), at the profile's
     heatmap size and σ, on ``device``."""
-    from mfcore import pictorial
-
     side = profile.studio.heatmap_px
     P_hm = pictorial.heatmap_projections(projections_image, profile.studio.image_px, side).to(device)
     return epipolar_oracle_weights(P_hm, side, profile.studio.heatmap_sigma_px, gain)

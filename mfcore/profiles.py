@@ -11,6 +11,8 @@ both profiles below.
 from __future__ import annotations
 
 import dataclasses
+import os
+import platform
 from dataclasses import dataclass, field
 
 import torch
@@ -189,3 +191,11 @@ def resolve_device(device: str) -> torch.device:
         raise ValueError("device 'cuda' was requested but CUDA is not available on this machine; "
                          f"valid devices here: auto, cpu")
     return torch.device(device)
+
+
+def device_name(device: torch.device) -> str:
+    """A device in words: the GPU's name, or the CPU's with its core count."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"

@@ -12,6 +12,7 @@ Rigs are built deterministically: each rig has its own fixed seed in this file.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .book import atomic_write_bytes
+from .files import atomic_write_bytes
 from .geometry import Camera, look_at_camera, stack_projections
 
 VOLUME_RADIUS_M = 1.2
@@ -225,6 +226,18 @@ def _rig_to_dict(rig: Rig) -> dict:
         "cameras": [{"name": c.name, "image_size": [c.image_px, c.image_px], "K": c.K.tolist(), "R": c.R.tolist(),
                      "t": c.t.tolist()} for c in rig.cameras],
     }
+
+
+def rig_numbers(rig: Rig) -> dict:
+    """A rig as the mapping of a rig file (exact float64 numbers)."""
+    return {"name": rig.name,
+            "cameras": [{"name": c.name, "image_px": c.image_px, "K": c.K.tolist(), "R": c.R.tolist(),
+                         "t": c.t.tolist()} for c in rig.cameras]}
+
+
+def rig_digest(rig: Rig) -> str:
+    """sha256 of :func:`rig_numbers`: the same cameras give the same digest, any changed number another."""
+    return hashlib.sha256(json.dumps(rig_numbers(rig), sort_keys=True).encode()).hexdigest()
 
 
 def save_rig(rig: Rig, path) -> Path:

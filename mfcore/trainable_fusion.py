@@ -47,11 +47,16 @@ import math
 import time
 from dataclasses import dataclass
 
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import meta, skeleton
+from . import backbone as bb
+from . import motion, runtime, skeleton, studio
+from .data import render_multiview
+from .metrics import mpjpe_mm, pa_mpjpe_mm
+from .optim import adam
 from .profiles import Profile, TrainableFusionSizes, resolve_device
 
 Tensor = torch.Tensor
@@ -377,8 +382,6 @@ def render_monocular(profile: Profile, split: str, n_samples: int, seed: int, de
     every rig is used ("monocularly in all camera views", Sec. 4.2 of Tekin), and every sample has its own pose
     (:func:`mfcore.motion.sample_poses`, augmented). Deterministic in ``seed``.
     """
-    from . import data, motion, studio
-
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     _check_int("n_samples", n_samples, len(rigs))
@@ -394,7 +397,7 @@ def render_monocular(profile: Profile, split: str, n_samples: int, seed: int, de
         rig_joints = torch.empty(n_rig, world.shape[1], 3)
         for v in range(min(n_rig, rig.num_views)):
             idx = torch.nonzero(view == v).squeeze(1)
-            batch = data.render_multiview(rig.subset([v]), world[idx], profile,
+            batch = render_multiview(rig.subset([v]), world[idx], profile,
                                           seed=seed * 7919 + 1000 * k + split_offset + 1 + v, device=device)
             rig_images[idx.to(device)] = batch.images[:, 0]
             cam = rig.cameras[v]
@@ -411,17 +414,13 @@ def make_monocular_samples(profile: Profile, split: str, n_samples: int, seed: i
 
     Images and joints from :func:`render_monocular` (train motions for ``split="train"``, unseen test motions for
     ``"test"``); confidence maps from the frozen warmed-up SimpleBaseline (``warmup_backbone(profile, seed, device)``
-    unless ``backbone`` is given), cached by :mod:`mfcore.cache` (float16) under the profile, split, size, seed and
+    unless ``backbone`` is given), cached through :func:`mfcore.runtime.cached` (float16) under the profile, split, size, seed and
     rigs. All three tensors are on ``device``.
     """
-    from .cache import cached
-
     device = resolve_device(device) if isinstance(device, str) else torch.device(device)
     images, joints = render_monocular(profile, split, n_samples, seed, device, rigs)
 
     def build() -> dict[str, Tensor]:
-        from . import backbone as bb
-
         model = bb.warmup_backbone(profile, seed, device) if backbone is None else backbone
         maps = bb.predict_heatmaps(model, images, batch_size=max(1, profile.trainable_fusion.batch_size), device=device)
         return {"confidence_maps": maps.half(), "joints_3d_m": joints}
@@ -431,7 +430,7 @@ def make_monocular_samples(profile: Profile, split: str, n_samples: int, seed: i
     if backbone is not None:  # a caller's own backbone: no cache (its weights are not part of the key)
         entry = build()
     else:
-        entry = cached("tekin_monocular", key, build,
+        entry = runtime.cached("tekin_monocular", key, build,
                        code=("trainable_fusion", "backbone", "data", "render", "studio", "motion"))
     if not torch.equal(entry["joints_3d_m"].cpu(), joints):
         raise RuntimeError("cached tekin_monocular entry does not match the rendered poses; delete .cache/mfcore")
@@ -474,9 +473,6 @@ def train_fusion_net(net: FusionNet, data: MonocularSamples, *, epochs: int, bat
     ``start_at_mean_pose`` sets the output layer's bias to the mean training pose first, so the network starts at the
     mean pose rather than at the zero pose (with Adam at 10⁻³ a bias needs hundreds of steps to travel half a metre).
     """
-    import pandas as pd
-    from mfcore.progress import tqdm
-
     _check_int("epochs", epochs, 1)
     _check_int("batch_size", batch_size, 1)
     _check_number("lr", lr, 0.0, strict=True)
@@ -499,12 +495,12 @@ def train_fusion_net(net: FusionNet, data: MonocularSamples, *, epochs: int, bat
     fusion_params = [net.alpha, net.beta] if net.trainable else []
     others = [q for q in net.parameters() if all(q is not f for f in fusion_params)]
     groups = [{"params": others, "lr": lr}] + ([{"params": fusion_params, "lr": fusion_lr}] if fusion_params else [])
-    optimiser = meta.adam(groups, lr=lr)
+    optimiser = adam(groups, lr=lr)
     gen = torch.Generator().manual_seed(seed)
     n = len(data)
     steps_per_epoch = math.ceil(n / batch_size)
     rows = []  # per-step tensors, kept on the device until the end (one synchronisation)
-    bar = tqdm(total=epochs * steps_per_epoch, desc=desc, disable=not progress, leave=False)
+    bar = runtime.progress(total=epochs * steps_per_epoch, desc=desc, disable=not progress, leave=False)
     for epoch in range(epochs):
         order = torch.randperm(n, generator=gen)
         for start in range(0, n, batch_size):
@@ -587,8 +583,6 @@ def predict_joints_m(net: FusionNet, images: Tensor, confidence_maps: Tensor, ba
 def evaluate_fusion_net(net: FusionNet, data: MonocularSamples, batch_size: int = 256, device=None,
                         amp: bool = False) -> dict[str, float]:
     """MPJPE and PA-MPJPE (mm) of ``net`` on ``data``, as Table 5 of Tekin (and Table 2 for PA)."""
-    from .metrics import mpjpe_mm, pa_mpjpe_mm
-
     pred = predict_joints_m(net, data.images, data.confidence_maps, batch_size, device, amp)
     gt = data.joints_3d_m.to(pred)
     return {"mpjpe_mm": float(mpjpe_mm(pred, gt).mean()), "pa_mpjpe_mm": float(pa_mpjpe_mm(pred, gt).mean())}

@@ -43,9 +43,10 @@ import seaborn as sns
 import torch
 from IPython.display import Markdown, display
 
-from mfcore import book, epipolar, geometry, progress
+from mfcore import epipolar, geometry
+from mfbook import chapter, progress
 
-ch = book.open_chapter("01_fusion_geometry", profile=profile, device=device, seed=seed, out_dir=out_dir)
+ch = chapter.open_chapter("01_fusion_geometry", profile=profile, device=device, seed=seed, out_dir=out_dir)
 sizes = ch.profile.geometry
 side = sizes.heatmap_px
 sigma = sizes.line_sigma_px

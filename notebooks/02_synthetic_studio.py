@@ -51,9 +51,10 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from mfcore import book, data, motion, plots, skeleton, studio
+from mfcore import data, motion, skeleton, studio
+from mfbook import chapter, plots
 
-ch = book.open_chapter("02_synthetic_studio", profile=profile, device=device, seed=seed, out_dir=out_dir)
+ch = chapter.open_chapter("02_synthetic_studio", profile=profile, device=device, seed=seed, out_dir=out_dir)
 S = ch.profile.studio
 print(f"images {S.image_px}² px, heatmaps {S.heatmap_px}² px (σ = {S.heatmap_sigma_px} px), device {ch.device}")
 

@@ -46,9 +46,10 @@ import seaborn as sns
 import torch
 from IPython.display import Markdown, display
 
-from mfcore import backbone, book, fusion, meta, skeleton
+from mfcore import backbone, fusion, meta, skeleton
+from mfbook import chapter
 
-ch = book.open_chapter("03_meta_training", profile=profile, device=device, seed=seed, out_dir=out_dir)
+ch = chapter.open_chapter("03_meta_training", profile=profile, device=device, seed=seed, out_dir=out_dir)
 sizes, studio_sizes, bb = ch.profile.metafuse, ch.profile.studio, ch.profile.backbone
 image_px, side = studio_sizes.image_px, studio_sizes.heatmap_px
 sns.set_theme(style="whitegrid", context="notebook")

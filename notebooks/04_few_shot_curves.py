@@ -51,9 +51,10 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import Markdown, display
 
-from mfcore import book, meta, metrics, scorecard, speed
+from mfcore import meta, metrics, scorecard
+from mfbook import chapter, speed
 
-ch = book.open_chapter("04_few_shot_curves", profile=profile, device=device, seed=seed, out_dir=out_dir)
+ch = chapter.open_chapter("04_few_shot_curves", profile=profile, device=device, seed=seed, out_dir=out_dir)
 sizes = ch.profile.metafuse
 sns.set_theme(style="whitegrid", context="notebook")
 display(Markdown(f"K ∈ {list(sizes.shots)} labelled frames (pool {sizes.target_train_frames}, split evenly over the "
@@ -416,7 +417,7 @@ speed_table = pd.DataFrame([
 ch.save_timings(steps, "fusion_step_times")
 ch.save_timings(speed_table, "speed")
 ch.glue("speed_step_ratio", f"{ratio:.2f}")
-ch.glue("speed_device", book.device_name(ch.device))
+ch.glue("speed_device", chapter.device_name(ch.device))
 display(steps.pivot(index="method", columns="phase", values="ms").round(2))
 speed_table
 

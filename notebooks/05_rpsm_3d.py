@@ -45,11 +45,12 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
-from mfcore.progress import tqdm
+from mfbook.progress import tqdm
 
-from mfcore import book, metrics, motion, pictorial, skeleton, studio
+from mfcore import metrics, motion, pictorial, skeleton, studio
+from mfbook import chapter
 
-ch = book.open_chapter("05_rpsm_3d", profile=profile, device=device, seed=seed, out_dir=out_dir)
+ch = chapter.open_chapter("05_rpsm_3d", profile=profile, device=device, seed=seed, out_dir=out_dir)
 S = ch.profile.pictorial
 HM_PX, SIGMA_PX = ch.profile.studio.heatmap_px, ch.profile.studio.heatmap_sigma_px
 print(f"heatmaps {HM_PX}² px, PSM grid {S.grid_bins}³ over {S.cube_size_mm:.0f} mm, RPSM {S.rpsm_stages} stages of "

@@ -58,10 +58,10 @@ import seaborn as sns
 import torch
 from IPython.display import Markdown, display
 
-from mfcore import book
+from mfbook import chapter
 from mfcore import trainable_fusion as tf
 
-ch = book.open_chapter("06_trainable_fusion", profile=profile, device=device, seed=seed, out_dir=out_dir)
+ch = chapter.open_chapter("06_trainable_fusion", profile=profile, device=device, seed=seed, out_dir=out_dir)
 sizes = ch.profile.trainable_fusion
 L = sizes.layers
 sns.set_theme(style="whitegrid", context="notebook")

@@ -22,10 +22,11 @@ out_dir = ""
 # %%
 import pandas as pd
 
-from mfcore import book, scorecard
-from mfcore.run_book import RESULTS_DIR
+from mfcore import scorecard
+from mfbook import chapter
+from mfbook.paths import RESULTS_DIR
 
-ch = book.open_chapter("07_scorecard", profile=profile, device=device, seed=seed, out_dir=out_dir)
+ch = chapter.open_chapter("07_scorecard", profile=profile, device=device, seed=seed, out_dir=out_dir)
 card = scorecard.scorecard(RESULTS_DIR / ch.profile.name)
 ch.save_table(card, "scorecard")
 counts = card.holds.value_counts()

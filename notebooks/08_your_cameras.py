@@ -45,9 +45,11 @@ import seaborn as sns
 import torch
 from IPython.display import Markdown, display
 
-from mfcore import adapt, book, data, meta, plots, skeleton, studio
+from mfcore import adapt, data, meta, skeleton, studio
+from mfbook import adapt as adapt_cli
+from mfbook import chapter, plots
 
-ch = book.open_chapter("08_your_cameras", profile=profile, device=device, seed=seed, out_dir=out_dir)
+ch = chapter.open_chapter("08_your_cameras", profile=profile, device=device, seed=seed, out_dir=out_dir)
 sizes = ch.profile.metafuse
 SHOTS = list(sizes.shots[:3])  # the profile's smallest K values
 RIG_FILE = Path("mfcore/rigs/ceiling5.yaml")  # relative to the repository root
@@ -65,10 +67,10 @@ display(Markdown(f"K ∈ {SHOTS} labelled frames (out of a pool of {adapt.max_sh
 # "Bring your own cameras" of this book). This is the file used here:
 
 # %%
-rig_text = (book.REPO_ROOT / RIG_FILE).read_text()
+rig_text = (chapter.REPO_ROOT / RIG_FILE).read_text()
 display(Markdown(f"`{RIG_FILE}`:\n\n```yaml\n{rig_text}```"))
-rig = adapt.load_target_rig(book.REPO_ROOT / RIG_FILE, ch.profile)  # validated, at the profile's image size
-file_rig = studio.load_rig(book.REPO_ROOT / RIG_FILE)  # as written (file resolution)
+rig = adapt.load_target_rig(chapter.REPO_ROOT / RIG_FILE, ch.profile)  # validated, at the profile's image size
+file_rig = studio.load_rig(chapter.REPO_ROOT / RIG_FILE)  # as written (file resolution)
 
 # %% [markdown]
 # The validator accepts it: every camera sees the whole capture volume (a cylinder of radius 1.2 m and height 2.1 m on
@@ -90,7 +92,7 @@ cameras.round(2)
 
 # %%
 def draw_camera(ax, cam, colour):
-    """A frustum (mfcore.plots), its optical axis dotted, and the camera's name."""
+    """A frustum (mfbook.plots), its optical axis dotted, and the camera's name."""
     plots.draw_camera(ax, cam, colour, size=0.6, lw=0.9)
     C, Rt = cam.center_m().numpy(), cam.R.numpy().T
     ax.plot(*zip(C, C + 1.2 * Rt[:, 2]), color=colour, lw=0.5, ls=":")
@@ -145,7 +147,7 @@ plt.show()
 # frames of the pool (a seeded draw per K).
 
 # %%
-results = [adapt.adapt_to_rig(book.REPO_ROOT / RIG_FILE, k, ch.profile, seed, ch.device) for k in SHOTS]
+results = [adapt.adapt_to_rig(chapter.REPO_ROOT / RIG_FILE, k, ch.profile, seed, ch.device) for k in SHOTS]
 pretrained, _ = meta.pretrained_fusion(adapt.METHOD, ch.profile, seed, ch.device, progress=False)
 omega_kept = all(torch.equal(r.model.omega_base.cpu(), pretrained.omega_base.detach().cpu()) for r in results)
 jdr = pd.concat([r.mean_jdr() for r in results]).drop_duplicates(["rig", "method", "k", "joint"])
@@ -202,7 +204,7 @@ ch.glue("k_above_nofusion", f"{above} of {len(SHOTS)}")
 # %%
 times = pd.DataFrame([dict(rig=rig.name, views=rig.num_views, pairs=len(r.model.pairs), k=r.k,
                            steps=sizes.finetune_steps, theta_numbers=r.model.theta.numel(),
-                           finetune_s=r.mean_finetune_s, device=book.device_name(ch.device)) for r in results])
+                           finetune_s=r.mean_finetune_s, device=chapter.device_name(ch.device)) for r in results])
 ch.save_timings(times, "finetune_times")
 ch.glue("theta_numbers", f"{results[0].model.theta.numel():,}")
 ch.glue("finetune_s_k_hi", f"{times.finetune_s.iloc[-1]:.1f}")
@@ -218,7 +220,7 @@ times.round(2)
 # %%
 with tempfile.TemporaryDirectory() as tmp:
     path = adapt.save_adapted(results[0].model, Path(tmp) / "adapted.pt")
-    loaded = adapt.load_adapted(path, book.REPO_ROOT / RIG_FILE, device=ch.device)
+    loaded = adapt.load_adapted(path, chapter.REPO_ROOT / RIG_FILE, device=ch.device)
     train, test = adapt.rig_heatmaps(rig, ch.profile, seed, ch.device)
     same = torch.equal(meta.fuse_frames(loaded, test["pred"][:4]), meta.fuse_frames(results[0].model, test["pred"][:4]))
 display(Markdown(f"Reloaded model fuses the test heatmaps exactly as the adapted one: **{same}**."))
@@ -229,8 +231,8 @@ display(Markdown(f"Reloaded model fuses the test heatmaps exactly as the adapted
 # Write your rig file in the format above (or copy `mfcore/rigs/example_rig.yaml`) and run, from the repository root:
 
 # %%
-command = adapt.command_line("path/to/your_rig.yaml", SHOTS[0], profile=ch.profile.name, out="adapted.pt")
-this_rig = adapt.command_line(RIG_FILE, SHOTS[0], profile=ch.profile.name)
+command = adapt_cli.command_line("path/to/your_rig.yaml", SHOTS[0], profile=ch.profile.name, out="adapted.pt")
+this_rig = adapt_cli.command_line(RIG_FILE, SHOTS[0], profile=ch.profile.name)
 ch.glue("command", command)
 display(Markdown(f"```console\n$ {command}\n```\n\nThis page's rig, at K = {SHOTS[0]}:\n\n"
                  f"```console\n$ {this_rig}\n```\n\nIt prints the JDR table of NoFusion and MetaFuse^K (mean and the "

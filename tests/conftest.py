@@ -1,12 +1,23 @@
 import pytest
 
+from mfbook import cache, progress
+from mfcore import meta, runtime
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _the_books_cache_and_progress_bars():
+    """The science runs in the tests as in the book: with the on-disk cache (``$MFCORE_CACHE``, which tests point at
+    their own folders) and the book's progress bars."""
+    cache.install()
+    progress.install()
+    yield
+    runtime.reset()
+
 
 @pytest.fixture(autouse=True)
 def _fresh_target_memo():
     """Every test assembles its own target sets: :func:`mfcore.meta.target_data` keeps the last ones in memory, and
     tests replace what they are assembled from (monkeypatched heatmaps, other cache folders)."""
-    from mfcore import meta
-
     meta.clear_target_memo()
     yield
     meta.clear_target_memo()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from mfbook import adapt as adapt_cli
 from mfcore import adapt, backbone, data, fusion, geometry, meta, motion, profiles, studio
 
 CEILING5 = Path(__file__).resolve().parents[1] / "mfcore" / "rigs" / "ceiling5.yaml"
@@ -115,14 +116,13 @@ def test_bad_k_names_k_and_the_valid_range_before_any_work(tiny, k):
     assert tiny["calls"] == {"heatmaps": [], "pretrained": []}
 
 
-def test_cached_rig_copy_is_keyed_by_the_camera_numbers(tiny):
+def test_a_rigs_cache_identity_is_its_camera_numbers(tiny):
     rig = adapt.load_target_rig(CEILING5, tiny["profile"])
-    a, b = adapt.rig_file_for_cache(rig), adapt.rig_file_for_cache(adapt.load_target_rig(CEILING5, tiny["profile"]))
-    assert a == b and a.is_file()
+    a, b = studio.rig_digest(rig), studio.rig_digest(adapt.load_target_rig(CEILING5, tiny["profile"]))
+    assert a == b
     moved = geometry.Camera(rig.cameras[0].K, rig.cameras[0].R, rig.cameras[0].t + 1e-9, rig.image_px,
                             rig.cameras[0].name)
-    assert adapt.rig_file_for_cache(studio.Rig(rig.name, [moved, *rig.cameras[1:]])) != a
-    assert torch.equal(studio.load_rig(a).projections(dtype=torch.float64), rig.projections(dtype=torch.float64))
+    assert studio.rig_digest(studio.Rig(rig.name, [moved, *rig.cameras[1:]])) != a
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -190,17 +190,38 @@ def test_adapted_parameters_save_load_round_trip_weights_only(tiny):
 
 
 def test_command_adapts_prints_the_table_and_saves(tiny, monkeypatch, capsys):
-    monkeypatch.setattr(adapt, "get_profile", lambda name: tiny["profile"])
+    monkeypatch.setattr(adapt_cli, "get_profile", lambda name: tiny["profile"])
     out = tiny["tmp"] / "adapted.pt"
-    assert adapt.main([str(CEILING5), "--k", "2", "--device", "cpu", "--out", str(out)]) == 0
+    assert adapt_cli.main([str(CEILING5), "--k", "2", "--device", "cpu", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "NoFusion" in text and "MetaFuse^2" in text and "mean" in text
     assert adapt.load_adapted(out, CEILING5).num_views == 5
-    assert adapt.command_line("my.yaml", 8) == "python -m mfcore.adapt my.yaml --k 8 --profile smoke"
+    assert adapt_cli.command_line("my.yaml", 8) == "python -m mfbook.adapt my.yaml --k 8 --profile smoke"
+
+
+def test_command_writes_by_default_into_an_ignored_folder(tiny, monkeypatch, capsys, tmp_path):
+    import subprocess
+
+    default = adapt_cli.default_out("my rig", 3)
+    assert default.parent.relative_to(adapt_cli.REPO_ROOT).as_posix() == "_build/adapted"
+    assert subprocess.run(["git", "check-ignore", "-q", str(default)], cwd=adapt_cli.REPO_ROOT).returncode == 0
+    monkeypatch.setattr(adapt_cli, "get_profile", lambda name: tiny["profile"])
+    monkeypatch.setattr(adapt_cli, "DEFAULT_OUT_DIR", tmp_path / "_build" / "adapted")
+    assert adapt_cli.main([str(CEILING5), "--k", "2", "--device", "cpu"]) == 0
+    assert (tmp_path / "_build" / "adapted" / "adapted_ceiling5_k2.pt").is_file()
+
+
+def test_command_prints_its_table_before_an_unwritable_out_and_says_so_in_one_line(tiny, monkeypatch, capsys):
+    monkeypatch.setattr(adapt_cli, "get_profile", lambda name: tiny["profile"])
+    assert adapt_cli.main([str(CEILING5), "--k", "2", "--device", "cpu", "--out", "/proc/x.pt"]) == 2
+    captured = capsys.readouterr()
+    assert "NoFusion" in captured.out and "MetaFuse^2" in captured.out
+    (line,) = [line for line in captured.err.splitlines() if line.startswith("error")]  # (the rest: progress bars)
+    assert "/proc/x.pt" in line and "Traceback" not in captured.err
 
 
 def test_command_bad_input_is_a_clear_error(capsys, tmp_path):
-    assert adapt.main([str(CEILING5), "--k", "0"]) == 2
+    assert adapt_cli.main([str(CEILING5), "--k", "0"]) == 2
     assert "K=0" in capsys.readouterr().err
-    assert adapt.main([str(tmp_path / "absent.yaml"), "--k", "4"]) == 2
+    assert adapt_cli.main([str(tmp_path / "absent.yaml"), "--k", "4"]) == 2
     assert "absent.yaml" in capsys.readouterr().err

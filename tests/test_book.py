@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mfcore import book, run_book
+from mfbook import chapter, run_book
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,7 +33,7 @@ def tree_digest(root: Path) -> str:
 def test_bad_parameters_exit_non_zero_naming_the_value_and_leave_results_untouched(args, named):
     results = REPO / "results"
     before = tree_digest(results) if results.exists() else ""
-    proc = subprocess.run([sys.executable, "-m", "mfcore.run_book", "execute", *args], cwd=REPO,
+    proc = subprocess.run([sys.executable, "-m", "mfbook.run_book", "execute", *args], cwd=REPO,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
     assert named in proc.stderr and "valid" in proc.stderr
@@ -49,8 +49,8 @@ seed = 0
 out_dir = ""
 # %%
 import pandas as pd
-from mfcore import book
-ch = book.open_chapter("01_tiny", profile=profile, device=device, seed=seed, out_dir=out_dir)
+from mfbook import chapter
+ch = chapter.open_chapter("01_tiny", profile=profile, device=device, seed=seed, out_dir=out_dir)
 ch.save_table(pd.DataFrame({"x": [1, 2], "y": [0.5, 1 / 3]}), "numbers")
 ch.finish()
 '''
@@ -118,16 +118,16 @@ def test_open_chapter_validates_and_writes_byte_stable_figures(tmp_path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ch = book.open_chapter("01_x", profile="smoke", device="cpu", seed=3, out_dir=str(tmp_path))
+    ch = chapter.open_chapter("01_x", profile="smoke", device="cpu", seed=3, out_dir=str(tmp_path))
     fig, ax = plt.subplots()
     ax.plot([0, 1], [0, 1])
     a = ch.save_figure(fig, "line").read_bytes()
     b = ch.save_figure(fig, "line").read_bytes()
     assert a == b and b"Software" not in a
     with pytest.raises(ValueError, match="'nope'"):
-        book.open_chapter("01_x", profile="nope", device="cpu", out_dir=str(tmp_path))
+        chapter.open_chapter("01_x", profile="nope", device="cpu", out_dir=str(tmp_path))
     with pytest.raises(ValueError, match="seed"):
-        book.open_chapter("01_x", profile="smoke", device="cpu", seed=-1, out_dir=str(tmp_path))
+        chapter.open_chapter("01_x", profile="smoke", device="cpu", seed=-1, out_dir=str(tmp_path))
 
 
 def test_every_notebook_source_has_a_parameters_cell_and_no_outputs():
@@ -138,28 +138,28 @@ def test_every_notebook_source_has_a_parameters_cell_and_no_outputs():
         assert '# %% tags=["parameters"]' in text, stem
         for name in ("profile", "device", "seed", "out_dir"):
             assert f"\n{name} = " in text, (stem, name)
-        assert "book.open_chapter(" in text and "ch.finish()" in text, stem
+        assert "chapter.open_chapter(" in text and "ch.finish()" in text, stem
 
 
 def test_a_shipped_tree_names_its_source_commit_in_provenance(monkeypatch):
     monkeypatch.setenv("MFCORE_SOURCE_SHA", "0123456789abcdef0123456789abcdef01234567")
     monkeypatch.setenv("MFCORE_SOURCE_DIRTY", "1")
-    assert book.git_state() == {"git_sha": "0123456789abcdef0123456789abcdef01234567", "git_dirty": True}
+    assert chapter.git_state() == {"git_sha": "0123456789abcdef0123456789abcdef01234567", "git_dirty": True}
     monkeypatch.delenv("MFCORE_SOURCE_SHA")
-    assert len(book.git_state()["git_sha"]) == 40
+    assert len(chapter.git_state()["git_sha"]) == 40
 
 
 def test_batch_runs_use_text_progress_bars_and_leave_the_environment_as_it_was(sandbox, monkeypatch):
     monkeypatch.delenv("MFCORE_TEXT_PROGRESS", raising=False)
     nb = NOTEBOOK_OK.replace('ch.save_table(pd.DataFrame({"x": [1, 2], "y": [0.5, 1 / 3]}), "numbers")',
-                             'from mfcore import progress\n'
+                             'from mfbook import progress\n'
                              'bar = progress.tqdm(range(3))\n'
                              'ch.save_table(pd.DataFrame({"text_only": [progress.text_only()], '
                              '"bar": [type(bar).__module__]}), "numbers")')
     (sandbox / "notebooks" / "01_tiny.py").write_text(nb)
     run_book.main(["execute", "--profile", "smoke", "--device", "cpu"])
     got = pd.read_csv(sandbox / "results" / "smoke" / "01_tiny" / "numbers.csv")
-    assert got.text_only.tolist() == [True] and got.bar.tolist() == ["mfcore.progress"]  # a tqdm.std text bar
+    assert got.text_only.tolist() == [True] and got.bar.tolist() == ["mfbook.progress"]  # a tqdm.std text bar
     import os
     assert "MFCORE_TEXT_PROGRESS" not in os.environ
 
@@ -169,7 +169,7 @@ def test_a_text_bar_prints_its_postfix_at_the_next_timed_refresh_only(monkeypatc
 
     import tqdm.std
 
-    from mfcore import progress
+    from mfbook import progress
 
     monkeypatch.setenv("MFCORE_TEXT_PROGRESS", "1")
     out = io.StringIO()
@@ -192,10 +192,10 @@ def test_the_gpu_runner_script_names_a_bad_option_and_the_valid_ones():
 def test_set_seed_switches_deterministic_kernels_and_leaves_torch_alone_when_off():
     import os
 
-    code = ("import sys, torch; from mfcore import book; book.set_seed(0, 'cuda'); "
+    code = ("import sys, torch; from mfbook import chapter; chapter.set_seed(0, 'cuda'); "
             "print(torch.are_deterministic_algorithms_enabled(), 'torch._inductor' in sys.modules); "
-            "book.set_seed(0, 'cpu'); print(torch.are_deterministic_algorithms_enabled()); "
-            "book.set_seed(0, 'cuda'); print(torch.are_deterministic_algorithms_enabled())")
+            "chapter.set_seed(0, 'cpu'); print(torch.are_deterministic_algorithms_enabled()); "
+            "chapter.set_seed(0, 'cuda'); print(torch.are_deterministic_algorithms_enabled())")
     env = {k: v for k, v in os.environ.items() if k != "MFCORE_DETERMINISTIC"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env,
                          cwd=Path(__file__).resolve().parents[1]).stdout.split()

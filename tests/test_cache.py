@@ -3,7 +3,7 @@ import warnings
 import pytest
 import torch
 
-from mfcore import cache
+from mfbook import cache
 
 
 @pytest.fixture()

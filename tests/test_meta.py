@@ -321,7 +321,8 @@ def test_bad_targets_trials_and_methods_are_clear_errors():
 
 
 def test_target_data_is_assembled_once_per_process_and_hands_out_fresh_dicts(monkeypatch):
-    from mfcore import backbone, cache
+    from mfcore import backbone
+    from mfbook import cache
 
     prof, calls = _tiny_profile(), []
     monkeypatch.setattr(backbone, "cached_heatmaps", _fake_cached_heatmaps(calls))

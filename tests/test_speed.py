@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from mfcore import profiles, speed
+from mfcore import profiles
+from mfbook import speed
 
 
 def test_fusion_step_times_reports_every_phase_with_naive_as_the_unit():

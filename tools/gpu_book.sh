@@ -54,7 +54,7 @@ echo "CUDA context of a fresh process: $(python3 -c "$probe") s"
 status=0
 if ((book)); then
   t0=$(date +%s)
-  cmd=(python3 -m mfcore.run_book execute --profile "$profile" --device cuda --keep-going --jobs "$jobs")
+  cmd=(python3 -m mfbook.run_book execute --profile "$profile" --device cuda --keep-going --jobs "$jobs")
   ((${#only[@]})) && cmd+=(--only "${only[@]}")
   if ((budget > 0)); then
     timeout --signal=INT --kill-after=20 "$budget" "${cmd[@]}" || status=$?

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import studio
+from mfcore import studio
 
 
 def draw_volume(ax) -> None:
@@ -29,19 +29,17 @@ def draw_camera(ax, cam, colour, size: float = 0.5, lw: float = 0.8) -> None:
     ax.plot(*zip(*(corners + corners[:1])), color=colour, lw=lw)
 
 
-def book_run_timeline(record: dict, device_name: str = ""):
+def book_run_timeline(record: dict, device_name: str = "", timed=()):
     """A bar per chapter from its start to its end (seconds from the start of the run) of a ``run_book execute``
-    record (``results/<profile>/book_run.json``); chapters that time their own work in a darker colour. Returns the
-    figure."""
+    record (``results/<profile>/book_run.json``); the chapters in ``timed`` (those that time their own work) in red.
+    Returns the figure."""
     import matplotlib.pyplot as plt
-
-    from .run_book import TIMED_CHAPTERS
 
     chapters = sorted(record.get("chapters", {}).items(), key=lambda kv: (kv[1]["start_s"], kv[0]))
     fig, ax = plt.subplots(figsize=(8, 0.45 * max(len(chapters), 1) + 1.4))
     for row, (stem, c) in enumerate(chapters):
-        timed = stem in TIMED_CHAPTERS
-        ax.barh(row, c["end_s"] - c["start_s"], left=c["start_s"], color="tab:red" if timed else "tab:blue",
+        is_timed = stem in timed
+        ax.barh(row, c["end_s"] - c["start_s"], left=c["start_s"], color="tab:red" if is_timed else "tab:blue",
                 alpha=0.85, height=0.6)
         ax.text(c["end_s"] + 3, row, f"{c['end_s'] - c['start_s']:.0f} s", va="center", fontsize=8)
     ax.set_yticks(range(len(chapters)), [s for s, _ in chapters])

@@ -1,7 +1,7 @@
 """Progress bars for the book's long loops.
 
 :func:`tqdm` is ``tqdm.auto`` (a widget in a live notebook, text in a terminal) except when ``MFCORE_TEXT_PROGRESS=1``,
-which the batch runner (:mod:`mfcore.run_book`) sets for the kernels it starts: there it is plain text, updated at
+which the batch runner (:mod:`mfbook.run_book`) sets for the kernels it starts: there it is plain text, updated at
 most every ``TEXT_MININTERVAL_S`` seconds. Widget bars in a headless run send comm messages for every update; nbclient
 can then stall on a cell for good (seen here once in a clean CI run, a known nbclient problem with widgets), and the
 executed page would show each bar frozen at its first state.
@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 
 from tqdm.std import tqdm as _std_tqdm
+
+from mfcore import runtime
 
 TEXT_MININTERVAL_S = 5.0
 
@@ -40,3 +42,8 @@ def tqdm(*args, **kwargs):
     from tqdm.auto import tqdm as bar
 
     return bar(*args, **kwargs)
+
+
+def install() -> None:
+    """Make these bars the ones the science's long loops show (:func:`mfcore.runtime.progress`)."""
+    runtime.install(progress=tqdm)

@@ -2,8 +2,8 @@
 
 Usage in a notebook (after the papermill ``parameters`` cell holding ``profile``, ``device``, ``seed``, ``out_dir``)::
 
-    from mfcore import book
-    ch = book.open_chapter("01_fusion_geometry", profile=profile, device=device, seed=seed, out_dir=out_dir)
+    from mfbook.chapter import open_chapter
+    ch = open_chapter("01_fusion_geometry", profile=profile, device=device, seed=seed, out_dir=out_dir)
     ch.profile.geometry.heatmap_px      # sizes come from the profile table
     ch.save_table(df, "params")         # → <out>/params.csv, tidy, stable float format
     ch.save_figure(fig, "epipolar")     # → <out>/epipolar.png, byte-stable
@@ -11,7 +11,7 @@ Usage in a notebook (after the papermill ``parameters`` cell holding ``profile``
     ch.glue("fit_error", 0.012)         # myst-nb glue for the site
     ch.finish()                         # → <out>/provenance.json
 
-``out_dir`` is set by the batch runner (``python -m mfcore.run_book``) to a staging folder that replaces
+``out_dir`` is set by the batch runner (``python -m mfbook.run_book``) to a staging folder that replaces
 ``results/<profile>/<stem>/`` only when the whole notebook succeeded. Left empty (interactive use in JupyterLab), the
 chapter writes to ``_build/interactive/<profile>/<stem>/`` and never touches the committed results.
 """
@@ -22,7 +22,6 @@ import datetime as _dt
 import io
 import json
 import os
-import platform
 import random
 import subprocess
 import sys
@@ -33,9 +32,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .profiles import Profile, get_profile, resolve_device
+from mfcore.files import atomic_write_bytes
+from mfcore.profiles import Profile, device_name, get_profile, resolve_device
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from . import cache, progress
+from .cache import key_hash
+from .paths import REPO_ROOT
+
 SEED_MAX = 2**31 - 1
 
 
@@ -90,26 +93,10 @@ def git_state() -> dict:
         return {"git_sha": "unknown", "git_dirty": None}
 
 
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
-
-
 def _canonical_csv(df) -> str:
     buf = io.StringIO()
     df.to_csv(buf, index=False, float_format="%.6g", lineterminator="\n")
     return buf.getvalue()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def save_png(fig, path: Path, dpi: int = 110) -> Path:
@@ -176,8 +163,6 @@ class Chapter:
 
     def finish(self, extra: dict | None = None) -> Path:
         """Write ``provenance.json``: code, profile, parameters and their hash, seed, device, versions, times."""
-        from .cache import key_hash
-
         ended = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         prov = {
             "stem": self.stem,
@@ -205,11 +190,14 @@ class Chapter:
 
 def open_chapter(stem: str, *, profile: str, device: str = "auto", seed: int = 0, out_dir: str = "",
                  params: dict | None = None) -> Chapter:
-    """Validate the parameters, seed everything, make the output folder, and show where the numbers come from."""
+    """Validate the parameters, seed everything, make the output folder, install the book's cache and progress bars
+    for the science (:mod:`mfcore.runtime`), and show where the numbers come from."""
     prof = get_profile(profile)
     dev = resolve_device(device)
     validate_seed(seed)
     set_seed(seed, dev)
+    cache.install()
+    progress.install()
     if dev.type == "cpu":
         # One CPU thread: the tables then do not depend on the machine's core count (the golden smoke copy is
         # compared across machines), and the tiny smoke tensors gain nothing from more threads.

@@ -1,8 +1,8 @@
 """Batch runner of the book: execute every notebook with papermill, atomically publish its results, stage the site.
 
-    python -m mfcore.run_book execute --profile smoke [--device auto] [--seed 0] [--only 01_fusion_geometry ...]
+    python -m mfbook.run_book execute --profile smoke [--device auto] [--seed 0] [--only 01_fusion_geometry ...]
                                       [--keep-going] [--jobs auto]
-    python -m mfcore.run_book site     # copy the executed chapters (full where present, else smoke) into book/_site
+    python -m mfbook.run_book site     # copy the executed chapters (full where present, else smoke) into book/_site
 
 ``execute`` validates every parameter before touching anything; each notebook runs into a staging folder
 ``results/<profile>/.staging-<stem>/`` and replaces ``results/<profile>/<stem>/`` only when it succeeded, so a failed or
@@ -27,12 +27,13 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from .book import REPO_ROOT, validate_seed
-from .profiles import PROFILES, get_profile, resolve_device
+from mfcore.files import atomic_write_bytes
+from mfcore.profiles import PROFILES, get_profile, resolve_device
 
-NOTEBOOK_DIR = REPO_ROOT / "notebooks"
-RESULTS_DIR = REPO_ROOT / "results"
-SITE_DIR = REPO_ROOT / "book" / "_site"
+from . import plots
+from .chapter import save_png, validate_seed
+from .paths import NOTEBOOK_DIR, REPO_ROOT, RESULTS_DIR, SITE_DIR
+
 FAILED_DIR = REPO_ROOT / "_build" / "failed"  # partly executed notebooks of failed chapters (never published)
 REQUIRED_OUTPUTS = ("provenance.json",)
 CELL_TIMEOUT_S = 1800  # a cell that runs longer than this fails the chapter instead of stalling the whole book
@@ -373,8 +374,6 @@ BOOK_RUN = "book_run.json"
 def write_book_run(profile: str, jobs: int, book_seconds: float, spans: dict, timings: dict, failed: list) -> None:
     """``results/<profile>/book_run.json``: how the last ``execute`` ran (chapters, start and end seconds from the
     start of the run, at most how many at once, its wall time), atomically. The benchmarks table reads it."""
-    from .book import atomic_write_bytes
-
     def started_at(stem: str) -> str | None:  # names the published results this record describes
         try:
             return json.loads((RESULTS_DIR / profile / stem / "provenance.json").read_text())["started_at"]
@@ -444,16 +443,13 @@ def draw_book_run(path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from . import plots
-    from .book import save_png
-
     for profile in ("full", "smoke"):
         record_path = RESULTS_DIR / profile / BOOK_RUN
         if record_path.exists():
             record = json.loads(record_path.read_text())
             devices = {json.loads((RESULTS_DIR / profile / s / "provenance.json").read_text()).get("device_name", "")
                        for s in record.get("chapters", {}) if (RESULTS_DIR / profile / s / "provenance.json").exists()}
-            fig = plots.book_run_timeline(record, devices.pop() if len(devices) == 1 else "")
+            fig = plots.book_run_timeline(record, devices.pop() if len(devices) == 1 else "", timed=TIMED_CHAPTERS)
             break
     else:
         fig, ax = plt.subplots(figsize=(6, 1.5))
@@ -464,7 +460,7 @@ def draw_book_run(path: Path) -> None:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m mfcore.run_book", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m mfbook.run_book", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     ex = sub.add_parser("execute", help="execute the notebooks at a profile")
     ex.add_argument("--profile", default="smoke", help=f"one of {', '.join(PROFILES)}")

@@ -6,10 +6,14 @@ so a change of code or settings is a new entry. Each entry also stores a hash of
 entry is detected, rebuilt and replaced, never silently reused. Writes are atomic (temporary file + rename), and loads
 use ``torch.load(..., weights_only=True)``. A process keeps the entries it loaded or built in memory (LRU, up to
 ``$MFCORE_CACHE_MEMORY_GB``, default 8) and reuses them while their file is unchanged.
+
+The science (``mfcore``) reaches this cache through :func:`mfcore.runtime.cached` once :func:`install` has run
+(``mfbook.chapter.open_chapter`` does so).
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -20,8 +24,14 @@ from typing import Callable
 
 import torch
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-_MFCORE_DIR = Path(__file__).resolve().parent
+import mfcore
+from mfcore import runtime
+from mfcore.files import atomic_torch_save
+from mfcore.runtime import memo_budget_bytes
+
+from .paths import REPO_ROOT
+
+_MFCORE_DIR = Path(mfcore.__file__).resolve().parent
 
 
 def cache_dir() -> Path:
@@ -32,8 +42,6 @@ def cache_dir() -> Path:
 def mfcore_imports(module_name: str) -> set[str]:
     """The mfcore modules that ``module_name``'s source imports (``from mfcore import x``, ``from mfcore.x import ...``,
     ``import mfcore.x``, ``from . import x``; at module level or inside functions)."""
-    import ast
-
     tree = ast.parse((_MFCORE_DIR / f"{module_name}.py").read_text())
     found = set()
     for node in ast.walk(tree):
@@ -92,11 +100,6 @@ def _content_hash(tensors: dict[str, torch.Tensor]) -> str:
 _MEMO: "OrderedDict[Path, tuple[tuple[int, int], dict[str, torch.Tensor], int]]" = OrderedDict()
 
 
-def memo_budget_bytes() -> int:
-    """Bytes of loaded entries kept in memory (``$MFCORE_CACHE_MEMORY_GB``, default 8; 0 turns the memo off)."""
-    return int(float(os.environ.get("MFCORE_CACHE_MEMORY_GB", "8")) * (1 << 30))
-
-
 def _nbytes(tensors: dict[str, torch.Tensor]) -> int:
     return sum(t.numel() * t.element_size() for t in tensors.values())
 
@@ -127,17 +130,6 @@ def _memo_put(path: Path, tensors: dict[str, torch.Tensor]) -> None:
 def clear_memo() -> None:
     """Forget the entries this process holds in memory (the files stay)."""
     _MEMO.clear()
-
-
-def atomic_torch_save(obj, path: Path) -> None:
-    """torch.save to ``path`` through a temporary file in the same folder and an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def cached(kind: str, key: dict, build: Callable[[], dict[str, torch.Tensor]], code: tuple[str, ...] = (),
@@ -173,3 +165,8 @@ def cached(kind: str, key: dict, build: Callable[[], dict[str, torch.Tensor]], c
     if device is not None:
         result = {k: v.to(device) for k, v in result.items()}
     return result
+
+
+def install() -> None:
+    """Make this cache the one the science uses (:func:`mfcore.runtime.cached`)."""
+    runtime.install(cache=cached)

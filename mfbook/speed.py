@@ -14,7 +14,8 @@ import time
 
 import torch
 
-from . import backbone, fusion, meta
+from mfcore import backbone, fusion
+from mfcore.optim import adam
 
 FUSION_METHODS = ("NaiveFuse", "AffineFuse", "AffineFuse-reference", "AffineFuse-higher-order")
 
@@ -72,7 +73,7 @@ def fusion_step_times(device: torch.device, *, batch: int = 32, views: int = 4, 
     rows = []
     for method in methods:
         model = _timing_model(method, views, side, device, seed)
-        opt = meta.adam(model.parameters(), lr=1e-3)  # the book's optimiser
+        opt = adam(model.parameters(), lr=1e-3)  # the book's optimiser
 
         def fwd_bwd():
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
