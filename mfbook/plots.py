@@ -33,10 +33,16 @@ def legible(fig, fontsize: float = PAGE_FONT_PT):
 
 # ---------------------------------------------------------------------------------------------------- heatmaps
 def pixel_axes(ax, side: int, unit: str = "heatmap px", labels: bool = True) -> None:
-    """Limit ``ax`` to a ``side``² image (pixel centres at integers, y down), equal aspect, axes labelled in ``unit``."""
+    """Limit ``ax`` to a ``side``² image (pixel centres at integers, y down), equal aspect, integer ticks, no grid, axes
+    labelled in ``unit``."""
+    from matplotlib.ticker import MaxNLocator
+
     ax.set_xlim(-0.5, side - 0.5)
     ax.set_ylim(side - 0.5, -0.5)
     ax.set_aspect("equal")
+    ax.grid(False)  # a theme's grid would cross the pixels
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     if labels:
         ax.set_xlabel(f"x ({unit})")
         ax.set_ylabel(f"y ({unit})")
