@@ -154,7 +154,7 @@ def main(argv=None) -> pd.DataFrame:
                 add("fusion", f"{method} {phase}", r.ms.iloc[0], "ms", note=f"B={r.batch.iloc[0]}, V={r.views.iloc[0]}, {r.heatmap_px.iloc[0]}² heatmaps")
     ratio = fz[(fz.method == "AffineFuse") & (fz.phase == "fwd_bwd")].ratio_to_naive
     if len(ratio):
-        add("fusion", "AffineFuse / NaiveFuse training step (fwd+bwd)", ratio.iloc[0], "ratio", note="target ≤ 2")
+        add("fusion", "AffineFuse / NaiveFuse forward + backward time", ratio.iloc[0], "ratio", note="target ≤ 2")
 
     add("inference", "fused 2D inference per image (backbone + fusion)", speed.fused_inference_ms(profile, device), "ms",
         PAPER["inference"], f"{profile.studio.image_px}² input, ResNet-{profile.backbone.resnet_depth}, 4 views")

@@ -43,8 +43,8 @@ import seaborn as sns
 import torch
 from IPython.display import Markdown, display
 
-from mfcore import epipolar, geometry
-from mfbook import chapter, progress
+from mfcore import epipolar, geometry, metrics
+from mfbook import chapter, plots, progress
 
 ch = chapter.open_chapter("01_fusion_geometry", profile=profile, device=device, seed=seed, out_dir=out_dir)
 sizes = ch.profile.geometry
@@ -85,34 +85,22 @@ from_view2 = epipolar.fuse_cross_view(torch.zeros_like(own), heatmaps[1].to(ch.d
 fused = own
 for v in range(1, len(cameras)):
     fused = epipolar.fuse_cross_view(fused, heatmaps[v].to(ch.device), weights[v])
-
-
-def argmax_px(h):
-    idx = int(h.flatten().argmax())
-    return torch.tensor([idx % side, idx // side], dtype=torch.float64)
-
-
-err_before = float((argmax_px(own.cpu()) - P_px[0]).norm())
-err_after = float((argmax_px(fused.cpu()) - P_px[0]).norm())
+err_before = float((metrics.heatmap_argmax_px(own.cpu()[None])[0] - P_px[0]).norm())
+err_after = float((metrics.heatmap_argmax_px(fused.cpu()[None])[0] - P_px[0]).norm())
 ch.glue("example_error_before_px", round(err_before, 2))
 ch.glue("example_error_after_px", round(err_after, 2))
 
-fig, axs = plt.subplots(1, 4, figsize=(15, 3.9))
-panels = [(heatmaps[1], "view 2 heatmap (correct)", 1, P_px[1]), (own.cpu(), "view 1 heatmap (wrong peak)", 0, None),
-          (from_view2.cpu(), "Σ_j ω_ji x²_j from view 2: a line", 0, None),
-          (fused.cpu(), f"view 1 after fusing views 2-{len(cameras)}", 0, None)]
-for ax, (img, title, v, mark) in zip(axs, panels):
-    ax.imshow(img.numpy(), cmap="magma", origin="upper", extent=(-0.5, side - 0.5, side - 0.5, -0.5))
-    ax.set_title(title, fontsize=10)
-    ax.set_xlabel("x (heatmap px)")
-    ax.set_ylabel("y (heatmap px)")
+fig, axs = plots.heatmap_panels([heatmaps[1], own, from_view2, fused],
+                                ["view 2 (correct)", "view 1 (wrong peak)", "from view 2 alone: a line",
+                                 f"view 1 fused with views 2-{len(cameras)}"], ncols=2)
 for ax in axs[1:]:
-    ax.plot(*P_px[0].tolist(), "c+", ms=12, mew=2, label="true joint")
-    ax.plot(*Q_px[0].tolist(), "wx", ms=8, mew=2, label="wrong detection")
-axs[0].plot(*P_px[1].tolist(), "c+", ms=12, mew=2)
-axs[3].legend(loc="lower right", fontsize=8)
-fig.suptitle(f"Eq. (1) with ideal weights moves view 1's peak from {err_before:.1f} px to {err_after:.1f} px "
-             "from the joint (synthetic)")
+    ax.plot(*P_px[0].tolist(), "c+", ms=14, mew=2, label="true joint")
+    ax.plot(*Q_px[0].tolist(), "wx", ms=10, mew=2, label="wrong detection")
+axs[0].plot(*P_px[1].tolist(), "c+", ms=14, mew=2)
+axs[3].legend(loc="lower right")
+fig.suptitle(f"Eq. (1) with ideal weights moves view 1's peak\nfrom {err_before:.1f} px to {err_after:.1f} px from "
+             "the joint (synthetic)")
+plots.legible(fig)
 fig.tight_layout()
 ch.save_figure(fig, "eq1_worked_example")
 plt.show()
@@ -144,26 +132,21 @@ pix_i = P_px[0].round()  # the view-1 pixel nearest the joint
 # the view-1 camera's most distant partner faces it: there the ray's image is a half-line starting at the epipole
 centres = torch.stack([c.center_m() for c in cameras])
 opposite = int((centres - centres[0]).norm(dim=-1).argmax())
-ext = (-0.5, side - 0.5, side - 0.5, -0.5)
-fig, axs = plt.subplots(1, 4, figsize=(18, 4.3))
-axs[0].imshow(np.zeros((side, side)), cmap="gray_r", extent=ext)
-axs[0].plot(*pix_i.tolist(), "r+", ms=14, mew=2)
-axs[0].set_title(f"view 1: pixel i = ({int(pix_i[0])}, {int(pix_i[1])})", fontsize=10)
+fig, axs = plt.subplots(2, 2, figsize=(11, 10))
+axs = axs.ravel()
+omega = [epipolar.ideal_fusion_weights(cameras[0], cameras[v], pix_i[None], sigma)[0] for v in (1, opposite)]
+plots.heatmap_panels([np.zeros((side, side)), *omega],
+                     [f"view 1: pixel i = ({int(pix_i[0])}, {int(pix_i[1])})", "view 2: ideal weights ω_i",
+                      f"view {opposite + 1}: ideal weights ω_i (half-line)"], axes=axs[:3], vmin=0, vmax=1)
+axs[0].plot(*pix_i.tolist(), "c+", ms=16, mew=2)
 for ax, v in zip(axs[1:3], (1, opposite)):
-    omega_i = epipolar.ideal_fusion_weights(cameras[0], cameras[v], pix_i[None], sigma)[0]
     geo_i = epipolar.epipolar_geometry(cameras[0], cameras[v], pix_i[None])
-    seg = epipolar.line_segment_in_square(geo_i["line"], side)[0]
-    ax.imshow(omega_i.numpy(), cmap="magma", extent=ext, vmin=0, vmax=1)
-    ax.plot(seg[:, 0], seg[:, 1], "c--", lw=1, label="epipolar line l_i")
-    ax.plot(*P_px[v].tolist(), "g+", ms=12, mew=2, label="true match")
+    plots.draw_lines(ax, geo_i["line"], side, "c", lw=1, ls="--", label="epipolar line l_i")
+    ax.plot(*P_px[v].tolist(), "g+", ms=14, mew=2, label="true match")
     e_h = geo_i["epipole_h"]
     if e_h[2] > 0 and ((e_h[:2] / e_h[2]) > -0.5).all() and ((e_h[:2] / e_h[2]) < side - 0.5).all():
-        ax.plot(*(e_h[:2] / e_h[2]).tolist(), "wo", ms=6, label="epipole (camera 1)")
-    ax.legend(loc="lower right", fontsize=8)
-    ax.set_title(f"view {v + 1}: ideal weights ω_i" + (" (half-line)" if v == opposite else ""), fontsize=10)
-for ax in axs[:3]:
-    ax.set_xlim(-0.5, side - 0.5), ax.set_ylim(side - 0.5, -0.5)
-    ax.set_xlabel("x (heatmap px)"), ax.set_ylabel("y (heatmap px)")
+        ax.plot(*(e_h[:2] / e_h[2]).tolist(), "wo", ms=7, label="epipole (camera 1)")
+    ax.legend(loc="lower right", fontsize=10)
 omega_1 = epipolar.ideal_fusion_weights(cameras[0], cameras[1], pix_i[None], sigma)[0]
 line_1 = epipolar.epipolar_geometry(cameras[0], cameras[1], pix_i[None])["line"][0]
 dist_px = (line_1[0] * grid[:, 0] + line_1[1] * grid[:, 1] + line_1[2]).numpy()
@@ -171,9 +154,10 @@ axs[3].scatter(dist_px, omega_1.flatten().numpy(), s=6)
 axs[3].set_xlabel("signed distance to l_i in view 2 (heatmap px)")
 axs[3].set_ylabel("weight ω_i(j)")
 axs[3].set_xlim(-5 * sigma, 5 * sigma)
-axs[3].set_title(f"profile across the line: Gaussian, σ = {sigma:g} px, peak 1", fontsize=10)
-fig.suptitle("A view-1 pixel's ideal fusion weights: a thin ridge on its epipolar line through the true match, "
+axs[3].set_title(f"across the line: Gaussian, σ = {sigma:g} px, peak 1")
+fig.suptitle("A view-1 pixel's ideal fusion weights: a thin ridge on its epipolar line through the\ntrue match, "
              "cut at the epipole when the cameras face each other (synthetic)")
+plots.legible(fig)
 fig.tight_layout()
 ch.save_figure(fig, "ideal_weights")
 plt.show()
@@ -256,26 +240,27 @@ for m in ("base+theta", "line+theta"):
 
 # %%
 rel = affine[affine.measurement == "rel_l2"]
-fig, axs = plt.subplots(1, 2, figsize=(13, 4))
+fig, axs = plt.subplots(1, 2, figsize=(12, 4.8))
 bins = np.linspace(0, max(1.2, float(rel.value.quantile(0.99))), 49)
 for m, colour in zip(order, sns.color_palette("deep", 4)):
     axs[0].hist(rel[rel.method == m].value, bins=bins, histtype="step", lw=2, color=colour,
                 label=f"{m} (median {med[(m, 'rel_l2')]:.3f})")
 axs[0].set_xlabel("relative L2 error ‖fit − ideal‖ / ‖ideal‖ (ratio of px-map norms)")
 axs[0].set_ylabel("maps (pair, pixel)")
-axs[0].legend(fontsize=8)
-axs[0].set_title("relative error per map", fontsize=10)
+axs[0].legend(fontsize=10)
+axs[0].set_title("relative error per map")
 for m, colour in zip(order, sns.color_palette("deep", 4)):
     if m in fit["loss"]:  # the two learned methods
         axs[1].plot(fit["loss"][m].numpy(), color=colour, label=m)
 axs[1].set_yscale("log")
 axs[1].set_xlabel("Adam step")
 axs[1].set_ylabel("mean squared error (weight² per px)")
-axs[1].legend(fontsize=8)
-axs[1].set_title("fit loss", fontsize=10)
-fig.suptitle(f"One shared base map + a 6-number θ per pixel matches the ideal epipolar maps "
+axs[1].legend(fontsize=10)
+axs[1].set_title("fit loss")
+fig.suptitle(f"One shared base map + a 6-number θ per pixel matches the ideal epipolar maps\n"
              f"(median error {med[('base+theta', 'rel_l2')]:.3f} vs {med[('single_map', 'rel_l2')]:.3f} "
              "without θ; synthetic)")
+plots.legible(fig, 11)
 fig.tight_layout()
 ch.save_figure(fig, "affine_fit_hist")
 plt.show()
@@ -290,25 +275,21 @@ for want_cut in (True, True, False, False):
         if bool(cut[k]) == want_cut and int(fit["pairs"][k]) not in used:
             show.append(k), used.add(int(fit["pairs"][k]))
             break
-fig, axs = plt.subplots(3, 5, figsize=(15, 9))
-ext = (-0.5, side - 0.5, side - 0.5, -0.5)
-fig.colorbar(axs[0, 0].imshow(fit["base"].cpu().numpy(), cmap="magma", extent=ext), ax=axs[0, 0], shrink=0.8)
-axs[0, 0].set_title("learned ω_base (weight)", fontsize=10)
-axs[1, 0].imshow(epipolar.centred_line_map(side, sigma).numpy(), cmap="magma", extent=ext)
-axs[1, 0].set_title("initial ω_base (centred line)", fontsize=10)
-axs[2, 0].axis("off")
-for col, k in enumerate(show, start=1):
+images, titles = [fit["base"], epipolar.centred_line_map(side, sigma)], ["learned ω_base", "initial ω_base (line)"]
+for k in show:  # one row per example: the ideal map and the two fits
     x, y = fit["pixels_px"][k].tolist()
     pname = fit["pair_names"][int(fit["pairs"][k])]
-    for row, (img, what) in enumerate([(fit["targets"][k], "ideal"), (fit["fits"]["base+theta"][k], "base+θ"),
-                                       (fit["fits"]["line+theta"][k], "line+θ")]):
-        axs[row, col].imshow(img.cpu().numpy(), cmap="magma", extent=ext, vmin=0, vmax=1)
-        axs[row, col].set_title(f"{what}: views {pname}, pixel ({x:.0f}, {y:.0f})", fontsize=9)
-for ax in axs.flat:
-    if ax.axison:
-        ax.set_xlabel("x (heatmap px)", fontsize=8), ax.set_ylabel("y (heatmap px)", fontsize=8)
-fig.suptitle("Warping one learned base map reproduces each pixel's ideal weights, half-line ends included "
+    images += [fit["targets"][k], fit["fits"]["base+theta"][k], fit["fits"]["line+theta"][k]]
+    titles += [f"ideal: views {pname},\npixel ({x:.0f}, {y:.0f})", "base+θ", "line+θ"]
+images.insert(2, np.zeros((side, side)))  # the first row holds the two base maps only
+titles.insert(2, "")
+top = max(1.0, float(fit["base"].max()))  # one colour scale for every panel
+fig, axs = plots.heatmap_panels(images, titles, ncols=3, vmin=0, vmax=top, panel_in=3.3)
+fig.colorbar(axs[0].images[0], ax=axs[2], fraction=0.5, label="weight")
+axs[2].set_visible(False)  # the empty cell holds the colour bar only
+fig.suptitle("Warping one learned base map reproduces each pixel's ideal weights,\nhalf-line ends included "
              "(synthetic)")
+plots.legible(fig)
 fig.tight_layout()
 ch.save_figure(fig, "affine_fit_examples")
 plt.show()
@@ -350,6 +331,11 @@ ch.save_table(mt, "camera_moves")
 per_move = (mt[mt.measurement.isin(["rel_l2", "volume_affine_rms_px", "line_angle_change_deg"])]
             .groupby(["arc_deg", "method", "measurement"]).value.median().unstack(["measurement", "method"]))
 display(Markdown(f"{len(move_pixels)} view-1 pixels, camera 2 at {len(angles)} arc positions; medians over pixels."))
+MEASURES = {"rel_l2": "relative L2 error", "line_angle_change_deg": "line turn (°)",
+            "volume_affine_rms_px": "volume's affine RMS (px)"}
+per_move.columns = [f"{MEASURES.get(meas, meas)}, {meth.replace('_', ' ')} θ" if meth != "identity"
+                    else f"{MEASURES.get(meas, meas)}, identity" for meas, meth in per_move.columns]
+per_move.index.name = "camera 2 arc (°)"
 display(per_move.round(3))
 far = max(angles, key=abs)
 med_far = mt[(mt.arc_deg == far) & (mt.measurement == "rel_l2")].groupby("method").value.median()
@@ -363,38 +349,39 @@ _ = ch.glue("move_volume_rms_px", round(rms_far, 2))
 
 # %%
 k0 = int(torch.argmin((move_pixels - P_px[0].round()).norm(dim=-1)))  # the pixel nearest the joint
-fig, axs = plt.subplots(1, 3, figsize=(15, 4.4))
-colours = sns.color_palette("coolwarm", len(angles))
-for m, (ang, cam3) in enumerate(zip(angles, moves["moved"])):
-    line = epipolar.epipolar_geometry(cameras[0], cam3, move_pixels[k0:k0 + 1])["line"]
-    seg = epipolar.line_segment_in_square(line, side)[0]
-    axs[0].plot(seg[:, 0], seg[:, 1], color=colours[m], lw=2, label=f"{ang:+.0f}°")
-axs[0].set_xlim(-0.5, side - 0.5), axs[0].set_ylim(side - 0.5, -0.5)
-axs[0].set_aspect("equal")
-axs[0].set_xlabel("x (heatmap px)"), axs[0].set_ylabel("y (heatmap px)")
-axs[0].legend(title="camera 2 arc", fontsize=8)
 x0, y0 = move_pixels[k0].tolist()
-axs[0].set_title(f"lines of view-1 pixel ({x0:.0f}, {y0:.0f}) as camera 2 moves", fontsize=10)
 mf = list(angles).index(far)
-for ax, img, title in ((axs[1], moves["targets"][mf, k0], f"ideal map, camera 2 at {far:+.0f}°"),
-                       (axs[2], moves["fits"]["per_pixel"][mf, k0], "T^θ(map at 0°), per-pixel θ")):
-    ax.imshow(img.cpu().numpy(), cmap="magma", vmin=0, vmax=1, extent=(-0.5, side - 0.5, side - 0.5, -0.5))
-    ax.set_title(title, fontsize=10)
-    ax.set_xlabel("x (heatmap px)"), ax.set_ylabel("y (heatmap px)")
-fig.suptitle("Moving camera 2 along an arc turns and shifts the line; an affine warp of the old map follows it "
+fig, axs = plt.subplots(1, 3, figsize=(12, 4.6))
+plots.heatmap_panels([moves["targets"][mf, k0], moves["fits"]["per_pixel"][mf, k0]],
+                     [f"ideal map, camera 2 at {far:+.0f}°", "T^θ(map at 0°), per-pixel θ"], axes=axs[1:],
+                     vmin=0, vmax=1)
+for ang, cam3, colour in zip(angles, moves["moved"], sns.color_palette("coolwarm", len(angles))):
+    plots.draw_lines(axs[0], epipolar.epipolar_geometry(cameras[0], cam3, move_pixels[k0:k0 + 1])["line"], side,
+                     colour, lw=2, label=f"{ang:+.0f}°")
+plots.pixel_axes(axs[0], side)
+axs[0].legend(title="camera 2 arc", fontsize=9)
+axs[0].set_title(f"lines of view-1 pixel ({x0:.0f}, {y0:.0f})")
+fig.suptitle("Moving camera 2 along an arc turns and shifts the line;\nan affine warp of the old map follows it "
              "(synthetic)")
+plots.legible(fig, 11)
 fig.tight_layout()
 ch.save_figure(fig, "camera_moves_lines")
 plt.show()
 
-rel_m = mt[mt.measurement == "rel_l2"]
-fig, ax = plt.subplots(figsize=(7, 4))
-sns.lineplot(data=rel_m, x="arc_deg", y="value", hue="method", estimator="median", errorbar=("pi", 50), marker="o",
-             ax=ax, hue_order=["identity", "shared", "per_pixel"])
+rel_m = (mt[mt.measurement == "rel_l2"].groupby(["method", "arc_deg"]).value
+         .quantile([0.25, 0.5, 0.75]).unstack().rename(columns={0.25: "q25", 0.5: "median", 0.75: "q75"})
+         .reset_index())
+fig, ax = plt.subplots(figsize=(9, 5))
+for method, colour in zip(["identity", "shared", "per_pixel"], sns.color_palette("deep", 3)):
+    plots.curve_with_band(ax, rel_m[rel_m.method == method], "arc_deg", "median", "q25", "q75",
+                          label=f"{method.replace('_', '-')} θ" if method != "identity" else method, color=colour,
+                          marker="o")
 ax.set_xlabel("camera 2 arc position (degrees)")
-ax.set_ylabel("relative L2 error of the warped map")
-ax.set_title(f"A per-pixel affine follows the moved line (median {med_far['per_pixel']:.3f} at {far:+.0f}°); "
-             f"one affine per camera does not ({med_far['shared']:.3f})", fontsize=9)
+ax.set_ylabel("relative L2 error of the warped map\n(median over pixels, band: quartiles)")
+ax.legend()
+ax.set_title(f"A per-pixel affine follows the moved line (median {med_far['per_pixel']:.3f} at {far:+.0f}°);\n"
+             f"one affine per camera does not ({med_far['shared']:.3f})")
+plots.legible(fig)
 fig.tight_layout()
 ch.save_figure(fig, "camera_moves_residual")
 plt.show()
@@ -414,40 +401,20 @@ plt.show()
 # below lets you pick the source view and the pixel with sliders.
 
 # %%
-def draw_lines(axs, src_view, pixels_px, colours):
-    """Plot ``pixels_px`` (N, 2) in view ``src_view`` and their epipolar lines in the other views."""
-    others = [v for v in range(len(cameras)) if v != src_view]
-    axs[0].scatter(pixels_px[:, 0], pixels_px[:, 1], c=colours, s=30, edgecolors="k")
-    axs[0].set_title(f"view {src_view + 1}: chosen pixels", fontsize=10)
-    for ax, v in zip(axs[1:], others):
-        lines = epipolar.epipolar_geometry(cameras[src_view], cameras[v], pixels_px)["line"]
-        segs = epipolar.line_segment_in_square(lines, side)
-        for s_, c in zip(segs, colours):
-            ax.plot(s_[:, 0], s_[:, 1], color=c, lw=1.5)
-        ax.set_title(f"view {v + 1}: their epipolar lines", fontsize=10)
-    for ax in axs:
-        ax.set_xlim(-0.5, side - 0.5), ax.set_ylim(side - 0.5, -0.5)
-        ax.set_aspect("equal")
-        ax.set_xlabel("x (heatmap px)"), ax.set_ylabel("y (heatmap px)")
-
-
 ticks = torch.linspace(0.15 * (side - 1), 0.85 * (side - 1), sizes.explorer_grid).round()
 gy, gx = torch.meshgrid(ticks, ticks, indexing="ij")
 explorer_pixels = torch.stack([gx.flatten(), gy.flatten()], -1).double()
 colours = sns.color_palette("husl", len(explorer_pixels))
-fig, axs = plt.subplots(1, len(cameras), figsize=(4 * len(cameras), 4.2))
-draw_lines(axs, 0, explorer_pixels, colours)
-fig.suptitle(f"A {sizes.explorer_grid}×{sizes.explorer_grid} grid of view-1 pixels maps to fans of lines through each "
-             "view's epipole (synthetic rig)")
+fig, axs = plt.subplots(2, -(-len(cameras) // 2), figsize=(5 * -(-len(cameras) // 2), 10))
+plots.epipolar_fans(axs.ravel()[:len(cameras)], cameras, 0, explorer_pixels, side, colours)
+fig.suptitle(f"A {sizes.explorer_grid}×{sizes.explorer_grid} grid of view-1 pixels maps to fans of lines\nthrough "
+             "each view's epipole (synthetic rig)")
+plots.legible(fig)
 fig.tight_layout()
 ch.save_figure(fig, "explorer_static")
 plt.show()
 
 # %%
-# every pixel's line in every other view, precomputed so the widget's callback only draws (numpy + matplotlib)
-all_lines = {(src, dst): epipolar.epipolar_geometry(cameras[src], cameras[dst], grid)["line"].numpy()
-             for src in range(len(cameras)) for dst in range(len(cameras)) if src != dst}  # (side², 3) each
-
 try:  # the explorer needs ipywidgets and a live front end: a batch run of the book (text_only) does not build it
     import ipywidgets as widgets
 except ImportError:
@@ -459,19 +426,8 @@ if progress.text_only():
 
 if widgets is not None:
     def explore(source_view=0, x_px=side // 2, y_px=side // 2):
-        fig, axs = plt.subplots(1, len(cameras), figsize=(4 * len(cameras), 4.2))
-        i = y_px * side + x_px
-        axs[0].plot(x_px, y_px, "o", color="crimson", mec="k")
-        axs[0].set_title(f"view {source_view + 1}: pixel ({x_px}, {y_px})", fontsize=10)
-        others = [v for v in range(len(cameras)) if v != source_view]
-        for ax, v in zip(axs[1:], others):
-            seg = epipolar.line_segment_in_square(torch.from_numpy(all_lines[(source_view, v)][i:i + 1]), side)[0]
-            ax.plot(seg[:, 0].numpy(), seg[:, 1].numpy(), color="crimson", lw=2)
-            ax.set_title(f"view {v + 1}: its epipolar line", fontsize=10)
-        for ax in axs:
-            ax.set_xlim(-0.5, side - 0.5), ax.set_ylim(side - 0.5, -0.5)
-            ax.set_aspect("equal")
-            ax.set_xlabel("x (heatmap px)"), ax.set_ylabel("y (heatmap px)")
+        fig, axs = plt.subplots(2, -(-len(cameras) // 2), figsize=(4.5 * -(-len(cameras) // 2), 9))
+        plots.epipolar_fans(axs.ravel()[:len(cameras)], cameras, source_view, [[x_px, y_px]], side, "crimson")
         fig.tight_layout()
         plt.show()
 
@@ -496,4 +452,4 @@ if widgets is not None:
 # All cameras and maps are synthetic; these are checks of the paper's geometric argument, not its numbers.
 
 # %%
-ch.finish()
+ch.finish();

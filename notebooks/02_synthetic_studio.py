@@ -232,4 +232,4 @@ throughput[["rig", "views", "image_px", "images_per_call", "with_labels", "image
 # at this profile's size (a small timing; scale and device change it by orders of magnitude).
 
 # %%
-ch.finish()
+ch.finish();

@@ -37,6 +37,8 @@ seed = 0
 out_dir = ""
 
 # %%
+import inspect
+import textwrap
 import time
 
 import matplotlib.pyplot as plt
@@ -47,7 +49,7 @@ import torch
 from IPython.display import Markdown, display
 
 from mfcore import backbone, fusion, meta, skeleton
-from mfbook import chapter
+from mfbook import chapter, plots
 
 ch = chapter.open_chapter("03_meta_training", profile=profile, device=device, seed=seed, out_dir=out_dir)
 sizes, studio_sizes, bb = ch.profile.metafuse, ch.profile.studio, ch.profile.backbone
@@ -82,7 +84,8 @@ ax.set(xlabel="epoch", ylabel="MSE to Gaussian targets", yscale="log",
              f"{len(warmup)} epochs")
 ch.save_figure(fig, "warmup_loss")
 plt.show()
-ch.glue("warmup_loss_ratio", round(float(warmup.mse.iloc[0] / warmup.mse.iloc[-1]), 2))
+warmup_ratio = ch.glue("warmup_loss_ratio", round(float(warmup.mse.iloc[0] / warmup.mse.iloc[-1]), 2))
+display(Markdown(f"Warm-up: the heatmap MSE falls by a factor of **{warmup_ratio}** from the first epoch to the last."))
 
 # %% [markdown]
 # ## Step 2: meta-training on the dome's 20 training cameras
@@ -91,6 +94,37 @@ ch.glue("warmup_loss_ratio", round(float(warmup.mse.iloc[0] / warmup.mse.iloc[-1
 # model* (ω_base and one θ field) on tasks that are ordered camera pairs; for comparison the same loop meta-trains a
 # NaiveFuse pair model (the variant of Sec. 5.2), and the Table 1 baselines NaiveFuse^K and AffineFuse^K are
 # pre-trained by plain Adam on 4 selected dome cameras.
+#
+# ### The MAML steps, as the library runs them
+#
+# A task is an ordered camera pair with a few frames, split into D_train and D_test. The **inner step** adapts the
+# pair model to the task by one plain SGD step on D_train: Eq. (4) of MetaFuse for the affine field,
+# θ' = θ − α ∇_θ L_{D_train}(θ, ω_base), and Eq. (5) for the base map, ω' = ω_base − α ∇_ω L_{D_train}. The loss is
+# Eq. (3) (the MSE of the fused heatmaps); `first_order` drops the second derivatives. This is the library's function,
+# read from `mfcore` when this page ran:
+
+# %%
+def show_code(source: str) -> None:
+    """Show Python source on the page as a code block."""
+    display(Markdown("```python\n" + textwrap.dedent(source).rstrip() + "\n```"))
+
+
+show_code(inspect.getsource(meta.inner_update))
+
+# %% [markdown]
+# The **outer step** (Eq. (6)): the loss of the *adapted* parameters on each task's D_test, averaged over the tasks of
+# the step, is differentiated with respect to the parameters *before* adaptation (through the inner step, unless
+# first-order) and drives one Adam step of the outer rate β. This is the loop body of `meta_train`:
+
+# %%
+meta_train_source = inspect.getsource(meta.meta_train)
+loop_start = meta_train_source.index("        for _ in bar:")
+loop_end = meta_train_source.index("            _show(bar, history)")
+show_code(meta_train_source[loop_start:loop_end])
+
+# %% [markdown]
+# With the two steps on the page, the training: MetaFuse and NaiveFuseMeta by `meta_train`, the Table 1 baselines by
+# plain Adam.
 
 # %%
 losses, pretrained = [], {}
@@ -122,7 +156,9 @@ fig.suptitle(f"MetaFuse's post-adaptation loss ends {abs(change):.1%} {'below' i
 fig.tight_layout()
 ch.save_figure(fig, "pretraining_loss")
 plt.show()
-ch.glue("meta_loss_vs_nofusion", round(change, 4))
+meta_vs_nofusion = ch.glue("meta_loss_vs_nofusion", round(change, 4))
+display(Markdown(f"MetaFuse's post-adaptation loss (mean of the last tenth of the outer steps) relative to the "
+                 f"NoFusion loss of the dome frames: **{meta_vs_nofusion:+.2%}**."))
 
 # %% [markdown]
 # The learned base map ω_base: the weights connecting ONE pixel of the target view to every pixel of the source view
@@ -204,15 +240,17 @@ jdr["k"] = k_demo
 ch.save_table(jdr, "finetune_jdr")
 table = jdr[jdr.joint.isin(["mean", *meta.JOINT_GROUPS])].pivot(index="method", columns="joint", values="jdr")
 display(table.round(3))
-ch.glue("demo_jdr_metafuse", round(float(table.loc["MetaFuse", "mean"]), 3))
-ch.glue("demo_jdr_nofusion", round(float(table.loc["NoFusion", "mean"]), 3))
+demo_jdr = {m: ch.glue(f"demo_jdr_{m.lower()}", round(float(table.loc[m, "mean"]), 3))
+            for m in ("MetaFuse", "NoFusion")}
+display(Markdown(f"Mean JDR on the test frames after finetuning on K={k_demo}: "
+                 f"MetaFuse **{demo_jdr['MetaFuse']}**, NoFusion **{demo_jdr['NoFusion']}**."))
 
 # %% [markdown]
 # ## Fig. 6: how fusion moves a wrong maximum
 #
 # A test frame, view and joint picked automatically: the backbone's heatmap peaks at the wrong place (beyond half a
 # head size), preferably one that MetaFuse's fused heatmap puts right. Shown: the ground truth, the initial heatmap,
-# the fused heatmap (after the softmax with temperature T = 0.2 of Sec. 5.1), and the terms of Eq. (1) contributed by
+# the fused heatmap (after the softmax with the temperature T of Sec. 5.1), and the terms of Eq. (1) contributed by
 # each other view — the heatmap of that view warped by the learned weights, which should lie along epipolar lines
 # through the joint.
 
@@ -225,23 +263,21 @@ with torch.no_grad():
                                  model.pairs)[0].cpu()
 incoming = [(k, s) for k, (t, s) in enumerate(model.pairs) if t == v]
 panels = [("ground truth", test["target"][n, v, j]), ("initial heatmap", test["pred"][n, v, j]),
-          ("fused (softmax T=0.2)", fusion.sharpen(fused[n, v, j], sizes.temperature))]
+          (f"fused (softmax T={sizes.temperature:g})", fusion.sharpen(fused[n, v, j], sizes.temperature))]
 panels += [(f"warped from view {s}", terms[k, j]) for k, s in incoming]
 gt_hm = test["joints_2d_px"][n, v, j] * side / image_px + (side / image_px - 1) / 2  # image px -> heatmap px
-fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 2.9))
+fig, axes = plots.heatmap_panels([img for _, img in panels], [title for title, _ in panels], ncols=3,
+                                 cmap="viridis")
 for ax, (title, img) in zip(axes, panels):
-    ax.imshow(img.numpy(), cmap="viridis")
     peak = np.unravel_index(int(img.argmax()), img.shape)
-    ax.plot(gt_hm[0], gt_hm[1], "w+", ms=10, mew=2)
-    ax.plot(peak[1], peak[0], "rx", ms=8, mew=2)
-    ax.set_title(title, fontsize=9)
-    ax.set_xticks([]), ax.set_yticks([])
-joint_name = skeleton.JOINT_NAMES[j]
-fig.suptitle(f"Fig. 6: {joint_name} in view {v} (frame {n}); white + = ground truth, red x = maximum")
+    ax.plot(gt_hm[0], gt_hm[1], "w+", ms=12, mew=2)
+    ax.plot(peak[1], peak[0], "rx", ms=10, mew=2)
+joint_name = ch.glue("fig6_joint", skeleton.JOINT_NAMES[j])
+fig.suptitle(f"Fig. 6: {joint_name} in view {v} (frame {n});\nwhite + = ground truth, red x = maximum")
+plots.legible(fig)
 fig.tight_layout()
 ch.save_figure(fig, "fig6_heatmaps")
 plt.show()
-ch.glue("fig6_joint", joint_name)
 
 # %%
 # Compute time of each step, as measured when its cached result was built (on this run's device when the cache was
@@ -254,4 +290,4 @@ timings = pd.DataFrame([
 ])
 ch.save_timings(timings, "timings")
 display(timings.round(1))
-ch.finish()
+ch.finish();

@@ -48,7 +48,7 @@ import torch
 from mfbook.progress import tqdm
 
 from mfcore import metrics, motion, pictorial, skeleton, studio
-from mfbook import chapter
+from mfbook import chapter, plots
 
 ch = chapter.open_chapter("05_rpsm_3d", profile=profile, device=device, seed=seed, out_dir=out_dir)
 S = ch.profile.pictorial
@@ -150,7 +150,7 @@ ch.glue("quant_rpsm_stages", S.quant_max_stages)
 ch.glue("quant_rpsm_mm", f"{ours.loc[S.quant_max_stages]:.1f}")
 ch.glue("quant_paper_psm_mm", f"{paper.loc[0]:.1f}")
 ch.glue("quant_paper_rpsm_mm", f"{paper.loc[S.quant_max_stages]:.1f}")
-ch.glue("quant_tri_mm", f"{tri_perfect:.1f}")
+_ = ch.glue("quant_tri_mm", f"{tri_perfect:.1f}")
 
 # %% [markdown]
 # With {glue:text}`grid_bins`³ bins the PSM alone is off by {glue:text}`quant_psm_mm` mm (paper's read-out:
@@ -423,16 +423,22 @@ mpjpe["smoothing"] = mpjpe.smoothing.fillna("not a sequence")  # sampled frames:
 mpjpe["sequence"] = mpjpe.sequence.fillna("sampled frames")
 ch.save_table(mpjpe, "mpjpe")
 main = mpjpe[(mpjpe.motion_type == "all") & (mpjpe.method != "GroundTruth2D")]  # the walking clip has its own figure
-fig, axes = plt.subplots(1, 3, figsize=(14, 4.4))
-for i, (ax, (rig, part)) in enumerate(zip(axes, main.groupby("rig", sort=False))):
+rigs = list(dict.fromkeys(main.rig))
+fig, axes = plt.subplots(len(rigs), 1, figsize=(11, 4.2 * len(rigs)))
+ESTIMATORS = list(dict.fromkeys(main.estimator))
+for ax, rig in zip(axes, rigs):
+    part = main[main.rig == rig]
     part = part.assign(label=[m if k == 0 or m == "NaiveFuseFull" else f"{m}^{k}" for m, k in zip(part.method, part.k)])
-    sns.barplot(data=part, x="label", y="mpjpe_mm", hue="estimator", ax=ax, legend=i == 0)
+    plots.grouped_bars(ax, part, "label", "estimator", "mpjpe_mm", hue_order=ESTIMATORS,
+                       colors=dict(zip(ESTIMATORS, sns.color_palette("deep", len(ESTIMATORS)))))
     best = part.loc[part.mpjpe_mm.idxmin()]
-    ax.set(xlabel="", ylabel="MPJPE (mm)", title=f"{rig}: lowest with {best.label} + {best.estimator}")
-    ax.tick_params(axis="x", rotation=30)
-sns.move_legend(axes[0], "lower left", bbox_to_anchor=(0.0, 1.12), ncol=4, title=None, frameon=False)
+    ax.set(xlabel="", ylabel="MPJPE (mm)", title=f"{rig}: lowest MPJPE, {best.mpjpe_mm:.0f} mm, with {best.label} + "
+                                                 f"{best.estimator}")
+axes[0].legend(loc="lower left", bbox_to_anchor=(0.0, 1.15), ncol=len(ESTIMATORS), title="3D estimator",
+               frameon=False)
+plots.legible(fig)
 fig.tight_layout()
-ch.save_figure(fig, "mpjpe")
+_ = ch.save_figure(fig, "mpjpe")
 
 # %% [markdown]
 # ## Against the papers
@@ -510,4 +516,4 @@ claims.round(1)
 # one to read.
 
 # %%
-ch.finish()
+ch.finish();

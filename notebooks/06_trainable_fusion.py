@@ -58,7 +58,7 @@ import seaborn as sns
 import torch
 from IPython.display import Markdown, display
 
-from mfbook import chapter
+from mfbook import chapter, plots
 from mfcore import trainable_fusion as tf
 
 ch = chapter.open_chapter("06_trainable_fusion", profile=profile, device=device, seed=seed, out_dir=out_dir)
@@ -108,6 +108,7 @@ for method in TABLE5:
                      fusion_layer=tf.fusion_layer(net) if method not in ("ImageOnly", "CMOnly") else np.nan))
 ablation = pd.DataFrame(rows)
 ch.save_table(ablation, "ablation")
+by_method = {r["method"]: r for r in rows}  # each network's row, by name
 display(ablation.round(2))
 
 best = ablation.loc[ablation["mpjpe_mm"].idxmin(), "method"]
@@ -119,12 +120,16 @@ ch.glue("fusion_beats_single_streams",
         "yes" if ablation.set_index("method").loc[["EarlyFusion", "LateFusion", "TrainableFusion"], "mpjpe_mm"].max()
         < ablation.set_index("method").loc[["ImageOnly", "CMOnly"], "mpjpe_mm"].min() else "no")
 
-fig, ax = plt.subplots(figsize=(8, 3.6))
-long = ablation.melt(id_vars="method", value_vars=["mpjpe_mm", "pa_mpjpe_mm"], var_name="metric", value_name="mm")
-sns.barplot(data=long, x="method", y="mm", hue="metric", ax=ax)
+fig, ax = plt.subplots(figsize=(10, 4.8))
+long = (ablation.melt(id_vars="method", value_vars=["mpjpe_mm", "pa_mpjpe_mm"], var_name="metric", value_name="mm")
+        .replace({"metric": {"mpjpe_mm": "MPJPE", "pa_mpjpe_mm": "PA-MPJPE"}}))
+plots.grouped_bars(ax, long, "method", "metric", "mm", fmt="{:.1f}", rotation=0)
 ax.set_ylabel("3D joint error (mm)")
 ax.set_xlabel("")
-ax.set_title(f"Table 5 analog: {best} has the lowest MPJPE on the test motions (synthetic)")
+ax.legend()
+ax.set_title(f"Table 5 analog: {best} has the lowest MPJPE on the test motions\n"
+             f"({by_method[best]['mpjpe_mm']:.1f} mm; synthetic)")
+plots.legible(fig)
 fig.tight_layout()
 ch.save_figure(fig, "table5")
 plt.show()
@@ -144,11 +149,11 @@ plt.show()
 # fusion networks above), and mark where trainable fusion's β ended.
 
 # %%
-sweep_rows = [dict(beta=0, **{k: rows[2][k] for k in ("mpjpe_mm", "pa_mpjpe_mm", "params")})]
+sweep_rows = [dict(beta=0, **{k: by_method["EarlyFusion"][k] for k in ("mpjpe_mm", "pa_mpjpe_mm", "params")})]
 for b in range(1, L):
     net, _ = tf.fit_fusion_method("FixedFusion", train, ch.profile, ch.seed, ch.device, beta=b)
     sweep_rows.append(dict(beta=b, **tf.evaluate_fusion_net(net, test), params=tf.count_parameters(net)))
-sweep_rows.append(dict(beta=L, **{k: rows[3][k] for k in ("mpjpe_mm", "pa_mpjpe_mm", "params")}))
+sweep_rows.append(dict(beta=L, **{k: by_method["LateFusion"][k] for k in ("mpjpe_mm", "pa_mpjpe_mm", "params")}))
 sweep = pd.DataFrame(sweep_rows)
 ch.save_table(sweep, "beta_sweep")
 learned_beta = float(nets["TrainableFusion"].beta.detach())
@@ -160,7 +165,7 @@ ch.glue("best_fixed_mpjpe", round(float(sweep["mpjpe_mm"].min()), 1))
 fig, ax = plt.subplots(figsize=(7, 3.6))
 ax.plot(sweep["beta"], sweep["mpjpe_mm"], "o-", label="fusion fixed at β (MPJPE)")
 ax.plot(sweep["beta"], sweep["pa_mpjpe_mm"], "s--", label="fusion fixed at β (PA-MPJPE)")
-ax.axhline(ablation.set_index("method").loc["TrainableFusion", "mpjpe_mm"], color="crimson", lw=1,
+ax.axhline(by_method["TrainableFusion"]["mpjpe_mm"], color="crimson", lw=1,
            label="trainable fusion (MPJPE)")
 ax.axvline(learned_beta, color="crimson", ls=":", label=f"learned β = {learned_beta:.2f}")
 ax.set_xlabel("fusion layer β")
@@ -210,24 +215,25 @@ ch.glue("alpha_direction_with", direction(f"λ = {sizes.lambda_alpha:g}", "alpha
 ch.glue("alpha_direction_without", direction("λ = 0", "alpha"))
 ch.glue("beta_direction_with", direction(f"λ = {sizes.lambda_alpha:g}", "beta"))
 
-fig, axs = plt.subplots(2, 3, figsize=(14, 6.4), gridspec_kw=dict(width_ratios=[1, 1, 1.3]))
-for row, (name, h) in zip(axs, runs.items()):
-    row[0].plot(h["step"], h["alpha"], color="tab:blue")
-    row[0].set_ylabel("α")
-    row[0].set_title(f"{name}: α (sharpness √slope)", fontsize=10)
-    row[1].plot(h["step"], h["beta"], color="tab:orange")
-    row[1].set_ylabel("β (layer)")
-    row[1].set_title(f"{name}: β (fusion layer)", fontsize=10)
+fig, axs = plt.subplots(2, 2, figsize=(12, 9))
+for (name, h), colour, ls in zip(runs.items(), ("tab:blue", "tab:orange"), ("-", "--")):
+    axs[0, 0].plot(h["step"], h["alpha"], color=colour, ls=ls, lw=2, label=name)
+    axs[0, 1].plot(h["step"], h["beta"], color=colour, ls=ls, lw=2, label=name)
+axs[0, 0].set(ylabel="α (sharpness: the slope is α²)", title="α: how sharp the fusion step is")
+axs[0, 1].set(ylabel="β (fusion layer)", title="β: where the streams fuse")
+for ax in axs[0]:
+    ax.legend()
+for ax, (name, h) in zip(axs[1], runs.items()):
     w = h[[f"w_{l}" for l in range(1, L + 1)]].to_numpy().T
-    im = row[2].imshow(w, aspect="auto", cmap="viridis", vmin=0, vmax=1, origin="lower",
-                       extent=(h["step"].iloc[0] - 0.5, h["step"].iloc[-1] + 0.5, 0.5, L + 0.5))
-    row[2].set_ylabel("layer l")
-    row[2].set_title(f"{name}: fusion weights w_l", fontsize=10)
-    fig.colorbar(im, ax=row[2], label="w_l")
-    for ax in row:
-        ax.set_xlabel("training step")
+    im = ax.imshow(w, aspect="auto", cmap="viridis", vmin=0, vmax=1, origin="lower",
+                   extent=(h["step"].iloc[0] - 0.5, h["step"].iloc[-1] + 0.5, 0.5, L + 0.5))
+    ax.set(ylabel="layer l", title=f"{name}: fusion weights w_l")
+    fig.colorbar(im, ax=ax, label="w_l (1: fusion stream, 0: data streams)")
+for ax in axs.flat:
+    ax.set_xlabel("training step")
 fig.suptitle(f"Fig. 5 analog: with λ/α² α rises to {final[f'λ = {sizes.lambda_alpha:g}']['alpha']:.3f}, "
              f"without it to {final['λ = 0']['alpha']:.3f} (synthetic)")
+plots.legible(fig)
 fig.tight_layout()
 ch.save_figure(fig, "fig5_fusion_parameters")
 plt.show()
@@ -271,8 +277,9 @@ ax.axhline(C, color="w", lw=1)
 ax.axvline(C, color="w", lw=1)
 ax.set_xlabel(f"channel: image stream (first {C}) | confidence-map stream", fontsize=10)
 ax.set_ylabel(f"channel: image stream (first {C}) | confidence-map stream", fontsize=10)
-ax.set_title(f"Fig. 7 analog: mean cross-stream R² {blocks['mean_r2'].iloc[2]:.3f}\n"
-             f"against {blocks['mean_r2'].iloc[:2].mean():.3f} within a stream (synthetic)", fontsize=10)
+r2_by_block = blocks.set_index("block")["mean_r2"]
+ax.set_title(f"Fig. 7 analog: mean cross-stream R² {r2_by_block['image-cm']:.3f}\n"
+             f"against {r2_by_block[['image-image', 'cm-cm']].mean():.3f} within a stream (synthetic)", fontsize=10)
 fig.tight_layout()
 ch.save_figure(fig, "fig7_stream_correlation")
 plt.show()
@@ -356,4 +363,4 @@ plt.show()
 # All data are synthetic and the networks tiny; these numbers test the paper's mechanisms, not its results.
 
 # %%
-ch.finish()
+ch.finish();

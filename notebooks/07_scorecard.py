@@ -76,4 +76,4 @@ plt.show()
 # "88.3% vs 88.3%"; it can only turn a "yes" into a "no".
 
 # %%
-ch.finish()
+ch.finish();

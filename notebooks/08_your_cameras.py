@@ -188,7 +188,7 @@ ch.glue("metafuse_k_lo_mean_jdr", round(float(metafuse[k_lo]), 3))
 ch.glue("metafuse_k_hi_mean_jdr", round(float(metafuse[k_hi]), 3))
 ch.glue("k_lo", k_lo)
 ch.glue("k_hi", k_hi)
-ch.glue("k_above_nofusion", f"{above} of {len(SHOTS)}")
+_ = ch.glue("k_above_nofusion", f"{above} of {len(SHOTS)}")
 
 # %% [markdown]
 # For the smallest K ({glue:text}`k_lo`), the mean JDR of MetaFuse^K is {glue:text}`metafuse_k_lo_mean_jdr` against
@@ -240,4 +240,4 @@ display(Markdown(f"```console\n$ {command}\n```\n\nThis page's rig, at K = {SHOT
                  f"({adapt.max_shots(ch.profile)} frames for profile `{ch.profile.name}`)."))
 
 # %%
-ch.finish()
+ch.finish();
