@@ -120,7 +120,8 @@ UP_ROTATIONS = {
     "+x": np.array([[0.0, 0, -1], [0, 1, 0], [1, 0, 0]]), "-x": np.array([[0.0, 0, 1], [0, 1, 0], [-1, 0, 0]]),
 }
 ROTATION_TOLERANCE = 1e-4  # max |RᵀR − I| entry accepted, as the book's rig files
-MIXED_UNITS_RATIO = 30.0  # a camera this many times nearer/farther than the median camera: mixed units
+WORKING_DISTANCE_M = (0.3, 100.0)  # median camera distance to the look-at point accepted after the unit conversion
+MIXED_UNITS_RATIO = 50.0  # a camera this many times nearer/farther from the origin than the median: mixed units
 _SUFFIXES = (".yaml", ".yml", ".json", ".xml", ".toml", ".npz")
 
 
@@ -161,7 +162,9 @@ def _camera(source, name, size, K, dist, R, t, fields=("size", "K", "dist", "R",
     w, h = size
     if w != int(w) or h != int(h) or w <= 0 or h <= 0:
         raise _bad(source, name, fields[0], f"image size must be positive integers, got {[w, h]}")
-    return dict(name=name, size=(int(w), int(h)), K=K, dist=dist.tolist(), R=R, t=t, R_field=fields[3],
+    dist = list(dist) + [0.0] * (5 - len(dist)) if 0 < len(dist) <= 5 else list(dist)  # k1 k2 p1 p2 k3 at least
+    dist = dist[:5] if len(dist) == 8 and not any(dist[5:]) else dist
+    return dict(name=name, size=(int(w), int(h)), K=K, dist=dist, R=R, t=t, R_field=fields[3],
                 t_field=fields[4], **extra)
 
 
@@ -584,18 +587,20 @@ def infer_up(cams) -> tuple[str, str]:
     return axis, f"inferred: mean image-up direction of the cameras {np.round(mean_up, 3).tolist()} → {axis}"
 
 
-def _check_units(cams, centres_m, source):
-    """Mixed units: a camera this far off the median camera's distance to the cameras' median point."""
-    dist = np.linalg.norm(centres_m - np.median(centres_m, axis=0), axis=1)
+def _check_units(cams, source):
+    """Mixed units: a camera whose distance |t| to the world origin is ``MIXED_UNITS_RATIO`` times off the median
+    camera's (a camera at the origin itself, |t| < 0.001 of the median, as some tools place the first one, is exempt)."""
+    dist = np.array([np.linalg.norm(c["t"]) for c in cams])
     med = float(np.median(dist))
     for c, d in zip(cams, dist):
-        if len(cams) >= 3 and med > 0 and not 1 / MIXED_UNITS_RATIO < d / med < MIXED_UNITS_RATIO:
-            raise _bad(source, c["name"], c["t_field"], f"the camera is {d:.4g} m from the rig's median point, the "
-                       f"median camera {med:.4g} m: mixed units? (all translations must share one unit)")
+        if len(cams) >= 3 and med > 0 and d > 1e-3 * med and not 1 / MIXED_UNITS_RATIO < d / med < MIXED_UNITS_RATIO:
+            raise _bad(source, c["name"], c["t_field"], f"the camera is {d:.4g} file units from the world origin, the "
+                       f"median camera {med:.4g}: mixed units? (all translations must share one unit)")
 
 
 def to_book(cams: list[dict], source, fmt: str, units=None, up=None, name=None) -> Imported:
     """File cameras → :class:`Imported` (validated by :func:`mfcore.studio.rig_from_dict`) by the module's rules."""
+    _check_units(cams, source)
     if units is not None and units not in METRES_PER_UNIT:
         raise ValueError(f"units must be one of {', '.join(METRES_PER_UNIT)}, got {units!r}")
     if up is not None and up not in UP_ROTATIONS:
@@ -616,8 +621,13 @@ def to_book(cams: list[dict], source, fmt: str, units=None, up=None, name=None) 
     s, Q = METRES_PER_UNIT[units], UP_ROTATIONS[up]
     centres, axes = _centres_axes(cams)
     centres_m, axes_b = s * centres @ Q.T, axes @ Q.T
-    _check_units(cams, centres_m, source)
     p = look_at_point(centres_m, axes_b)
+    reach = np.linalg.norm(centres_m - p, axis=1)
+    if not WORKING_DISTANCE_M[0] <= float(np.median(reach)) <= WORKING_DISTANCE_M[1]:
+        c = cams[int(np.argsort(reach)[len(reach) // 2])]
+        raise _bad(source, c["name"], c["t_field"], f"read in {units}, the cameras are {float(np.median(reach)):.4g} m "
+                   f"from what they look at (median); a capture rig is {WORKING_DISTANCE_M[0]}-{WORKING_DISTANCE_M[1]} "
+                   f"m away: wrong units? (give units)")
     for c, C, d in zip(cams, centres_m, axes_b):
         if float((p - C) @ d) <= 0:
             raise _bad(source, c["name"], c["R_field"], f"the camera looks away from the capture volume (the cameras' "
@@ -786,8 +796,7 @@ def write_colmap(rig: studio.Rig, folder, units: str = "m") -> Path:
         params = [K[0, 0], K[1, 1], K[0, 2] + 0.5, K[1, 2] + 0.5]  # the book's (0, 0) → COLMAP's (0.5, 0.5)
         d = list(dist) + [0.0] * (8 - len(dist))
         model = "PINHOLE" if not any(d) else "OPENCV" if not any(d[4:]) else "FULL_OPENCV"
-        params += [] if model == "PINHOLE" else [d[0], d[1], d[2], d[3]] + ([d[4], *d[5:8], 0.0, 0.0]
-                                                                           if model == "FULL_OPENCV" else [])
+        params += {"PINHOLE": [], "OPENCV": d[:4], "FULL_OPENCV": d[:8]}[model]
         cam_lines.append(f"{i} {model} {w} {h} {' '.join(_num(p) for p in params)}")
         qx, qy, qz, qw = Rotation.from_matrix(R).as_quat()
         img_lines += [f"{i} {' '.join(_num(v) for v in (qw, qx, qy, qz, *(s * t)))} {i} {name}.png", ""]
@@ -868,21 +877,21 @@ def summary(imported: Imported) -> str:
     lines = [f"{imported.source} ({imported.format}): rig {rig.name!r}, {rig.num_views} cameras",
              f"units: {imported.units} ({imported.rules['units']})", f"up: {imported.up} ({imported.rules['up']})",
              f"re-centring: {imported.rules['centre']}; offset {np.round(imported.offset_m, 3).tolist()} m",
-             "", f"{'camera':<16}{'image w×h':>12}{'centre x, y, z (m)':>26}{'to volume centre (m)':>22}"
+             "", f"{'#':>3} {'camera':<16}{'image w×h':>12}{'centre x, y, z (m)':>26}{'to volume centre (m)':>22}"
              f"{'to volume side (m)':>20}{'distortion (px)':>17}"]
     for c, s, C in zip(rig.cameras, _sensors(rig), centres):
         size = f"{s.image_size[0]}×{s.image_size[1]}"
         side = math.hypot(C[0], C[1]) - studio.VOLUME_RADIUS_M
         xyz = ", ".join(f"{v:.2f}" for v in C)
-        lines.append(f"{c.name:<16}{size:>12}{xyz:>26}{np.linalg.norm(C - mid):>22.2f}{side:>20.2f}"
+        lines.append(f"{len(lines) - 5:>3} {c.name:<16}{size:>12}{xyz:>26}{np.linalg.norm(C - mid):>22.2f}{side:>20.2f}"
                      f"{distortion_shift_px(s.K, s.dist, s.image_size):>17.1f}")
-    names = [c.name[:10] for c in rig.cameras]
+    names = [f"#{i + 1}" for i in range(rig.num_views)]  # the cameras' numbers in the table above
     base = np.linalg.norm(centres[:, None] - centres[None], axis=-1)
     overlap = view_overlap(rig)
-    for title, M, fmt in (("baselines (m)", base, "{:>11.2f}"),
-                          ("view overlap (fraction of the volume's side seen face-on by both)", overlap, "{:>11.2f}")):
-        lines += ["", title, " " * 12 + "".join(f"{n:>11}" for n in names)]
-        lines += [f"{n:<12}" + "".join(fmt.format(v) for v in row) for n, row in zip(names, M)]
+    for title, M, fmt in (("baselines (m)", base, "{:>7.2f}"),
+                          ("view overlap (fraction of the volume's side seen face-on by both)", overlap, "{:>7.2f}")):
+        lines += ["", title, " " * 6 + "".join(f"{n:>7}" for n in names)]
+        lines += [f"{n:<6}" + "".join(fmt.format(v) for v in row) for n, row in zip(names, M)]
     return "\n".join(lines)
 
 
@@ -898,6 +907,8 @@ def draw_rig(rig: studio.Rig, title: str = "") -> Figure:
     top.fill(*ring, color="0.85", label="capture volume (r = 1.2 m)")
     for z in (0.0, studio.VOLUME_HEIGHT_M):
         persp.plot(*ring, np.full(phi.shape, z), color="0.5", lw=1)
+    for x, y in ring[:, ::18].T:  # four vertical edges of the cylinder
+        persp.plot([x, x], [y, y], [0.0, studio.VOLUME_HEIGHT_M], color="0.5", lw=0.6)
     for i, (c, C) in enumerate(zip(rig.cameras, centres)):
         colour = f"C{i % 10}"
         axis = c.R.numpy()[2]
@@ -907,7 +918,7 @@ def draw_rig(rig: studio.Rig, title: str = "") -> Figure:
             ax.scatter(*C[:dims], color=colour, s=18)
             ax.text(*C[:dims], f" {c.name}", fontsize=7, color=colour)
     top.set(xlabel="x (m)", ylabel="y (m)", aspect="equal", title="seen from above")
-    top.legend(fontsize=7, loc="lower right")
+    top.legend(fontsize=7, loc="upper center")
     persp.set(xlabel="x (m)", ylabel="y (m)", zlabel="z (m, up)", title="perspective")
     span = max(float(np.abs(centres[:, :2]).max()), 2.0)
     persp.set(xlim=(-span, span), ylim=(-span, span), zlim=(0, max(float(centres[:, 2].max()), 2.5)))
