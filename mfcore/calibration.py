@@ -4,57 +4,41 @@ Every reader turns a file into the book's rig (:mod:`mfcore.studio`): metres, **
 world→camera rotation), pixel centres at integer coordinates (x right, y down), the capture volume a cylinder
 (r = 1.2 m, h = 2.1 m) standing on the floor z = 0 at the origin. What each format stores:
 
-============  ==============================  ============================  ==================  ==========  ===================  ==================
-format        files (layout read)             rotation                      translation, units  up axis     pixel origin          distortion
-============  ==============================  ============================  ==================  ==========  ===================  ==================
-opencv        one FileStorage ``.yml/.yaml``  world→camera: ``R_<n>`` 3×3   ``T_<n>``/``t_<n>``  inferred    integer centres       ``dist_<n>``/``D_<n>``
-              (``%YAML:1.0``,                 or 3×1 Rodrigues, ``rvec_<n>``  /``tvec_<n>``:                  (OpenCV)              k1 k2 p1 p2 [k3...]
-              ``!!opencv-matrix``) or         Rodrigues, ``Rot_<n>`` 3×3    x_cam = R X + t;
-              ``.xml`` (``type_id=            (preferred)                   calibration-board
-              "opencv-matrix"``); per camera                                unit → inferred
-              ``<n>``: ``K_<n>``/
-              ``camera_matrix_<n>``, names
-              from ``names`` or the K keys;
-              size ``image_width_<n>``/
-              ``image_height_<n>``, shared
-              ``image_width/height`` or
-              ``W_<n>/H_<n>``; a folder of
-              one-camera files (unsuffixed
-              keys; name = file stem)
-colmap        folder (or either file) with    Hamilton quaternion QW QX QY  TX TY TZ, x_cam =   inferred    **(0.5, 0.5)** is     OPENCV k1 k2 p1 p2;
-              ``cameras.txt`` +               QZ, world→camera               R X + t; arbitrary              the top-left pixel's  FULL_OPENCV
-              ``images.txt``; one image =                                   scale → inferred                centre: cx_book =     k1 k2 p1 p2 k3-k6;
-              one camera (name = image                                                                      cx − 0.5, cy_book =   RADIAL k1 k2;
-              NAME without suffix);                                                                         cy − 0.5              SIMPLE_RADIAL k1
-              SIMPLE_PINHOLE, PINHOLE,
-              SIMPLE_RADIAL, RADIAL, OPENCV,
-              FULL_OPENCV
-anipose       ``calibration.toml``: ``[cam_   world→camera Rodrigues        ``translation``,    inferred    integer centres       ``distortions``
-              N]`` with ``name, size [w, h],  ``rotation`` (cv2 rvec)       board-square unit              (OpenCV)              k1 k2 p1 p2 k3
-              matrix, distortions, rotation,                                (often mm) →
-              translation``                                                 inferred
-panoptic      ``calibration_<seq>.json``:     world→camera ``R`` 3×3        ``t`` (3×1), **cm**  **−y** (the integer centres       ``distCoef``
-              ``cameras[]`` with ``name,                                                        world's y    (OpenCV)              k1 k2 p1 p2 k3
-              type, resolution, K, distCoef,                                                    points down)
-              R, t``; default cameras: type
-              ``hd``
-h36m          ``.json``/``.yaml``/``.npz``    world→camera ``R`` 3×3        ``t`` = −R·C, or    **+z**      integer centres       ``dist`` (k1 k2 p1
-              dict: ``{name: {...}}``,                                      ``T`` = the camera                                    p2 k3) or ``k``
-              ``{"cameras": {name: {...}}}``                                centre C when no                                      (k1 k2 k3) + ``p``
-              or one level of subjects;                                     ``t`` is given;                                      (p1 p2)
-              ``K`` or ``f, c``; size                                       **mm**
-              ``image_size``/``res_w, res_h``
-              /``width, height``; npz keys
-              ``<camera>/<field>``
-easymocap     ``intri.yml`` + ``extri.yml``   ``Rot_<n>`` 3×3 world→camera  ``T_<n>``, x_cam =  inferred    integer centres       ``dist_<n>``
-              (OpenCV FileStorage, a folder   (or ``R_<n>`` Rodrigues)      R X + t; board unit             (OpenCV)              k1 k2 p1 p2 k3
-              or either file): ``names``,                                   (often m) →
-              ``K_<n>, dist_<n>, H_<n>,                                     inferred
-              W_<n>``
-book          the book's rig ``.yaml/.json``  world→camera ``R``            ``t``, metres       +z          integer centres       ``dist`` (OpenCV
-              (:func:`mfcore.studio.                                                                                              order), kept
-              load_rig`)
-============  ==============================  ============================  ==================  ==========  ===================  ==================
+| format    | rotation (all world→camera)   | translation, units            | up       | top-left pixel centre | distortion     |
+|-----------|-------------------------------|-------------------------------|----------|-----------------------|----------------|
+| opencv    | R 3×3 or Rodrigues 3×1        | t (x_cam = R X + t); board's  | inferred | (0, 0), as the book   | k1 k2 p1 p2 k3 |
+| colmap    | Hamilton quaternion QW QX QY QZ | TX TY TZ; arbitrary scale   | inferred | **(0.5, 0.5)**: −0.5  | OPENCV params  |
+| anipose   | Rodrigues ``rotation``        | ``translation``; board's (mm) | inferred | (0, 0)                | ``distortions``|
+| panoptic  | ``R`` 3×3                     | ``t`` 3×1, **cm**             | **−y**   | (0, 0)                | ``distCoef``   |
+| h36m      | ``R`` 3×3                     | ``t`` = −R·C or ``T`` = C, **mm** | **+z** | (0, 0)              | ``dist``/``k,p`` |
+| easymocap | ``Rot_`` 3×3 / ``R_`` Rodrigues | ``T_``; board's (often m)   | inferred | (0, 0)                | ``dist_``      |
+| book      | ``R`` 3×3                     | ``t``, metres                 | +z       | (0, 0)                | ``dist`` kept  |
+
+Distortion terms are read into OpenCV's order k1 k2 p1 p2 [k3 [k4 k5 k6]]; "board's" = the unit the calibration
+board was measured in (inferred, below); COLMAP's principal point is moved by −0.5 px in x and y (cx_book = cx − 0.5).
+
+Layouts read (``<n>`` = a camera's name):
+
+- **opencv**: one FileStorage ``.yml/.yaml`` (``%YAML:1.0``, ``!!opencv-matrix`` rows/cols/dt/data) or ``.xml``
+  (``<opencv_storage>``, ``type_id="opencv-matrix"``) holding every camera: ``K_<n>`` or ``camera_matrix_<n>``;
+  ``dist_<n>``, ``D_<n>`` or ``distortion_coefficients_<n>``; ``Rot_<n>`` (3×3), ``R_<n>`` (3×3 or Rodrigues) or
+  ``rvec_<n>``; ``T_<n>``, ``t_<n>`` or ``tvec_<n>``; size ``image_width_<n>``/``image_height_<n>``, ``W_<n>``/``H_<n>``
+  or shared ``image_width``/``image_height`` (else assumed from the principal point, with a warning). Names come from
+  ``names`` or the K keys. Or a folder of one-camera files (the same keys without ``_<n>``; name = file stem).
+- **colmap**: a folder (or either file) with ``cameras.txt`` (CAMERA_ID MODEL WIDTH HEIGHT PARAMS) and ``images.txt``
+  (IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME, then a line of 2D points); one image = one camera of the rig, named
+  by its NAME without the suffix. Models SIMPLE_PINHOLE, PINHOLE, SIMPLE_RADIAL, RADIAL, OPENCV, FULL_OPENCV.
+- **anipose**: aniposelib's ``calibration.toml``, tables ``[cam_N]`` with ``name, size [w, h], matrix, distortions,
+  rotation, translation`` (cv2 rvec/tvec; fisheye cameras are refused).
+- **panoptic**: ``calibration_<seq>.json``, ``cameras[]`` with ``name, type, resolution [w, h], K, distCoef, R, t``;
+  by default the ``hd`` cameras (``cameras="vga"``, ``"hd,vga"`` or names ``"00_00,00_01"`` choose others).
+- **h36m**: JSON/YAML ``{name: {...}}``, ``{"cameras": {name: {...}}}`` or one level of subjects
+  ``{subject: {name: {...}}}`` (names ``subject/name``; ``cameras="S9"`` selects a subject), or ``.npz`` with keys
+  ``<name>/<field>``. Per camera ``R``; ``t`` (x_cam = R X + t) or, when there is no ``t``, ``T`` = the camera centre C
+  (as Human3.6M's own camera files store it), t = −R·C; ``K`` or ``f`` (fx, fy) and ``c`` (cx, cy); ``dist`` or ``k``
+  + ``p``; size ``image_size``/``resolution`` [w, h] or ``res_w, res_h``/``width, height``.
+- **easymocap**: ``intri.yml`` (``names, K_<n>, dist_<n>, H_<n>, W_<n>``) and ``extri.yml`` (``names, R_<n>``
+  Rodrigues, ``Rot_<n>``, ``T_<n>``), OpenCV FileStorage side by side (give the folder or either file).
 
 Rules, applied in this order (each printed in the summary; ``units``/``up`` overridable):
 
