@@ -7,8 +7,8 @@ describes (from the command line: ``python -m mfbook.adapt path/to/rig.yaml --k 
 
 Steps of :func:`adapt_to_rig`:
 
-1. load and validate the rig (:func:`mfcore.studio.load_rig`: at least 2 cameras, proper rotations, every camera sees
-   the whole capture volume) and image it at the profile's resolution;
+1. load and validate the rig (a rig file, or any calibration :mod:`mfcore.calibration` reads: at least 2 cameras,
+   proper rotations, every camera sees the whole capture volume) and image it at the profile's resolution;
 2. render a labelled pool of ``profile.metafuse.target_train_frames`` frames (training motions) and a test set of
    ``profile.metafuse.target_test_frames`` frames (unseen test motions) in the rig's cameras and run the frozen warm-up
    backbone on them (:func:`mfcore.backbone.cached_heatmaps`; cached under a hash of the rig's numbers, so a second
@@ -31,7 +31,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from . import backbone, fusion, meta, studio
+from . import backbone, calibration, fusion, meta, studio
 from .files import atomic_torch_save
 from .profiles import Profile, get_profile, resolve_device
 
@@ -109,22 +109,17 @@ def check_k(k, profile) -> int:
 def load_target_rig(rig_or_path, profile) -> studio.Rig:
     """The rig to adapt to, validated as a rig file is, imaged at ``profile.studio.image_px``.
 
-    ``rig_or_path``: a path to a ``.yaml``/``.yml``/``.json`` rig file (:func:`mfcore.studio.load_rig`) or a
-    :class:`mfcore.studio.Rig` (checked by the same validator). A missing file, a bad rig (fewer than 2 cameras, a
-    non-rotation R, a camera that does not see the whole capture volume, …) raise ``ValueError`` naming the value.
+    ``rig_or_path``: a path to a ``.yaml``/``.yml``/``.json`` rig file (:func:`mfcore.studio.load_rig`), to any
+    calibration :mod:`mfcore.calibration` reads (OpenCV, COLMAP, Anipose, Panoptic, H36M-style, EasyMocap; format
+    detected, converted to the book's frame by its stated rules), or a :class:`mfcore.studio.Rig` (checked by the same
+    validator). A missing file, a bad rig (fewer than 2 cameras, a non-rotation R, a camera that does not see the
+    whole capture volume, …) raise ``ValueError`` naming the file, camera and value.
     """
     prof = _as_profile(profile)
     if isinstance(rig_or_path, studio.Rig):
         rig = studio.rig_from_dict(studio.rig_numbers(rig_or_path), source=f"<rig {rig_or_path.name!r}>")
     elif isinstance(rig_or_path, (str, os.PathLike)):
-        path = Path(rig_or_path)
-        if path.suffix.lower() not in studio._SUFFIXES:
-            raise ValueError(f"rig file {str(path)!r}: unknown suffix {path.suffix!r}; allowed: "
-                             f"{', '.join(studio._SUFFIXES)}")
-        if not path.is_file():
-            raise ValueError(f"rig file {str(path)!r} does not exist (give the path of a "
-                             f"{'/'.join(studio._SUFFIXES)} rig file, e.g. mfcore/rigs/ceiling5.yaml)")
-        rig = studio.load_rig(path)
+        rig = calibration.read_rig(rig_or_path).rig  # the format is detected by name and content
     else:
         raise ValueError(f"expected a rig file path or a mfcore.studio.Rig, got {type(rig_or_path).__name__}: "
                          f"{rig_or_path!r}")

@@ -7,6 +7,9 @@ anywhere in it, stays inside the image. The cameras never move with the person, 
 views' pixels is fixed, as NaiveFuse and MetaFuse assume (Sec. 3 of MetaFuse).
 
 All rigs are defined at :data:`REFERENCE_IMAGE_PX`; call ``rig.at_resolution(profile.studio.image_px)``.
+A camera read from a file keeps its real sensor (:class:`Sensor`: any image size w × h, distortion terms); the studio
+renders a square *virtual* view of it (:func:`square_view`: same R, t; a square window of the real image around the
+capture volume), so real sensors of mixed sizes work; for a square sensor the virtual camera is the camera itself.
 Rigs are built deterministically: each rig has its own fixed seed in this file.
 """
 
@@ -15,14 +18,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .files import atomic_write_bytes
-from .geometry import Camera, look_at_camera, stack_projections
+from .geometry import Camera, look_at_camera, scale_pixels, stack_projections
 
 VOLUME_RADIUS_M = 1.2
 VOLUME_HEIGHT_M = 2.1
@@ -43,11 +46,36 @@ _DOME_SEED, _H36M_SEED, _TOTALCAPTURE_SEED = 20200613, 20170722, 20170904
 
 
 @dataclass(frozen=True)
+class Sensor:
+    """A real camera's image as calibrated, beside the square view the studio renders of it.
+
+    ``K`` (3, 3) pixels of the undistorted pinhole, pixel centres at integers; ``image_size`` (w, h) pixels;
+    ``dist`` OpenCV-order distortion terms (k1, k2, p1, p2[, k3[, k4, k5, k6]]), kept but not rendered;
+    ``window_px`` (x0, y0, side): the square view's top-left pixel centre and side in real pixels, so a real pixel x
+    is at ``scale_pixels(x - (x0, y0), side, view_px)`` in the view at ``view_px`` (:meth:`view_px_of`).
+    """
+
+    K: torch.Tensor
+    image_size: tuple[int, int]
+    dist: tuple[float, ...] = ()
+    window_px: tuple[int, int, int] = (0, 0, 0)
+
+    def view_px_of(self, x_px: torch.Tensor, view_px: int) -> torch.Tensor:
+        """Real-image pixels (..., 2) → pixels of the square view at ``view_px`` (crop, then scale)."""
+        x0, y0, side = self.window_px
+        return scale_pixels(x_px - torch.tensor([x0, y0], dtype=x_px.dtype), side, view_px)
+
+
+@dataclass(frozen=True)
 class Rig:
-    """A named set of calibrated cameras (views) looking at the capture volume."""
+    """A named set of calibrated cameras (views) looking at the capture volume.
+
+    ``cameras`` are the square views the studio renders; ``sensors`` (empty, or one per camera) the real images they
+    come from when a rig file gave non-square sizes or distortion terms."""
 
     name: str
     cameras: list[Camera]
+    sensors: tuple[Sensor, ...] = ()
 
     @property
     def num_views(self) -> int:
@@ -55,6 +83,9 @@ class Rig:
 
     @property
     def image_px(self) -> int:
+        sides = {c.image_px for c in self.cameras}
+        if len(sides) > 1:
+            raise ValueError(f"rig {self.name!r}: views of different sizes {sorted(sides)}; call rig.at_resolution(n)")
         return self.cameras[0].image_px
 
     def projections(self, dtype=torch.float32, device=None) -> torch.Tensor:
@@ -76,7 +107,8 @@ class Rig:
         if bad or not idx:
             raise ValueError(f"rig {self.name!r}: view indices must be a non-empty list in [0, {self.num_views - 1}], "
                              f"got {idx}")
-        return Rig(f"{self.name}[{','.join(map(str, idx))}]", [self.cameras[i] for i in idx])
+        sensors = tuple(self.sensors[i] for i in idx) if self.sensors else ()
+        return Rig(f"{self.name}[{','.join(map(str, idx))}]", [self.cameras[i] for i in idx], sensors)
 
     def at_resolution(self, image_px: int) -> "Rig":
         """The same windows imaged at ``image_px`` pixels (intrinsics rescaled)."""
@@ -84,7 +116,7 @@ class Rig:
             raise ValueError(f"image_px must be a positive int, got {image_px!r}")
         if all(c.image_px == image_px for c in self.cameras):
             return self
-        return Rig(self.name, [c.at_resolution(image_px) for c in self.cameras])
+        return replace(self, cameras=[c.at_resolution(image_px) for c in self.cameras])
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -103,16 +135,50 @@ def volume_outline_m(n_azimuth: int = 72) -> torch.Tensor:
     return torch.cat([bottom, top])
 
 
-def volume_in_view(camera: Camera) -> tuple[float, float]:
-    """(fraction of the capture-volume outline in front of the camera and inside its image, min depth in metres)."""
+def volume_in_view(camera: Camera, image_size=None, K=None) -> tuple[float, float]:
+    """(fraction of the capture-volume outline in front of the camera and inside its image, min depth in metres).
+
+    The image is ``camera``'s square one, or a real sensor's: ``image_size`` (w, h) with intrinsics ``K``."""
     X = volume_outline_m()
     x_cam = X @ camera.R.T + camera.t
     z = x_cam[:, 2]
-    x = (x_cam @ camera.K.T)
+    x = (x_cam @ (camera.K if K is None else K).T)
     uv = x[:, :2] / x[:, 2:3]
-    lo, hi = -0.5, camera.image_px - 0.5
-    inside = (z > 0) & (uv >= lo).all(-1) & (uv <= hi).all(-1)
+    w, h = image_size or (camera.image_px, camera.image_px)
+    hi = torch.tensor([w - 0.5, h - 0.5], dtype=uv.dtype)
+    inside = (z > 0) & (uv >= -0.5).all(-1) & (uv <= hi).all(-1)
     return float(inside.double().mean()), float(z.min())
+
+
+def square_view(K, R, t, image_size, name: str = "") -> tuple[Camera, tuple[int, int, int]]:
+    """The square virtual view the studio renders of a real w × h camera, and its window (x0, y0, side) in real pixels.
+
+    Same R, t; K' = K − (x0, y0) offset of the principal point (scale 1; ``at_resolution`` scales later). The window
+    is the image's shorter side, enlarged to the capture volume's projected extent when that is larger, centred on the
+    volume's projection and kept inside the image where it fits; x0, y0 are integers so pixel centres stay integers.
+    A square image is its own window: the view is the camera itself.
+    """
+    w, h = (int(s) for s in image_size)
+    K = torch.as_tensor(K, dtype=torch.float64)
+    if w == h:
+        return Camera(K, R, t, w, name), (0, 0, w)
+    unit = Camera(K, R, t, 1, name)
+    x = _project_px(unit, volume_outline_m())
+    lo, hi = x.min(0).values, x.max(0).values
+    side = max(min(w, h), math.ceil(float((hi - lo).max())) + 1)
+    corner = []
+    for c, size in zip(((lo + hi) / 2).tolist(), (w, h)):
+        start = round(c - (side - 1) / 2)
+        corner.append(min(max(start, 0), size - side) if side <= size else (size - side) // 2)
+    x0, y0 = corner
+    shift = torch.tensor([[1.0, 0.0, -x0], [0.0, 1.0, -y0], [0.0, 0.0, 1.0]], dtype=torch.float64)
+    return Camera(shift @ K, R, t, side, name), (x0, y0, side)
+
+
+def _project_px(camera: Camera, X: torch.Tensor) -> torch.Tensor:
+    """Pixels (N, 2) of world points X (N, 3) metres in ``camera`` (any image size)."""
+    x = (X @ camera.R.T + camera.t) @ camera.K.T
+    return x[:, :2] / x[:, 2:3]
 
 
 def sees_volume(camera: Camera) -> bool:
@@ -220,12 +286,19 @@ def get_rig(name) -> Rig:
 _SUFFIXES = (".yaml", ".yml", ".json")
 
 
+def _camera_to_dict(c: Camera, sensor: Sensor | None) -> dict:
+    if sensor is None:
+        return {"name": c.name, "image_size": [c.image_px, c.image_px], "K": c.K.tolist(), "R": c.R.tolist(),
+                "t": c.t.tolist()}
+    d = {"name": c.name, "image_size": list(sensor.image_size), "K": sensor.K.tolist(), "R": c.R.tolist(),
+         "t": c.t.tolist()}
+    return {**d, "dist": list(sensor.dist)} if sensor.dist else d
+
+
 def _rig_to_dict(rig: Rig) -> dict:
-    return {
-        "name": rig.name,
-        "cameras": [{"name": c.name, "image_size": [c.image_px, c.image_px], "K": c.K.tolist(), "R": c.R.tolist(),
-                     "t": c.t.tolist()} for c in rig.cameras],
-    }
+    """The rig file's mapping: the real sensors (size, K, dist) where the rig has them, else the square cameras."""
+    sensors = rig.sensors or (None,) * rig.num_views
+    return {"name": rig.name, "cameras": [_camera_to_dict(c, s) for c, s in zip(rig.cameras, sensors)]}
 
 
 def rig_numbers(rig: Rig) -> dict:
@@ -242,7 +315,9 @@ def rig_digest(rig: Rig) -> str:
 
 def save_rig(rig: Rig, path) -> Path:
     """Write ``rig`` as YAML (``.yaml``/``.yml``) or JSON (``.json``): per camera name, image_size [w, h], K (3×3),
-    R (3×3, world→camera rotation) and t (3, metres), with ``x_cam = R X + t``. Floats round-trip exactly."""
+    R (3×3, world→camera rotation) and t (3, metres), with ``x_cam = R X + t``, and dist (OpenCV order) when the
+    camera has distortion terms. A rig with real sensors is written as the sensors (not the square views). Floats
+    round-trip exactly."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in _SUFFIXES:
@@ -261,9 +336,13 @@ def save_rig(rig: Rig, path) -> Path:
 
 def _matrix(value, shape, what: str) -> np.ndarray:
     try:
-        arr = np.asarray(value, dtype=np.float64)
+        raw = np.asarray(value)
+        arr = raw.astype(np.float64)
     except (TypeError, ValueError):
         raise ValueError(f"{what} must be numbers of shape {shape}, got {value!r}") from None
+    if raw.dtype.kind not in "iuf":  # "1264.47" (text) or True would otherwise pass as a number
+        raise ValueError(f"{what} must be real numbers, not {raw.dtype.kind == 'b' and 'booleans' or 'text'}: "
+                         f"got {value!r} (write 1264.47, not \"1264.47\")")
     if arr.shape != shape:
         raise ValueError(f"{what} must have shape {shape}, got shape {arr.shape}: {value!r}")
     if not np.isfinite(arr).all():
@@ -271,12 +350,12 @@ def _matrix(value, shape, what: str) -> np.ndarray:
     return arr
 
 
-def _camera_from_dict(d, index: int, source: str) -> Camera:
+def _camera_from_dict(d, index: int, source: str) -> tuple[Camera, Sensor | None]:
     if not isinstance(d, dict):
         raise ValueError(f"rig file {source}: camera #{index} must be a mapping, got {d!r}")
     name = str(d.get("name", f"cam{index}"))
     where = f"rig file {source}: camera {name!r}"
-    # image size: image_px (int) or image_size [w, h] with w == h
+    # image size: image_px (int, square) or image_size [w, h] (any real sensor)
     if "image_px" in d:
         size = d["image_px"]
         w = h = size
@@ -290,8 +369,6 @@ def _camera_from_dict(d, index: int, source: str) -> Camera:
         raise ValueError(f"{where}: missing image size (give image_size: [w, h] or image_px: n)")
     if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in (w, h)):
         raise ValueError(f"{where}: image size must be positive integers, got {size!r}")
-    if w != h:
-        raise ValueError(f"{where}: images must be square, got image_size {size!r}")
     # intrinsics: K (3×3) or fx, fy, cx, cy
     if "K" in d:
         K = _matrix(d["K"], (3, 3), f"{where}: K")
@@ -312,32 +389,43 @@ def _camera_from_dict(d, index: int, source: str) -> Camera:
     if ortho_error > ROTATION_TOLERANCE or det <= 0:
         raise ValueError(f"{where}: R is not a rotation (max |RᵀR − I| = {ortho_error:.3g}, det R = {det:.4g}); "
                          f"allowed: orthonormal with det +1 (tolerance {ROTATION_TOLERANCE:g}). R = {R.tolist()}")
-    cam = Camera(torch.from_numpy(K), torch.from_numpy(R), torch.from_numpy(t), int(w), name)
-    fraction, z_min = volume_in_view(cam)
+    raw_dist = d.get("dist") or []
+    if not isinstance(raw_dist, (list, tuple)):
+        raise ValueError(f"{where}: dist must be a list of numbers (k1, k2, p1, p2[, k3...]), got {raw_dist!r}")
+    dist = tuple(_matrix(raw_dist, (len(raw_dist),), f"{where}: dist").tolist())
+    if len(dist) not in (0, 4, 5, 8):
+        raise ValueError(f"{where}: dist must be 4, 5 or 8 numbers (k1, k2, p1, p2[, k3[, k4, k5, k6]]), got {dist}")
+    K, R, t = torch.from_numpy(K), torch.from_numpy(R), torch.from_numpy(t)
+    fraction, z_min = volume_in_view(Camera(K, R, t, 1, name), (int(w), int(h)), K)  # the real image
     if fraction < 1.0 or z_min <= 0:
-        centre = cam.center_m().tolist()
+        centre = (-R.T @ t).tolist()
         raise ValueError(f"{where} does not see the whole capture volume (cylinder r = {VOLUME_RADIUS_M} m, "
                          f"h = {VOLUME_HEIGHT_M} m at the origin): only {100 * fraction:.1f}% of its outline is in the "
-                         f"{int(w)}×{int(w)} image (nearest depth {z_min:.2f} m; camera centre "
+                         f"{int(w)}×{int(h)} image (nearest depth {z_min:.2f} m; camera centre "
                          f"{[round(c, 3) for c in centre]} m)")
-    return cam
+    cam, window = square_view(K, R, t, (int(w), int(h)), name)
+    if w == h and not dist:
+        return cam, None
+    return cam, Sensor(K, (int(w), int(h)), dist, window)
 
 
 def rig_from_dict(data, source: str = "<dict>") -> Rig:
-    """A validated :class:`Rig` from a mapping ``{name, cameras: [{name, image_size, K | fx fy cx cy, R, t}, ...]}``."""
+    """A validated :class:`Rig` from a mapping ``{name, cameras: [{name, image_size, K | fx fy cx cy, R, t[, dist]},
+    ...]}``. Image sizes may differ and need not be square: each camera's square view (:func:`square_view`) is what
+    the studio renders, and :meth:`Rig.at_resolution` gives them one size."""
     if not isinstance(data, dict) or not isinstance(data.get("cameras"), list):
         raise ValueError(f"rig file {source}: expected a mapping with a 'cameras' list, got {type(data).__name__}")
-    cams = [_camera_from_dict(d, i, source) for i, d in enumerate(data["cameras"])]
+    pairs = [_camera_from_dict(d, i, source) for i, d in enumerate(data["cameras"])]
+    cams = [c for c, _ in pairs]
     if len(cams) < 2:
         raise ValueError(f"rig file {source}: a rig needs at least 2 cameras, got {len(cams)}")
-    sizes = {c.image_px for c in cams}
-    if len(sizes) > 1:
-        raise ValueError(f"rig file {source}: all cameras must share one image size, got "
-                         f"{', '.join(f'{c.name}: {c.image_px}' for c in cams)}")
     names = [c.name for c in cams]
     if len(set(names)) != len(names):
         raise ValueError(f"rig file {source}: camera names must be unique, got {names}")
-    return Rig(str(data.get("name", Path(source).stem)), cams)
+    sensors = ()
+    if any(s is not None for _, s in pairs):  # keep every camera's real image beside its square view
+        sensors = tuple(s or Sensor(c.K, (c.image_px, c.image_px), (), (0, 0, c.image_px)) for c, s in pairs)
+    return Rig(str(data.get("name", Path(source).stem)), cams, sensors)
 
 
 def load_rig(path) -> Rig:

@@ -151,8 +151,12 @@ def test_rig_with_a_camera_that_misses_the_volume_is_an_error(tmp_path):
 
 def test_other_bad_rig_files(tmp_path):
     d = _good_dict()
-    d["cameras"][0]["image_size"] = [256, 200]
-    with pytest.raises(ValueError, match="camera 'tc1': images must be square"):
+    d["cameras"][0]["image_size"] = [256, 0]
+    with pytest.raises(ValueError, match="camera 'tc1': image size must be positive integers"):
+        studio.load_rig(_write(tmp_path, d))
+    d = _good_dict()
+    d["cameras"][0]["K"][0][0] = "205.3"  # a number written as text
+    with pytest.raises(ValueError, match="camera 'tc1': K must be real numbers, not text"):
         studio.load_rig(_write(tmp_path, d))
     d = _good_dict()
     del d["cameras"][0]["K"]
