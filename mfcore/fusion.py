@@ -367,8 +367,9 @@ def affine_weight(omega_base: Tensor, theta: Tensor, *, higher_order: bool = Fal
 # ----------------------------------------------------------------------------------------------------------------------
 # modules
 
-class _PairFusion(nn.Module):
-    """Shared plumbing: views, ordered pairs, Eq. (1) with the weights of :meth:`pair_weights`."""
+class PairFusion(nn.Module):
+    """The base of both fusion models (NaiveFuse, AffineFuse): views, ordered pairs, Eq. (1) with the weights of
+    :meth:`pair_weights` (which each model defines)."""
 
     def __init__(self, num_views: int, heatmap_px: int, pairs=None):
         super().__init__()
@@ -398,7 +399,7 @@ class _PairFusion(nn.Module):
                              f"got shape {tuple(heatmaps.shape)}")
         return fuse(heatmaps, self.pair_weights(), self.pairs)
 
-    def freeze(self) -> "_PairFusion":
+    def freeze(self) -> "PairFusion":
         """No more gradients; eval mode. The weights are materialised once and reused (until a parameter changes)."""
         for p in self.parameters():
             p.requires_grad_(False)
@@ -408,7 +409,7 @@ class _PairFusion(nn.Module):
         raise NotImplementedError
 
 
-class NaiveFuse(_PairFusion):
+class NaiveFuse(PairFusion):
     """NaiveFuse (MetaFuse Sec. 3, Cross View Fusion): a free Z1 x Z2 weight per ordered pair, zero at init (= NoFusion)."""
 
     def __init__(self, num_views: int, heatmap_px: int, pairs=None):
@@ -424,7 +425,7 @@ class NaiveFuse(_PairFusion):
         return self.num_pixels ** 2
 
 
-class AffineFuse(_PairFusion):
+class AffineFuse(PairFusion):
     """AffineFuse / MetaFuse (Eq. (2)): a shared ``omega_base`` (H, W) and per pair a theta (Z1, 2, 3).
 
     Init: ``omega_base`` = 0 (fusion starts as NoFusion), theta = identity. ``higher_order`` selects the
@@ -460,12 +461,12 @@ class AffineFuse(_PairFusion):
         return super()._apply(fn, *args, **kwargs)
 
 
-def parameter_count(model: _PairFusion) -> int:
+def parameter_count(model: PairFusion) -> int:
     """Learnable numbers of a fusion model: NaiveFuse P*Z1*Z2; AffineFuse Z2 + P*6*Z1 (omega_base counted once)."""
     return sum(p.numel() for p in model.parameters())
 
 
-def for_rig(pretrained: _PairFusion, num_views: int, pairs=None) -> _PairFusion:
+def for_rig(pretrained: PairFusion, num_views: int, pairs=None) -> PairFusion:
     """A fusion model for a ``num_views`` rig initialised from ``pretrained``.
 
     A one-pair model initialises every ordered pair of the rig (the MetaFuse deployment); a model with exactly the rig's

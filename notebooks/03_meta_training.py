@@ -46,7 +46,7 @@ import seaborn as sns
 import torch
 from IPython.display import Markdown, display
 
-from mfcore import backbone, fusion, meta, skeleton
+from mfcore import backbone, fewshot, fusion, maml, metrics, oracle, skeleton, targets
 from mfbook import chapter
 
 ch = chapter.open_chapter("03_meta_training", profile=profile, device=device, seed=seed, out_dir=out_dir)
@@ -94,8 +94,8 @@ ch.glue("warmup_loss_ratio", round(float(warmup.mse.iloc[0] / warmup.mse.iloc[-1
 
 # %%
 losses, pretrained = [], {}
-for method in meta.PRETRAINED:
-    model, history = meta.pretrained_fusion(method, ch.profile, seed, ch.device)
+for method in maml.PRETRAINED:
+    model, history = maml.pretrained_fusion(method, ch.profile, seed, ch.device)
     pretrained[method] = model
     kind = "meta-training (D_test loss after the inner step)" if method in ("MetaFuse", "NaiveFuseMeta") \
         else "plain pre-training on 4 dome cameras"
@@ -103,7 +103,7 @@ for method in meta.PRETRAINED:
                                 "mse": history}))
 losses = pd.concat(losses, ignore_index=True)
 ch.save_table(losses, "pretraining_loss")
-dome = meta.meta_training_data(ch.profile, seed, ch.device)
+dome = maml.meta_training_data(ch.profile, seed, ch.device)
 nofusion_mse = float(fusion.fusion_mse(dome["pred"], dome["target"]))  # the loss of fused = backbone heatmaps
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
 for ax, phase in zip(axes, losses.phase.unique()):
@@ -146,7 +146,7 @@ plt.show()
 # %%
 rows = []
 for s in sorted({16, 32, 64, side}):
-    naive, affine = meta.pair_model("naive", s), meta.pair_model("affine", s)
+    naive, affine = maml.pair_model("naive", s), maml.pair_model("affine", s)
     rows.append({"heatmap_px": s, "NaiveFuse": fusion.parameter_count(naive),
                  "AffineFuse": fusion.parameter_count(affine),
                  "MetaFuse_finetuned": affine.theta.numel()})
@@ -165,16 +165,16 @@ display(Markdown(f"At 64² heatmaps one NaiveFuse pair holds {ratio64:.0f}× the
 # pair model; MetaFuse then finetunes θ only, by Adam at 5e-3 (Sec. 5.1), on K labelled frames, with ω_base frozen.
 
 # %%
-target = meta.target_rigs(ch.profile, seed, ch.device)[0]
+target = targets.target_rigs(ch.profile, seed, ch.device)[0]
 train, test = target["train"], target["test"]
 k_demo = max(sizes.shots)
-shots = meta.select_shots(train["pred"].shape[0], k_demo, seed)
+shots = fewshot.select_shots(train["pred"].shape[0], k_demo, seed)
 finetuned, ft_rows = {}, []
 for method in ("MetaFuse", "AffineFuse", "NaiveFuse"):
     model = fusion.for_rig(pretrained[method], train["pred"].shape[1])
     omega_before = model.omega_base.detach().clone() if hasattr(model, "omega_base") else None
     t0 = time.perf_counter()
-    hist = meta.finetune(model, train["pred"][shots], train["target"][shots], steps=sizes.finetune_steps,
+    hist = maml.finetune(model, train["pred"][shots], train["target"][shots], steps=sizes.finetune_steps,
                          lr=sizes.finetune_lr, batch_size=min(k_demo, sizes.batch_size), seed=seed)
     finetuned[method] = model
     ft_rows.append(pd.DataFrame({"method": method, "step": np.arange(1, len(hist) + 1), "mse": hist}))
@@ -195,14 +195,14 @@ display(Markdown(f"ω_base bit-identical after MetaFuse's finetuning: **{omega_f
 
 # %%
 jdr = []
-jdr += meta.jdr_rows(test["pred"], test, image_px, thresholds=("half_head",), method="NoFusion")
+jdr += metrics.jdr_rows(test["pred"], test, image_px, thresholds=("half_head",), method="NoFusion")
 for method, model in finetuned.items():
-    jdr += meta.jdr_rows(meta.fuse_frames(model, test["pred"]), test, image_px, thresholds=("half_head",),
+    jdr += metrics.jdr_rows(maml.fuse_frames(model, test["pred"]), test, image_px, thresholds=("half_head",),
                          method=method)
 jdr = pd.DataFrame(jdr)
 jdr["k"] = k_demo
 ch.save_table(jdr, "finetune_jdr")
-table = jdr[jdr.joint.isin(["mean", *meta.JOINT_GROUPS])].pivot(index="method", columns="joint", values="jdr")
+table = jdr[jdr.joint.isin(["mean", *metrics.JOINT_GROUPS])].pivot(index="method", columns="joint", values="jdr")
 display(table.round(3))
 ch.glue("demo_jdr_metafuse", round(float(table.loc["MetaFuse", "mean"]), 3))
 ch.glue("demo_jdr_nofusion", round(float(table.loc["NoFusion", "mean"]), 3))
@@ -218,8 +218,8 @@ ch.glue("demo_jdr_nofusion", round(float(table.loc["NoFusion", "mean"]), 3))
 
 # %%
 model = finetuned["MetaFuse"]
-fused = meta.fuse_frames(model, test["pred"])
-n, v, j = meta.pick_corrected_joint(test["pred"], fused, test, image_px)
+fused = maml.fuse_frames(model, test["pred"])
+n, v, j = oracle.pick_corrected_joint(test["pred"], fused, test, image_px)
 with torch.no_grad():
     terms = fusion.contributions(test["pred"][n:n + 1].to(ch.device), model.pair_weights().float(),
                                  model.pairs)[0].cpu()

@@ -209,7 +209,7 @@ robust.pivot(index="outlier_fraction", columns="estimator", values="mpjpe_mm").r
 #
 # Each 2D method's heatmaps of the test frames go through every estimator; MPJPE is measured without alignment, as
 # MetaFuse does, with PA-MPJPE (after a similarity alignment) beside it. The 2D methods are those of MetaFuse Table 1,
-# and their heatmaps are *chapter 4's own*: `mfcore.meta.fused_test_heatmaps` finetunes each model once (the same
+# and their heatmaps are *chapter 4's own*: `mfcore.fewshot.fused_test_heatmaps` finetunes each model once (the same
 # pre-trained models, the same K labelled frames, the same seeds) and caches its fused test heatmaps, which both
 # chapters read. NoFusion is the backbone alone, MetaFuse^K the meta-trained model finetuned on K labelled frames of the
 # target rig, NaiveFuse^K the plainly pre-trained NaiveFuse finetuned on the same frames, NaiveFuse^full NaiveFuse
@@ -225,16 +225,16 @@ robust.pivot(index="outlier_fraction", columns="estimator", values="mpjpe_mm").r
 # * **Panoptic analog (Sec. 5.4)**: 4 of the dome's 6 held-out cameras, in {glue:text}`trials` seeded draws.
 
 # %%
-from mfcore import backbone, meta
+from mfcore import backbone, fewshot, maml, metrics, targets
 
 M = ch.profile.metafuse
-PAPER_SHOTS = meta.PAPER_SHOTS  # the K of MetaFuse's Fig. 7 and tables
+PAPER_SHOTS = fewshot.PAPER_SHOTS  # the K of MetaFuse's Fig. 7 and tables
 
 
 def shots(k_paper):
     """The profile's K standing for the paper's ``k_paper`` (same rank in the list of shots; the full profile's K are
     the paper's, the smoke profile's are smaller)."""
-    return meta.profile_k(k_paper, ch.profile)
+    return fewshot.profile_k(k_paper, ch.profile)
 
 
 TABLE_ESTIMATORS = ("triangulation", "ransac", "psm", "rpsm")
@@ -246,9 +246,9 @@ ch.glue("table_test_frames", M.target_test_frames)
 def heatmaps_for(method, k, target, trial=0):
     """(heatmaps (N, V, J, h, w), test labels) of a 2D method on a target's test frames: chapter 4's cached ones."""
     if method == "GroundTruth2D":
-        sample = meta.fused_test_heatmaps("NoFusion", 0, target, trial, ch.profile, seed, ch.device)
+        sample = fewshot.fused_test_heatmaps("NoFusion", 0, target, trial, ch.profile, seed, ch.device)
         return sample["target"], sample
-    sample = meta.fused_test_heatmaps(method, k, target, trial, ch.profile, seed, ch.device)
+    sample = fewshot.fused_test_heatmaps(method, k, target, trial, ch.profile, seed, ch.device)
     return sample["heatmaps"], sample
 
 
@@ -257,7 +257,7 @@ def per_frame_errors(heatmaps, sample, estimators=TABLE_ESTIMATORS):
     different camera placements (the H36M-like test subjects) are estimated with their own cameras."""
     n = heatmaps.shape[0]
     out = {est: (torch.empty(n, dtype=torch.float64), torch.empty(n, dtype=torch.float64)) for est in estimators}
-    for idx, P_image, _ in meta.camera_sets(sample):
+    for idx, P_image, _ in metrics.camera_sets(sample):
         P = pictorial.heatmap_projections(P_image, IMAGE_PX, HM_PX).to(ch.device)
         gt = sample["joints_3d_m"][idx]
         for est in estimators:
@@ -298,7 +298,7 @@ for method, k in tqdm(TABLE2, desc="Table 2 methods"):
         subject_rows += rows_for("h36m", method, k, [select(err, sample["subject"] == s)], subject=f"S{s}")
 table2 = pd.DataFrame(rows)
 by_subject = pd.DataFrame(subject_rows)
-by_subject["paper_k"] = [meta.paper_k(k, ch.profile, m) for m, k in zip(by_subject.method, by_subject.k)]
+by_subject["paper_k"] = [fewshot.paper_k(k, ch.profile, m) for m, k in zip(by_subject.method, by_subject.k)]
 ch.save_table(by_subject, "mpjpe_by_subject")
 table2.pivot_table(index=["method", "k"], columns="estimator", values="mpjpe_mm", sort=False).round(1)
 
@@ -338,7 +338,7 @@ table3[table3.estimator == "rpsm"].pivot_table(index="motion_type", columns="met
 # %%
 PANOPTIC = [("GroundTruth2D", 0), ("NoFusion", 0)] + [(m, k) for m in ("MetaFuse", "NaiveFuse")
                                                       for k in dict.fromkeys(map(shots, (50, 200)))]
-TRIALS = meta.target_trials("dome_heldout", ch.profile)
+TRIALS = targets.target_trials("dome_heldout", ch.profile)
 rows = []
 for method, k in tqdm(PANOPTIC, desc="Panoptic methods"):
     errs = [per_frame_errors(*heatmaps_for(method, k, "dome_heldout", trial)) for trial in range(TRIALS)]
@@ -373,7 +373,7 @@ P_tc = pictorial.heatmap_projections(walk_sample["projections"], IMAGE_PX, HM_PX
 window = min(S.savgol_window, len(walk_m) - (1 - len(walk_m) % 2))  # odd and no longer than the clip
 walk_heatmaps = {  # the clip is rendered on its own: the ring's MetaFuse^K model itself (chapter 4's recipe) fuses it
     "GroundTruth2D": walk_sample["target"], "NoFusion": walk_sample["pred"],
-    "MetaFuse": meta.fuse_frames(meta.adapted_fusion("MetaFuse", TC_K, "totalcapture", 0, ch.profile, seed, ch.device),
+    "MetaFuse": maml.fuse_frames(fewshot.adapted_fusion("MetaFuse", TC_K, "totalcapture", 0, ch.profile, seed, ch.device),
                                  walk_sample["pred"])}
 rows, tracks = [], {}
 for method, heatmaps in walk_heatmaps.items():
@@ -418,7 +418,7 @@ smoothing.round(1)
 # %%
 mpjpe = pd.concat([table2, table3, panoptic, smoothing], ignore_index=True)
 # the paper's K each K stands for (same rank; 0 for methods not finetuned on K frames)
-mpjpe["paper_k"] = [meta.paper_k(k, ch.profile, m) for m, k in zip(mpjpe.method, mpjpe.k)]
+mpjpe["paper_k"] = [fewshot.paper_k(k, ch.profile, m) for m, k in zip(mpjpe.method, mpjpe.k)]
 mpjpe["smoothing"] = mpjpe.smoothing.fillna("not a sequence")  # sampled frames: no temporal filter applies
 mpjpe["sequence"] = mpjpe.sequence.fillna("sampled frames")
 ch.save_table(mpjpe, "mpjpe")

@@ -225,7 +225,7 @@ def test_chapter_needs_name_earlier_chapters_and_the_scorecard_waits_for_every_t
 
 
 @pytest.mark.parametrize("stem, marker", [
-    ("04_few_shot_curves", "meta."), ("05_rpsm_3d", "warmup_backbone"), ("06_trainable_fusion", "trainable_fusion"),
+    ("04_few_shot_curves", "fewshot."), ("05_rpsm_3d", "warmup_backbone"), ("06_trainable_fusion", "trainable_fusion"),
     ("08_your_cameras", "pretrained_fusion"),
 ])
 def test_chapters_that_use_chapter_3s_models_wait_for_it(stem, marker):
