@@ -105,6 +105,21 @@ def fuse(heatmaps: Tensor, weights: Tensor, pairs) -> Tensor:
     return (x + torch.matmul(to_view, contrib).reshape(b, v, j, z).to(x.dtype)).reshape(b, v, j, h, w)
 
 
+def fuse_pair(target: Tensor, source: Tensor, weights: Tensor) -> Tensor:
+    """Eq. (1) for one ordered pair, ``x^t_i <- x^t_i + sum_j w_(j,i) x^s_j``: :func:`fuse` with the single pair
+    (target, source). target, source (..., H, W) heatmaps of the two views; weights (H*W, H, W), row i = the map of
+    target pixel i over the source view. Returns (..., H, W) in ``target``'s dtype."""
+    *lead, h, w = target.shape
+    if source.shape != target.shape:
+        raise ValueError(f"target and source heatmaps must have one shape; got {tuple(target.shape)} and "
+                         f"{tuple(source.shape)}")
+    if weights.dim() != 3 or weights.shape != (h * w, h, w):
+        raise ValueError(f"weights must be (H*W, H, W) = ({h * w}, {h}, {w}); got {tuple(weights.shape)}")
+    x = torch.stack([target.reshape(-1, h, w), source.reshape(-1, h, w)], dim=1)[:, :, None].to(weights.dtype)
+    fused = fuse(x, weights.reshape(1, h * w, h * w), ((0, 1),))[:, 0, 0]  # (B, H, W)
+    return fused.reshape(*lead, h, w).to(target.dtype)
+
+
 def contributions(heatmaps: Tensor, weights: Tensor, pairs) -> Tensor:
     """The terms of Eq. (1) one by one: ``W_(s->t) x_s`` for every pair, (B, P, J, H, W) (the heatmaps "warped" from
     each source view into its target view; Fig. 6 of MetaFuse). heatmaps (B, V, J, H, W), weights (P, Z1, Z2)."""

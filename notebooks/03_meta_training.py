@@ -225,7 +225,7 @@ with torch.no_grad():
                                  model.pairs)[0].cpu()
 incoming = [(k, s) for k, (t, s) in enumerate(model.pairs) if t == v]
 panels = [("ground truth", test["target"][n, v, j]), ("initial heatmap", test["pred"][n, v, j]),
-          ("fused (softmax T=0.2)", fusion.sharpen(fused[n, v, j], sizes.temperature))]
+          (f"fused (softmax T={fusion.DEFAULT_TEMPERATURE:g})", fusion.sharpen(fused[n, v, j]))]
 panels += [(f"warped from view {s}", terms[k, j]) for k, s in incoming]
 gt_hm = test["joints_2d_px"][n, v, j] * side / image_px + (side / image_px - 1) / 2  # image px -> heatmap px
 fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 2.9))

@@ -51,7 +51,7 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import Markdown, display
 
-from mfcore import fewshot, metrics, scorecard, targets
+from mfcore import claims, fewshot, metrics, targets
 from mfcore import oracle as epipolar_oracle
 from mfbook import chapter, speed
 
@@ -124,13 +124,13 @@ for rig, part in mean.groupby("rig", sort=False):
 # ## Which findings of Fig. 7 reproduce here
 #
 # Each finding of the paper's Fig. 7 that this chapter can test, checked on each target rig by the same functions
-# as the scorecard (chapter 7, `mfcore.scorecard`): the paper's statement, our numbers, and whether it holds (an
+# as the scorecard (chapter 7, `mfcore.claims`): the paper's statement, our numbers, and whether it holds (an
 # ordering must hold by at least 0.1 JDR point, the precision printed here: a smaller difference is a tie). Where a
 # finding does not hold, `possible_reason` names what differs from the paper's setting that could explain it; it is
 # a hypothesis written before the numbers were seen, not something this page measured.
 
 # %%
-findings_table = scorecard.fig7_findings(jdr)
+findings_table = claims.fig7_findings(jdr)
 ch.save_table(findings_table, "fig7_findings")
 n_hold = int((findings_table.holds == "yes").sum())
 ch.glue("fig7_findings_hold", n_hold)

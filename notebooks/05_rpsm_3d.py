@@ -226,6 +226,7 @@ robust.pivot(index="outlier_fraction", columns="estimator", values="mpjpe_mm").r
 
 # %%
 from mfcore import backbone, fewshot, maml, metrics, targets
+from mfcore import claims as paper_claims
 
 M = ch.profile.metafuse
 PAPER_SHOTS = fewshot.PAPER_SHOTS  # the K of MetaFuse's Fig. 7 and tables
@@ -451,16 +452,7 @@ def ours(rig, method, k=0, estimator="rpsm", motion_type="all"):
     return float(sel.mpjpe_mm.iloc[0]) if len(sel) else float("nan")
 
 
-PAPER = [  # (rig, method, paper's K, paper MPJPE mm, source)
-    ("h36m", "MetaFuse", 50, 32.7, "MetaFuse Table 2"), ("h36m", "MetaFuse", 100, 31.3, "MetaFuse Table 2"),
-    ("h36m", "MetaFuse", 500, 29.3, "MetaFuse Table 2"),
-    ("totalcapture", "NoFusion", 0, 41.2, "MetaFuse Table 3 (mean)"),
-    ("totalcapture", "MetaFuse", 500, 32.4, "MetaFuse Table 3 (mean)"),
-    ("dome_heldout", "NoFusion", 0, 40.47, "MetaFuse Sec. 5.4"),
-    ("dome_heldout", "MetaFuse", 50, 37.27, "MetaFuse Sec. 5.4"),
-    ("dome_heldout", "MetaFuse", 200, 31.78, "MetaFuse Sec. 5.4"),
-    ("dome_heldout", "NaiveFuse", 50, 43.39, "MetaFuse Sec. 5.4"),
-    ("dome_heldout", "NaiveFuse", 200, 35.60, "MetaFuse Sec. 5.4")]
+PAPER = paper_claims.PAPER_MPJPE_MM  # (rig, method, paper's K, paper MPJPE mm, source)
 comparison = pd.DataFrame([dict(rig=r, method=m, paper_k=k, k=shots(k) if k else 0, paper_mpjpe_mm=v,
                                 our_mpjpe_mm=ours(r, m, shots(k) if k else 0), source=src)
                            for r, m, k, v, src in PAPER])
@@ -468,7 +460,7 @@ ch.save_table(comparison, "paper_comparison")
 
 psm_rpsm = quant[(quant.grid_bins == S.grid_bins) & (quant.unary == "smoothed to the grid (ours)")].set_index("stages")
 walk_err = smoothing.set_index(["method", "smoothing"]).mpjpe_mm
-CLAIMS = [  # (claim, left value, right value): the claim holds when left < right
+CLAIMS = [  # (claim, left value, right value): the claim holds when left is below right (paper_claims.mm_below)
     ("RPSM beats the PSM on perfect heatmaps (Cross View Fusion Sec. 4)",
      psm_rpsm.mpjpe_mm.loc[S.rpsm_stages], psm_rpsm.mpjpe_mm.loc[0])]
 for small, large in ((50, 100), (100, 500)):
@@ -494,7 +486,7 @@ CLAIMS += [
 ]
 if k50 == k200:  # a profile with fewer shots than the paper: no K = 200 distinct from K = 50
     CLAIMS = [c for c in CLAIMS if f"^{k200} beats MetaFuse^{k50}" not in c[0]]
-claims = pd.DataFrame([dict(claim=c, left_mm=l, right_mm=r, holds=bool(l < r)) for c, l, r in CLAIMS])
+claims = pd.DataFrame([dict(claim=c, left_mm=l, right_mm=r, holds=paper_claims.mm_below(l, r)) for c, l, r in CLAIMS])
 ch.save_table(claims, "claims")
 ch.glue("profile_name", ch.profile.name)
 ch.glue("claims_held", f"{int(claims.holds.sum())} of {len(claims)}")
