@@ -46,7 +46,7 @@ CHAPTER_NEEDS: dict[str, tuple[str, ...]] = {
     "04_few_shot_curves": ("03_meta_training",),  # the pre-trained fusion models and the backbone's heatmaps
     "05_rpsm_3d": ("04_few_shot_curves",),  # the 2D methods' fused test heatmaps, finetuned in chapter 4
     "06_trainable_fusion": ("03_meta_training",),  # the warmed-up backbone's confidence maps
-    "07_scorecard": ("04_few_shot_curves", "05_rpsm_3d", "06_trainable_fusion"),  # their CSVs (scorecard.CLAIMS)
+    "07_scorecard": ("04_few_shot_curves", "05_rpsm_3d", "06_trainable_fusion"),  # their CSVs (claims.CLAIMS)
     "08_your_cameras": ("03_meta_training",),  # the meta-trained MetaFuse model
 }
 # Chapters that time their own work (warm-up, meta-training, finetuning, the fusion step; benchmarks.csv reports those

@@ -13,9 +13,9 @@ Steps of :func:`adapt_to_rig`:
    ``profile.metafuse.target_test_frames`` frames (unseen test motions) in the rig's cameras and run the frozen warm-up
    backbone on them (:func:`mfcore.backbone.cached_heatmaps`; cached under a hash of the rig's numbers, so a second
    call with the same cameras renders nothing);
-3. take the meta-trained MetaFuse pair model (:func:`mfcore.meta.pretrained_fusion`, cached) and build the V-view model
+3. take the meta-trained MetaFuse pair model (:func:`mfcore.maml.pretrained_fusion`, cached) and build the V-view model
    of the rig (:func:`mfcore.fusion.for_rig`);
-4. finetune θ only on K frames of the pool (:func:`mfcore.meta.finetune`, Adam at ``profile.metafuse.finetune_lr``);
+4. finetune θ only on K frames of the pool (:func:`mfcore.maml.finetune`, Adam at ``profile.metafuse.finetune_lr``);
 5. measure the JDR (half a head size, Sec. 5.1) of NoFusion and MetaFuse^K on the test set.
 
 Everything is synthetic: the frames are rendered in the book's studio from the user's cameras; the backbone and the
@@ -31,13 +31,13 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from . import backbone, calibration, fusion, meta, studio
+from . import backbone, calibration, fewshot, fusion, maml, metrics, studio
 from .files import atomic_torch_save
 from .profiles import Profile, get_profile, resolve_device
 
 METHOD = "MetaFuse"  # the pre-trained model that is adapted (Table 1: MetaFuse^K)
 BASELINE = "NoFusion"
-TABLE_JOINTS = ("mean", *meta.JOINT_GROUPS)  # the rows of the printed table: mean and the joints of Fig. 7
+TABLE_JOINTS = ("mean", *metrics.JOINT_GROUPS)  # the rows of the printed table: mean and the joints of Fig. 7
 ADAPTED_KEYS = ("omega_base", "theta")  # what an adapted-parameter file holds (an AffineFuse state_dict)
 
 
@@ -167,16 +167,16 @@ def adapt_to_rig(rig_or_path, k: int, profile="smoke", seed: int = 0, device="au
 
     train, test = rig_heatmaps(rig, prof, seed, dev)
     pool = train["pred"].shape[0]
-    rows = meta.jdr_rows(test["pred"], test, image_px, rig=rig.name, method=BASELINE, k=0, trial=0)
+    rows = metrics.jdr_rows(test["pred"], test, image_px, rig=rig.name, method=BASELINE, k=0, trial=0)
     seconds, kept = [], None
     for trial in range(trials):
         # the book's one meta-testing recipe (chapter 04 uses the same function): θ finetuned on K pool frames
-        model, sec = meta.adapt_on_pool(METHOD, k, train, trial, prof, seed, dev, progress=progress)
+        model, sec = fewshot.finetune_on_pool(METHOD, k, train, trial, prof, seed, dev, progress=progress)
         seconds.append(sec)
-        rows += meta.jdr_rows(meta.fuse_frames(model, test["pred"]), test, image_px, rig=rig.name, method=METHOD,
+        rows += metrics.jdr_rows(maml.fuse_frames(model, test["pred"]), test, image_px, rig=rig.name, method=METHOD,
                               k=k, trial=trial)
         if kept is None:
-            kept = (model.freeze(), meta.select_shots(pool, k, seed + 100 * trial + k))
+            kept = (model.freeze(), fewshot.select_shots(pool, k, seed + 100 * trial + k))
     table = pd.DataFrame(rows)[["rig", "method", "k", "trial", "joint", "jdr", "threshold"]]
     return AdaptResult(rig=rig, k=k, model=kept[0], jdr=table, finetune_s=seconds, shots=kept[1],
                        pool_frames=pool, test_frames=test["pred"].shape[0], profile=prof.name)

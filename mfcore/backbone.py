@@ -20,6 +20,12 @@ from .geometry import scale_pixels
 from .optim import adam, autocast
 from .studio import get_rig, rig_digest
 
+# The code behind the warm-up backbone's cache entry and behind its cached heatmaps: the backbone, the frames it learns
+# from and is run on (data, render, studio, motion), and what those import (mfbook.cache.code_closure adds it). Nothing
+# downstream of the heatmaps (fusion, MAML, the oracle, the 3D estimators, the claims) is part of it.
+BACKBONE_CODE = ("backbone", "data", "render", "studio", "motion")
+HEATMAPS_CODE = BACKBONE_CODE  # the heatmaps are the backbone's output on the rendered frames: the same code
+
 RESNET_BLOCKS: dict[int, tuple[str, tuple[int, int, int, int]]] = {
     10: ("basic", (1, 1, 1, 1)),
     18: ("basic", (2, 2, 2, 2)),
@@ -256,7 +262,7 @@ def warmup_backbone(profile, seed: int, device) -> PoseResNet:
         seconds = torch.tensor([t1 - t0, time.perf_counter() - t1], dtype=torch.float64)
         return {**state, HISTORY_KEY: torch.tensor(history, dtype=torch.float64), SECONDS_KEY: seconds}
 
-    state = runtime.cached("backbone", key, build, code=("backbone", "data", "render", "studio", "motion"))
+    state = runtime.cached("backbone", key, build, code=BACKBONE_CODE)
     model = model_from_profile(profile)
     shapes = {k: v.shape for k, v in model.state_dict().items()}
     model.load_state_dict({k: v.reshape(shapes[k]) for k, v in state.items() if k not in (HISTORY_KEY, SECONDS_KEY)})
@@ -300,5 +306,5 @@ def cached_heatmaps(rig_name, split: str, n_frames: int, profile, seed: int, dev
         focal = rig.at_resolution(profile.studio.image_px).focal_px()
         return {**{k: torch.cat(v) for k, v in parts.items()}, "projections": projections, "focal_px": focal}
 
-    out = runtime.cached("heatmaps", key, build, code=("backbone", "data", "render", "studio", "motion"))
+    out = runtime.cached("heatmaps", key, build, code=HEATMAPS_CODE)
     return {k: (v.float() if v.dtype == torch.float16 else v) for k, v in out.items()}

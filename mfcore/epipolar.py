@@ -31,10 +31,13 @@ from . import geometry, runtime, studio
 
 Tensor = torch.Tensor
 
-# the book's capture volume: a person-sized box, metres, Z up, floor at z = 0
-VOLUME_MIN_M = (-0.5, -0.5, 0.0)
-VOLUME_MAX_M = (0.5, 0.5, 2.0)
-VOLUME_CENTRE_M = (0.0, 0.0, 1.0)
+# Where the chapter's joints are: a person-sized box (metres, Z up, floor at z = 0) standing in the middle of the
+# studio's capture volume (the cylinder of mfcore.studio.VOLUME_RADIUS_M and VOLUME_HEIGHT_M; tests/test_epipolar.py checks the
+# box lies inside it), which every camera sees whole. It is not a second capture volume: it is the part of it a standing person fills, where the chapter draws its
+# 3D points and about which it swings cameras.
+JOINT_BOX_MIN_M = (-0.5, -0.5, 0.0)
+JOINT_BOX_MAX_M = (0.5, 0.5, 2.0)
+JOINT_BOX_CENTRE_M = tuple(0.5 * (lo + hi) for lo, hi in zip(JOINT_BOX_MIN_M, JOINT_BOX_MAX_M))
 
 
 # ---------------------------------------------------------------------------------------------------------- cameras
@@ -48,7 +51,7 @@ def chapter_cameras(heatmap_px: int) -> tuple[list[geometry.Camera], str]:
     return list(rig.cameras), f"the synthetic H36M-like studio rig of subject 1 (mfcore.studio.h36m_rig, {rig.name})"
 
 
-def arc_moved_camera(cam: geometry.Camera, angle_deg: float, pivot_m=VOLUME_CENTRE_M) -> geometry.Camera:
+def arc_moved_camera(cam: geometry.Camera, angle_deg: float, pivot_m=JOINT_BOX_CENTRE_M) -> geometry.Camera:
     """``cam`` carried rigidly along a horizontal arc: rotated by ``angle_deg`` about the vertical axis through
     ``pivot_m`` (Fig. 3 of MetaFuse: camera 2 moved to camera 3). Intrinsics and image size are unchanged."""
     a = math.radians(angle_deg)
@@ -61,9 +64,9 @@ def arc_moved_camera(cam: geometry.Camera, angle_deg: float, pivot_m=VOLUME_CENT
 
 
 def sample_volume_points(n: int, seed: int, device=None) -> Tensor:
-    """``n`` points uniform in the capture volume, (n, 3) float64 metres."""
+    """``n`` points uniform in the joint box (:data:`JOINT_BOX_MIN_M` .. :data:`JOINT_BOX_MAX_M`), (n, 3) float64 metres."""
     gen = torch.Generator().manual_seed(seed)
-    lo, hi = torch.tensor(VOLUME_MIN_M, dtype=torch.float64), torch.tensor(VOLUME_MAX_M, dtype=torch.float64)
+    lo, hi = torch.tensor(JOINT_BOX_MIN_M, dtype=torch.float64), torch.tensor(JOINT_BOX_MAX_M, dtype=torch.float64)
     return (lo + (hi - lo) * torch.rand(n, 3, generator=gen, dtype=torch.float64)).to(device)
 
 
@@ -155,28 +158,6 @@ def ideal_fusion_weights(cam1: geometry.Camera, cam2: geometry.Camera, x1_px: Te
     if normalise == "sum":
         w = w / w.sum(dim=-1, keepdim=True).clamp_min(1e-12)
     return w.reshape(-1, side, side).float()
-
-
-def fuse_cross_view(heatmap1: Tensor, heatmap2: Tensor, weights: Tensor) -> Tensor:
-    """Eq. (1) of MetaFuse: x¹_i ← x¹_i + Σ_j ω_{j,i} x²_j for every view-1 pixel i.
-
-    heatmap1 (..., H1, W1), heatmap2 (..., H2, W2), weights (H1·W1, H2, W2) (row i = the map ω_i over view 2)
-    → (..., H1, W1).
-    """
-    *lead, h1, w1 = heatmap1.shape
-    if weights.dim() != 3 or weights.shape[0] != h1 * w1 or weights.shape[1:] != heatmap2.shape[-2:]:
-        raise ValueError(f"weights must be (H1·W1, H2, W2) = ({h1 * w1}, {tuple(heatmap2.shape[-2:])}), "
-                         f"got {tuple(weights.shape)}")
-    fused = torch.einsum("...j,ij->...i", heatmap2.flatten(-2).to(weights.dtype), weights.flatten(-2))
-    return heatmap1 + fused.reshape(*lead, h1, w1).to(heatmap1.dtype)
-
-
-def gaussian_heatmap(center_px: Tensor, side: int, sigma_px: float = 1.0) -> Tensor:
-    """Gaussian heatmaps with peak 1 at ``center_px`` (..., 2): (..., side, side) float32."""
-    _check_side(side)
-    grid = pixel_grid_px(side, device=center_px.device, dtype=torch.float32)
-    d2 = (grid - center_px[..., None, :].float()).square().sum(-1)  # (..., side²)
-    return torch.exp(-d2 / (2.0 * sigma_px**2)).reshape(*center_px.shape[:-1], side, side)
 
 
 def line_segment_in_square(line_px: Tensor, side: int) -> Tensor:

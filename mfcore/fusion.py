@@ -105,6 +105,21 @@ def fuse(heatmaps: Tensor, weights: Tensor, pairs) -> Tensor:
     return (x + torch.matmul(to_view, contrib).reshape(b, v, j, z).to(x.dtype)).reshape(b, v, j, h, w)
 
 
+def fuse_pair(target: Tensor, source: Tensor, weights: Tensor) -> Tensor:
+    """Eq. (1) for one ordered pair, ``x^t_i <- x^t_i + sum_j w_(j,i) x^s_j``: :func:`fuse` with the single pair
+    (target, source). target, source (..., H, W) heatmaps of the two views; weights (H*W, H, W), row i = the map of
+    target pixel i over the source view. Returns (..., H, W) in ``target``'s dtype."""
+    *lead, h, w = target.shape
+    if source.shape != target.shape:
+        raise ValueError(f"target and source heatmaps must have one shape; got {tuple(target.shape)} and "
+                         f"{tuple(source.shape)}")
+    if weights.dim() != 3 or weights.shape != (h * w, h, w):
+        raise ValueError(f"weights must be (H*W, H, W) = ({h * w}, {h}, {w}); got {tuple(weights.shape)}")
+    x = torch.stack([target.reshape(-1, h, w), source.reshape(-1, h, w)], dim=1)[:, :, None].to(weights.dtype)
+    fused = fuse(x, weights.reshape(1, h * w, h * w), ((0, 1),))[:, 0, 0]  # (B, H, W)
+    return fused.reshape(*lead, h, w).to(target.dtype)
+
+
 def contributions(heatmaps: Tensor, weights: Tensor, pairs) -> Tensor:
     """The terms of Eq. (1) one by one: ``W_(s->t) x_s`` for every pair, (B, P, J, H, W) (the heatmaps "warped" from
     each source view into its target view; Fig. 6 of MetaFuse). heatmaps (B, V, J, H, W), weights (P, Z1, Z2)."""
@@ -367,8 +382,9 @@ def affine_weight(omega_base: Tensor, theta: Tensor, *, higher_order: bool = Fal
 # ----------------------------------------------------------------------------------------------------------------------
 # modules
 
-class _PairFusion(nn.Module):
-    """Shared plumbing: views, ordered pairs, Eq. (1) with the weights of :meth:`pair_weights`."""
+class PairFusion(nn.Module):
+    """The base of both fusion models (NaiveFuse, AffineFuse): views, ordered pairs, Eq. (1) with the weights of
+    :meth:`pair_weights` (which each model defines)."""
 
     def __init__(self, num_views: int, heatmap_px: int, pairs=None):
         super().__init__()
@@ -398,7 +414,7 @@ class _PairFusion(nn.Module):
                              f"got shape {tuple(heatmaps.shape)}")
         return fuse(heatmaps, self.pair_weights(), self.pairs)
 
-    def freeze(self) -> "_PairFusion":
+    def freeze(self) -> "PairFusion":
         """No more gradients; eval mode. The weights are materialised once and reused (until a parameter changes)."""
         for p in self.parameters():
             p.requires_grad_(False)
@@ -408,7 +424,7 @@ class _PairFusion(nn.Module):
         raise NotImplementedError
 
 
-class NaiveFuse(_PairFusion):
+class NaiveFuse(PairFusion):
     """NaiveFuse (MetaFuse Sec. 3, Cross View Fusion): a free Z1 x Z2 weight per ordered pair, zero at init (= NoFusion)."""
 
     def __init__(self, num_views: int, heatmap_px: int, pairs=None):
@@ -424,7 +440,7 @@ class NaiveFuse(_PairFusion):
         return self.num_pixels ** 2
 
 
-class AffineFuse(_PairFusion):
+class AffineFuse(PairFusion):
     """AffineFuse / MetaFuse (Eq. (2)): a shared ``omega_base`` (H, W) and per pair a theta (Z1, 2, 3).
 
     Init: ``omega_base`` = 0 (fusion starts as NoFusion), theta = identity. ``higher_order`` selects the
@@ -460,12 +476,12 @@ class AffineFuse(_PairFusion):
         return super()._apply(fn, *args, **kwargs)
 
 
-def parameter_count(model: _PairFusion) -> int:
+def parameter_count(model: PairFusion) -> int:
     """Learnable numbers of a fusion model: NaiveFuse P*Z1*Z2; AffineFuse Z2 + P*6*Z1 (omega_base counted once)."""
     return sum(p.numel() for p in model.parameters())
 
 
-def for_rig(pretrained: _PairFusion, num_views: int, pairs=None) -> _PairFusion:
+def for_rig(pretrained: PairFusion, num_views: int, pairs=None) -> PairFusion:
     """A fusion model for a ``num_views`` rig initialised from ``pretrained``.
 
     A one-pair model initialises every ordered pair of the rig (the MetaFuse deployment); a model with exactly the rig's

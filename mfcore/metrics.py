@@ -97,3 +97,96 @@ def procrustes_align(pred: Tensor, gt: Tensor) -> Tensor:
 def pa_mpjpe_mm(pred_m: Tensor, gt_m: Tensor) -> Tensor:
     """MPJPE in mm after Procrustes alignment of each pose to its ground truth (Tekin et al.), (...)."""
     return mpjpe_mm(procrustes_align(pred_m, gt_m), gt_m)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# JDR of heatmaps against the labels of mfcore.backbone.cached_heatmaps (the one JDR of the book, MetaFuse Sec. 5.1)
+
+JOINT_GROUPS: dict[str, tuple[str, ...]] = {  # the typical joints of Fig. 7 (left and right together)
+    "wrist": ("left_wrist", "right_wrist"),
+    "elbow": ("left_elbow", "right_elbow"),
+    "knee": ("left_knee", "right_knee"),
+    "ankle": ("left_ankle", "right_ankle"),
+}
+
+
+JDR_THRESHOLDS = ("half_head", "crossview_const")  # the book's JDR (Sec. 5.1) and the Cross View Fusion code's constant
+
+
+def heatmap_jdr(heatmaps: Tensor, labels: dict[str, Tensor], image_px: int, threshold: str = "half_head") -> Tensor:
+    """Joint Detection Rate per joint (MetaFuse Sec. 5.1), (J,): the heatmap maximum, in image pixels, within the
+    threshold of the label. ``threshold``: "half_head" — half the head size each view sees in that frame
+    (:func:`mfcore.metrics.head_threshold_px`), the book's JDR; "crossview_const" — the Cross View Fusion code's one
+    constant for all frames, 0.5 × input size / 10 (:func:`mfcore.crossview_threshold_px`).
+    heatmaps (N, V, J, h, w); labels from :func:`mfcore.backbone.cached_heatmaps` (same frames and views;
+    "projections"/"focal_px" of one camera set, (V, 3, 4)/(V,), or per frame, (N, V, 3, 4)/(N, V), as the H36M-like
+    test set of several subjects). Joints outside the image do not count; occluded ones do."""
+    return peak_jdr(heatmap_peaks_px(heatmaps, image_px), labels, image_px, threshold)
+
+
+def heatmap_peaks_px(heatmaps: Tensor, image_px: int) -> Tensor:
+    """The maximum of every heatmap channel in image pixels, (N, V, J, 2): heatmaps (N, V, J, h, w) of an
+    ``image_px`` image (what :func:`peak_jdr` scores; computed once for every threshold and subset of frames)."""
+    return geometry.scale_pixels(heatmap_argmax_px(heatmaps), heatmaps.shape[-1], image_px)
+
+
+def peak_jdr(peaks_px: Tensor, labels: dict[str, Tensor], image_px: int, threshold: str = "half_head") -> Tensor:
+    """:func:`heatmap_jdr` from the heatmap maxima (N, V, J, 2) in image pixels (:func:`heatmap_peaks_px`), (J,)."""
+    if threshold not in JDR_THRESHOLDS:
+        raise ValueError(f"unknown JDR threshold {threshold!r}; valid: {', '.join(JDR_THRESHOLDS)}")
+    gt_px = labels["joints_2d_px"]
+    if peaks_px.shape != gt_px.shape:
+        raise ValueError(f"peaks_px {tuple(peaks_px.shape)} and labels joints_2d_px {tuple(gt_px.shape)} differ")
+    inside = ((gt_px >= -0.5) & (gt_px <= image_px - 0.5)).all(-1)
+    thr = labels_head_threshold_px(labels) if threshold == "half_head" else crossview_threshold_px(image_px)
+    return jdr(peaks_px.to(gt_px.device), gt_px, thr, inside)
+
+
+def jdr_rows(heatmaps: Tensor, labels: dict[str, Tensor], image_px: int, thresholds=JDR_THRESHOLDS,
+             **columns) -> list[dict]:
+    """Tidy rows ``{**columns, joint, jdr, threshold}`` for the mean over joints, the Fig. 7 joint groups, and every
+    joint of :data:`mfcore.skeleton.JOINT_NAMES`, for each threshold of ``thresholds`` (:func:`heatmap_jdr`)."""
+    return peak_jdr_rows(heatmap_peaks_px(heatmaps, image_px), labels, image_px, thresholds, **columns)
+
+
+def peak_jdr_rows(peaks_px: Tensor, labels: dict[str, Tensor], image_px: int, thresholds=JDR_THRESHOLDS,
+                  **columns) -> list[dict]:
+    """:func:`jdr_rows` from the heatmap maxima (N, V, J, 2) in image pixels (:func:`heatmap_peaks_px`)."""
+    rows = []
+    for threshold in thresholds:
+        per_joint = peak_jdr(peaks_px, labels, image_px, threshold)
+        values = {"mean": float(per_joint.nanmean())}
+        for group, names in JOINT_GROUPS.items():
+            values[group] = float(per_joint[[skeleton.JOINT_INDEX[n] for n in names]].nanmean())
+        values.update({name: float(per_joint[i]) for i, name in enumerate(skeleton.JOINT_NAMES)})
+        rows += [{**columns, "joint": joint, "jdr": jdr, "threshold": threshold} for joint, jdr in values.items()]
+    return rows
+
+
+def camera_sets(labels: dict[str, Tensor]) -> list[tuple[Tensor, Tensor, Tensor]]:
+    """The frames of a test set grouped by their cameras: [(frame indices (n,), projections (V, 3, 4), focal_px
+    (V,))], in order of first appearance. One group when ``labels["projections"]`` is (V, 3, 4); one per camera
+    placement (e.g. per H36M subject) when it is per frame, (N, V, 3, 4)."""
+    P, f = labels["projections"], labels["focal_px"]
+    if P.dim() == 3:
+        return [(torch.arange(labels["joints_3d_m"].shape[0]), P, f)]
+    if P.dim() != 4 or P.shape[-2:] != (3, 4):
+        raise ValueError(f"projections must be (V, 3, 4) or per frame (N, V, 3, 4); got {tuple(P.shape)}")
+    _, inverse = torch.unique(P.flatten(1), dim=0, return_inverse=True)
+    groups = []
+    for g in dict.fromkeys(inverse.tolist()):  # first-appearance order
+        idx = (inverse == g).nonzero()[:, 0]
+        groups.append((idx, P[idx[0]], f[idx[0]]))
+    return groups
+
+
+def labels_head_threshold_px(labels: dict[str, Tensor]) -> Tensor:
+    """Half a head size in pixels, (N, V), for one camera set or per-frame cameras (:func:`camera_sets`)."""
+    X = labels["joints_3d_m"]
+    out = None
+    for idx, P, f in camera_sets(labels):
+        thr = head_threshold_px(X[idx], P, f)
+        out = thr.new_empty(X.shape[0], thr.shape[1]) if out is None else out
+        out[idx] = thr
+    return out
+

@@ -64,7 +64,7 @@ from typing import Callable, NamedTuple
 import torch
 import torch.nn.functional as F
 
-from . import geometry, metrics, skeleton
+from . import data, geometry, metrics, skeleton
 
 Tensor = torch.Tensor
 
@@ -201,11 +201,7 @@ def render_gaussian_heatmaps(joints_3d_m: Tensor, projections_hm: Tensor, heatma
         swap = (torch.rand(z.shape, generator=gen) < outlier_fraction).to(dev)
         anywhere = (torch.rand(x.shape, generator=gen) * (heatmap_px - 1)).to(dev)
         x = torch.where(swap[..., None], anywhere, x)
-    r = torch.arange(heatmap_px, device=dev, dtype=torch.float32)
-    gx = torch.exp(-0.5 * ((r - x[..., 0, None]) / sigma_px) ** 2)  # (B, V, J, w)
-    gy = torch.exp(-0.5 * ((r - x[..., 1, None]) / sigma_px) ** 2)  # (B, V, J, h)
-    hm = gy[..., :, None] * gx[..., None, :]
-    return hm * (z > 0)[..., None, None]
+    return data.gaussian_heatmaps(x, heatmap_px, sigma_px) * (z > 0)[..., None, None]
 
 
 # ------------------------------------------------------------------------------------------------ triangulation

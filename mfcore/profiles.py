@@ -80,7 +80,6 @@ class MetaFuseSizes:
     target_train_frames: int = 32  # labelled pool on the target rig (must hold the largest K)
     target_test_frames: int = 48  # unseen test motions on the target rig
     trials: int = 1  # draws of 4 of the dome's 6 held-out cameras
-    temperature: float = 0.2  # softmax temperature on each fused channel (Sec. 5.1)
     speed_batch: int = 4  # frames per fusion step in the chapter's speed table (B=32 on the GPU, as the benchmark)
     speed_repeats: int = 3  # timed repetitions (median) in the chapter's speed table
     first_order: bool = False  # first-order MAML (drops the second-order terms of Eq. (6))

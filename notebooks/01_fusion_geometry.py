@@ -43,7 +43,7 @@ import seaborn as sns
 import torch
 from IPython.display import Markdown, display
 
-from mfcore import epipolar, geometry, metrics
+from mfcore import data, epipolar, fusion, geometry, metrics
 from mfbook import chapter, plots, progress
 
 ch = chapter.open_chapter("01_fusion_geometry", profile=profile, device=device, seed=seed, out_dir=out_dir)
@@ -76,15 +76,15 @@ proj = geometry.stack_projections(cameras, dtype=torch.float64)
 P_px = geometry.project(proj, P_m)[:, 0]  # (V, 2) heatmap px
 Q_px = geometry.project(proj, Q_m)[:, 0]
 
-heatmaps = epipolar.gaussian_heatmap(P_px, side, sigma)  # (V, side, side) peak 1 at the joint
-heatmaps[0] = epipolar.gaussian_heatmap(Q_px[0], side, sigma)  # view 1 is wrong
+heatmaps = data.gaussian_heatmaps(P_px, side, sigma)  # (V, side, side) peak 1 at the joint
+heatmaps[0] = data.gaussian_heatmaps(Q_px[0], side, sigma)  # view 1 is wrong
 weights = {v: epipolar.ideal_fusion_weights(cameras[0], cameras[v], grid.to(ch.device), sigma)
            for v in range(1, len(cameras))}  # ω over view v for every view-1 pixel: (side², side, side)
 own = heatmaps[0].to(ch.device)
-from_view2 = epipolar.fuse_cross_view(torch.zeros_like(own), heatmaps[1].to(ch.device), weights[1])
+from_view2 = fusion.fuse_pair(torch.zeros_like(own), heatmaps[1].to(ch.device), weights[1])
 fused = own
 for v in range(1, len(cameras)):
-    fused = epipolar.fuse_cross_view(fused, heatmaps[v].to(ch.device), weights[v])
+    fused = fusion.fuse_pair(fused, heatmaps[v].to(ch.device), weights[v])
 err_before = float((metrics.heatmap_argmax_px(own.cpu()[None])[0] - P_px[0]).norm())
 err_after = float((metrics.heatmap_argmax_px(fused.cpu()[None])[0] - P_px[0]).norm())
 ch.glue("example_error_before_px", round(err_before, 2))

@@ -48,7 +48,7 @@ import seaborn as sns
 import torch
 from IPython.display import Markdown, display
 
-from mfcore import backbone, fusion, meta, skeleton
+from mfcore import backbone, fewshot, fusion, maml, metrics, oracle, skeleton, targets
 from mfbook import chapter, plots
 
 ch = chapter.open_chapter("03_meta_training", profile=profile, device=device, seed=seed, out_dir=out_dir)
@@ -109,7 +109,7 @@ def show_code(source: str) -> None:
     display(Markdown("```python\n" + textwrap.dedent(source).rstrip() + "\n```"))
 
 
-show_code(inspect.getsource(meta.inner_update))
+show_code(inspect.getsource(maml.inner_update))
 
 # %% [markdown]
 # The **outer step** (Eq. (6)): the loss of the *adapted* parameters on each task's D_test, averaged over the tasks of
@@ -117,7 +117,7 @@ show_code(inspect.getsource(meta.inner_update))
 # first-order) and drives one Adam step of the outer rate β. This is the loop body of `meta_train`:
 
 # %%
-meta_train_source = inspect.getsource(meta.meta_train)
+meta_train_source = inspect.getsource(maml.meta_train)
 loop_start = meta_train_source.index("        for _ in bar:")
 loop_end = meta_train_source.index("            _show(bar, history)")
 show_code(meta_train_source[loop_start:loop_end])
@@ -128,8 +128,8 @@ show_code(meta_train_source[loop_start:loop_end])
 
 # %%
 losses, pretrained = [], {}
-for method in meta.PRETRAINED:
-    model, history = meta.pretrained_fusion(method, ch.profile, seed, ch.device)
+for method in maml.PRETRAINED:
+    model, history = maml.pretrained_fusion(method, ch.profile, seed, ch.device)
     pretrained[method] = model
     kind = "meta-training (D_test loss after the inner step)" if method in ("MetaFuse", "NaiveFuseMeta") \
         else "plain pre-training on 4 dome cameras"
@@ -137,7 +137,7 @@ for method in meta.PRETRAINED:
                                 "mse": history}))
 losses = pd.concat(losses, ignore_index=True)
 ch.save_table(losses, "pretraining_loss")
-dome = meta.meta_training_data(ch.profile, seed, ch.device)
+dome = maml.meta_training_data(ch.profile, seed, ch.device)
 nofusion_mse = float(fusion.fusion_mse(dome["pred"], dome["target"]))  # the loss of fused = backbone heatmaps
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
 for ax, phase in zip(axes, losses.phase.unique()):
@@ -182,7 +182,7 @@ plt.show()
 # %%
 rows = []
 for s in sorted({16, 32, 64, side}):
-    naive, affine = meta.pair_model("naive", s), meta.pair_model("affine", s)
+    naive, affine = maml.pair_model("naive", s), maml.pair_model("affine", s)
     rows.append({"heatmap_px": s, "NaiveFuse": fusion.parameter_count(naive),
                  "AffineFuse": fusion.parameter_count(affine),
                  "MetaFuse_finetuned": affine.theta.numel()})
@@ -201,16 +201,16 @@ display(Markdown(f"At 64² heatmaps one NaiveFuse pair holds {ratio64:.0f}× the
 # pair model; MetaFuse then finetunes θ only, by Adam at 5e-3 (Sec. 5.1), on K labelled frames, with ω_base frozen.
 
 # %%
-target = meta.target_rigs(ch.profile, seed, ch.device)[0]
+target = targets.target_rigs(ch.profile, seed, ch.device)[0]
 train, test = target["train"], target["test"]
 k_demo = max(sizes.shots)
-shots = meta.select_shots(train["pred"].shape[0], k_demo, seed)
+shots = fewshot.select_shots(train["pred"].shape[0], k_demo, seed)
 finetuned, ft_rows = {}, []
 for method in ("MetaFuse", "AffineFuse", "NaiveFuse"):
     model = fusion.for_rig(pretrained[method], train["pred"].shape[1])
     omega_before = model.omega_base.detach().clone() if hasattr(model, "omega_base") else None
     t0 = time.perf_counter()
-    hist = meta.finetune(model, train["pred"][shots], train["target"][shots], steps=sizes.finetune_steps,
+    hist = maml.finetune(model, train["pred"][shots], train["target"][shots], steps=sizes.finetune_steps,
                          lr=sizes.finetune_lr, batch_size=min(k_demo, sizes.batch_size), seed=seed)
     finetuned[method] = model
     ft_rows.append(pd.DataFrame({"method": method, "step": np.arange(1, len(hist) + 1), "mse": hist}))
@@ -231,14 +231,14 @@ display(Markdown(f"ω_base bit-identical after MetaFuse's finetuning: **{omega_f
 
 # %%
 jdr = []
-jdr += meta.jdr_rows(test["pred"], test, image_px, thresholds=("half_head",), method="NoFusion")
+jdr += metrics.jdr_rows(test["pred"], test, image_px, thresholds=("half_head",), method="NoFusion")
 for method, model in finetuned.items():
-    jdr += meta.jdr_rows(meta.fuse_frames(model, test["pred"]), test, image_px, thresholds=("half_head",),
+    jdr += metrics.jdr_rows(maml.fuse_frames(model, test["pred"]), test, image_px, thresholds=("half_head",),
                          method=method)
 jdr = pd.DataFrame(jdr)
 jdr["k"] = k_demo
 ch.save_table(jdr, "finetune_jdr")
-table = jdr[jdr.joint.isin(["mean", *meta.JOINT_GROUPS])].pivot(index="method", columns="joint", values="jdr")
+table = jdr[jdr.joint.isin(["mean", *metrics.JOINT_GROUPS])].pivot(index="method", columns="joint", values="jdr")
 display(table.round(3))
 demo_jdr = {m: ch.glue(f"demo_jdr_{m.lower()}", round(float(table.loc[m, "mean"]), 3))
             for m in ("MetaFuse", "NoFusion")}
@@ -256,14 +256,14 @@ display(Markdown(f"Mean JDR on the test frames after finetuning on K={k_demo}: "
 
 # %%
 model = finetuned["MetaFuse"]
-fused = meta.fuse_frames(model, test["pred"])
-n, v, j = meta.pick_corrected_joint(test["pred"], fused, test, image_px)
+fused = maml.fuse_frames(model, test["pred"])
+n, v, j = oracle.pick_corrected_joint(test["pred"], fused, test, image_px)
 with torch.no_grad():
     terms = fusion.contributions(test["pred"][n:n + 1].to(ch.device), model.pair_weights().float(),
                                  model.pairs)[0].cpu()
 incoming = [(k, s) for k, (t, s) in enumerate(model.pairs) if t == v]
 panels = [("ground truth", test["target"][n, v, j]), ("initial heatmap", test["pred"][n, v, j]),
-          (f"fused (softmax T={sizes.temperature:g})", fusion.sharpen(fused[n, v, j], sizes.temperature))]
+          (f"fused (softmax T={fusion.DEFAULT_TEMPERATURE:g})", fusion.sharpen(fused[n, v, j]))]
 panels += [(f"warped from view {s}", terms[k, j]) for k, s in incoming]
 gt_hm = test["joints_2d_px"][n, v, j] * side / image_px + (side / image_px - 1) / 2  # image px -> heatmap px
 fig, axes = plots.heatmap_panels([img for _, img in panels], [title for title, _ in panels], ncols=3,

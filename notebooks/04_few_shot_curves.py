@@ -33,7 +33,7 @@
 #   subjects, and the JDR is pooled over both test subjects;
 # * **4 of the dome's 6 held-out cameras** (`trials` random draws, averaged), as the paper's Panoptic experiment.
 #
-# The finetuned models and their fused test heatmaps come from `mfcore.meta.fused_test_heatmaps`, cached: chapter 5
+# The finetuned models and their fused test heatmaps come from `mfcore.fewshot.fused_test_heatmaps`, cached: chapter 5
 # reads the very same heatmaps for its 3D tables.
 #
 # **All data are synthetic** (the book's capture studio); no number on this page is one of the paper's, and the smoke
@@ -51,7 +51,8 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import Markdown, display
 
-from mfcore import meta, metrics, scorecard
+from mfcore import claims, fewshot, metrics, targets
+from mfcore import oracle as epipolar_oracle
 from mfbook import chapter, plots, speed
 
 ch = chapter.open_chapter("04_few_shot_curves", profile=profile, device=device, seed=seed, out_dir=out_dir)
@@ -69,7 +70,7 @@ display(Markdown(f"K ∈ {list(sizes.shots)} labelled frames (pool {sizes.target
 # labelled frames that every method shares. `paper_k` is the paper's K that the profile's K stands for (same rank).
 
 # %%
-rows, timings = meta.few_shot_curves(ch.profile, seed, ch.device, by_subject=True)
+rows, timings = fewshot.few_shot_curves(ch.profile, seed, ch.device, by_subject=True)
 rows = pd.DataFrame(rows)[["rig", "method", "k", "paper_k", "subject", "joint", "jdr", "threshold", "trial"]]
 jdr = rows[rows.subject == "all"].reset_index(drop=True)  # pooled over the test subjects
 ch.save_table(jdr, "jdr")
@@ -89,7 +90,7 @@ display(mean[mean.joint == "mean"].pivot(index=["rig", "method"], columns="k", v
 
 # %%
 COLORS = {"NaiveFuse": "tab:green", "AffineFuse": "tab:blue", "MetaFuse": "tab:red", "NaiveFuseMeta": "tab:purple"}
-JOINTS = ["mean", *meta.JOINT_GROUPS]
+JOINTS = ["mean", *metrics.JOINT_GROUPS]
 RIG_TITLES = {"h36m": "H36M-like room (test subjects S9, S11)", "dome_heldout": "dome, held-out cameras"}
 shots = list(sizes.shots)
 spread = (half_head.groupby(["rig", "method", "k", "joint"], as_index=False).jdr  # over the trials
@@ -134,13 +135,13 @@ for rig, part in mean.merge(spread, on=["rig", "method", "k", "joint"]).groupby(
 # ## Which findings of Fig. 7 reproduce here
 #
 # Each finding of the paper's Fig. 7 that this chapter can test, checked on each target rig by the same functions
-# as the scorecard (chapter 7, `mfcore.scorecard`): the paper's statement, our numbers, and whether it holds (an
+# as the scorecard (chapter 7, `mfcore.claims`): the paper's statement, our numbers, and whether it holds (an
 # ordering must hold by at least 0.1 JDR point, the precision printed here: a smaller difference is a tie). Where a
 # finding does not hold, `possible_reason` names what differs from the paper's setting that could explain it; it is
 # a hypothesis written before the numbers were seen, not something this page measured.
 
 # %%
-findings_table = scorecard.fig7_findings(jdr)
+findings_table = claims.fig7_findings(jdr)
 ch.save_table(findings_table, "fig7_findings")
 n_hold = int((findings_table.holds == "yes").sum())
 ch.glue("fig7_findings_hold", n_hold)
@@ -165,22 +166,22 @@ with pd.option_context("display.max_colwidth", 120):
 # much *could* such a sum gain on these heatmaps? The oracle below uses the weights a perfect learner would find:
 # for every ordered pair of views, row i of W is the exact epipolar line of target pixel i in the source view (the
 # calibrated cameras, the visible half-line, a Gaussian profile of the heatmaps' own σ), scaled by a gain in units of
-# one source peak (`mfcore.meta.epipolar_oracle_weights`). Nothing is learned and nothing is finetuned: it reads the
+# one source peak (`mfcore.oracle.epipolar_oracle_weights`). Nothing is learned and nothing is finetuned: it reads the
 # same backbone heatmaps of the same test frames as Fig. 7. Every gain is shown; the best one is picked on the test
 # frames, so the best oracle JDR is an upper bound of Eq. (1) with exact geometry on these heatmaps, not a method.
 # This diagnostic is the book's own addition (the paper has no such experiment).
 
 # %%
-oracle = pd.DataFrame([row for target in meta.FIG7_TARGETS for trial in range(meta.target_trials(target, ch.profile))
-                       for row in meta.epipolar_oracle_rows(target, trial, ch.profile, seed, ch.device)])
+oracle = pd.DataFrame([row for target in targets.FIG7_TARGETS for trial in range(targets.target_trials(target, ch.profile))
+                       for row in epipolar_oracle.epipolar_oracle_rows(target, trial, ch.profile, seed, ch.device)])
 ch.save_table(oracle, "epipolar_oracle")
 oracle_mean = (oracle[(oracle.joint == "mean") & (oracle.threshold == "half_head")]
                .groupby(["rig", "gain"], as_index=False)[["jdr", "mse"]].mean())  # average over trials
 k_top = max(sizes.shots)
-fig, grid = plt.subplots(2, len(meta.FIG7_TARGETS), figsize=(5.6 * len(meta.FIG7_TARGETS), 6.4), sharex="col",
+fig, grid = plt.subplots(2, len(targets.FIG7_TARGETS), figsize=(5.6 * len(targets.FIG7_TARGETS), 6.4), sharex="col",
                          sharey="row")
 oracle_summary = []
-for ax, ax_mse, rig in zip(grid[0], grid[1], meta.FIG7_TARGETS):
+for ax, ax_mse, rig in zip(grid[0], grid[1], targets.FIG7_TARGETS):
     o = oracle_mean[oracle_mean.rig == rig]
     ref = mean[(mean.rig == rig) & (mean.joint == "mean")]
     nofusion = float(ref[ref.method == "NoFusion"].jdr.iloc[0])
@@ -275,7 +276,7 @@ oracle_summary.round(3)
 #
 # The lower panels compare the loss at fixed weights. The direct test trains: NaiveFuse^full's recipe (the whole
 # labelled pool, the same Adam steps, rate, mini-batches and seed as the NaiveFuse^full curve of Fig. 7), started from
-# the oracle's weights instead of zero (`mfcore.meta.oracle_init_rows`). The start is the oracle at gain
+# the oracle's weights instead of zero (`mfcore.oracle.oracle_init_rows`). The start is the oracle at gain
 # {glue:text}`oracle_init_gain`, its own calibration (a source peak adds about one), fixed before anything was run and
 # not picked on the test frames; where a rig's pool has several camera placements (the H36M-like room: one per
 # training subject), the start is the oracle weights of the placements averaged by their frame counts, the one weight
@@ -286,13 +287,13 @@ oracle_summary.round(3)
 # good lines once it has them and the learned models fall short in finding them.
 
 # %%
-from_oracle = pd.DataFrame([row for target in meta.FIG7_TARGETS
-                            for trial in range(meta.target_trials(target, ch.profile))
-                            for row in meta.oracle_init_rows(target, trial, ch.profile, seed, ch.device)])
+from_oracle = pd.DataFrame([row for target in targets.FIG7_TARGETS
+                            for trial in range(targets.target_trials(target, ch.profile))
+                            for row in epipolar_oracle.oracle_init_rows(target, trial, ch.profile, seed, ch.device)])
 ch.save_table(from_oracle, "naivefuse_from_oracle")
 fo = (from_oracle[(from_oracle.joint == "mean") & (from_oracle.threshold == "half_head")]
       .groupby(["rig", "step"], as_index=False)[["jdr", "mse", "line_share"]].mean())  # average over trials
-fig, grid = plt.subplots(2, len(meta.FIG7_TARGETS), figsize=(5.6 * len(meta.FIG7_TARGETS), 6.4), sharex=True,
+fig, grid = plt.subplots(2, len(targets.FIG7_TARGETS), figsize=(5.6 * len(targets.FIG7_TARGETS), 6.4), sharex=True,
                          sharey="row")
 init_summary = []
 for ax, ax_share, r in zip(grid[0], grid[1], oracle_summary.itertuples()):
@@ -324,7 +325,7 @@ else:  # a start below NoFusion has no gain to keep (the smoke profile's 16² he
     fig.suptitle(f"Trained by Eq. (3) from the oracle, NaiveFuse's mean JDR goes from {init_summary.start.mean():.3f} "
                  f"to {init_summary.end.mean():.3f} (NoFusion {init_summary.nofusion.mean():.3f})")
 ch.save_figure(fig, "naivefuse_from_oracle")
-ch.glue("oracle_init_gain", f"{meta.ORACLE_INIT_GAIN:g}")
+ch.glue("oracle_init_gain", f"{epipolar_oracle.ORACLE_INIT_GAIN:g}")
 ch.glue("oracle_init_steps", int(fo.step.max()))
 
 

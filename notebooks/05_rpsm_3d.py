@@ -209,7 +209,7 @@ robust.pivot(index="outlier_fraction", columns="estimator", values="mpjpe_mm").r
 #
 # Each 2D method's heatmaps of the test frames go through every estimator; MPJPE is measured without alignment, as
 # MetaFuse does, with PA-MPJPE (after a similarity alignment) beside it. The 2D methods are those of MetaFuse Table 1,
-# and their heatmaps are *chapter 4's own*: `mfcore.meta.fused_test_heatmaps` finetunes each model once (the same
+# and their heatmaps are *chapter 4's own*: `mfcore.fewshot.fused_test_heatmaps` finetunes each model once (the same
 # pre-trained models, the same K labelled frames, the same seeds) and caches its fused test heatmaps, which both
 # chapters read. NoFusion is the backbone alone, MetaFuse^K the meta-trained model finetuned on K labelled frames of the
 # target rig, NaiveFuse^K the plainly pre-trained NaiveFuse finetuned on the same frames, NaiveFuse^full NaiveFuse
@@ -225,16 +225,17 @@ robust.pivot(index="outlier_fraction", columns="estimator", values="mpjpe_mm").r
 # * **Panoptic analog (Sec. 5.4)**: 4 of the dome's 6 held-out cameras, in {glue:text}`trials` seeded draws.
 
 # %%
-from mfcore import backbone, meta
+from mfcore import backbone, fewshot, maml, metrics, targets
+from mfcore import claims as paper_claims
 
 M = ch.profile.metafuse
-PAPER_SHOTS = meta.PAPER_SHOTS  # the K of MetaFuse's Fig. 7 and tables
+PAPER_SHOTS = fewshot.PAPER_SHOTS  # the K of MetaFuse's Fig. 7 and tables
 
 
 def shots(k_paper):
     """The profile's K standing for the paper's ``k_paper`` (same rank in the list of shots; the full profile's K are
     the paper's, the smoke profile's are smaller)."""
-    return meta.profile_k(k_paper, ch.profile)
+    return fewshot.profile_k(k_paper, ch.profile)
 
 
 TABLE_ESTIMATORS = ("triangulation", "ransac", "psm", "rpsm")
@@ -246,9 +247,9 @@ ch.glue("table_test_frames", M.target_test_frames)
 def heatmaps_for(method, k, target, trial=0):
     """(heatmaps (N, V, J, h, w), test labels) of a 2D method on a target's test frames: chapter 4's cached ones."""
     if method == "GroundTruth2D":
-        sample = meta.fused_test_heatmaps("NoFusion", 0, target, trial, ch.profile, seed, ch.device)
+        sample = fewshot.fused_test_heatmaps("NoFusion", 0, target, trial, ch.profile, seed, ch.device)
         return sample["target"], sample
-    sample = meta.fused_test_heatmaps(method, k, target, trial, ch.profile, seed, ch.device)
+    sample = fewshot.fused_test_heatmaps(method, k, target, trial, ch.profile, seed, ch.device)
     return sample["heatmaps"], sample
 
 
@@ -257,7 +258,7 @@ def per_frame_errors(heatmaps, sample, estimators=TABLE_ESTIMATORS):
     different camera placements (the H36M-like test subjects) are estimated with their own cameras."""
     n = heatmaps.shape[0]
     out = {est: (torch.empty(n, dtype=torch.float64), torch.empty(n, dtype=torch.float64)) for est in estimators}
-    for idx, P_image, _ in meta.camera_sets(sample):
+    for idx, P_image, _ in metrics.camera_sets(sample):
         P = pictorial.heatmap_projections(P_image, IMAGE_PX, HM_PX).to(ch.device)
         gt = sample["joints_3d_m"][idx]
         for est in estimators:
@@ -298,7 +299,7 @@ for method, k in tqdm(TABLE2, desc="Table 2 methods"):
         subject_rows += rows_for("h36m", method, k, [select(err, sample["subject"] == s)], subject=f"S{s}")
 table2 = pd.DataFrame(rows)
 by_subject = pd.DataFrame(subject_rows)
-by_subject["paper_k"] = [meta.paper_k(k, ch.profile, m) for m, k in zip(by_subject.method, by_subject.k)]
+by_subject["paper_k"] = [fewshot.paper_k(k, ch.profile, m) for m, k in zip(by_subject.method, by_subject.k)]
 ch.save_table(by_subject, "mpjpe_by_subject")
 table2.pivot_table(index=["method", "k"], columns="estimator", values="mpjpe_mm", sort=False).round(1)
 
@@ -338,7 +339,7 @@ table3[table3.estimator == "rpsm"].pivot_table(index="motion_type", columns="met
 # %%
 PANOPTIC = [("GroundTruth2D", 0), ("NoFusion", 0)] + [(m, k) for m in ("MetaFuse", "NaiveFuse")
                                                       for k in dict.fromkeys(map(shots, (50, 200)))]
-TRIALS = meta.target_trials("dome_heldout", ch.profile)
+TRIALS = targets.target_trials("dome_heldout", ch.profile)
 rows = []
 for method, k in tqdm(PANOPTIC, desc="Panoptic methods"):
     errs = [per_frame_errors(*heatmaps_for(method, k, "dome_heldout", trial)) for trial in range(TRIALS)]
@@ -373,7 +374,7 @@ P_tc = pictorial.heatmap_projections(walk_sample["projections"], IMAGE_PX, HM_PX
 window = min(S.savgol_window, len(walk_m) - (1 - len(walk_m) % 2))  # odd and no longer than the clip
 walk_heatmaps = {  # the clip is rendered on its own: the ring's MetaFuse^K model itself (chapter 4's recipe) fuses it
     "GroundTruth2D": walk_sample["target"], "NoFusion": walk_sample["pred"],
-    "MetaFuse": meta.fuse_frames(meta.adapted_fusion("MetaFuse", TC_K, "totalcapture", 0, ch.profile, seed, ch.device),
+    "MetaFuse": maml.fuse_frames(fewshot.adapted_fusion("MetaFuse", TC_K, "totalcapture", 0, ch.profile, seed, ch.device),
                                  walk_sample["pred"])}
 rows, tracks = [], {}
 for method, heatmaps in walk_heatmaps.items():
@@ -418,7 +419,7 @@ smoothing.round(1)
 # %%
 mpjpe = pd.concat([table2, table3, panoptic, smoothing], ignore_index=True)
 # the paper's K each K stands for (same rank; 0 for methods not finetuned on K frames)
-mpjpe["paper_k"] = [meta.paper_k(k, ch.profile, m) for m, k in zip(mpjpe.method, mpjpe.k)]
+mpjpe["paper_k"] = [fewshot.paper_k(k, ch.profile, m) for m, k in zip(mpjpe.method, mpjpe.k)]
 mpjpe["smoothing"] = mpjpe.smoothing.fillna("not a sequence")  # sampled frames: no temporal filter applies
 mpjpe["sequence"] = mpjpe.sequence.fillna("sampled frames")
 ch.save_table(mpjpe, "mpjpe")
@@ -457,16 +458,7 @@ def ours(rig, method, k=0, estimator="rpsm", motion_type="all"):
     return float(sel.mpjpe_mm.iloc[0]) if len(sel) else float("nan")
 
 
-PAPER = [  # (rig, method, paper's K, paper MPJPE mm, source)
-    ("h36m", "MetaFuse", 50, 32.7, "MetaFuse Table 2"), ("h36m", "MetaFuse", 100, 31.3, "MetaFuse Table 2"),
-    ("h36m", "MetaFuse", 500, 29.3, "MetaFuse Table 2"),
-    ("totalcapture", "NoFusion", 0, 41.2, "MetaFuse Table 3 (mean)"),
-    ("totalcapture", "MetaFuse", 500, 32.4, "MetaFuse Table 3 (mean)"),
-    ("dome_heldout", "NoFusion", 0, 40.47, "MetaFuse Sec. 5.4"),
-    ("dome_heldout", "MetaFuse", 50, 37.27, "MetaFuse Sec. 5.4"),
-    ("dome_heldout", "MetaFuse", 200, 31.78, "MetaFuse Sec. 5.4"),
-    ("dome_heldout", "NaiveFuse", 50, 43.39, "MetaFuse Sec. 5.4"),
-    ("dome_heldout", "NaiveFuse", 200, 35.60, "MetaFuse Sec. 5.4")]
+PAPER = paper_claims.PAPER_MPJPE_MM  # (rig, method, paper's K, paper MPJPE mm, source)
 comparison = pd.DataFrame([dict(rig=r, method=m, paper_k=k, k=shots(k) if k else 0, paper_mpjpe_mm=v,
                                 our_mpjpe_mm=ours(r, m, shots(k) if k else 0), source=src)
                            for r, m, k, v, src in PAPER])
@@ -474,7 +466,7 @@ ch.save_table(comparison, "paper_comparison")
 
 psm_rpsm = quant[(quant.grid_bins == S.grid_bins) & (quant.unary == "smoothed to the grid (ours)")].set_index("stages")
 walk_err = smoothing.set_index(["method", "smoothing"]).mpjpe_mm
-CLAIMS = [  # (claim, left value, right value): the claim holds when left < right
+CLAIMS = [  # (claim, left value, right value): the claim holds when left is below right (paper_claims.mm_below)
     ("RPSM beats the PSM on perfect heatmaps (Cross View Fusion Sec. 4)",
      psm_rpsm.mpjpe_mm.loc[S.rpsm_stages], psm_rpsm.mpjpe_mm.loc[0])]
 for small, large in ((50, 100), (100, 500)):
@@ -500,7 +492,7 @@ CLAIMS += [
 ]
 if k50 == k200:  # a profile with fewer shots than the paper: no K = 200 distinct from K = 50
     CLAIMS = [c for c in CLAIMS if f"^{k200} beats MetaFuse^{k50}" not in c[0]]
-claims = pd.DataFrame([dict(claim=c, left_mm=l, right_mm=r, holds=bool(l < r)) for c, l, r in CLAIMS])
+claims = pd.DataFrame([dict(claim=c, left_mm=l, right_mm=r, holds=paper_claims.mm_below(l, r)) for c, l, r in CLAIMS])
 ch.save_table(claims, "claims")
 ch.glue("profile_name", ch.profile.name)
 ch.glue("claims_held", f"{int(claims.holds.sum())} of {len(claims)}")

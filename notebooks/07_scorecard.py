@@ -3,7 +3,7 @@
 #
 # Each row is one claim of the three papers, checked against the tables that the chapters of this book computed at the
 # same profile (`results/<profile>/<chapter>/*.csv`). Nothing here is typed in: the claims, the papers' numbers and the
-# test each claim gets are written once in `mfcore/scorecard.py`, and our number is read from the chapter's table that
+# test each claim gets are written once in `mfcore/claims.py`, and our number is read from the chapter's table that
 # the *evidence* column names. A claim is **yes** when our measurement agrees with the paper's statement, **no** when it
 # does not, and **not run** when the chapter that measures it did not produce the table.
 #
@@ -22,12 +22,12 @@ out_dir = ""
 # %%
 import pandas as pd
 
-from mfcore import scorecard
+from mfcore import claims
 from mfbook import chapter
 from mfbook.paths import RESULTS_DIR
 
 ch = chapter.open_chapter("07_scorecard", profile=profile, device=device, seed=seed, out_dir=out_dir)
-card = scorecard.scorecard(RESULTS_DIR / ch.profile.name)
+card = claims.scorecard(RESULTS_DIR / ch.profile.name)
 ch.save_table(card, "scorecard")
 counts = card.holds.value_counts()
 ch.glue("claims_total", len(card))
@@ -67,7 +67,7 @@ plt.show()
 # %% [markdown]
 # ## How each claim is tested
 #
-# The test of each claim is the function of the same name in `mfcore/scorecard.py`; tolerances are named constants
+# The test of each claim is the function of the same name in `mfcore/claims.py`; tolerances are named constants
 # there (for example "close to" = within one JDR percentage point), chosen before any result was seen. Where the papers
 # are vague ("far below", "close to"), that constant is our reading of the words, stated once and used for every
 # profile. One rule came later: an ordering ("above", "below", "falls with K", "beats") holds only by at least the

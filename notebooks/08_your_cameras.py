@@ -45,7 +45,7 @@ import seaborn as sns
 import torch
 from IPython.display import Markdown, display
 
-from mfcore import adapt, data, meta, skeleton, studio
+from mfcore import adapt, data, maml, skeleton, studio
 from mfbook import adapt as adapt_cli
 from mfbook import chapter, plots
 
@@ -148,7 +148,7 @@ plt.show()
 
 # %%
 results = [adapt.adapt_to_rig(chapter.REPO_ROOT / RIG_FILE, k, ch.profile, seed, ch.device) for k in SHOTS]
-pretrained, _ = meta.pretrained_fusion(adapt.METHOD, ch.profile, seed, ch.device, progress=False)
+pretrained, _ = maml.pretrained_fusion(adapt.METHOD, ch.profile, seed, ch.device, progress=False)
 omega_kept = all(torch.equal(r.model.omega_base.cpu(), pretrained.omega_base.detach().cpu()) for r in results)
 jdr = pd.concat([r.mean_jdr() for r in results]).drop_duplicates(["rig", "method", "k", "joint"])
 jdr = jdr.sort_values(["method", "k"], kind="stable", ascending=[False, True])[["rig", "method", "k", "joint", "jdr"]]
@@ -222,7 +222,7 @@ with tempfile.TemporaryDirectory() as tmp:
     path = adapt.save_adapted(results[0].model, Path(tmp) / "adapted.pt")
     loaded = adapt.load_adapted(path, chapter.REPO_ROOT / RIG_FILE, device=ch.device)
     train, test = adapt.rig_heatmaps(rig, ch.profile, seed, ch.device)
-    same = torch.equal(meta.fuse_frames(loaded, test["pred"][:4]), meta.fuse_frames(results[0].model, test["pred"][:4]))
+    same = torch.equal(maml.fuse_frames(loaded, test["pred"][:4]), maml.fuse_frames(results[0].model, test["pred"][:4]))
 display(Markdown(f"Reloaded model fuses the test heatmaps exactly as the adapted one: **{same}**."))
 
 # %% [markdown]

@@ -1,7 +1,7 @@
 import pytest
 
 from mfbook import cache, progress
-from mfcore import meta, runtime
+from mfcore import runtime, targets
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -16,8 +16,8 @@ def _the_books_cache_and_progress_bars():
 
 @pytest.fixture(autouse=True)
 def _fresh_target_memo():
-    """Every test assembles its own target sets: :func:`mfcore.meta.target_data` keeps the last ones in memory, and
+    """Every test assembles its own target sets: :func:`mfcore.targets.target_data` keeps the last ones in memory, and
     tests replace what they are assembled from (monkeypatched heatmaps, other cache folders)."""
-    meta.clear_target_memo()
+    targets.clear_target_memo()
     yield
-    meta.clear_target_memo()
+    targets.clear_target_memo()

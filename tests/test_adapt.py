@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from mfbook import adapt as adapt_cli
-from mfcore import adapt, backbone, data, fusion, geometry, meta, motion, profiles, studio
+from mfcore import adapt, backbone, data, fusion, geometry, maml, metrics, motion, profiles, studio
 
 CEILING5 = Path(__file__).resolve().parents[1] / "mfcore" / "rigs" / "ceiling5.yaml"
 
@@ -33,7 +33,7 @@ def tiny(monkeypatch, tmp_path):
     calls = {"heatmaps": [], "pretrained": []}
     monkeypatch.setenv("MFCORE_CACHE", str(tmp_path / "cache"))
     g = torch.Generator().manual_seed(7)
-    pair = meta.pair_model("affine", prof.studio.heatmap_px)
+    pair = maml.pair_model("affine", prof.studio.heatmap_px)
     with torch.no_grad():
         pair.omega_base.copy_(0.1 * torch.rand(pair.omega_base.shape, generator=g))
         pair.theta.add_(0.02 * torch.randn(pair.theta.shape, generator=g))
@@ -54,12 +54,12 @@ def tiny(monkeypatch, tmp_path):
 
     def fake_pretrained(method, profile, seed, device, *, progress=True):
         calls["pretrained"].append(method)
-        model = meta.pair_model("affine", profile.studio.heatmap_px)
+        model = maml.pair_model("affine", profile.studio.heatmap_px)
         model.load_state_dict(pair.state_dict())
         return model, [0.0]
 
     monkeypatch.setattr(backbone, "cached_heatmaps", fake_heatmaps)
-    monkeypatch.setattr(meta, "pretrained_fusion", fake_pretrained)
+    monkeypatch.setattr(maml, "pretrained_fusion", fake_pretrained)
     return dict(profile=prof, calls=calls, pair=pair, tmp=tmp_path)
 
 
@@ -150,7 +150,7 @@ def test_jdr_table_is_tidy_per_method_and_joint(tiny):
     assert set(t[t.method == "NoFusion"].k) == {0} and set(t[t.method == "MetaFuse"].trial) == {0, 1}
     assert set(t.threshold) == {"half_head", "crossview_const"}  # the book's JDR and the Cross View Fusion constant
     joints = t[(t.method == "NoFusion") & (t.threshold == "half_head")].joint.tolist()
-    assert joints[0] == "mean" and len(joints) == 1 + len(meta.JOINT_GROUPS) + 17
+    assert joints[0] == "mean" and len(joints) == 1 + len(metrics.JOINT_GROUPS) + 17
     assert len(res.mean_jdr()) == len(res.mean_jdr("crossview_const")) == 2 * len(joints)  # trials averaged
     assert t.jdr.between(0, 1).all() and len(res.finetune_s) == 2 and all(s > 0 for s in res.finetune_s)
     table = res.table()

@@ -211,7 +211,7 @@ FULL_SECONDS = {"01_fusion_geometry": 41.5, "02_synthetic_studio": 24.0, "03_met
 
 
 def test_chapter_needs_name_earlier_chapters_and_the_scorecard_waits_for_every_table_it_reads():
-    from mfcore import scorecard
+    from mfcore import claims
 
     stems = run_book.notebook_stems()
     assert set(FULL_SECONDS) == set(stems)
@@ -219,13 +219,13 @@ def test_chapter_needs_name_earlier_chapters_and_the_scorecard_waits_for_every_t
         assert stem in stems
         for need in needs:
             assert need in stems and stems.index(need) < stems.index(stem), (stem, need)
-    read = {c.evidence.split("/")[0] for c in scorecard.CLAIMS}
+    read = {c.evidence.split("/")[0] for c in claims.CLAIMS}
     assert read <= set(run_book.CHAPTER_NEEDS["07_scorecard"])
     assert set(run_book.TIMED_CHAPTERS) <= set(stems)
 
 
 @pytest.mark.parametrize("stem, marker", [
-    ("04_few_shot_curves", "meta."), ("05_rpsm_3d", "warmup_backbone"), ("06_trainable_fusion", "trainable_fusion"),
+    ("04_few_shot_curves", "fewshot."), ("05_rpsm_3d", "warmup_backbone"), ("06_trainable_fusion", "trainable_fusion"),
     ("08_your_cameras", "pretrained_fusion"),
 ])
 def test_chapters_that_use_chapter_3s_models_wait_for_it(stem, marker):

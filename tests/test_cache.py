@@ -1,9 +1,12 @@
+import shutil
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
 
 from mfbook import cache
+from mfcore import backbone, fewshot, maml
 
 
 @pytest.fixture()
@@ -106,3 +109,43 @@ def test_memory_budget_zero_turns_the_memo_off(tmp_cache, monkeypatch):
     monkeypatch.setenv("MFCORE_CACHE_MEMORY_GB", "0")
     cache.cached("demo", {"n": 9}, lambda: {"x": torch.ones(2)})
     assert not cache._MEMO
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# the cache keys of the real entries cover what the result depends on and nothing more (a copy of the sources is edited)
+
+REPO = Path(__file__).resolve().parents[1]
+DOWNSTREAM_OF_THE_HEATMAPS = {"maml", "fewshot", "targets", "oracle", "epipolar", "pictorial", "metrics", "claims",
+                              "trainable_fusion", "adapt"}
+
+
+@pytest.fixture()
+def sources(tmp_path, monkeypatch):
+    """A copy of mfcore/ and mfbook/ that the cache hashes instead of the real one."""
+    for pkg in ("mfcore", "mfbook"):
+        shutil.copytree(REPO / pkg, tmp_path / pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(cache, "_MFCORE_DIR", tmp_path / "mfcore")
+    return tmp_path
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} is not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+@pytest.mark.parametrize("entry, code, own_module, left_out", [
+    ("backbone", backbone.BACKBONE_CODE, "backbone", DOWNSTREAM_OF_THE_HEATMAPS | {"fusion"}),
+    ("heatmaps", backbone.HEATMAPS_CODE, "backbone", DOWNSTREAM_OF_THE_HEATMAPS | {"fusion"}),
+    ("fusion", maml.FUSION_CODE, "maml", DOWNSTREAM_OF_THE_HEATMAPS - {"maml"}),
+    ("fused", fewshot.FUSED_CODE, "fewshot", {"oracle", "epipolar", "pictorial", "claims", "trainable_fusion", "adapt"}),
+])
+def test_a_cache_key_covers_its_own_code_and_not_the_oracle_nor_the_book(sources, entry, code, own_module, left_out):
+    closure = set(cache.code_closure(code))
+    assert own_module in closure and not closure & left_out, (entry, sorted(closure & left_out))
+    before = cache.code_hash(code)
+    _edit(sources / "mfcore" / "oracle.py", '"""The epipolar oracle', '"""The epipolar oracle (edited)')
+    _edit(sources / "mfbook" / "chapter.py", "def banner(self) -> str:", "def banner(self) -> str:  # edited")
+    assert cache.code_hash(code) == before, f"editing the oracle or the book's banner rebuilds the {entry} entries"
+    _edit(sources / "mfcore" / f"{own_module}.py", "from __future__", "# edited\nfrom __future__")
+    assert cache.code_hash(code) != before, f"editing {own_module}.py must give the {entry} entries a new key"

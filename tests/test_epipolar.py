@@ -6,10 +6,11 @@ import math
 import pytest
 import torch
 
+from mfcore import data, fusion, studio
 from mfcore import epipolar as ep
 from mfcore import geometry as g
 
-CENTRE = ep.VOLUME_CENTRE_M
+CENTRE = ep.JOINT_BOX_CENTRE_M
 SIDE = 24
 
 
@@ -133,14 +134,20 @@ def test_ideal_weights_bad_input_errors():
         ep.ideal_fusion_weights(cams[0], cams[1], torch.zeros(2, 3))
 
 
-def test_fuse_cross_view_is_eq1():
-    h1, h2 = torch.rand(2, 3, 4, 4), torch.rand(2, 3, 5, 5)
-    w = torch.rand(16, 5, 5)
-    fused = ep.fuse_cross_view(h1, h2, w)
+def test_fuse_pair_is_eq1_for_one_pair():
+    h1, h2 = torch.rand(2, 3, 4, 4), torch.rand(2, 3, 4, 4)
+    w = torch.rand(16, 4, 4)
+    fused = fusion.fuse_pair(h1, h2, w)
     expected = h1 + torch.einsum("bkj,ij->bki", h2.flatten(-2), w.flatten(-2)).reshape(2, 3, 4, 4)
     assert torch.allclose(fused, expected, atol=1e-6)
     with pytest.raises(ValueError, match="weights must be"):
-        ep.fuse_cross_view(h1, h2, torch.rand(15, 5, 5))
+        fusion.fuse_pair(h1, h2, torch.rand(15, 4, 4))
+
+
+def test_the_joint_box_stands_inside_the_studios_capture_volume():
+    assert math.hypot(*ep.JOINT_BOX_MAX_M[:2]) <= studio.VOLUME_RADIUS_M
+    assert math.hypot(*ep.JOINT_BOX_MIN_M[:2]) <= studio.VOLUME_RADIUS_M
+    assert 0.0 <= ep.JOINT_BOX_MIN_M[2] < ep.JOINT_BOX_MAX_M[2] <= studio.VOLUME_HEIGHT_M
 
 
 def test_fusing_three_correct_views_moves_a_wrong_peak_to_the_joint():
@@ -149,17 +156,12 @@ def test_fusing_three_correct_views_moves_a_wrong_peak_to_the_joint():
     wrong = torch.tensor([[-0.3, -0.2, 0.8]], dtype=torch.float64)
     grid = ep.pixel_grid_px(SIDE)
     x = [project1(c, X)[0] for c in cams]
-    fused = ep.gaussian_heatmap(project1(cams[0], wrong)[0], SIDE)
+    fused = data.gaussian_heatmaps(project1(cams[0], wrong)[0], SIDE, 1.0)
     for v in (1, 2, 3):
         weights = ep.ideal_fusion_weights(cams[0], cams[v], grid)
-        fused = ep.fuse_cross_view(fused, ep.gaussian_heatmap(x[v], SIDE), weights)
+        fused = fusion.fuse_pair(fused, data.gaussian_heatmaps(x[v], SIDE, 1.0), weights)
     idx = int(fused.flatten().argmax())
     assert (torch.tensor([idx % SIDE, idx // SIDE], dtype=torch.float64) - x[0]).norm() < 1.0
-
-
-def test_gaussian_heatmap_peak_one_at_the_centre():
-    h = ep.gaussian_heatmap(torch.tensor([[3.0, 5.0]]), 8, 1.0)
-    assert h.shape == (1, 8, 8) and h[0, 5, 3] == 1.0 and float(h[0, 5, 4]) == pytest.approx(math.exp(-0.5))
 
 
 # ------------------------------------------------------------------------------------------ parameter counts
@@ -214,8 +216,8 @@ def test_closed_form_theta_lays_the_centred_line_on_each_epipolar_line():
 
 def test_fit_recovers_a_known_translation():
     side = 16
-    blob = ep.gaussian_heatmap(torch.tensor([7.5, 7.5]), side, 3.0)  # plus a second blob: no rotational symmetry
-    blob = blob + 0.5 * ep.gaussian_heatmap(torch.tensor([4.0, 10.0]), side, 1.5)
+    blob = data.gaussian_heatmaps(torch.tensor([7.5, 7.5]), side, 3.0)  # plus a second blob: no rotational symmetry
+    blob = blob + 0.5 * data.gaussian_heatmaps(torch.tensor([4.0, 10.0]), side, 1.5)
     true = torch.tensor([[[1.0, 0.0, 0.25], [0.0, 1.0, -0.125]]])
     target = ep.affine_warp(blob, true)
     ident = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]])
@@ -226,7 +228,7 @@ def test_fit_recovers_a_known_translation():
 
 
 def test_fit_with_shared_theta_index_and_bad_inputs():
-    blob = ep.gaussian_heatmap(torch.tensor([5.5, 5.5]), 12, 2.0)
+    blob = data.gaussian_heatmaps(torch.tensor([5.5, 5.5]), 12, 2.0)
     targets = torch.stack([blob, blob, blob])
     ident = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]])
     out = ep.fit_affine_warps(targets, targets, ident.repeat(2, 1, 1), steps=0, lr=0.01,

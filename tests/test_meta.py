@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from mfcore import fusion, meta
+from mfcore import fewshot, fusion, maml, metrics, optim, oracle, targets
 
 
 def _data(n=6, v=3, j=2, side=4, seed=0):
@@ -14,7 +14,7 @@ def _data(n=6, v=3, j=2, side=4, seed=0):
 
 
 def _nonzero_pair_model(kind, side=4, seed=0):
-    model = meta.pair_model(kind, side)
+    model = maml.pair_model(kind, side)
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in model.parameters():
@@ -25,14 +25,14 @@ def _nonzero_pair_model(kind, side=4, seed=0):
 @pytest.mark.parametrize("k", [0, -3, 11, 2.5, True])
 def test_bad_k_is_a_clear_error(k):
     with pytest.raises(ValueError, match=rf"K={k!r}.*pool of 10"):
-        meta.select_shots(10, k, seed=0)
+        fewshot.select_shots(10, k, seed=0)
 
 
 def test_select_shots_is_seeded_and_distinct():
-    a = meta.select_shots(10, 4, seed=3)
-    assert a.tolist() == meta.select_shots(10, 4, seed=3).tolist()
+    a = fewshot.select_shots(10, 4, seed=3)
+    assert a.tolist() == fewshot.select_shots(10, 4, seed=3).tolist()
     assert len(set(a.tolist())) == 4 and a.max() < 10
-    assert meta.select_shots(10, 10, seed=0).tolist() == list(range(10))
+    assert fewshot.select_shots(10, 10, seed=0).tolist() == list(range(10))
 
 
 @pytest.mark.parametrize("kind", ["affine", "naive"])
@@ -41,7 +41,7 @@ def test_one_inner_maml_step_equals_a_hand_written_sgd_step(kind):
     pred, target = _data(v=2)
     alpha = 0.5
     params = dict(model.named_parameters())
-    adapted = meta.inner_update(model, params, pred, target, alpha)
+    adapted = maml.inner_update(model, params, pred, target, alpha)
     # by hand: Eq. (3) on view 0 (the target of the pair), then p - alpha * grad
     fused = model(pred)
     loss = ((fused[:, 0] - target[:, 0]) ** 2).mean()
@@ -56,7 +56,7 @@ def test_meta_testing_changes_theta_only():
     rig = fusion.for_rig(pair, 3)
     omega0, theta0 = rig.omega_base.detach().clone(), rig.theta.detach().clone()
     pred, target = _data(v=3)
-    meta.finetune(rig, pred, target, steps=3, lr=5e-3, batch_size=4, seed=0, progress=False)
+    maml.finetune(rig, pred, target, steps=3, lr=5e-3, batch_size=4, seed=0, progress=False)
     assert torch.equal(rig.omega_base, omega0)  # bit-identical
     assert not torch.equal(rig.theta, theta0)
     assert not rig.omega_base.requires_grad
@@ -67,7 +67,7 @@ def test_meta_train_learns_and_is_deterministic():
     runs = []
     for _ in range(2):
         model = _nonzero_pair_model("affine")
-        losses = meta.meta_train(model, pred, target, views=(0, 1, 2), iterations=3, tasks_per_step=2, task_train=3,
+        losses = maml.meta_train(model, pred, target, views=(0, 1, 2), iterations=3, tasks_per_step=2, task_train=3,
                                  task_test=3, inner_lr=0.1, outer_lr=1e-2, seed=1, progress=False)
         runs.append((losses, model.omega_base.detach().clone()))
     assert len(runs[0][0]) == 3 and all(torch.isfinite(torch.tensor(runs[0][0])))
@@ -81,14 +81,14 @@ def test_second_order_meta_gradient_differs_from_first_order():
     for first_order in (False, True):
         model = _nonzero_pair_model("naive")
         params = dict(model.named_parameters())
-        adapted = meta.inner_update(model, params, pred[:3], target[:3], 5.0, first_order=first_order)
-        outer = meta._loss(model, adapted, pred[3:], target[3:])
+        adapted = maml.inner_update(model, params, pred[:3], target[:3], 5.0, first_order=first_order)
+        outer = maml._loss(model, adapted, pred[3:], target[3:])
         (grads[first_order],) = torch.autograd.grad(outer, [params["weight"]])
     # first order: the outer gradient is the plain gradient at the adapted point
     model = _nonzero_pair_model("naive")
-    adapted = meta.inner_update(model, dict(model.named_parameters()), pred[:3], target[:3], 5.0, first_order=True)
+    adapted = maml.inner_update(model, dict(model.named_parameters()), pred[:3], target[:3], 5.0, first_order=True)
     w = adapted["weight"].detach().requires_grad_()
-    (plain,) = torch.autograd.grad(meta._loss(model, {"weight": w}, pred[3:], target[3:]), [w])
+    (plain,) = torch.autograd.grad(maml._loss(model, {"weight": w}, pred[3:], target[3:]), [w])
     assert torch.allclose(grads[True], plain, atol=1e-7)
     assert not torch.allclose(grads[False], grads[True], atol=1e-7)
 
@@ -98,37 +98,37 @@ def test_train_fusion_lowers_the_loss_and_freezes_what_is_not_trainable():
     target = pred.clone()
     target[:, 0] += 0.3 * pred[:, 1]  # a relation NaiveFuse can learn exactly
     model = fusion.NaiveFuse(2, 4)
-    losses = meta.train_fusion(model, pred, target, steps=60, lr=1e-2, batch_size=8, seed=0, progress=False)
+    losses = maml.train_fusion(model, pred, target, steps=60, lr=1e-2, batch_size=8, seed=0, progress=False)
     assert losses[-1] < 0.2 * losses[0]
     affine = fusion.AffineFuse(2, 4)
-    meta.train_fusion(affine, pred, target, steps=2, lr=1e-2, batch_size=4, trainable=("omega_base",), progress=False)
+    maml.train_fusion(affine, pred, target, steps=2, lr=1e-2, batch_size=4, trainable=("omega_base",), progress=False)
     assert torch.equal(affine.theta, fusion.identity_theta(2, 16)) and affine.omega_base.abs().sum() > 0
 
 
 def test_pretrain_model_covers_every_pair_of_the_selected_cameras():
     pred, target = _data(n=4, v=4)
-    model = meta.pretrain_model("naive", pred, target, steps=2, lr=1e-3, batch_size=4, progress=False)
+    model = maml.pretrain_model("naive", pred, target, steps=2, lr=1e-3, batch_size=4, progress=False)
     assert len(model.pairs) == 12 and model.weight.abs().sum() > 0
-    fused = meta.fuse_frames(fusion.for_rig(model, 4), pred, batch_size=3)
+    fused = maml.fuse_frames(fusion.for_rig(model, 4), pred, batch_size=3)
     assert fused.shape == pred.shape
 
 
 def test_bad_meta_arguments_are_clear_errors():
     pred, target = _data(n=4, v=3)
-    model = meta.pair_model("affine", 4)
+    model = maml.pair_model("affine", 4)
     with pytest.raises(ValueError, match="task_train \\+ task_test = 6"):
-        meta.meta_train(model, pred, target, views=(0, 1), iterations=1, tasks_per_step=1, task_train=3, task_test=3,
+        maml.meta_train(model, pred, target, views=(0, 1), iterations=1, tasks_per_step=1, task_train=3, task_test=3,
                         inner_lr=0.1, outer_lr=0.1, progress=False)
     with pytest.raises(ValueError, match="beyond the 3 cached views"):
-        meta.meta_train(model, pred, target, views=(0, 5), iterations=1, tasks_per_step=1, task_train=1, task_test=1,
+        maml.meta_train(model, pred, target, views=(0, 5), iterations=1, tasks_per_step=1, task_train=1, task_test=1,
                         inner_lr=0.1, outer_lr=0.1, progress=False)
     with pytest.raises(ValueError, match="pair model"):
-        meta.meta_train(fusion.AffineFuse(3, 4), pred, target, views=(0, 1), iterations=1, tasks_per_step=1,
+        maml.meta_train(fusion.AffineFuse(3, 4), pred, target, views=(0, 1), iterations=1, tasks_per_step=1,
                         task_train=1, task_test=1, inner_lr=0.1, outer_lr=0.1, progress=False)
     with pytest.raises(ValueError, match="unknown fusion kind"):
-        meta.pair_model("capsule", 4)
+        maml.pair_model("capsule", 4)
     with pytest.raises(ValueError, match="fuses 2 views but the data hold 3"):
-        meta.train_fusion(fusion.NaiveFuse(2, 4), pred, target, steps=1, lr=1e-3, batch_size=2, progress=False)
+        maml.train_fusion(fusion.NaiveFuse(2, 4), pred, target, steps=1, lr=1e-3, batch_size=2, progress=False)
 
 
 def test_jdr_and_the_fig6_pick_on_a_hand_made_case(monkeypatch):
@@ -144,21 +144,21 @@ def test_jdr_and_the_fig6_pick_on_a_hand_made_case(monkeypatch):
     labels = {"joints_2d_px": gt_px[None], "joints_3d_m": torch.zeros(1, 2, 3),
               "projections": torch.zeros(1, 3, 4), "focal_px": torch.ones(1)}
     monkeypatch.setattr("mfcore.metrics.head_threshold_px", lambda *a, **k: torch.full((1, 1), 2.0))  # 2 image px
-    assert meta.heatmap_jdr(pred, labels, image_px).tolist() == [1.0, 0.0]
-    assert meta.heatmap_jdr(fused, labels, image_px).tolist() == [1.0, 1.0]
-    assert meta.pick_corrected_joint(pred, fused, labels, image_px) == (0, 0, 1)
+    assert metrics.heatmap_jdr(pred, labels, image_px).tolist() == [1.0, 0.0]
+    assert metrics.heatmap_jdr(fused, labels, image_px).tolist() == [1.0, 1.0]
+    assert oracle.pick_corrected_joint(pred, fused, labels, image_px) == (0, 0, 1)
     # the Cross View Fusion code's constant: 0.5 * 32 / 10 = 1.6 image px; joint 0 sits exactly on its label
-    assert meta.heatmap_jdr(fused, labels, image_px, "crossview_const").tolist() == [1.0, 1.0]
+    assert metrics.heatmap_jdr(fused, labels, image_px, "crossview_const").tolist() == [1.0, 1.0]
     with pytest.raises(ValueError, match="'nope'"):
-        meta.heatmap_jdr(pred, labels, image_px, "nope")
+        metrics.heatmap_jdr(pred, labels, image_px, "nope")
     # the maxima once, every threshold from them: the same JDR; maxima of other frames are a clear error
-    peaks = meta.heatmap_peaks_px(fused, image_px)
-    assert peaks.shape == (1, 1, 2, 2) and meta.peak_jdr(peaks, labels, image_px).tolist() == [1.0, 1.0]
+    peaks = metrics.heatmap_peaks_px(fused, image_px)
+    assert peaks.shape == (1, 1, 2, 2) and metrics.peak_jdr(peaks, labels, image_px).tolist() == [1.0, 1.0]
     big = _fake_set(3, 2, 4, seed=3)  # 17 joints: the rows of every joint group
-    assert meta.peak_jdr_rows(meta.heatmap_peaks_px(big["pred"], 16), big, 16, method="m") \
-        == meta.jdr_rows(big["pred"], big, 16, method="m")
+    assert metrics.peak_jdr_rows(metrics.heatmap_peaks_px(big["pred"], 16), big, 16, method="m") \
+        == metrics.jdr_rows(big["pred"], big, 16, method="m")
     with pytest.raises(ValueError, match="differ"):
-        meta.peak_jdr(peaks[:, :, :1], labels, image_px)
+        metrics.peak_jdr(peaks[:, :, :1], labels, image_px)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -204,8 +204,8 @@ def test_h36m_target_draws_its_pool_from_train_subjects_and_its_test_set_from_te
 
     prof, calls = _tiny_profile(), []
     monkeypatch.setattr(backbone, "cached_heatmaps", _fake_cached_heatmaps(calls))
-    monkeypatch.setattr(meta, "_clip_index", lambda split, n, seed: torch.zeros(n, dtype=torch.long))
-    d = meta.target_data("h36m", 0, prof, 0, "cpu")
+    monkeypatch.setattr(targets, "_clip_index", lambda split, n, seed: torch.zeros(n, dtype=torch.long))
+    d = targets.target_data("h36m", 0, prof, 0, "cpu")
     train_calls = [c for c in calls if c[1] == "train"]
     test_calls = [c for c in calls if c[1] == "test"]
     assert [c[0] for c in train_calls] == [f"h36m_s{s}" for s in studio.H36M_TRAIN_SUBJECTS] == \
@@ -216,11 +216,11 @@ def test_h36m_target_draws_its_pool_from_train_subjects_and_its_test_set_from_te
     assert d["train"]["subject"].tolist() == [1, 5, 6, 7, 8] and d["test"]["subject"].tolist() == [9, 9, 11, 11]
     assert d["train"]["pred"].shape == (5, 4, 17, 4, 4) and d["test"]["projections"].shape == (4, 4, 3, 4)
     # the test frames keep their own subject's cameras: two camera sets, in order
-    sets = meta.camera_sets(d["test"])
+    sets = metrics.camera_sets(d["test"])
     assert [idx.tolist() for idx, _, _ in sets] == [[0, 1], [2, 3]]
     assert [float(P[0, 0, 3]) for _, P, _ in sets] == [9.0, 11.0]
     # Fig. 7's rigs: H36M first, then every dome trial (4 of the 6 held-out cameras each)
-    rigs = meta.target_rigs(prof, 0, "cpu")
+    rigs = targets.target_rigs(prof, 0, "cpu")
     assert [(r["rig"], r["trial"]) for r in rigs] == [("h36m", 0), ("dome_heldout", 0), ("dome_heldout", 1)]
     assert all(len(r["views"]) == 4 and set(r["views"]) <= set(studio.DOME_HELDOUT_VIEWS) for r in rigs[1:])
     assert rigs[2]["test"]["pred"].shape == (4, 4, 17, 4, 4)
@@ -234,8 +234,8 @@ def test_pooled_head_threshold_uses_each_frames_own_cameras():
     pooled["projections"] = torch.cat([a["projections"].expand(2, 3, 3, 4), b["projections"].expand(3, 3, 3, 4)])
     pooled["focal_px"] = torch.cat([a["focal_px"].expand(2, 3), b["focal_px"].expand(3, 3)])
     expected = torch.cat([metrics.head_threshold_px(s["joints_3d_m"], s["projections"], s["focal_px"]) for s in (a, b)])
-    assert torch.equal(meta._head_threshold_px(pooled), expected)
-    assert torch.equal(meta._head_threshold_px(a), expected[:2])  # one camera set: as before
+    assert torch.equal(metrics.labels_head_threshold_px(pooled), expected)
+    assert torch.equal(metrics.labels_head_threshold_px(a), expected[:2])  # one camera set: as before
 
 
 def test_fused_test_heatmaps_is_one_cache_entry_per_setting(monkeypatch, tmp_path):
@@ -244,37 +244,37 @@ def test_fused_test_heatmaps_is_one_cache_entry_per_setting(monkeypatch, tmp_pat
     prof, calls, finetunes = _tiny_profile(), [], []
     monkeypatch.setenv("MFCORE_CACHE", str(tmp_path))
     monkeypatch.setattr(backbone, "cached_heatmaps", _fake_cached_heatmaps(calls))
-    monkeypatch.setattr(meta, "_clip_index", lambda split, n, seed: torch.zeros(n, dtype=torch.long))
-    monkeypatch.setattr(meta, "_pretrained", lambda method, profile, seed, device: _nonzero_pair_model(
+    monkeypatch.setattr(targets, "_clip_index", lambda split, n, seed: torch.zeros(n, dtype=torch.long))
+    monkeypatch.setattr(fewshot, "_pretrained", lambda method, profile, seed, device: _nonzero_pair_model(
         "affine" if method in ("MetaFuse", "AffineFuse") else "naive", profile.studio.heatmap_px))
-    real_finetune = meta.finetune
-    monkeypatch.setattr(meta, "finetune", lambda *a, **k: finetunes.append(a[1]) or real_finetune(*a, **k))
+    real_finetune = maml.finetune
+    monkeypatch.setattr(maml, "finetune", lambda *a, **k: finetunes.append(a[1]) or real_finetune(*a, **k))
 
-    first = meta.fused_test_heatmaps("MetaFuse", 2, "h36m", 0, prof, 0, "cpu")
-    again = meta.fused_test_heatmaps("MetaFuse", 2, "h36m", 0, prof, 0, "cpu")
+    first = fewshot.fused_test_heatmaps("MetaFuse", 2, "h36m", 0, prof, 0, "cpu")
+    again = fewshot.fused_test_heatmaps("MetaFuse", 2, "h36m", 0, prof, 0, "cpu")
     assert len(list(tmp_path.glob("fused-*.pt"))) == 1 and len(finetunes) == 1  # same inputs: the same entry
     assert first["heatmaps"].shape == (4, 4, 17, 4, 4) and torch.equal(first["heatmaps"], again["heatmaps"])
     assert torch.equal(first["subject"], again["subject"]) and first["subject"].tolist() == [9, 9, 11, 11]
     # the entry is exactly what adapted_fusion's model makes of the test frames (stored as float16)
-    model = meta.adapted_fusion("MetaFuse", 2, "h36m", 0, prof, 0, "cpu")
-    assert torch.equal(first["heatmaps"], meta.fuse_frames(model, first["pred"]).half().float())
+    model = fewshot.adapted_fusion("MetaFuse", 2, "h36m", 0, prof, 0, "cpu")
+    assert torch.equal(first["heatmaps"], maml.fuse_frames(model, first["pred"]).half().float())
     # anything that produced it changes the entry: K, method, trial, seed
-    meta.fused_test_heatmaps("MetaFuse", 3, "h36m", 0, prof, 0, "cpu")
-    meta.fused_test_heatmaps("NaiveFuse", 2, "h36m", 0, prof, 0, "cpu")
-    meta.fused_test_heatmaps("MetaFuse", 2, "dome_heldout", 1, prof, 0, "cpu")
-    meta.fused_test_heatmaps("MetaFuse", 2, "h36m", 0, prof, 1, "cpu")
+    fewshot.fused_test_heatmaps("MetaFuse", 3, "h36m", 0, prof, 0, "cpu")
+    fewshot.fused_test_heatmaps("NaiveFuse", 2, "h36m", 0, prof, 0, "cpu")
+    fewshot.fused_test_heatmaps("MetaFuse", 2, "dome_heldout", 1, prof, 0, "cpu")
+    fewshot.fused_test_heatmaps("MetaFuse", 2, "h36m", 0, prof, 1, "cpu")
     assert len(list(tmp_path.glob("fused-*.pt"))) == 5
     assert torch.equal(finetunes[0], finetunes[3])  # MetaFuse^2 and NaiveFuse^2 of a trial see the same K frames
     assert not torch.equal(finetunes[0], finetunes[4])  # another target and trial, other frames
-    # adapted_fusion is adapt_on_pool on the target's pool
-    pool = meta.target_data("h36m", 0, prof, 0, "cpu")["train"]
-    direct, _ = meta.adapt_on_pool("MetaFuse", 2, pool, 0, prof, 0, "cpu")
+    # adapted_fusion is finetune_on_pool on the target's pool
+    pool = targets.target_data("h36m", 0, prof, 0, "cpu")["train"]
+    direct, _ = fewshot.finetune_on_pool("MetaFuse", 2, pool, 0, prof, 0, "cpu")
     assert torch.equal(direct.theta, model.theta)
     # NoFusion is the backbone itself: nothing to cache
-    nofusion = meta.fused_test_heatmaps("NoFusion", 0, "h36m", 0, prof, 0, "cpu")
+    nofusion = fewshot.fused_test_heatmaps("NoFusion", 0, "h36m", 0, prof, 0, "cpu")
     assert torch.equal(nofusion["heatmaps"], nofusion["pred"]) and len(list(tmp_path.glob("fused-*.pt"))) == 5
     # few_shot_curves reads the same entries: JDR rows with the paper's K
-    rows, timings = meta.few_shot_curves(prof, 0, "cpu", progress=False, by_subject=True)
+    rows, timings = fewshot.few_shot_curves(prof, 0, "cpu", progress=False, by_subject=True)
     assert {(r["method"], r["k"], r["paper_k"]) for r in rows if r["rig"] == "h36m"} >= {
         ("MetaFuse", 2, 50), ("MetaFuse", 3, 100), ("NoFusion", 0, 0), ("NaiveFuseFull", 5, 0)}
     assert {r["subject"] for r in rows if r["rig"] == "h36m"} == {"all", "S9", "S11"}
@@ -286,8 +286,8 @@ def test_fused_test_heatmaps_is_one_cache_entry_per_setting(monkeypatch, tmp_pat
     assert min(mean["MetaFuse", 2, "S9"], mean["MetaFuse", 2, "S11"]) <= mean["MetaFuse", 2, "all"] \
         <= max(mean["MetaFuse", 2, "S9"], mean["MetaFuse", 2, "S11"])
     # NaiveFuseMeta only at the first NAIVE_META_SHOTS K (the paper's 50 and 100)
-    monkeypatch.setattr(meta, "NAIVE_META_SHOTS", 1)
-    rows, timings = meta.few_shot_curves(prof, 0, "cpu", progress=False)
+    monkeypatch.setattr(fewshot, "NAIVE_META_SHOTS", 1)
+    rows, timings = fewshot.few_shot_curves(prof, 0, "cpu", progress=False)
     assert {r["k"] for r in rows if r["method"] == "NaiveFuseMeta"} == {2}
     assert len(timings) == 3 * 8
 
@@ -296,28 +296,28 @@ def test_paper_k_maps_the_profiles_shots_by_rank():
     from mfcore import profiles
 
     smoke, full = profiles.get_profile("smoke"), profiles.get_profile("full")
-    assert [meta.paper_k(k, smoke) for k in smoke.metafuse.shots] == [50, 100, 200]
-    assert [meta.paper_k(k, full, "NaiveFuse") for k in full.metafuse.shots] == [50, 100, 200, 500]
-    assert meta.paper_k(smoke.metafuse.shots[0], smoke, "NaiveFuseFull") == 0 and meta.paper_k(7, smoke) == 0
-    assert [meta.profile_k(k, smoke) for k in meta.PAPER_SHOTS] == [8, 16, 32, 32]
+    assert [fewshot.paper_k(k, smoke) for k in smoke.metafuse.shots] == [50, 100, 200]
+    assert [fewshot.paper_k(k, full, "NaiveFuse") for k in full.metafuse.shots] == [50, 100, 200, 500]
+    assert fewshot.paper_k(smoke.metafuse.shots[0], smoke, "NaiveFuseFull") == 0 and fewshot.paper_k(7, smoke) == 0
+    assert [fewshot.profile_k(k, smoke) for k in fewshot.PAPER_SHOTS] == [8, 16, 32, 32]
     with pytest.raises(ValueError, match="paper K=60"):
-        meta.profile_k(60, smoke)
+        fewshot.profile_k(60, smoke)
 
 
 def test_bad_targets_trials_and_methods_are_clear_errors():
     prof = _tiny_profile()
     with pytest.raises(ValueError, match="unknown target rig 'mars'"):
-        meta.fused_test_heatmaps("MetaFuse", 2, "mars", 0, prof, 0, "cpu")
+        fewshot.fused_test_heatmaps("MetaFuse", 2, "mars", 0, prof, 0, "cpu")
     with pytest.raises(ValueError, match="trial 1 of target 'h36m'.*0..0"):
-        meta.fused_test_heatmaps("MetaFuse", 2, "h36m", 1, prof, 0, "cpu")
+        fewshot.fused_test_heatmaps("MetaFuse", 2, "h36m", 1, prof, 0, "cpu")
     with pytest.raises(ValueError, match="unknown adapted method 'Capsule'"):
-        meta.fused_test_heatmaps("Capsule", 2, "h36m", 0, prof, 0, "cpu")
+        fewshot.fused_test_heatmaps("Capsule", 2, "h36m", 0, prof, 0, "cpu")
     with pytest.raises(ValueError, match="k must be 5"):
-        meta.fused_test_heatmaps("NaiveFuseFull", 2, "h36m", 0, prof, 0, "cpu")
+        fewshot.fused_test_heatmaps("NaiveFuseFull", 2, "h36m", 0, prof, 0, "cpu")
     with pytest.raises(ValueError, match="NoFusion is not finetuned"):
-        meta.fused_test_heatmaps("NoFusion", 2, "h36m", 0, prof, 0, "cpu")
+        fewshot.fused_test_heatmaps("NoFusion", 2, "h36m", 0, prof, 0, "cpu")
     with pytest.raises(ValueError, match="5 frames cannot be split over 7"):
-        meta._split_evenly(5, 7)
+        targets._split_evenly(5, 7)
 
 
 def test_target_data_is_assembled_once_per_process_and_hands_out_fresh_dicts(monkeypatch):
@@ -326,30 +326,30 @@ def test_target_data_is_assembled_once_per_process_and_hands_out_fresh_dicts(mon
 
     prof, calls = _tiny_profile(), []
     monkeypatch.setattr(backbone, "cached_heatmaps", _fake_cached_heatmaps(calls))
-    monkeypatch.setattr(meta, "_clip_index", lambda split, n, seed: torch.zeros(n, dtype=torch.long))
-    first = meta.target_data("h36m", 0, prof, 0, "cpu")
+    monkeypatch.setattr(targets, "_clip_index", lambda split, n, seed: torch.zeros(n, dtype=torch.long))
+    first = targets.target_data("h36m", 0, prof, 0, "cpu")
     n_calls = len(calls)
     first["test"]["pred"] = None  # a caller replacing an entry of its own dict
-    second = meta.target_data("h36m", 0, prof, 0, "cpu")
+    second = targets.target_data("h36m", 0, prof, 0, "cpu")
     assert len(calls) == n_calls  # nothing assembled again
     assert second["test"]["pred"] is not None and second["train"]["pred"] is first["train"]["pred"]
-    meta.target_data("h36m", 0, prof, 1, "cpu")  # another seed: its own set
+    targets.target_data("h36m", 0, prof, 1, "cpu")  # another seed: its own set
     assert len(calls) == 2 * n_calls
-    meta.clear_target_memo()
-    meta.target_data("h36m", 0, prof, 0, "cpu")
+    targets.clear_target_memo()
+    targets.target_data("h36m", 0, prof, 0, "cpu")
     assert len(calls) == 3 * n_calls
     # no memory budget: nothing is kept
-    meta.clear_target_memo()
+    targets.clear_target_memo()
     monkeypatch.setenv("MFCORE_CACHE_MEMORY_GB", "0")
-    meta.target_data("h36m", 0, prof, 0, "cpu")
-    meta.target_data("h36m", 0, prof, 0, "cpu")
-    assert len(calls) == 5 * n_calls and not meta._TARGET_MEMO
+    targets.target_data("h36m", 0, prof, 0, "cpu")
+    targets.target_data("h36m", 0, prof, 0, "cpu")
+    assert len(calls) == 5 * n_calls and not targets._TARGET_MEMO
     assert cache.memo_budget_bytes() == 0
 
 
 def test_adam_is_the_default_implementation_on_the_cpu():
     p = torch.nn.Parameter(torch.ones(3))
-    opt = meta.adam([p], lr=0.1)
+    opt = optim.adam([p], lr=0.1)
     assert isinstance(opt, torch.optim.Adam) and not opt.defaults["fused"] and opt.defaults["lr"] == 0.1
     p.grad = torch.ones(3)
     opt.step()
@@ -362,7 +362,7 @@ def test_epipolar_oracle_weights_put_the_gain_on_the_epipolar_line():
     side, sigma = 16, 1.0
     cams = [geometry.look_at_camera(pos, [0.0, 0.0, 1.0], 20.0, side) for pos in ([3.0, 0.0, 1.2], [0.0, 3.0, 1.5])]
     P = geometry.stack_projections(cams, dtype=torch.float64)
-    W = meta.epipolar_oracle_weights(P, side, sigma, gain=1.0)
+    W = oracle.epipolar_oracle_weights(P, side, sigma, gain=1.0)
     assert W.shape == (2, side * side, side * side) and W.dtype == torch.float32
     # a point near the volume centre: the target pixel of view 0 and the source pixel of view 1 that see it
     X = torch.tensor([0.1, -0.2, 1.1, 1.0], dtype=torch.float64)
@@ -373,11 +373,11 @@ def test_epipolar_oracle_weights_put_the_gain_on_the_epipolar_line():
     assert 0.3 * unit < W[0, i0, p1] <= unit + 1e-6  # pair (0, 1): view-1 pixel on the line of view-0 pixel i0
     assert W.max() <= unit + 1e-6 and W.min() >= 0
     # the gain scales the weights; sigma and shapes are checked
-    assert torch.allclose(meta.epipolar_oracle_weights(P, side, sigma, gain=2.5), 2.5 * W)
+    assert torch.allclose(oracle.epipolar_oracle_weights(P, side, sigma, gain=2.5), 2.5 * W)
     with pytest.raises(ValueError, match="sigma_px"):
-        meta.epipolar_oracle_weights(P, side, 0.0)
+        oracle.epipolar_oracle_weights(P, side, 0.0)
     with pytest.raises(ValueError, match=r"\(V, 3, 4\)"):
-        meta.epipolar_oracle_weights(P[0], side, sigma)
+        oracle.epipolar_oracle_weights(P[0], side, sigma)
 
 
 def test_camera_from_projection_recovers_the_camera_at_any_scale():
@@ -398,14 +398,14 @@ def test_epipolar_oracle_rows_report_every_gain_and_gain_zero_is_nofusion(monkey
     prof = _tiny_profile()
     monkeypatch.setenv("MFCORE_CACHE", str(tmp_path))
     monkeypatch.setattr(backbone, "cached_heatmaps", _fake_cached_heatmaps([]))
-    monkeypatch.setattr(meta, "_clip_index", lambda split, n, seed: torch.zeros(n, dtype=torch.long))
+    monkeypatch.setattr(targets, "_clip_index", lambda split, n, seed: torch.zeros(n, dtype=torch.long))
     # the fake sets share one camera (no epipolar geometry): stand-in weights that add a constant map
-    monkeypatch.setattr(meta, "epipolar_oracle_weights", lambda P, hm, sigma, gain=1.0:
+    monkeypatch.setattr(oracle, "epipolar_oracle_weights", lambda P, hm, sigma, gain=1.0:
                         torch.full((12, hm * hm, hm * hm), 1e-3))
-    rows = meta.epipolar_oracle_rows("h36m", 0, prof, 0, "cpu", gains=(0.0, 1.0))
+    rows = oracle.epipolar_oracle_rows("h36m", 0, prof, 0, "cpu", gains=(0.0, 1.0))
     assert {r["gain"] for r in rows} == {0.0, 1.0} and {r["method"] for r in rows} == {"EpipolarOracle"}
-    test = meta.target_data("h36m", 0, prof, 0, "cpu")["test"]
-    nofusion = meta.jdr_rows(test["pred"], test, prof.studio.image_px)
+    test = targets.target_data("h36m", 0, prof, 0, "cpu")["test"]
+    nofusion = metrics.jdr_rows(test["pred"], test, prof.studio.image_px)
     assert [r["jdr"] for r in rows if r["gain"] == 0.0] == [r["jdr"] for r in nofusion]
     # each gain carries the Eq. (3) loss of its fused heatmaps; gain 0 is NoFusion's
     mse = {r["gain"]: r["mse"] for r in rows}
@@ -414,7 +414,7 @@ def test_epipolar_oracle_rows_report_every_gain_and_gain_zero_is_nofusion(monkey
     added = 1e-3 * (per_view.sum(1, keepdim=True) - per_view)  # every other view, at every pixel
     assert mse[1.0] == pytest.approx(float(fusion.fusion_mse(test["pred"] + added, test["target"])), rel=1e-4)
     with pytest.raises(ValueError, match="non-negative"):
-        meta.epipolar_oracle_rows("h36m", 0, prof, 0, "cpu", gains=(-1.0,))
+        oracle.epipolar_oracle_rows("h36m", 0, prof, 0, "cpu", gains=(-1.0,))
 
 
 def test_train_fusion_calls_on_step_after_every_step_and_trains_on():
@@ -427,7 +427,7 @@ def test_train_fusion_calls_on_step_after_every_step_and_trains_on():
         seen.append((step, model.training))
         model.eval()  # an evaluation; training goes on in training mode
 
-    history = meta.train_fusion(model, pred, target, steps=3, lr=1e-2, batch_size=4, progress=False, on_step=on_step)
+    history = maml.train_fusion(model, pred, target, steps=3, lr=1e-2, batch_size=4, progress=False, on_step=on_step)
     assert seen == [(1, True), (2, True), (3, True)] and len(history) == 3 and model.training
 
 
@@ -436,13 +436,13 @@ def test_pool_oracle_weights_average_the_camera_placements_by_their_frames(monke
 
     prof = _tiny_profile()
     monkeypatch.setattr(pictorial, "heatmap_projections", lambda P, image_px, side: P)
-    monkeypatch.setattr(meta, "epipolar_oracle_weights", lambda P, hm, sigma, gain=1.0:
+    monkeypatch.setattr(oracle, "epipolar_oracle_weights", lambda P, hm, sigma, gain=1.0:
                         torch.full((2, hm * hm, hm * hm), gain * float(P[0, 0, 3])))
     P = torch.eye(3, 4).expand(4, 2, 3, 4).clone()
     P[:3, :, 0, 3] = 2.0  # three frames at placement A (2), one at placement B (6)
     P[3, :, 0, 3] = 6.0
     pool = {"projections": P, "focal_px": torch.ones(4, 2), "joints_3d_m": torch.zeros(4, 17, 3)}
-    W = meta.pool_oracle_weights(pool, prof, "cpu", gain=0.5)
+    W = oracle.pool_oracle_weights(pool, prof, "cpu", gain=0.5)
     assert W.shape == (2, 16, 16) and torch.allclose(W, torch.full_like(W, 0.5 * (3 * 2.0 + 6.0) / 4))
 
 
@@ -455,21 +455,22 @@ def test_naivefuse_from_the_oracle_starts_at_the_oracle_and_sheds_lines_that_onl
     prof = dataclasses.replace(prof, metafuse=dataclasses.replace(prof.metafuse, full_steps=20, outer_lr=1e-2))
     monkeypatch.setenv("MFCORE_CACHE", str(tmp_path))
     monkeypatch.setattr(backbone, "cached_heatmaps", _fake_cached_heatmaps([]))
-    monkeypatch.setattr(meta, "_clip_index", lambda split, n, seed: torch.zeros(n, dtype=torch.long))
+    monkeypatch.setattr(targets, "_clip_index", lambda split, n, seed: torch.zeros(n, dtype=torch.long))
     # stand-in lines that add a constant map: they only raise the loss, so Eq. (3) should shrink them
-    monkeypatch.setattr(meta, "epipolar_oracle_weights", lambda P, hm, sigma, gain=1.0:
+    monkeypatch.setattr(oracle, "epipolar_oracle_weights", lambda P, hm, sigma, gain=1.0:
                         torch.full((12, hm * hm, hm * hm), 1e-2 * gain))
-    meta.clear_target_memo()
-    rows = meta.oracle_init_rows("dome_heldout", 0, prof, 0, "cpu", checkpoints=(0.0, 0.5, 1.0))
+    targets.clear_target_memo()
+    rows = oracle.oracle_init_rows("dome_heldout", 0, prof, 0, "cpu", checkpoints=(0.0, 0.5, 1.0))
     mean = {r["step"]: r for r in rows if r["joint"] == "mean" and r["threshold"] == "half_head"}
     assert sorted(mean) == [0, 10, 20] and {r["method"] for r in rows} == {"NaiveFuseFromOracle"}
     assert mean[0]["line_share"] == pytest.approx(1.0)
     # step 0 is the oracle itself at the starting gain (the same weights on the test frames)
-    oracle = {r["joint"]: r for r in meta.epipolar_oracle_rows("dome_heldout", 0, prof, 0, "cpu", gains=(1.0,))
-              if r["threshold"] == "half_head"}
-    assert mean[0]["jdr"] == oracle["mean"]["jdr"] and mean[0]["mse"] == pytest.approx(oracle["mean"]["mse"], rel=1e-5)
+    at_start = {r["joint"]: r for r in oracle.epipolar_oracle_rows("dome_heldout", 0, prof, 0, "cpu", gains=(1.0,))
+                if r["threshold"] == "half_head"}
+    assert mean[0]["jdr"] == at_start["mean"]["jdr"] and mean[0]["mse"] == pytest.approx(at_start["mean"]["mse"],
+                                                                                         rel=1e-5)
     assert mean[20]["line_share"] < mean[10]["line_share"] < 1.0 and mean[20]["mse"] < mean[0]["mse"]
     with pytest.raises(ValueError, match="gain must be > 0"):
-        meta.oracle_init_rows("dome_heldout", 0, prof, 0, "cpu", gain=0.0)
+        oracle.oracle_init_rows("dome_heldout", 0, prof, 0, "cpu", gain=0.0)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        meta.oracle_init_rows("dome_heldout", 0, prof, 0, "cpu", checkpoints=(1.5,))
+        oracle.oracle_init_rows("dome_heldout", 0, prof, 0, "cpu", checkpoints=(1.5,))

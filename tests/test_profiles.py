@@ -18,7 +18,7 @@ def test_full_profile_uses_the_papers_shapes():
     full = profiles.get_profile("full")
     assert full.studio.image_px == 256 and full.studio.heatmap_px == 64  # MetaFuse Sec. 5.1
     assert full.studio.heatmap_sigma_px == 2.0
-    assert full.metafuse.temperature == 0.2 and full.metafuse.finetune_lr == 5e-3 and full.metafuse.outer_lr == 1e-3
+    assert full.metafuse.finetune_lr == 5e-3 and full.metafuse.outer_lr == 1e-3
     assert full.metafuse.shots == (50, 100, 200, 500)
     assert full.pictorial.grid_bins == 16 and full.pictorial.rpsm_bins == 2
 

@@ -1,4 +1,10 @@
-"""The reproduction scorecard: each paper claim checked against the tables the chapters computed, never typed.
+"""The papers' numbers and the tests of their claims, in one place: chapter 5's comparison with the papers and the
+reproduction scorecard (chapter 7) both read them.
+
+:data:`PAPER_MPJPE_MM` holds the papers' 3D errors that chapter 5 sets beside its own; :func:`jdr_ahead` and
+:func:`mm_below` are the one comparison rule of every ordering (the tie rule below).
+
+The reproduction scorecard: each paper claim checked against the tables the chapters computed, never typed.
 
 ``scorecard(results_dir)`` reads ``results/<profile>/<chapter>/*.csv`` and returns one row per claim with the columns
 of the results contract: ``claim_id, paper, claim, paper_value, our_value, holds`` (plus ``evidence``: the table the
@@ -24,6 +30,27 @@ JDR_RESOLUTION_POINTS = 0.1  # JDR is printed to 0.1 percentage point: a smaller
 MM_RESOLUTION = 0.1  # 3D errors are printed to 0.1 mm: a smaller difference is a tie
 
 
+PAPER_MPJPE_MM: tuple[tuple[str, str, int, float, str], ...] = (  # (rig, method, paper's K, paper MPJPE mm, source)
+    ("h36m", "MetaFuse", 50, 32.7, "MetaFuse Table 2"), ("h36m", "MetaFuse", 100, 31.3, "MetaFuse Table 2"),
+    ("h36m", "MetaFuse", 500, 29.3, "MetaFuse Table 2"),
+    ("totalcapture", "NoFusion", 0, 41.2, "MetaFuse Table 3 (mean)"),
+    ("totalcapture", "MetaFuse", 500, 32.4, "MetaFuse Table 3 (mean)"),
+    ("dome_heldout", "NoFusion", 0, 40.47, "MetaFuse Sec. 5.4"),
+    ("dome_heldout", "MetaFuse", 50, 37.27, "MetaFuse Sec. 5.4"),
+    ("dome_heldout", "MetaFuse", 200, 31.78, "MetaFuse Sec. 5.4"),
+    ("dome_heldout", "NaiveFuse", 50, 43.39, "MetaFuse Sec. 5.4"),
+    ("dome_heldout", "NaiveFuse", 200, 35.60, "MetaFuse Sec. 5.4"))
+
+
+def paper_mpjpe_mm(rig: str, method: str, k: int = 0) -> float:
+    """The paper's MPJPE (mm) of a setting of :data:`PAPER_MPJPE_MM` (``k``: the paper's K; 0 for NoFusion)."""
+    for r, m, pk, value, _ in PAPER_MPJPE_MM:
+        if (r, m, pk) == (rig, method, k):
+            return value
+    raise KeyError(f"no paper MPJPE for rig={rig!r} method={method!r} K={k!r}; known: "
+                   f"{[(r, m, pk) for r, m, pk, _, _ in PAPER_MPJPE_MM]}")
+
+
 class Missing(Exception):
     """A table or a row a claim needs was not produced (the chapter did not run, or lacks that measurement)."""
 
@@ -47,12 +74,12 @@ def _ahead(a: float, b: float, resolution: float) -> bool:
     return a - b >= resolution * (1 - 1e-9)
 
 
-def _jdr_ahead(a: float, b: float) -> bool:
+def jdr_ahead(a: float, b: float) -> bool:
     """JDR (fractions) ``a`` above ``b`` by at least :data:`JDR_RESOLUTION_POINTS`."""
     return _ahead(a, b, JDR_RESOLUTION_POINTS / 100)
 
 
-def _mm_below(a: float, b: float) -> bool:
+def mm_below(a: float, b: float) -> bool:
     """3D error ``a`` below ``b`` (mm) by at least :data:`MM_RESOLUTION`."""
     return _ahead(b, a, MM_RESOLUTION)
 
@@ -85,19 +112,19 @@ def _target_rig(df: pd.DataFrame) -> str:
 def _mf_ordering(df, rig=None):
     rig, k = rig or _target_rig(df), _shots(df)[0]
     m, a, n = (_jdr(df, rig, x, k) for x in ("MetaFuse", "AffineFuse", "NaiveFuse"))
-    return f"K={k}: MetaFuse {_pct(m)}, AffineFuse {_pct(a)}, NaiveFuse {_pct(n)}", _jdr_ahead(m, a) and _jdr_ahead(a, n)
+    return f"K={k}: MetaFuse {_pct(m)}, AffineFuse {_pct(a)}, NaiveFuse {_pct(n)}", jdr_ahead(m, a) and jdr_ahead(a, n)
 
 
 def _naive_below_nofusion(df, rig=None):
     rig, k = rig or _target_rig(df), _shots(df, "NaiveFuse")[0]
     n, base = _jdr(df, rig, "NaiveFuse", k), _jdr(df, rig, "NoFusion")
-    return f"K={k}: NaiveFuse {_pct(n)} vs NoFusion {_pct(base)}", _jdr_ahead(base, n)
+    return f"K={k}: NaiveFuse {_pct(n)} vs NoFusion {_pct(base)}", jdr_ahead(base, n)
 
 
 def _meta_above_nofusion(df, rig=None):
     rig, k = rig or _target_rig(df), _shots(df)[0]
     m, base = _jdr(df, rig, "MetaFuse", k), _jdr(df, rig, "NoFusion")
-    return f"K={k}: MetaFuse {_pct(m)} vs NoFusion {_pct(base)}", _jdr_ahead(m, base)
+    return f"K={k}: MetaFuse {_pct(m)} vs NoFusion {_pct(base)}", jdr_ahead(m, base)
 
 
 def _gains_at_wrists_elbows(df, rig=None):
@@ -106,7 +133,7 @@ def _gains_at_wrists_elbows(df, rig=None):
              for g in ("wrist", "elbow", "knee", "ankle")}
     best = max(gains, key=gains.get)
     text = ", ".join(f"{g} {100 * v:+.1f}" for g, v in gains.items())
-    return f"K={k} gains (points): {text}", best in ("wrist", "elbow") and _jdr_ahead(gains[best], 0.0)
+    return f"K={k} gains (points): {text}", best in ("wrist", "elbow") and jdr_ahead(gains[best], 0.0)
 
 
 def _meta500_close_to_full(df, rig=None):
@@ -122,7 +149,7 @@ def _jdr_rises_with_k(df, rig=None):
         ks = _shots(df, method)
         first, last = _jdr(df, rig, method, ks[0]), _jdr(df, rig, method, ks[-1])
         parts.append(f"{method} {_pct(first)} → {_pct(last)}")
-        holds &= _jdr_ahead(last, first)
+        holds &= jdr_ahead(last, first)
     return f"K={_shots(df)[0]} → {_shots(df)[-1]}: " + ", ".join(parts), holds
 
 
@@ -158,8 +185,8 @@ def _mf_3d_falls_with_k(df):
     base = _mpjpe(df, "h36m", "NoFusion")
     errs = [_mpjpe(df, "h36m", "MetaFuse", k) for k in ks]
     text = f"NoFusion {base:.1f} mm; " + ", ".join(f"MetaFuse^{k} {e:.1f}" for k, e in zip(ks, errs))
-    falls = _mm_below(errs[-1], errs[0]) and not any(_mm_below(a, b) for a, b in zip(errs, errs[1:]))
-    return text, all(_mm_below(e, base) for e in errs) and falls
+    falls = mm_below(errs[-1], errs[0]) and not any(mm_below(a, b) for a, b in zip(errs, errs[1:]))
+    return text, all(mm_below(e, base) for e in errs) and falls
 
 
 def _panoptic_order(df):
@@ -167,7 +194,7 @@ def _panoptic_order(df):
     m50, m200 = _mpjpe(df, "dome", "MetaFuse", 50), _mpjpe(df, "dome", "MetaFuse", 200)
     n50, n200 = _mpjpe(df, "dome", "NaiveFuse", 50), _mpjpe(df, "dome", "NaiveFuse", 200)
     text = f"NoFusion {no:.1f}, MetaFuse^50 {m50:.1f}, MetaFuse^200 {m200:.1f}, NaiveFuse^50 {n50:.1f}, NaiveFuse^200 {n200:.1f} mm"
-    return text, _mm_below(m200, m50) and _mm_below(m50, no) and _mm_below(no, n50) and _mm_below(m200, n200)
+    return text, mm_below(m200, m50) and mm_below(m50, no) and mm_below(no, n50) and mm_below(m200, n200)
 
 
 def _rpsm_below_psm(df):
@@ -180,7 +207,7 @@ def _rpsm_below_psm(df):
         raise Missing("no setting measured with both PSM and RPSM")
     paired = paired.dropna()
     psm, rpsm = paired.psm.mean(), paired.rpsm.mean()
-    return f"{len(paired)} settings: PSM {psm:.1f} mm, RPSM {rpsm:.1f} mm on average", _mm_below(rpsm, psm)
+    return f"{len(paired)} settings: PSM {psm:.1f} mm, RPSM {rpsm:.1f} mm on average", mm_below(rpsm, psm)
 
 
 def _savgol_helps_walking(df):
@@ -191,7 +218,7 @@ def _savgol_helps_walking(df):
     if raw.empty or smooth.empty:
         raise Missing("no walking rows with and without Savitzky-Golay smoothing")
     a, b = float(raw.mpjpe_mm.mean()), float(smooth.mpjpe_mm.mean())
-    return f"walking: {a:.1f} → {b:.1f} mm ({b - a:+.1f})", _mm_below(b, a)
+    return f"walking: {a:.1f} → {b:.1f} mm ({b - a:+.1f})", mm_below(b, a)
 
 
 def _table5_order(df):
@@ -200,7 +227,7 @@ def _table5_order(df):
     if not set(need) <= set(mm.index):
         raise Missing(f"ablation lacks {set(need) - set(mm.index)}")
     text = ", ".join(f"{m} {mm[m]:.1f}" for m in need) + " mm"
-    return text, _mm_below(mm["TrainableFusion"], mm[[m for m in need if m != "TrainableFusion"]].min())
+    return text, mm_below(mm["TrainableFusion"], mm[[m for m in need if m != "TrainableFusion"]].min())
 
 
 def _fusion_runs(df):
@@ -250,9 +277,11 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("MF-naive-meta", MF, f"Meta-learned NaiveFuse is far below MetaFuse (> {FAR_JDR_POINTS:g} point at K=50, 100)",
           "87.7% / 89.3% mean JDR at K=50 / 100", JDR, _naive_meta_far_below),
     Claim("MF-table2", MF, "3D error (PSM) of MetaFuse is below NoFusion and falls with K",
-          "32.7 / 31.3 / 29.3 mm at K=50/100/500", MPJPE, _mf_3d_falls_with_k),
+          " / ".join(f"{paper_mpjpe_mm('h36m', 'MetaFuse', k):g}" for k in (50, 100, 500)) + " mm at K=50/100/500", MPJPE, _mf_3d_falls_with_k),
     Claim("MF-panoptic", MF, "Panoptic ordering: MetaFuse^200 < MetaFuse^50 < NoFusion < NaiveFuse^50, MetaFuse^200 < NaiveFuse^200",
-          "31.78 < 37.27 < 40.47 < 43.39; NaiveFuse^200 35.60 mm", MPJPE, _panoptic_order),
+          " < ".join(f"{paper_mpjpe_mm('dome_heldout', m, k):.2f}" for m, k in (("MetaFuse", 200), ("MetaFuse", 50),
+                                                                          ("NoFusion", 0), ("NaiveFuse", 50)))
+          + f"; NaiveFuse^200 {paper_mpjpe_mm('dome_heldout', 'NaiveFuse', 200):.2f} mm", MPJPE, _panoptic_order),
     Claim("CV-rpsm", CV, "RPSM has a lower 3D error than PSM", "RPSM improves over PSM by a large margin", MPJPE,
           _rpsm_below_psm),
     Claim("MF-savgol", MF, "Savitzky-Golay smoothing lowers the error on walking", "about −5 mm (Sec. 5.3)", MPJPE,

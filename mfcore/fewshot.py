@@ -1,0 +1,206 @@
+"""The few-shot protocol of MetaFuse's Table 1 and Fig. 7: which K labelled frames, which seeds, which models.
+
+* :func:`paper_k` / :func:`profile_k` — the paper's K that a profile's K stands for, and back.
+* :func:`select_shots` — the K frames of a labelled pool.
+* :func:`finetune_on_pool` / :func:`adapted_fusion` — THE meta-testing recipe (shots, seeds, steps) of a Table 1 method
+  on a labelled pool / on a target rig (:mod:`mfcore.targets`).
+* :func:`fused_test_heatmaps` — a method's fused test heatmaps, cached by :func:`mfcore.runtime.cached` under
+  :data:`FUSED_CODE`; chapter 4 (JDR, Fig. 7) and chapter 5 (3D tables) both read them.
+* :func:`few_shot_curves` — Fig. 7: JDR against K for every method and target.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+
+import torch
+from torch import Tensor
+
+from . import fusion, maml, metrics, runtime
+from .targets import FIG7_TARGETS, _check_target, _check_trial, target_data, target_trials
+
+FEW_SHOT_METHODS = ("NaiveFuse", "AffineFuse", "MetaFuse", "NaiveFuseMeta")  # finetuned on K frames (Table 1)
+NAIVE_META_SHOTS = 2  # NaiveFuseMeta at the first two K only: Sec. 5.2 reports it at K = 50 and 100
+_NOT_LABELS = ("heatmaps", "pred", "target", "finetune_s")  # per-frame heatmaps and scalars of a test set, not labels
+ADAPTED_METHODS = FEW_SHOT_METHODS + ("NaiveFuseFull",)
+PAPER_SHOTS = (50, 100, 200, 500)  # the K of MetaFuse's Fig. 7 and Table 2
+
+
+def paper_k(k: int, profile, method: str = "MetaFuse") -> int:
+    """The paper's K that the profile's K stands for: the same rank in ``profile.metafuse.shots`` as in
+    :data:`PAPER_SHOTS` (the full profile's K are the paper's). 0 for methods that are not finetuned on K frames
+    (NoFusion, NaiveFuse^full, ...) and for a K that is not one of the profile's shots."""
+    shots = tuple(profile.metafuse.shots)
+    if method not in FEW_SHOT_METHODS or k not in shots:
+        return 0
+    return PAPER_SHOTS[min(shots.index(k), len(PAPER_SHOTS) - 1)]
+
+
+def profile_k(k_paper: int, profile) -> int:
+    """The profile's K standing for the paper's ``k_paper`` (same rank; the last K when the profile has fewer)."""
+    if k_paper not in PAPER_SHOTS:
+        raise ValueError(f"paper K={k_paper!r} is not one of the paper's {PAPER_SHOTS}")
+    shots = tuple(profile.metafuse.shots)
+    return shots[min(PAPER_SHOTS.index(k_paper), len(shots) - 1)]
+
+
+
+def select_shots(pool_size: int, k: int, seed: int) -> Tensor:
+    """K distinct frame indices out of a labelled pool of ``pool_size`` frames (seeded): the K of MetaFuse^K."""
+    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= pool_size:
+        raise ValueError(f"K={k!r} shots is impossible with a pool of {pool_size} labelled frames; "
+                         f"K must be an integer in 1..{pool_size}")
+    g = torch.Generator().manual_seed(seed)
+    return torch.randperm(pool_size, generator=g)[:k].sort().values
+
+
+
+FUSED_CODE = ("fewshot", "maml", "targets", "metrics", "fusion", "backbone")  # the code behind a fused-heatmaps entry
+
+
+@functools.lru_cache(maxsize=8)
+def _pretrained(method: str, profile, seed: int, device: torch.device):
+    """:func:`mfcore.maml.pretrained_fusion` loaded once per process (read-only here: :func:`mfcore.fusion.for_rig` copies it)."""
+    return maml.pretrained_fusion(method, profile, seed, device, progress=False)[0]
+
+
+def _check_method_k(method: str, k, pool: int) -> None:
+    if method not in ADAPTED_METHODS:
+        raise ValueError(f"unknown adapted method {method!r}; choose one of {ADAPTED_METHODS}")
+    if method == "NaiveFuseFull" and k != pool:
+        raise ValueError(f"NaiveFuseFull trains on the whole pool: k must be {pool} (the pool), got {k!r}")
+
+
+def finetune_on_pool(method: str, k: int, pool: dict[str, Tensor], trial: int, profile, seed: int, device, *,
+                  progress: bool = False) -> tuple:
+    """Meta-testing (MetaFuse Sec. 4.3) on a labelled pool of any rig: (adapted model on ``device``, wall seconds of
+    its finetuning). The one recipe of the book: K frames of ``pool`` ({"pred", "target"} (N, V, J, h, w)) drawn by
+    :func:`select_shots` with seed ``seed + 100 * trial + k`` (the same frames for every method of a trial), then
+    :func:`mfcore.maml.finetune` (``profile.metafuse.finetune_steps`` Adam steps at ``finetune_lr``, mini-batches of
+    ``min(k, batch_size)`` drawn with seed ``seed + k``) of :func:`mfcore.maml.pretrained_fusion`'s model of ``method`` spread over
+    the rig's ordered pairs; "NaiveFuseFull" (k = N): NaiveFuse trained from zero on the whole pool (``full_steps``,
+    ``outer_lr``, seed ``seed``)."""
+
+    m = profile.metafuse
+    device = torch.device(device)
+    n, v = pool["pred"].shape[0], pool["pred"].shape[1]
+    _check_method_k(method, k, n)
+    if method == "NaiveFuseFull":
+        model = fusion.NaiveFuse(v, profile.studio.heatmap_px).to(device)
+        t0 = time.perf_counter()
+        maml.train_fusion(model, pool["pred"], pool["target"], steps=m.full_steps, lr=m.outer_lr,
+                     batch_size=m.batch_size, seed=seed, progress=progress, desc="NaiveFuse full")
+    else:
+        shots = select_shots(n, k, seed + 100 * trial + k)
+        model = fusion.for_rig(_pretrained(method, profile, seed, device), v)
+        t0 = time.perf_counter()
+        maml.finetune(model, pool["pred"][shots], pool["target"][shots], steps=m.finetune_steps, lr=m.finetune_lr,
+                 batch_size=min(k, m.batch_size), seed=seed + k, progress=progress)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return model, time.perf_counter() - t0
+
+
+def adapted_fusion(method: str, k: int, target: str, trial: int, profile, seed: int, device, *,
+                   progress: bool = False):
+    """The fusion model of a Table 1 method adapted to a target rig (meta-testing, MetaFuse Sec. 4.3), on ``device``.
+
+    ``method``: NaiveFuse / AffineFuse / MetaFuse / NaiveFuseMeta (:data:`FEW_SHOT_METHODS`): the pre-trained model
+    (:func:`mfcore.maml.pretrained_fusion`) spread over every ordered pair of the rig (:func:`mfcore.fusion.for_rig`) and finetuned
+    on K frames of the target's pool (:func:`mfcore.targets.target_data`) by :func:`finetune_on_pool` (shots drawn with seed
+    ``seed + 100 * trial + k``, the same K frames for every method; Adam mini-batches with seed ``seed + k``);
+    "NaiveFuseFull": NaiveFuse trained from zero on the whole pool (k must be the pool size). Deterministic in its
+    arguments; :func:`fused_test_heatmaps` caches what this model makes of the test frames.
+    """
+    return finetune_on_pool(method, k, target_data(target, trial, profile, seed, device)["train"], trial, profile, seed,
+                         device, progress=progress)[0]
+
+
+def fused_test_heatmaps(method: str, k: int, target: str, trial: int, profile, seed: int, device, *,
+                        progress: bool = False) -> dict[str, Tensor]:
+    """The heatmaps a 2D method gives for a target's test frames (cached), with the test labels.
+
+    "NoFusion" (k = 0): the backbone's heatmaps. Any method of :data:`ADAPTED_METHODS`: the pre-softmax fused heatmaps
+    of :func:`adapted_fusion` (``method``, ``k``, ``target``, ``trial``), computed once and cached by
+    :func:`mfcore.runtime.cached` (NaiveFuse variants: the fused maps, as float16; AffineFuse / MetaFuse: the adapted θ and
+    ω_base, from which the maps are fused again on every call, rounded to float16 likewise, so first and later calls
+    return the same values) under a key of the profile's
+    studio / backbone / metafuse sections, ``seed``, method, K, target and trial, and the code of
+    :data:`FUSED_CODE` (and what it imports). Returns the test dict of :func:`mfcore.targets.target_data` plus "heatmaps"
+    (N, V, J, h, w) float32 and "finetune_s" (1,) float64 (wall seconds of the finetuning when the entry was built;
+    0 for NoFusion).
+    """
+    _check_target(target)
+    _check_trial(target, trial, profile)
+    device = torch.device(device)
+    if method == "NoFusion":
+        if k != 0:
+            raise ValueError(f"NoFusion is not finetuned: k must be 0, got {k!r}")
+        test = target_data(target, trial, profile, seed, device)["test"]
+        return {**test, "heatmaps": test["pred"], "finetune_s": torch.zeros(1, dtype=torch.float64)}
+    _check_method_k(method, k, profile.metafuse.target_train_frames)
+    state = {}
+
+    def build() -> dict[str, Tensor]:
+        data = target_data(target, trial, profile, seed, device)
+        state["test"] = data["test"]
+        model, seconds = finetune_on_pool(method, k, data["train"], trial, profile, seed, device, progress=progress)
+        seconds = torch.tensor([seconds], dtype=torch.float64)
+        if isinstance(model, fusion.AffineFuse):  # θ and ω_base (a few MB) instead of the fused maps (~0.3 GB at full)
+            return {**{f"param.{n}": v.detach().cpu() for n, v in model.state_dict().items()}, "finetune_s": seconds}
+        return {"heatmaps": maml.fuse_frames(model, data["test"]["pred"]).half().cpu(), "finetune_s": seconds}
+
+    sections = profile.as_dict()
+    key = dict(method=method, k=k, target=target, trial=trial, seed=seed, studio=sections["studio"],
+               backbone=sections["backbone"], metafuse=sections["metafuse"])
+    out = runtime.cached("fused", key, build, code=FUSED_CODE)
+    test = state.get("test") or target_data(target, trial, profile, seed, device)["test"]
+    if "heatmaps" in out:
+        heatmaps = out["heatmaps"]
+    else:  # an AffineFuse / MetaFuse entry: rebuild the adapted model, fuse the test frames (same rounding as stored)
+        model = fusion.AffineFuse(test["pred"].shape[1], profile.studio.heatmap_px)
+        model.load_state_dict({n[len("param."):]: v for n, v in out.items() if n.startswith("param.")})
+        heatmaps = maml.fuse_frames(model.to(device).freeze(), test["pred"]).half()
+    return {**test, "heatmaps": heatmaps.float(), "finetune_s": out["finetune_s"]}
+
+
+def few_shot_curves(profile, seed: int, device, *, progress: bool = True,
+                    by_subject: bool = False) -> tuple[list[dict], list[dict]]:
+    """Fig. 7: JDR against the number K of labelled target frames, for every method of Table 1, on every target rig
+    of :data:`FIG7_TARGETS` (all trials), all through :func:`fused_test_heatmaps`.
+
+    NoFusion (k = 0) and NaiveFuse^full (k = the whole pool) are flat references; for each K of ``profile.metafuse
+    .shots`` NaiveFuse^K, AffineFuse^K and MetaFuse^K are finetuned on the same K frames, NaiveFuseMeta^K at the first
+    :data:`NAIVE_META_SHOTS` K (the paper's 50 and 100, Sec. 5.2). JDR is pooled
+    over all test frames (for the H36M-like room: both test subjects). Returns (JDR rows: rig, trial, method, k,
+    paper_k (:func:`paper_k`), subject ("all", or with ``by_subject`` also one row set per H36M test subject, "S9",
+    "S11"), joint, jdr, threshold; timing rows: rig, trial, method, k, finetune_s — measured when the cache entry was
+    built — and setting_s, the wall seconds of this setting in this call: loading or finetuning, fusing, JDR).
+    """
+    image_px = profile.studio.image_px
+    pool = profile.metafuse.target_train_frames
+    rows, timings = [], []
+    settings = [("NoFusion", 0), ("NaiveFuseFull", pool)] + [
+        (mth, k) for i, k in enumerate(profile.metafuse.shots) for mth in FEW_SHOT_METHODS
+        if mth != "NaiveFuseMeta" or i < NAIVE_META_SHOTS]
+    for target in FIG7_TARGETS:
+        for trial in range(target_trials(target, profile)):
+            for method, k in settings:
+                t0 = time.perf_counter()
+                out = fused_test_heatmaps(method, k, target, trial, profile, seed, device,
+                                          progress=progress and method == "NaiveFuseFull")
+                cols = dict(rig=target, trial=trial, method=method, k=k, paper_k=paper_k(k, profile, method))
+                peaks = metrics.heatmap_peaks_px(out["heatmaps"], image_px)  # once for both thresholds and every subset
+                rows += metrics.peak_jdr_rows(peaks, out, image_px, **cols, subject="all")
+                if by_subject and "subject" in out:
+                    for s in dict.fromkeys(out["subject"].tolist()):
+                        sel = out["subject"] == s
+                        part = {key: v[sel] for key, v in out.items() if key not in _NOT_LABELS}
+                        rows += metrics.peak_jdr_rows(peaks[sel], part, image_px, **cols, subject=f"S{s}")
+                if method != "NoFusion":
+                    timings.append(dict(rig=target, trial=trial, method=method, k=k,
+                                        finetune_s=float(out["finetune_s"][0]),
+                                        setting_s=time.perf_counter() - t0))
+    return rows, timings
+

@@ -1,0 +1,166 @@
+"""The epipolar oracle: Eq. (1) with the calibrated cameras' exact epipolar lines (an upper-bound diagnostic, no
+learning), NaiveFuse^full started from it (does Eq. (3) keep the lines?), and the Fig. 6 picker of a corrected joint.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from . import epipolar, fusion, geometry, metrics, pictorial
+from .maml import fuse_frames, train_fusion
+from .targets import _check_target, _check_trial, target_data
+
+ORACLE_GAINS = (0.0, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)  # line weight, in units of one source peak (see epipolar_oracle_weights)
+
+
+def epipolar_oracle_weights(projections_hm: Tensor, heatmap_px: int, sigma_px: float, gain: float = 1.0) -> Tensor:
+    """Eq. (1) weights from the cameras themselves: for every ordered pair (target t, source s) of
+    :func:`mfcore.fusion.ordered_pairs`, row i of ``W_(s->t)`` is the ideal map of target pixel i over the source view,
+    exp(−d²/2σ²) of the distance d to its epipolar line, kept on the visible half-line
+    (:func:`mfcore.epipolar.ideal_fusion_weights`), times ``gain / (√2·π·σ²)``: a source heatmap with a peak of 1 and
+    spread σ centred on the line then adds about ``gain`` to the target pixel (the integral of the product of the
+    two Gaussians). projections_hm (V, 3, 4) at heatmap resolution; returns (P, Z, Z) float32, Z = heatmap_px², on
+    the projections' device. This is what NaiveFuse would hold if it learned the geometry exactly."""
+    if projections_hm.dim() != 3 or projections_hm.shape[1:] != (3, 4):
+        raise ValueError(f"projections_hm must be (V, 3, 4); got {tuple(projections_hm.shape)}")
+    if not sigma_px > 0:
+        raise ValueError(f"sigma_px must be > 0; got {sigma_px!r}")
+    device = projections_hm.device
+    cams = [geometry.camera_from_projection(P.cpu(), heatmap_px) for P in projections_hm]
+    grid = epipolar.pixel_grid_px(heatmap_px, device=device)
+    scale = gain / (2.0 ** 0.5 * math.pi * sigma_px ** 2)
+    pairs = fusion.ordered_pairs(len(cams))
+    return torch.stack([epipolar.ideal_fusion_weights(cams[t], cams[s], grid, sigma_px).reshape(grid.shape[0], -1)
+                        for t, s in pairs]) * scale
+
+
+def placement_oracle_weights(projections_image: Tensor, profile, device, gain: float = 1.0) -> Tensor:
+    """:func:`epipolar_oracle_weights` of one camera placement given at image resolution (V, 3, 4), at the profile's
+    heatmap size and σ, on ``device``."""
+    side = profile.studio.heatmap_px
+    P_hm = pictorial.heatmap_projections(projections_image, profile.studio.image_px, side).to(device)
+    return epipolar_oracle_weights(P_hm, side, profile.studio.heatmap_sigma_px, gain)
+
+
+def epipolar_oracle_rows(target: str, trial: int, profile, seed: int, device, *, gains=ORACLE_GAINS,
+                         batch_frames: int = 32) -> list[dict]:
+    """JDR rows (:func:`mfcore.metrics.peak_jdr_rows`; method "EpipolarOracle", column ``gain``) of the backbone's test heatmaps of
+    a Fig. 7 target fused by Eq. (1) with :func:`epipolar_oracle_weights` at each of ``gains`` (σ = the studio's
+    heatmap σ), each camera set of the test frames with its own cameras. Gain 0 is NoFusion. The gain is chosen by
+    nobody: every gain is reported, and the best one is picked on the test frames, so the best row is an upper bound
+    of what Eq. (1) with exact geometry gives on these heatmaps, not a method. Each row also carries ``mse``, the loss
+    of Eq. (3) (:func:`mfcore.fusion.fusion_mse`: fused against ground-truth heatmaps, all views) at that gain: what
+    a model trained by Eq. (3) would be rewarded for."""
+    _check_target(target)
+    _check_trial(target, trial, profile)
+    gains = tuple(float(g) for g in gains)
+    if not gains or min(gains) < 0:
+        raise ValueError(f"gains must be non-negative numbers; got {gains!r}")
+    device = torch.device(device)
+    image_px = profile.studio.image_px
+    test = target_data(target, trial, profile, seed, device)["test"]
+    pred = test["pred"]
+    peaks = {g: torch.empty(*pred.shape[:3], 2) for g in gains}
+    squared = {g: 0.0 for g in gains}  # Σ (fused − ground-truth heatmap)², the loss of Eq. (3) before averaging
+    pairs = fusion.ordered_pairs(pred.shape[1])  # the order of epipolar_oracle_weights' pairs
+    for idx, P_image, _ in metrics.camera_sets(test):
+        weights = placement_oracle_weights(P_image, profile, device)
+        for start in range(0, len(idx), batch_frames):
+            sel = idx[start:start + batch_frames]
+            x, y = pred[sel].to(device), test["target"][sel].to(device)
+            added = fusion.fuse(x, weights, pairs) - x  # Σ_s W_(s->t) x_s at gain 1
+            for g in gains:
+                fused = x + g * added
+                peaks[g][sel] = metrics.heatmap_peaks_px(fused, image_px).cpu()
+                squared[g] += float((fused - y).square().sum())
+    rows = []
+    for g in gains:
+        mse = squared[g] / pred.numel()
+        rows += metrics.peak_jdr_rows(peaks[g], test, image_px, rig=target, trial=trial, method="EpipolarOracle", gain=g,
+                              mse=mse)
+    return rows
+
+
+ORACLE_INIT_GAIN = 1.0  # the oracle's own calibration (a source peak adds about 1), fixed beforehand, not picked on test frames
+ORACLE_INIT_CHECKPOINTS = (0.0, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)  # fractions of NaiveFuse^full's steps
+
+
+def pool_oracle_weights(pool: dict[str, Tensor], profile, device, gain: float = ORACLE_INIT_GAIN) -> Tensor:
+    """One NaiveFuse weight tensor (P, Z, Z) for a labelled pool: :func:`epipolar_oracle_weights` of each camera
+    placement of the pool (:func:`mfcore.metrics.camera_sets`; the H36M-like pool has one per training subject), averaged with the
+    placements' frame counts as weights: what a single NaiveFuse model would hold if it learned the pool's geometry."""
+    groups = metrics.camera_sets(pool)
+    total = sum(len(idx) for idx, _, _ in groups)
+    weights = None
+    for idx, P_image, _ in groups:
+        w = placement_oracle_weights(P_image, profile, device, gain) * (len(idx) / total)
+        weights = w if weights is None else weights + w
+    return weights
+
+
+def oracle_init_rows(target: str, trial: int, profile, seed: int, device, *, gain: float = ORACLE_INIT_GAIN,
+                     checkpoints=ORACLE_INIT_CHECKPOINTS, progress: bool = False) -> list[dict]:
+    """Does the loss of Eq. (3) keep the oracle's epipolar lines? NaiveFuse^full's recipe (:func:`mfcore.fewshot.finetune_on_pool`
+    with "NaiveFuseFull": :func:`mfcore.maml.train_fusion` on the whole labelled pool, ``full_steps`` Adam steps at ``outer_lr``,
+    mini-batches of ``batch_size``, seed ``seed``), started from :func:`pool_oracle_weights` at ``gain`` instead of
+    zero. At each checkpoint (a fraction of ``full_steps``; 0 is the oracle itself) the test frames are fused and
+    scored: JDR rows (:func:`mfcore.metrics.peak_jdr_rows`, method "NaiveFuseFromOracle", columns ``step`` and ``steps``), each with
+    ``mse`` (Eq. (3) on the test frames, all views) and ``line_share`` = <W, W0> / <W0, W0>, how much of the initial
+    lines W0 the weights W still hold along W0 (1 at the start; 0 would be NoFusion's zero weights)."""
+    _check_target(target)
+    _check_trial(target, trial, profile)
+    fractions = tuple(float(c) for c in checkpoints)
+    if not fractions or any(not 0.0 <= c <= 1.0 for c in fractions):
+        raise ValueError(f"checkpoints must be fractions of the training steps in [0, 1]; got {checkpoints!r}")
+    if not gain > 0:
+        raise ValueError(f"gain must be > 0 (gain 0 is NaiveFuse^full's own zero start); got {gain!r}")
+    m, device = profile.metafuse, torch.device(device)
+    data = target_data(target, trial, profile, seed, device)
+    pool, test = data["train"], data["test"]
+    image_px = profile.studio.image_px
+    model = fusion.NaiveFuse(pool["pred"].shape[1], profile.studio.heatmap_px).to(device)
+    with torch.no_grad():
+        model.weight.copy_(pool_oracle_weights(pool, profile, device, gain))
+    w0 = model.weight.detach().clone()
+    w0_sq = float(w0.double().square().sum())
+    at = sorted({round(c * m.full_steps) for c in fractions})
+    rows = []
+
+    def score(step: int) -> None:
+        if step not in at:
+            return
+        fused = fuse_frames(model, test["pred"])
+        mse = float(fusion.fusion_mse(fused, test["target"]))
+        share = float((model.weight.detach().double() * w0.double()).sum()) / w0_sq
+        rows.extend(metrics.peak_jdr_rows(metrics.heatmap_peaks_px(fused, image_px), test, image_px, rig=target, trial=trial,
+                                  method="NaiveFuseFromOracle", step=step, steps=m.full_steps, gain=gain, mse=mse,
+                                  line_share=share))
+
+    score(0)
+    train_fusion(model, pool["pred"], pool["target"], steps=m.full_steps, lr=m.outer_lr, batch_size=m.batch_size,
+                 seed=seed, progress=progress, desc="NaiveFuse from the oracle", on_step=score)
+    return rows
+
+
+def pick_corrected_joint(pred: Tensor, fused: Tensor, labels: dict[str, Tensor], image_px: int) -> tuple[int, int, int]:
+    """Fig. 6: a (frame, view, joint) whose initial heatmap has its maximum at the wrong place (beyond half a head
+    size) and, if any exists, whose fused heatmap puts it right; among those the largest initial error. pred, fused
+    (N, V, J, h, w) with the labels of :func:`mfcore.backbone.cached_heatmaps`. Only joints inside the image count."""
+    gt = labels["joints_2d_px"]
+    thr = metrics.labels_head_threshold_px(labels)[..., None]
+
+    def error(h):
+        return (metrics.heatmap_peaks_px(h, image_px) - gt).norm(dim=-1)
+
+    e0, e1 = error(pred), error(fused)
+    inside = ((gt >= -0.5) & (gt <= image_px - 0.5)).all(-1)
+    wrong = (e0 > thr) & inside
+    candidates = wrong & (e1 <= thr)
+    if not candidates.any():
+        candidates = wrong if wrong.any() else inside
+    score = torch.where(candidates, e0, torch.full_like(e0, -1.0))
+    n, v, j = torch.unravel_index(score.argmax(), score.shape)
+    return int(n), int(v), int(j)
