@@ -153,7 +153,7 @@ class Staleness:
         """Sentences saying why the results may not match the code (empty when they do); ``short`` for a table."""
         if short:
             return ((["commit unknown here"] if not self.known else []) + (["modified tree"] if self.dirty else [])
-                    + ([f"{len(self.changed)} files changed since: " + ", ".join(f"`{p}`" for p in self.changed)]
+                    + ([f"{len(self.changed)} files changed since: " + ", ".join(self.changed)]
                        if self.changed else []))
         out = []
         if not self.known:
@@ -238,7 +238,7 @@ def chapter_cell(stem: str, profile: str, provenance: dict, state: Staleness) ->
     if state.stale:
         lines += ["```{warning}",
                   f"**Stale results.** This page shows results of the `{profile}` profile executed at commit "
-                  f"`{_short(state.sha)}`, and the code has changed since: " + "; ".join(state.reasons()) + ".",
+                  f"`{_short(state.sha)}`, and they may not match the code: " + "; ".join(state.reasons()) + ".",
                   f"The numbers below may differ from what the code computes now: execute this chapter again "
                   f"(`python -m mfbook.run_book execute --profile {profile} --only {stem}`).",
                   "```", ""]
