@@ -32,25 +32,11 @@ from mfcore.profiles import PROFILES, get_profile, resolve_device
 
 from .chapter import validate_seed
 from .paths import NOTEBOOK_DIR, REPO_ROOT, RESULTS_DIR
+from .plan import BOOK_RUN, CHAPTER_NEEDS, TIMED_CHAPTERS, papermill_seconds  # noqa: F401 (part of this module's API)
 
 FAILED_DIR = REPO_ROOT / "_build" / "failed"  # partly executed notebooks of failed chapters (never published)
 REQUIRED_OUTPUTS = ("provenance.json",)
 CELL_TIMEOUT_S = 1800  # a cell that runs longer than this fails the chapter instead of stalling the whole book
-
-
-# What each chapter reads from the chapters before it: their cached models and heatmaps (a chapter rebuilds whatever is
-# missing, so without this order two chapters would build the same thing twice) or their tables. Chapters not listed
-# read nothing of another chapter.
-CHAPTER_NEEDS: dict[str, tuple[str, ...]] = {
-    "04_few_shot_curves": ("03_meta_training",),  # the pre-trained fusion models and the backbone's heatmaps
-    "05_rpsm_3d": ("04_few_shot_curves",),  # the 2D methods' fused test heatmaps, finetuned in chapter 4
-    "06_trainable_fusion": ("03_meta_training",),  # the warmed-up backbone's confidence maps
-    "07_scorecard": ("04_few_shot_curves", "05_rpsm_3d", "06_trainable_fusion"),  # their CSVs (scorecard.CLAIMS)
-    "08_your_cameras": ("03_meta_training",),  # the meta-trained MetaFuse model
-}
-# Chapters that time their own work (warm-up, meta-training, finetuning, the fusion step; benchmarks.csv reports those
-# times): they execute with no other chapter beside them, so another kernel's GPU work does not slow what they measure.
-TIMED_CHAPTERS = ("03_meta_training", "04_few_shot_curves")
 
 
 def notebook_stems() -> list[str]:
@@ -167,15 +153,6 @@ def _report_cells(notebook: Path, profile: str) -> None:
 def chapter_needs(stem: str, selected: list[str]) -> tuple[str, ...]:
     """The chapters among ``selected`` that ``stem`` must wait for (:data:`CHAPTER_NEEDS`)."""
     return tuple(d for d in CHAPTER_NEEDS.get(stem, ()) if d in selected and d != stem)
-
-
-def papermill_seconds(notebook: Path) -> float | None:
-    """Papermill's duration of an executed notebook, kernel start to the end of its last cell (None where the file or
-    the duration is missing)."""
-    try:
-        return float(json.loads(Path(notebook).read_text())["metadata"]["papermill"]["duration"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
 
 
 def previous_seconds(stem: str, profile: str) -> float | None:
@@ -365,9 +342,6 @@ def stop_child_processes() -> list[int]:
             except ProcessLookupError:
                 pass
     return pids
-
-
-BOOK_RUN = "book_run.json"
 
 
 def write_book_run(profile: str, jobs: int, book_seconds: float, spans: dict, timings: dict, failed: list) -> None:

@@ -29,6 +29,7 @@ from pathlib import Path
 from . import plots
 from .chapter import save_png
 from .paths import NOTEBOOK_DIR, REPO_ROOT, RESULTS_DIR, SITE_DIR
+from .plan import BOOK_RUN, CHAPTER_NEEDS, TIMED_CHAPTERS, papermill_seconds
 
 SITE_PROFILES = ("full", "smoke")  # the profile a chapter shows: the first with an executed notebook
 CODE_PACKAGES = ("mfcore", "mfbook")  # the repository's packages: a chapter's results depend on the modules it imports
@@ -170,9 +171,7 @@ class Staleness:
 def staleness(stem: str, provenance: dict, repo: Path = REPO_ROOT) -> Staleness:
     """Compare the commit of a chapter's results (``provenance['git_sha']``) with the code in ``repo`` now (its work
     tree): the chapter's notebook and the modules it imports (:func:`code_paths`), and those of the chapters whose
-    cached models or tables it reads (``run_book.CHAPTER_NEEDS``, transitively)."""
-    from .run_book import CHAPTER_NEEDS
-
+    cached models or tables it reads (``plan.CHAPTER_NEEDS``, transitively)."""
     repo = Path(repo)
     sha = str(provenance.get("git_sha") or "unknown")
     dirty = bool(provenance.get("git_dirty"))
@@ -321,8 +320,6 @@ def stage_chapter(stem: str, profile: str, site_dir: Path = SITE_DIR, results_di
                   repo: Path = REPO_ROOT) -> dict:
     """Copy one chapter's results to ``site_dir/<stem>/`` with its ``.py`` source, clean the notebook copy and put
     the provenance cell at its top. Returns what the generated pages need about it."""
-    from .run_book import papermill_seconds
-
     src, dst = Path(results_dir) / profile / stem, Path(site_dir) / stem
     shutil.copytree(src, dst)
     source = Path(repo) / "notebooks" / f"{stem}.py"
@@ -387,8 +384,6 @@ def draw_book_run(path: Path, results_dir: Path = RESULTS_DIR) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from .run_book import BOOK_RUN, TIMED_CHAPTERS
 
     results_dir = Path(results_dir)
     for profile in SITE_PROFILES:
