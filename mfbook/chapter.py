@@ -107,6 +107,14 @@ def save_png(fig, path: Path, dpi: int = 110) -> Path:
     return Path(path)
 
 
+class SavedPath(type(Path())):
+    """The path of a file a chapter saved: a ``Path`` that shows nothing when it ends a notebook cell, so a cell ending in
+    ``ch.save_figure(...)`` prints no ``PosixPath('…/.staging-…/x.png')`` on the page."""
+
+    def _ipython_display_(self):
+        pass
+
+
 @dataclass
 class Chapter:
     """One executing notebook: its profile, device, seed and output folder."""
@@ -120,24 +128,24 @@ class Chapter:
     started_at: str = ""
     _t0: float = 0.0
 
-    def save_table(self, df, name: str) -> Path:
+    def save_table(self, df, name: str) -> SavedPath:
         """Write a tidy table as ``<out>/<name>.csv`` (6 significant digits, no index) and return its path."""
         path = self.out / f"{Path(name).stem}.csv"
         atomic_write_bytes(path, _canonical_csv(df).encode())
-        return path
+        return SavedPath(path)
 
-    def save_figure(self, fig, name: str, dpi: int = 110) -> Path:
-        """Write ``fig`` as a byte-stable PNG ``<out>/<name>.png`` (:func:`save_png`)."""
-        return save_png(fig, self.out / f"{Path(name).stem}.png", dpi)
+    def save_figure(self, fig, name: str, dpi: int = 110) -> SavedPath:
+        """Write ``fig`` as a byte-stable PNG ``<out>/<name>.png`` (:func:`save_png`) and return its path."""
+        return SavedPath(save_png(fig, self.out / f"{Path(name).stem}.png", dpi))
 
-    def save_timings(self, df, name: str = "timings") -> Path:
+    def save_timings(self, df, name: str = "timings") -> SavedPath:
         """Write wall-clock measurements (which differ run to run) as ``<out>/<name>.json`` records, never as CSV.
 
         Every CSV of a chapter is deterministic (two runs give identical tables); timings live apart so that holds.
         """
         path = self.out / f"{Path(name).stem}.json"
         atomic_write_bytes(path, (df.to_json(orient="records", indent=1, double_precision=6, force_ascii=False) + "\n").encode())
-        return path
+        return SavedPath(path)
 
     def glue(self, name: str, value, display: bool = False):
         """Glue ``value`` for the site (``{glue:text}`` on other pages) and return it."""
@@ -161,8 +169,10 @@ class Chapter:
                 f"seed {self.seed} · git `{g['git_sha'][:10]}`{' (modified)' if g['git_dirty'] else ''}. "
                 "All data are synthetic (the book's capture studio): the numbers are not the papers'.")
 
-    def finish(self, extra: dict | None = None) -> Path:
-        """Write ``provenance.json``: code, profile, parameters and their hash, seed, device, versions, times."""
+    def finish(self, extra: dict | None = None) -> None:
+        """Write ``provenance.json``: code, profile, parameters and their hash, seed, device, versions, times.
+
+        Returns nothing: it ends every notebook, and a returned path would print where the runner staged it."""
         ended = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         prov = {
             "stem": self.stem,
@@ -185,7 +195,6 @@ class Chapter:
         }
         path = self.out / "provenance.json"
         atomic_write_bytes(path, (json.dumps(prov, indent=2, sort_keys=True, default=str) + "\n").encode())
-        return path
 
 
 def open_chapter(stem: str, *, profile: str, device: str = "auto", seed: int = 0, out_dir: str = "",

@@ -2,7 +2,7 @@
 
     python -m mfbook.run_book execute --profile smoke [--device auto] [--seed 0] [--only 01_fusion_geometry ...]
                                       [--keep-going] [--jobs auto]
-    python -m mfbook.run_book site     # copy the executed chapters (full where present, else smoke) into book/_site
+    python -m mfbook.run_book site     # stage the executed chapters (full where present, else smoke): mfbook/site.py
 
 ``execute`` validates every parameter before touching anything; each notebook runs into a staging folder
 ``results/<profile>/.staging-<stem>/`` and replaces ``results/<profile>/<stem>/`` only when it succeeded, so a failed or
@@ -30,28 +30,13 @@ from pathlib import Path
 from mfcore.files import atomic_write_bytes
 from mfcore.profiles import PROFILES, get_profile, resolve_device
 
-from . import plots
-from .chapter import save_png, validate_seed
-from .paths import NOTEBOOK_DIR, REPO_ROOT, RESULTS_DIR, SITE_DIR
+from .chapter import validate_seed
+from .paths import NOTEBOOK_DIR, REPO_ROOT, RESULTS_DIR
+from .plan import BOOK_RUN, CHAPTER_NEEDS, TIMED_CHAPTERS, papermill_seconds  # noqa: F401 (part of this module's API)
 
 FAILED_DIR = REPO_ROOT / "_build" / "failed"  # partly executed notebooks of failed chapters (never published)
 REQUIRED_OUTPUTS = ("provenance.json",)
 CELL_TIMEOUT_S = 1800  # a cell that runs longer than this fails the chapter instead of stalling the whole book
-
-
-# What each chapter reads from the chapters before it: their cached models and heatmaps (a chapter rebuilds whatever is
-# missing, so without this order two chapters would build the same thing twice) or their tables. Chapters not listed
-# read nothing of another chapter.
-CHAPTER_NEEDS: dict[str, tuple[str, ...]] = {
-    "04_few_shot_curves": ("03_meta_training",),  # the pre-trained fusion models and the backbone's heatmaps
-    "05_rpsm_3d": ("04_few_shot_curves",),  # the 2D methods' fused test heatmaps, finetuned in chapter 4
-    "06_trainable_fusion": ("03_meta_training",),  # the warmed-up backbone's confidence maps
-    "07_scorecard": ("04_few_shot_curves", "05_rpsm_3d", "06_trainable_fusion"),  # their CSVs (claims.CLAIMS)
-    "08_your_cameras": ("03_meta_training",),  # the meta-trained MetaFuse model
-}
-# Chapters that time their own work (warm-up, meta-training, finetuning, the fusion step; benchmarks.csv reports those
-# times): they execute with no other chapter beside them, so another kernel's GPU work does not slow what they measure.
-TIMED_CHAPTERS = ("03_meta_training", "04_few_shot_curves")
 
 
 def notebook_stems() -> list[str]:
@@ -168,15 +153,6 @@ def _report_cells(notebook: Path, profile: str) -> None:
 def chapter_needs(stem: str, selected: list[str]) -> tuple[str, ...]:
     """The chapters among ``selected`` that ``stem`` must wait for (:data:`CHAPTER_NEEDS`)."""
     return tuple(d for d in CHAPTER_NEEDS.get(stem, ()) if d in selected and d != stem)
-
-
-def papermill_seconds(notebook: Path) -> float | None:
-    """Papermill's duration of an executed notebook, kernel start to the end of its last cell (None where the file or
-    the duration is missing)."""
-    try:
-        return float(json.loads(Path(notebook).read_text())["metadata"]["papermill"]["duration"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
 
 
 def previous_seconds(stem: str, profile: str) -> float | None:
@@ -368,9 +344,6 @@ def stop_child_processes() -> list[int]:
     return pids
 
 
-BOOK_RUN = "book_run.json"
-
-
 def write_book_run(profile: str, jobs: int, book_seconds: float, spans: dict, timings: dict, failed: list) -> None:
     """``results/<profile>/book_run.json``: how the last ``execute`` ran (chapters, start and end seconds from the
     start of the run, at most how many at once, its wall time), atomically. The benchmarks table reads it."""
@@ -401,64 +374,6 @@ def publish_profile_tables(profile: str) -> None:
             os.replace(tmp, dst)
 
 
-def site_profile(stem: str) -> str | None:
-    """The profile the site shows for a chapter: full where it was executed at full scale, else smoke."""
-    for profile in ("full", "smoke"):
-        if (RESULTS_DIR / profile / stem / f"{stem}.ipynb").exists():
-            return profile
-    return None
-
-
-def cmd_site(args) -> None:
-    """Copy each chapter's executed results (full if present, else smoke) to book/_site/<stem>/."""
-    if SITE_DIR.exists():
-        shutil.rmtree(SITE_DIR)
-    SITE_DIR.mkdir(parents=True)
-    chosen = {}
-    for stem in notebook_stems():
-        profile = site_profile(stem)
-        if profile is None:
-            _fail(f"no executed results for {stem}: run `make book` first")
-        shutil.copytree(RESULTS_DIR / profile / stem, SITE_DIR / stem)
-        chosen[stem] = profile
-    for profile in ("full", "smoke"):
-        for name in ("scorecard.csv", "benchmarks.csv"):
-            src = RESULTS_DIR / profile / name
-            if src.exists() and not (SITE_DIR / name).exists():
-                shutil.copy2(src, SITE_DIR / name)
-    if not (SITE_DIR / "benchmarks.csv").exists():  # the benchmarks page renders this file; say plainly it is missing
-        (SITE_DIR / "benchmarks.csv").write_text(
-            "benchmark,metric,value,unit,device,paper_value,note\n"
-            "none,not measured yet,,,,,run benchmarks/run_all.py (or tools/gpu_book.sh) after executing the book\n")
-    draw_book_run(SITE_DIR / "book_run.png")
-    (SITE_DIR / "profiles.json").write_text(json.dumps(chosen, indent=2, sort_keys=True) + "\n")
-    print(f"site chapters: {chosen}")
-
-
-def draw_book_run(path: Path) -> None:
-    """The timeline of the book run the benchmarks page reports (full where recorded, else smoke) as a PNG at
-    ``path``; a figure that says so where no run was recorded."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    for profile in ("full", "smoke"):
-        record_path = RESULTS_DIR / profile / BOOK_RUN
-        if record_path.exists():
-            record = json.loads(record_path.read_text())
-            devices = {json.loads((RESULTS_DIR / profile / s / "provenance.json").read_text()).get("device_name", "")
-                       for s in record.get("chapters", {}) if (RESULTS_DIR / profile / s / "provenance.json").exists()}
-            fig = plots.book_run_timeline(record, devices.pop() if len(devices) == 1 else "", timed=TIMED_CHAPTERS)
-            break
-    else:
-        fig, ax = plt.subplots(figsize=(6, 1.5))
-        ax.axis("off")
-        ax.text(0.5, 0.5, "no book run recorded yet: run `make book`", ha="center", va="center")
-    save_png(fig, path)
-    plt.close(fig)
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m mfbook.run_book", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -480,7 +395,9 @@ def main(argv=None) -> None:
             _fail(f"seed must be an integer in [0, 2147483647] (valid: 0 … 2147483647), got {args.seed!r}")
         cmd_execute(args)
     else:
-        cmd_site(args)
+        from . import site
+
+        site.stage()
 
 
 if __name__ == "__main__":

@@ -289,15 +289,3 @@ def test_chapters_execute_at_once_after_what_they_need_and_the_run_is_recorded(s
     assert record["wall_seconds"] < sum(c["seconds"] for c in record["chapters"].values())
     for stem in span:
         assert (sandbox / "results" / "smoke" / stem / "provenance.json").exists()
-
-
-def test_the_site_draws_the_recorded_book_run_or_says_there_is_none(sandbox, monkeypatch):
-    from PIL import Image
-
-    out = sandbox / "timeline.png"
-    run_book.draw_book_run(out)  # nothing recorded in the sandbox
-    none_size = Image.open(out).size
-    (sandbox / "notebooks" / "01_tiny.py").write_text(NOTEBOOK_OK)
-    run_book.main(["execute", "--profile", "smoke", "--device", "cpu", "--jobs", "1"])
-    run_book.draw_book_run(out)
-    assert Image.open(out).size != none_size and Image.open(out).size[1] > 100

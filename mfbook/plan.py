@@ -1,0 +1,33 @@
+"""What a book run is made of, read by the runner (:mod:`mfbook.run_book`), the site (:mod:`mfbook.site`) and the
+benchmarks: the order in which chapters depend on each other, which chapters time their own work, where a run is
+recorded, and how long an executed notebook took."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+# What each chapter reads from the chapters before it: their cached models and heatmaps (a chapter rebuilds whatever is
+# missing, so without this order two chapters would build the same thing twice) or their tables. Chapters not listed
+# read nothing of another chapter.
+CHAPTER_NEEDS: dict[str, tuple[str, ...]] = {
+    "04_few_shot_curves": ("03_meta_training",),  # the pre-trained fusion models and the backbone's heatmaps
+    "05_rpsm_3d": ("04_few_shot_curves",),  # the 2D methods' fused test heatmaps, finetuned in chapter 4
+    "06_trainable_fusion": ("03_meta_training",),  # the warmed-up backbone's confidence maps
+    "07_scorecard": ("04_few_shot_curves", "05_rpsm_3d", "06_trainable_fusion"),  # their CSVs (claims.CLAIMS)
+    "08_your_cameras": ("03_meta_training",),  # the meta-trained MetaFuse model
+}
+# Chapters that time their own work (warm-up, meta-training, finetuning, the fusion step; benchmarks.csv reports those
+# times): they execute with no other chapter beside them, so another kernel's GPU work does not slow what they measure.
+TIMED_CHAPTERS = ("03_meta_training", "04_few_shot_curves")
+
+BOOK_RUN = "book_run.json"  # results/<profile>/book_run.json: how the last `run_book execute` ran
+
+
+def papermill_seconds(notebook: Path) -> float | None:
+    """Papermill's duration of an executed notebook, kernel start to the end of its last cell (None where the file or
+    the duration is missing)."""
+    try:
+        return float(json.loads(Path(notebook).read_text())["metadata"]["papermill"]["duration"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
