@@ -173,14 +173,14 @@ def exact_problems(new: pd.DataFrame, old: pd.DataFrame, columns=None, rows=None
         if rows is not None:
             differ &= rows
         for i in np.flatnonzero(differ.to_numpy())[:3]:
-            problems.append(f"column {col!r}, row {i} ({row_label(old, i)}): {new[col].iloc[i]!r} vs golden "
+            problems.append(f"column {col!r}, row {i} ({row_label(old, i, {col})}): {new[col].iloc[i]!r} vs golden "
                             f"{old[col].iloc[i]!r} (must be identical)")
     return problems
 
 
-def row_label(df: pd.DataFrame, i: int) -> str:
-    """The first few text cells of row ``i``: enough to find it in the CSV."""
-    return ", ".join(f"{c}={df[c].iloc[i]}" for c in list(df.columns)[:3])
+def row_label(df: pd.DataFrame, i: int, skip=()) -> str:
+    """The first few cells of row ``i`` outside ``skip`` (the compared columns): enough to find it in the CSV."""
+    return ", ".join(f"{c}={df[c].iloc[i]}" for c in [c for c in df.columns if c not in skip][:3])
 
 
 def band_problems(new: pd.DataFrame, old: pd.DataFrame, bands: dict) -> list[str]:
@@ -196,7 +196,7 @@ def band_problems(new: pd.DataFrame, old: pd.DataFrame, bands: dict) -> list[str
         diff = np.abs(a[ok] - b[ok])
         for j in np.flatnonzero(diff > cell_band)[:3]:
             i = int(np.flatnonzero(ok)[j])
-            problems.append(f"column {col!r}, row {i} ({row_label(old, i)}): {a[i]:.6g} vs golden {b[i]:.6g}, "
+            problems.append(f"column {col!r}, row {i} ({row_label(old, i, bands)}): {a[i]:.6g} vs golden {b[i]:.6g}, "
                             f"|Δ| = {diff[j]:.3g} > band {cell_band:g}")
         if diff.size and diff.mean() > mean_band:
             problems.append(f"column {col!r}: mean |Δ| over {diff.size} rows = {diff.mean():.3g} > band {mean_band:g}")
