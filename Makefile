@@ -1,15 +1,19 @@
 # The MetaFuse book. Quick start:   make book     then     make test
+# `make book` writes the smoke results to _build/results/smoke (ignored by git: `git status` stays clean); the
+# committed golden copy results/smoke changes only through `make golden`; PROFILE=full writes to results/full
+# (committed, executed on a GPU; without one it is refused unless DEVICE=cpu).
 PROFILE ?= smoke
 DEVICE ?= auto
 SEED ?= 0
 JOBS ?= auto
 PYTHON ?= python3
 TORCH_SPEC ?= torch==2.13.0
+RESULTS ?= $(if $(filter smoke,$(PROFILE)),_build/results,results)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: book execute site test venv clean-site results-system
+.PHONY: book execute golden site test venv clean-site results-system
 
 venv: $(STAMP)
 
@@ -21,11 +25,19 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 book: $(STAMP)
-	$(PY) -m mfbook.run_book execute --profile "$(PROFILE)" --device "$(DEVICE)" --seed "$(SEED)" --jobs "$(JOBS)"
+	$(PY) -m mfbook.run_book execute --profile "$(PROFILE)" --device "$(DEVICE)" --seed "$(SEED)" --jobs "$(JOBS)" \
+		--results "$(RESULTS)"
 	$(MAKE) --no-print-directory site
 
 execute: $(STAMP)
-	$(PY) -m mfbook.run_book execute --profile "$(PROFILE)" --device "$(DEVICE)" --seed "$(SEED)" --jobs "$(JOBS)"
+	$(PY) -m mfbook.run_book execute --profile "$(PROFILE)" --device "$(DEVICE)" --seed "$(SEED)" --jobs "$(JOBS)" \
+		--results "$(RESULTS)"
+
+# Regenerate the committed golden copy results/smoke on purpose (then review `git diff results/smoke` and commit it):
+# its provenance records this machine's numerics fingerprint, and tests/test_results.py compares a fresh `make book`
+# exactly against it where the fingerprints match.
+golden: $(STAMP)
+	$(PY) -m mfbook.run_book execute --profile smoke --device cpu --seed 0 --jobs "$(JOBS)" --results results
 
 site: $(STAMP)
 	$(PY) -m mfbook.run_book site

@@ -1,26 +1,38 @@
 """Batch runner of the book: execute every notebook with papermill, atomically publish its results, stage the site.
 
     python -m mfbook.run_book execute --profile smoke [--device auto] [--seed 0] [--only 01_fusion_geometry ...]
-                                      [--keep-going] [--jobs auto]
+                                      [--keep-going] [--jobs auto] [--results results]
     python -m mfbook.run_book site     # stage the executed chapters (full where present, else smoke): mfbook/site.py
 
-``execute`` validates every parameter before touching anything; each notebook runs into a staging folder
-``results/<profile>/.staging-<stem>/`` and replaces ``results/<profile>/<stem>/`` only when it succeeded, so a failed or
-interrupted run leaves the previous results in place.
+``execute`` validates every parameter (and that the results folder is writable) before touching anything; each notebook
+runs into a staging folder ``<results>/<profile>/.staging-<stem>/`` and replaces ``<results>/<profile>/<stem>/`` only
+when it succeeded, so a failed or interrupted run (Ctrl-C or SIGTERM: the kernels are stopped, the staging folders
+removed, exit 130 or 143) leaves the previous results in place. ``--results`` defaults to the committed ``results/``;
+``make book`` passes ``_build/results`` at the smoke profile (ignored by git) and ``make golden`` the committed one.
+
+One run at a time per results folder and profile: ``<results>/<profile>/.lock`` (created exclusively, holding the pid,
+start time and command line of its run; removed on every exit) refuses a second run, naming the first; a lock whose
+process is gone is stale and taken over with a warning. ``--profile full`` needs a CUDA GPU: without one it is refused
+up front unless ``--device cpu`` is given explicitly (then the expected cost is printed and the run goes on).
 
 With ``--jobs N`` > 1, up to N chapters execute at once (each in its own kernel), in the order of
 :func:`schedule`: a chapter starts after the chapters it reads (:data:`CHAPTER_NEEDS`), and the chapters that time their
-own work (:data:`TIMED_CHAPTERS`) run with nothing beside them. ``results/<profile>/book_run.json`` records the run:
-when each chapter started and ended, and the wall time of the whole book.
+own work (:data:`TIMED_CHAPTERS`) run with nothing beside them. ``<results>/<profile>/book_run.json`` records the run:
+when each chapter started and ended, and the wall time of the whole book. It is written only when every selected
+chapter succeeded; a successful ``--only`` run writes a record of its own chapters (the spans of two runs share no
+clock, so they are never merged; benchmarks/run_all.py then sums the chapters' own times).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as _dt
 import json
 import os
+import shlex
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -31,7 +43,7 @@ from mfcore.files import atomic_write_bytes
 from mfcore.profiles import PROFILES, get_profile, resolve_device
 
 from .chapter import validate_seed
-from .paths import NOTEBOOK_DIR, REPO_ROOT, RESULTS_DIR
+from .paths import NOTEBOOK_DIR, REPO_ROOT, RESULTS_DIR, RESULTS_ENV
 from .plan import BOOK_RUN, CHAPTER_NEEDS, TIMED_CHAPTERS, papermill_seconds  # noqa: F401 (part of this module's API)
 
 FAILED_DIR = REPO_ROOT / "_build" / "failed"  # partly executed notebooks of failed chapters (never published)
@@ -61,16 +73,35 @@ def publish(staging: Path, final: Path) -> None:
         shutil.rmtree(old)
 
 
-def execute_notebook(stem: str, profile: str, device: str, seed: int) -> float:
-    """Execute ``notebooks/<stem>.py`` into ``results/<profile>/<stem>/``; returns wall seconds."""
+class PublishError(RuntimeError):
+    """The results folder refused a write (staging or publishing a chapter): the run stops (exit 2)."""
+
+
+def _out_dir_parameter(staging: Path) -> str:
+    """The ``out_dir`` a chapter gets: relative to the repository where the folder is inside it, else absolute."""
+    try:
+        return staging.resolve().relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return str(staging.resolve())
+
+
+def execute_notebook(stem: str, profile: str, device: str, seed: int, results: Path | None = None) -> float:
+    """Execute ``notebooks/<stem>.py`` into ``<results>/<profile>/<stem>/`` (``results``: the committed
+    ``results/`` unless given); returns wall seconds. A results folder that refuses a write is a :class:`PublishError`
+    (the staging folder is removed)."""
     import jupytext
     import papermill
 
-    final = RESULTS_DIR / profile / stem
-    staging = RESULTS_DIR / profile / f".staging-{stem}"
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
+    results = RESULTS_DIR if results is None else Path(results)
+    final = results / profile / stem
+    staging = results / profile / f".staging-{stem}"
+    try:
+        if staging.exists():
+            shutil.rmtree(staging)
+        staging.mkdir(parents=True)
+    except OSError as err:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise PublishError(f"cannot create {staging}: {err.strerror or err}") from None
     t0 = time.perf_counter()
     try:
         nb = jupytext.read(NOTEBOOK_DIR / f"{stem}.py")
@@ -80,7 +111,7 @@ def execute_notebook(stem: str, profile: str, device: str, seed: int) -> float:
         papermill.execute_notebook(  # the kernel inherits this process's environment (cmd_execute: kernel_variables)
             str(source), str(staging / f"{stem}.ipynb"), kernel_name="python3", language="python",
             parameters={"profile": profile, "device": device, "seed": seed,
-                        "out_dir": os.path.relpath(staging, REPO_ROOT)},
+                        "out_dir": _out_dir_parameter(staging)},
             cwd=str(REPO_ROOT), progress_bar=False, log_output=False, execution_timeout=CELL_TIMEOUT_S,
         )
         source.unlink()
@@ -98,7 +129,11 @@ def execute_notebook(stem: str, profile: str, device: str, seed: int) -> float:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     with _PUBLISH_LOCK:  # an interrupted book waits for a rename pair in progress (cmd_execute)
-        publish(staging, final)
+        try:
+            publish(staging, final)
+        except OSError as err:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise PublishError(f"cannot publish {stem} into {final}: {err.strerror or err}") from None
     return time.perf_counter() - t0
 
 
@@ -120,10 +155,12 @@ def kernel_environment(values: dict[str, str]):
                 os.environ[k] = v
 
 
-def kernel_variables(jobs: int) -> dict[str, str]:
-    """What every chapter's kernel gets: text progress bars (no widgets, progress.py) and, where chapters execute at
-    once, an even share of the CPU cores for torch's threads (unless ``OMP_NUM_THREADS`` is set already)."""
-    values = {"MFCORE_TEXT_PROGRESS": "1"}
+def kernel_variables(jobs: int, results: Path | None = None) -> dict[str, str]:
+    """What every chapter's kernel gets: text progress bars (no widgets, progress.py), the results folder of this run
+    (``$MFBOOK_RESULTS_DIR``: a chapter that reads other chapters' tables reads this run's, :func:`paths.results_dir`)
+    and, where chapters execute at once, an even share of the CPU cores for torch's threads (unless
+    ``OMP_NUM_THREADS`` is set already)."""
+    values = {"MFCORE_TEXT_PROGRESS": "1", RESULTS_ENV: str(Path(RESULTS_DIR if results is None else results).resolve())}
     if jobs > 1 and "OMP_NUM_THREADS" not in os.environ:
         values["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
     return values
@@ -155,9 +192,9 @@ def chapter_needs(stem: str, selected: list[str]) -> tuple[str, ...]:
     return tuple(d for d in CHAPTER_NEEDS.get(stem, ()) if d in selected and d != stem)
 
 
-def previous_seconds(stem: str, profile: str) -> float | None:
+def previous_seconds(stem: str, profile: str, results: Path | None = None) -> float | None:
     """Papermill's duration of the chapter's last executed notebook at ``profile`` (None where there is none)."""
-    return papermill_seconds(RESULTS_DIR / profile / stem / f"{stem}.ipynb")
+    return papermill_seconds((RESULTS_DIR if results is None else results) / profile / stem / f"{stem}.ipynb")
 
 
 def chapters_beside(stem: str, spans: dict[str, tuple[float, float | None]]) -> list[str]:
@@ -248,7 +285,123 @@ def say(line: str, err: bool = False) -> None:
 
 def _run_one(stem: str, args) -> float:
     say(f"[{args.profile}] executing {stem} …")
-    return execute_notebook(stem, args.profile, args.device, args.seed)
+    return execute_notebook(stem, args.profile, args.device, args.seed, args.results)
+
+
+GPU_PROFILES = ("full",)  # profiles sized for one GPU (mfcore/profiles.py)
+# What the full profile costs on a CPU, measured: `make book PROFILE=full` on a 2-core x86 machine without a GPU was
+# killed for memory at 22.5 GB after 490 s, still in chapter 3 (the warm-up of the ResNet-18 backbone on 4500 frames of
+# 256² images); one H200 runs the whole book in about 11 min (results/full/book_run.json).
+FULL_ON_CPU = ("the full profile is sized for one GPU: on a 2-core CPU machine it was killed for memory at 22.5 GB "
+               "after 490 s, still in chapter 3; expect at least 24 GB of memory and many hours (one H200: about 11 min)")
+
+
+def check_device_for_profile(profile: str, device: str) -> None:
+    """A GPU profile without CUDA is refused (ValueError) unless the CPU was asked for explicitly; then its expected
+    cost is printed and the run goes on."""
+    if profile not in GPU_PROFILES:
+        return
+    if device == "cpu":
+        say(f"warning: {FULL_ON_CPU}; going on because --device cpu was given", err=True)
+    elif resolve_device(device).type != "cuda":
+        raise ValueError(f"profile {profile!r} needs a CUDA GPU and this machine has none (device {device!r}); "
+                         f"valid here: --profile smoke, or --device cpu (DEVICE=cpu) to run it on the CPU anyway")
+
+
+def resolve_results(value: str | Path | None) -> Path:
+    """``--results``: a folder (relative to the current directory), made if missing; anything else (a file, a folder
+    that cannot be made) is a ValueError naming it."""
+    if value is None:
+        return RESULTS_DIR
+    path = Path(value).expanduser().resolve()
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--results {value!r} is not a folder ({path} exists and is a file); valid: a folder, "
+                         f"e.g. results or _build/results")
+    return path
+
+
+def check_writable(folder: Path) -> None:
+    """Make ``folder`` and write (then remove) a probe file in it; a folder that refuses is a PublishError."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise PublishError(f"results folder {folder} is not writable: {err.strerror or err}") from None
+
+
+LOCK_NAME = ".lock"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def acquire_lock(folder: Path) -> Path:
+    """Create ``<folder>/.lock`` exclusively (pid, start time, command line). A lock of a live process is a
+    RuntimeError naming it; a lock of a dead process is stale: taken over with a warning."""
+    lock = folder / LOCK_NAME
+    record = {"pid": os.getpid(), "started_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+              "command": shlex.join([Path(sys.executable).name, "-m", "mfbook.run_book", *sys.argv[1:]])}
+    for _ in range(3):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                held = json.loads(lock.read_text())
+                pid = int(held["pid"])
+            except (OSError, ValueError, KeyError, TypeError):
+                held, pid = {}, -1
+            if pid > 0 and _pid_alive(pid):
+                raise RuntimeError(f"another run is executing {folder}: pid {pid}, started {held.get('started_at')}, "
+                                   f"command: {held.get('command')} (wait for it, or stop it; its lock is {lock})")
+            say(f"warning: taking over the stale lock {lock} of a run that is gone "
+                f"(pid {held.get('pid', '?')}, started {held.get('started_at', '?')})", err=True)
+            with contextlib.suppress(FileNotFoundError):
+                lock.unlink()
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(record) + "\n")
+        return lock
+    raise RuntimeError(f"could not take the lock {lock}: another run keeps taking it")
+
+
+def release_lock(lock: Path) -> None:
+    """Remove ``lock`` if it is still this process's."""
+    try:
+        if json.loads(lock.read_text()).get("pid") == os.getpid():
+            lock.unlink()
+    except (OSError, ValueError):
+        pass
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """Within: SIGTERM raises KeyboardInterrupt in the main thread (the run stops as on Ctrl-C); the handler before is
+    restored after. Elsewhere than the main thread, nothing changes."""
+    import threading as _threading
+
+    if _threading.current_thread() is not _threading.main_thread():
+        yield
+        return
+    received = []
+
+    def handler(signum, frame):
+        received.append(signum)
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def cmd_execute(args) -> None:
@@ -257,23 +410,44 @@ def cmd_execute(args) -> None:
         resolve_device(args.device)
         validate_seed(args.seed)
         jobs = resolve_jobs(str(args.jobs), args.device)
+        args.results = resolve_results(getattr(args, "results", None))
     except ValueError as err:
         _fail(str(err))
     stems = notebook_stems()
     unknown = [s for s in args.only or [] if s not in stems]
     if unknown:
         _fail(f"unknown notebook(s) {unknown}; valid: {', '.join(stems)}")
+    try:
+        check_device_for_profile(args.profile, args.device)
+    except ValueError as err:
+        _fail(str(err))
+    folder = args.results / args.profile
+    try:
+        check_writable(folder)
+        lock = acquire_lock(folder)
+    except (PublishError, RuntimeError) as err:
+        _fail(str(err))
+    try:
+        with sigterm_as_interrupt() as signals:
+            _execute_locked(args, stems, jobs, signals)
+    finally:
+        release_lock(lock)
+
+
+def _execute_locked(args, stems: list[str], jobs: int, signals) -> None:
+    results = args.results
+    folder = results / args.profile
     selected = [s for s in stems if s in (args.only or stems)]
-    seconds = {s: previous_seconds(s, args.profile) or 60.0 for s in selected}
+    seconds = {s: previous_seconds(s, args.profile, results) or 60.0 for s in selected}
     priority = critical_path_seconds(selected, seconds) if jobs > 1 else {s: 0.0 for s in selected}
-    timings, failed, spans = {}, [], {}
+    timings, failed, spans, publish_errors = {}, [], {}, []
     book_t0 = time.perf_counter()
     pending, running, finished = list(selected), {}, set()
     say(f"[{args.profile}] executing {len(selected)} chapter(s), at most {jobs} at once")
-    with kernel_environment(kernel_variables(jobs)), ThreadPoolExecutor(jobs, thread_name_prefix="chapter") as pool:
+    with kernel_environment(kernel_variables(jobs, results)), ThreadPoolExecutor(jobs, thread_name_prefix="chapter") as pool:
         try:
             while pending or running:
-                if not args.keep_going and failed:
+                if (not args.keep_going and failed) or publish_errors:
                     pending.clear()
                 else:
                     for stem in next_chapters(pending, list(running.values()), finished, selected, jobs, priority):
@@ -289,30 +463,40 @@ def cmd_execute(args) -> None:
                     finished.add(stem)
                     try:
                         timings[stem] = future.result()
+                    except PublishError as err:
+                        publish_errors.append(str(err))
+                        failed.append(stem)
+                        continue
                     except Exception as err:
                         message = (f"{stem} failed at profile {args.profile!r}: {type(err).__name__}: {str(err)[-2000:]}\n"
-                                   f"results/{args.profile}/{stem}/ was left as it was")
+                                   f"{folder / stem}/ was left as it was")
                         say(f"error: {message}", err=True)
                         failed.append(stem)
                         continue
                     beside = chapters_beside(stem, spans)
                     say(f"[{args.profile}] {stem} done in {timings[stem]:.1f} s"
                         f"{' (beside ' + ', '.join(beside) + ')' if beside else ''}; its slowest cells:")
-                    _report_cells(RESULTS_DIR / args.profile / stem / f"{stem}.ipynb", args.profile)
+                    _report_cells(folder / stem / f"{stem}.ipynb", args.profile)
         except KeyboardInterrupt:
             # The chapters still executing are abandoned: their kernels are stopped, their staging folders removed,
-            # and their published results stay as they were.
+            # their published results and book_run.json stay as they were, and the lock is released.
             with _PUBLISH_LOCK:
                 stop_child_processes()
                 cut = list(running.values())
                 for stem in cut:
-                    shutil.rmtree(RESULTS_DIR / args.profile / f".staging-{stem}", ignore_errors=True)
-                say(f"interrupted: {cut or 'no chapter'} cut short and left as they were; finished: "
-                    f"{sorted(timings)}", err=True)
-                os._exit(130)
+                    shutil.rmtree(folder / f".staging-{stem}", ignore_errors=True)
+                what = "terminated (SIGTERM)" if signals else "interrupted"
+                say(f"{what}: {cut or 'no chapter'} cut short and left as they were; finished: "
+                    f"{sorted(timings)}; {folder / BOOK_RUN} not rewritten", err=True)
+                release_lock(folder / LOCK_NAME)
+                sys.stdout.flush()
+                os._exit(143 if signals else 130)
+    if publish_errors:
+        _fail(f"{publish_errors[0]}; the run stopped ({folder / BOOK_RUN} not rewritten)")
     book_seconds = time.perf_counter() - book_t0
-    publish_profile_tables(args.profile)
-    write_book_run(args.profile, jobs, book_seconds, spans, timings, failed)
+    publish_profile_tables(args.profile, results)
+    if not failed:  # a failed run never rewrites the record of the last complete one
+        write_book_run(args.profile, jobs, book_seconds, spans, timings, failed, results)
     print(json.dumps({"profile": args.profile, "jobs": jobs,
                       "wall_seconds": {k: round(timings[k], 1) for k in selected if k in timings},
                       "total_wall_seconds": round(sum(timings.values()), 1),
@@ -344,12 +528,15 @@ def stop_child_processes() -> list[int]:
     return pids
 
 
-def write_book_run(profile: str, jobs: int, book_seconds: float, spans: dict, timings: dict, failed: list) -> None:
-    """``results/<profile>/book_run.json``: how the last ``execute`` ran (chapters, start and end seconds from the
-    start of the run, at most how many at once, its wall time), atomically. The benchmarks table reads it."""
+def write_book_run(profile: str, jobs: int, book_seconds: float, spans: dict, timings: dict, failed: list,
+                   results: Path | None = None) -> None:
+    """``<results>/<profile>/book_run.json``: how the last successful ``execute`` ran (chapters, start and end seconds
+    from the start of the run, at most how many at once, its wall time), atomically. The benchmarks table reads it."""
+    results = RESULTS_DIR if results is None else Path(results)
+
     def started_at(stem: str) -> str | None:  # names the published results this record describes
         try:
-            return json.loads((RESULTS_DIR / profile / stem / "provenance.json").read_text())["started_at"]
+            return json.loads((results / profile / stem / "provenance.json").read_text())["started_at"]
         except (OSError, ValueError, KeyError):
             return None
 
@@ -357,18 +544,19 @@ def write_book_run(profile: str, jobs: int, book_seconds: float, spans: dict, ti
               "chapters": {s: {"start_s": round(a, 2), "end_s": round(b, 2), "seconds": round(timings[s], 2),
                                "started_at": started_at(s)}
                            for s, (a, b) in spans.items() if s in timings}}
-    atomic_write_bytes(RESULTS_DIR / profile / BOOK_RUN, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
+    atomic_write_bytes(results / profile / BOOK_RUN, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
 
 
 PROFILE_TABLES = {"scorecard.csv": "07_scorecard"}  # tables of the results contract that live at results/<profile>/
 
 
-def publish_profile_tables(profile: str) -> None:
-    """Copy each chapter-computed profile-level table (the scorecard) to ``results/<profile>/`` atomically."""
+def publish_profile_tables(profile: str, results: Path | None = None) -> None:
+    """Copy each chapter-computed profile-level table (the scorecard) to ``<results>/<profile>/`` atomically."""
+    results = RESULTS_DIR if results is None else Path(results)
     for name, stem in PROFILE_TABLES.items():
-        src = RESULTS_DIR / profile / stem / name
+        src = results / profile / stem / name
         if src.exists():
-            dst = RESULTS_DIR / profile / name
+            dst = results / profile / name
             tmp = dst.with_name(f".{name}.tmp-{os.getpid()}")
             shutil.copyfile(src, tmp)
             os.replace(tmp, dst)
@@ -386,6 +574,9 @@ def main(argv=None) -> None:
                     help="after a failed chapter, go on with the next (exit 1 at the end); default: stop at once")
     ex.add_argument("--jobs", default="auto",
                     help="chapters executing at once: a positive integer or auto (3 on a GPU, one per core up to 3 on the CPU)")
+    ex.add_argument("--results", default=None,
+                    help="the results folder: <results>/<profile>/<chapter>/ (default: the committed results/; "
+                         "`make book` uses _build/results at the smoke profile)")
     sub.add_parser("site", help="stage the executed chapters for the site")
     args = parser.parse_args(argv)
     if args.command == "execute":

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from . import plots
 from .chapter import save_png
-from .paths import NOTEBOOK_DIR, REPO_ROOT, RESULTS_DIR, SITE_DIR
+from .paths import NOTEBOOK_DIR, REPO_ROOT, RESULTS_DIR, SITE_DIR, fresh_results_dir
 from .plan import BOOK_RUN, CHAPTER_NEEDS, TIMED_CHAPTERS, papermill_seconds
 
 SITE_PROFILES = ("full", "smoke")  # the profile a chapter shows: the first with an executed notebook
@@ -56,10 +56,19 @@ def notebook_stems(notebook_dir: Path = NOTEBOOK_DIR) -> list[str]:
     return sorted(p.stem for p in Path(notebook_dir).glob("[0-9][0-9]_*.py"))
 
 
+def profile_root(results_dir: Path, profile: str) -> Path:
+    """Where the site reads ``profile``'s results: under the committed ``results/``, the freshest executed copy
+    (:func:`mfbook.paths.fresh_results_dir`: ``make book``'s ``_build/results/smoke`` when it exists); under any other
+    folder (tests), ``<results_dir>/<profile>``."""
+    if Path(results_dir) == RESULTS_DIR:
+        return fresh_results_dir(profile)
+    return Path(results_dir) / profile
+
+
 def site_profile(stem: str, results_dir: Path = RESULTS_DIR) -> str | None:
     """The profile the site shows for a chapter: full where it was executed at full scale, else smoke."""
     for profile in SITE_PROFILES:
-        if (Path(results_dir) / profile / stem / f"{stem}.ipynb").exists():
+        if (profile_root(results_dir, profile) / stem / f"{stem}.ipynb").exists():
             return profile
     return None
 
@@ -320,7 +329,7 @@ def stage_chapter(stem: str, profile: str, site_dir: Path = SITE_DIR, results_di
                   repo: Path = REPO_ROOT) -> dict:
     """Copy one chapter's results to ``site_dir/<stem>/`` with its ``.py`` source, clean the notebook copy and put
     the provenance cell at its top. Returns what the generated pages need about it."""
-    src, dst = Path(results_dir) / profile / stem, Path(site_dir) / stem
+    src, dst = profile_root(results_dir, profile) / stem, Path(site_dir) / stem
     shutil.copytree(src, dst)
     source = Path(repo) / "notebooks" / f"{stem}.py"
     if source.exists():
@@ -352,11 +361,12 @@ def stage(site_dir: Path = SITE_DIR, results_dir: Path = RESULTS_DIR, repo: Path
         entries.append(stage_chapter(stem, profile, site_dir, results_dir, repo))
     for profile in SITE_PROFILES:
         for name in ("scorecard.csv", "benchmarks.csv"):
-            src = results_dir / profile / name
+            src = profile_root(results_dir, profile) / name
             if src.exists() and not (site_dir / name).exists():
                 shutil.copy2(src, site_dir / name)
+                shown = src.relative_to(repo).as_posix() if src.is_relative_to(Path(repo)) else src.as_posix()
                 (site_dir / f"{Path(name).stem}_source.md").write_text(
-                    f"The table below is `results/{profile}/{name}` (profile `{profile}`).\n")
+                    f"The table below is `{shown}` (profile `{profile}`).\n")
     if not (site_dir / "benchmarks.csv").exists():  # the benchmarks page renders this file; say plainly it is missing
         (site_dir / "benchmarks.csv").write_text(
             "benchmark,metric,value,unit,device,paper_value,note\n"
@@ -387,11 +397,12 @@ def draw_book_run(path: Path, results_dir: Path = RESULTS_DIR) -> None:
 
     results_dir = Path(results_dir)
     for profile in SITE_PROFILES:
-        record_path = results_dir / profile / BOOK_RUN
+        record_path = profile_root(results_dir, profile) / BOOK_RUN
         if record_path.exists():
             record = json.loads(record_path.read_text())
-            devices = {json.loads((results_dir / profile / s / "provenance.json").read_text()).get("device_name", "")
-                       for s in record.get("chapters", {}) if (results_dir / profile / s / "provenance.json").exists()}
+            root = profile_root(results_dir, profile)
+            devices = {json.loads((root / s / "provenance.json").read_text()).get("device_name", "")
+                       for s in record.get("chapters", {}) if (root / s / "provenance.json").exists()}
             fig = plots.book_run_timeline(record, devices.pop() if len(devices) == 1 else "", timed=TIMED_CHAPTERS)
             break
     else:

@@ -24,10 +24,10 @@ import pandas as pd
 
 from mfcore import claims
 from mfbook import chapter
-from mfbook.paths import RESULTS_DIR
+from mfbook.paths import results_dir
 
 ch = chapter.open_chapter("07_scorecard", profile=profile, device=device, seed=seed, out_dir=out_dir)
-card = claims.scorecard(RESULTS_DIR / ch.profile.name)
+card = claims.scorecard(results_dir() / ch.profile.name)  # this run's tables (the runner says where)
 ch.save_table(card, "scorecard")
 counts = card.holds.value_counts()
 ch.glue("claims_total", len(card))

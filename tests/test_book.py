@@ -289,3 +289,172 @@ def test_chapters_execute_at_once_after_what_they_need_and_the_run_is_recorded(s
     assert record["wall_seconds"] < sum(c["seconds"] for c in record["chapters"].values())
     for stem in span:
         assert (sandbox / "results" / "smoke" / stem / "provenance.json").exists()
+
+
+
+# --- faults: the full profile without a GPU, two runs at once, failures, SIGTERM, unwritable folders ------------------
+
+def test_the_full_profile_without_a_gpu_is_refused_up_front_unless_the_cpu_is_asked_for(sandbox, monkeypatch, capsys):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit) as exit_info:
+        run_book.main(["execute", "--profile", "full"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "CUDA" in err[0] and "--device cpu" in err[0]
+    assert not (sandbox / "results").exists()
+    run_book.check_device_for_profile("full", "cpu")  # explicit: the cost is said, and the run goes on
+    warning = capsys.readouterr().err
+    assert "22.5 GB" in warning and "490 s" in warning
+    run_book.check_device_for_profile("smoke", "auto")  # the smoke profile runs anywhere
+    assert capsys.readouterr().err == ""
+
+
+def test_a_second_run_on_the_same_profile_is_refused_naming_the_first(sandbox, capsys):
+    folder = sandbox / "results" / "smoke"
+    folder.mkdir(parents=True)
+    lock = run_book.acquire_lock(folder)
+    held = json.loads(lock.read_text())
+    assert held["pid"] == __import__("os").getpid() and held["started_at"] and "mfbook.run_book" in held["command"]
+    (sandbox / "notebooks" / "01_tiny.py").write_text(NOTEBOOK_OK)
+    with pytest.raises(SystemExit) as exit_info:
+        run_book.main(["execute", "--profile", "smoke", "--device", "cpu"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"pid {held['pid']}" in err and held["started_at"] in err and held["command"] in err
+    assert not (folder / "01_tiny").exists()
+    run_book.release_lock(lock)
+    assert not lock.exists()
+    run_book.main(["execute", "--profile", "smoke", "--device", "cpu"])  # free again; released after the run
+    assert (folder / "01_tiny" / "provenance.json").exists() and not lock.exists()
+
+
+def test_a_lock_of_a_process_that_is_gone_is_taken_over_with_a_warning(sandbox, capsys):
+    folder = sandbox / "results" / "smoke"
+    folder.mkdir(parents=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (folder / ".lock").write_text(json.dumps({"pid": int(dead.stdout), "started_at": "yesterday", "command": "x"}))
+    lock = run_book.acquire_lock(folder)
+    assert json.loads(lock.read_text())["pid"] == __import__("os").getpid()
+    assert "stale" in capsys.readouterr().err
+    run_book.release_lock(lock)
+
+
+def test_a_failed_run_never_rewrites_the_record_of_the_last_complete_one(sandbox):
+    (sandbox / "notebooks" / "01_tiny.py").write_text(NOTEBOOK_OK)
+    run_book.main(["execute", "--profile", "smoke", "--device", "cpu"])
+    record = sandbox / "results" / "smoke" / "book_run.json"
+    before = record.read_bytes()
+    assert list(json.loads(before)["chapters"]) == ["01_tiny"]
+    (sandbox / "notebooks" / "02_bad.py").write_text(NOTEBOOK_OK.replace("ch.finish()", "raise RuntimeError('boom')"))
+    with pytest.raises(SystemExit):
+        run_book.main(["execute", "--profile", "smoke", "--device", "cpu", "--keep-going"])
+    assert record.read_bytes() == before
+    # a successful --only run writes the record of its own chapters (two runs' spans share no clock: never merged)
+    (sandbox / "notebooks" / "03_more.py").write_text(NOTEBOOK_OK.replace("01_tiny", "03_more"))
+    run_book.main(["execute", "--profile", "smoke", "--device", "cpu", "--only", "03_more"])
+    assert list(json.loads(record.read_text())["chapters"]) == ["03_more"]
+
+
+@pytest.mark.parametrize("where", ["under_a_file", "proc"])
+def test_an_unwritable_results_folder_is_one_clear_line_and_exit_2(where, sandbox, capsys):
+    # tests run as root, where chmod does not stop writes: a folder under a file, or under /proc, cannot be made
+    (sandbox / "a_file").write_text("")
+    bad = sandbox / "a_file" / "results" if where == "under_a_file" else Path("/proc/mfbook-results")
+    (sandbox / "notebooks" / "01_tiny.py").write_text(NOTEBOOK_OK)
+    with pytest.raises(SystemExit) as exit_info:
+        run_book.main(["execute", "--profile", "smoke", "--device", "cpu", "--results", str(bad)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and str(bad) in err[0] and "Traceback" not in err[0]
+
+
+def test_a_publish_error_removes_the_staging_folder_and_is_one_clear_line(sandbox, monkeypatch, capsys):
+    (sandbox / "notebooks" / "01_tiny.py").write_text(NOTEBOOK_OK)
+
+    def refuse(staging, final):
+        raise PermissionError(13, "Permission denied", str(final))
+
+    monkeypatch.setattr(run_book, "publish", refuse)
+    with pytest.raises(SystemExit) as exit_info:
+        run_book.main(["execute", "--profile", "smoke", "--device", "cpu"])
+    assert exit_info.value.code == 2
+    folder = sandbox / "results" / "smoke"
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if line.startswith("error: ")]
+    assert len(err) == 1 and str(folder / "01_tiny") in err[0] and "Permission denied" in err[0]
+    assert not list(folder.glob(".staging-*")) and not (folder / "book_run.json").exists()
+    assert not (folder / ".lock").exists()
+
+
+def test_the_results_folder_is_chosen_and_the_kernels_are_told_where_it_is(sandbox):
+    nb = NOTEBOOK_OK.replace('ch.save_table(pd.DataFrame({"x": [1, 2], "y": [0.5, 1 / 3]}), "numbers")',
+                             'from mfbook import paths\n'
+                             'ch.save_table(pd.DataFrame({"results": [str(paths.results_dir())]}), "numbers")')
+    (sandbox / "notebooks" / "01_tiny.py").write_text(nb)
+    other = sandbox / "elsewhere"
+    run_book.main(["execute", "--profile", "smoke", "--device", "cpu", "--results", str(other)])
+    assert pd.read_csv(other / "smoke" / "01_tiny" / "numbers.csv").results.tolist() == [str(other.resolve())]
+    assert (other / "smoke" / "book_run.json").exists() and not (sandbox / "results").exists()
+
+
+def test_paths_say_where_a_profiles_fresh_results_are(tmp_path, monkeypatch):
+    from mfbook import paths
+
+    monkeypatch.setattr(paths, "BUILD_RESULTS_DIR", tmp_path / "_build" / "results")
+    monkeypatch.setattr(paths, "RESULTS_DIR", tmp_path / "results")
+    assert paths.fresh_results_dir("smoke") == tmp_path / "results" / "smoke"
+    (tmp_path / "_build" / "results" / "smoke" / "01_a").mkdir(parents=True)
+    (tmp_path / "_build" / "results" / "smoke" / "01_a" / "01_a.ipynb").write_text("{}")
+    assert paths.fresh_results_dir("smoke") == tmp_path / "_build" / "results" / "smoke"
+    monkeypatch.delenv(paths.RESULTS_ENV, raising=False)
+    assert paths.results_dir() == tmp_path / "results"
+    monkeypatch.setenv(paths.RESULTS_ENV, str(tmp_path / "x"))
+    assert paths.results_dir() == tmp_path / "x"
+
+
+SIGTERM_RUNNER = """
+import sys
+from pathlib import Path
+from mfbook import run_book
+root = Path(sys.argv[1])
+run_book.NOTEBOOK_DIR, run_book.FAILED_DIR = root / "notebooks", root / "failed"
+run_book.main(["execute", "--profile", "smoke", "--device", "cpu", "--results", str(root / "results")])
+"""
+
+
+def test_sigterm_stops_the_kernels_removes_the_staging_folders_and_exits_non_zero(tmp_path):
+    import os
+    import signal
+    import time
+
+    (tmp_path / "notebooks").mkdir()
+    marker = tmp_path / "started"
+    (tmp_path / "notebooks" / "01_tiny.py").write_text(NOTEBOOK_OK.replace(
+        "ch.finish()", f"import os, time\nopen({str(marker)!r}, 'w').write(str(os.getpid()))\ntime.sleep(120)\n"
+                       "ch.finish()"))
+    (tmp_path / "results" / "smoke").mkdir(parents=True)
+    (tmp_path / "results" / "smoke" / "book_run.json").write_text("{}\n")
+    proc = subprocess.Popen([sys.executable, "-c", SIGTERM_RUNNER, str(tmp_path)], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 90
+    while not marker.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert marker.exists(), proc.communicate()[1]
+    kernel = int(marker.read_text())
+    assert list((tmp_path / "results" / "smoke").glob(".staging-*"))
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "SIGTERM" in err and "Traceback" not in err
+    folder = tmp_path / "results" / "smoke"
+    assert not list(folder.glob(".staging-*")) and not (folder / ".lock").exists()
+    assert (folder / "book_run.json").read_text() == "{}\n"
+    for _ in range(50):  # the kernel was stopped
+        try:
+            os.kill(kernel, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"the kernel {kernel} still runs")
