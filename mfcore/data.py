@@ -100,7 +100,7 @@ def render_multiview(rig: Rig, joints_3d_m: Tensor, profile: Profile, seed: int,
 
 def make_multiview(rig_name_or_rig, split: str, n_frames: int, profile: Profile, seed: int, device,
                    batch_size: int | None = None) -> MultiViewBatch:
-    """``n_frames`` multi-view samples of motion-capture poses of ``split`` ("train" or "test") in a rig (name, path
+    """``n_frames`` multi-view samples of motion-capture poses of ``split`` ("train", "test" or "stress", :data:`mfcore.motion.SPLITS`) in a rig (name, path
     or :class:`Rig`), rendered in chunks of ``batch_size`` frames (default: as many as fit). Deterministic in seed:
     the result does not depend on ``batch_size``."""
     if isinstance(n_frames, bool) or not isinstance(n_frames, int) or n_frames < 1:

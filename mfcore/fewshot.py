@@ -117,9 +117,15 @@ def adapted_fusion(method: str, k: int, target: str, trial: int, profile, seed: 
                          device, progress=progress)[0]
 
 
+HELD_OUT_SPLITS = ("test", "stress")  # the evaluation sets of a target (mfcore.motion.SPLITS less "train")
+
+
 def fused_test_heatmaps(method: str, k: int, target: str, trial: int, profile, seed: int, device, *,
-                        progress: bool = False) -> dict[str, Tensor]:
+                        progress: bool = False, split: str = "test") -> dict[str, Tensor]:
     """The heatmaps a 2D method gives for a target's test frames (cached), with the test labels.
+
+    ``split``: "test" (the headline set) or "stress" (the motion types absent from training); one cache entry holds
+    both, from one finetuning.
 
     "NoFusion" (k = 0): the backbone's heatmaps. Any method of :data:`ADAPTED_METHODS`: the pre-softmax fused heatmaps
     of :func:`adapted_fusion` (``method``, ``k``, ``target``, ``trial``), computed once and cached by
@@ -133,31 +139,34 @@ def fused_test_heatmaps(method: str, k: int, target: str, trial: int, profile, s
     """
     _check_target(target)
     _check_trial(target, trial, profile)
+    if split not in HELD_OUT_SPLITS:
+        raise ValueError(f"split={split!r}: allowed values are {HELD_OUT_SPLITS}")
     device = torch.device(device)
     if method == "NoFusion":
         if k != 0:
             raise ValueError(f"NoFusion is not finetuned: k must be 0, got {k!r}")
-        test = target_data(target, trial, profile, seed, device)["test"]
+        test = target_data(target, trial, profile, seed, device)[split]
         return {**test, "heatmaps": test["pred"], "finetune_s": torch.zeros(1, dtype=torch.float64)}
     _check_method_k(method, k, profile.metafuse.target_train_frames)
     state = {}
 
     def build() -> dict[str, Tensor]:
         data = target_data(target, trial, profile, seed, device)
-        state["test"] = data["test"]
+        state["test"] = data[split]
         model, seconds = finetune_on_pool(method, k, data["train"], trial, profile, seed, device, progress=progress)
         seconds = torch.tensor([seconds], dtype=torch.float64)
         if isinstance(model, fusion.AffineFuse):  # θ and ω_base (a few MB) instead of the fused maps (~0.3 GB at full)
             return {**{f"param.{n}": v.detach().cpu() for n, v in model.state_dict().items()}, "finetune_s": seconds}
-        return {"heatmaps": maml.fuse_frames(model, data["test"]["pred"]).half().cpu(), "finetune_s": seconds}
+        return {**{f"heatmaps.{s}": maml.fuse_frames(model, data[s]["pred"]).half().cpu() for s in HELD_OUT_SPLITS},
+                "finetune_s": seconds}
 
     sections = profile.as_dict()
     key = dict(method=method, k=k, target=target, trial=trial, seed=seed, studio=sections["studio"],
                backbone=sections["backbone"], metafuse=sections["metafuse"])
     out = runtime.cached("fused", key, build, code=FUSED_CODE)
-    test = state.get("test") or target_data(target, trial, profile, seed, device)["test"]
-    if "heatmaps" in out:
-        heatmaps = out["heatmaps"]
+    test = state.get("test") or target_data(target, trial, profile, seed, device)[split]
+    if f"heatmaps.{split}" in out:
+        heatmaps = out[f"heatmaps.{split}"]
     else:  # an AffineFuse / MetaFuse entry: rebuild the adapted model, fuse the test frames (same rounding as stored)
         model = fusion.AffineFuse(test["pred"].shape[1], profile.studio.heatmap_px)
         model.load_state_dict({n[len("param."):]: v for n, v in out.items() if n.startswith("param.")})
@@ -173,7 +182,8 @@ def few_shot_curves(profile, seed: int, device, *, progress: bool = True,
     NoFusion (k = 0) and NaiveFuse^full (k = the whole pool) are flat references; for each K of ``profile.metafuse
     .shots`` NaiveFuse^K, AffineFuse^K and MetaFuse^K are finetuned on the same K frames, NaiveFuseMeta^K at the first
     :data:`NAIVE_META_SHOTS` K (the paper's 50 and 100, Sec. 5.2). JDR is pooled
-    over all test frames (for the H36M-like room: both test subjects). Returns (JDR rows: rig, trial, method, k,
+    over all test frames (for the H36M-like room: both test subjects); the same models on the stress set give rows of
+    their own (split "stress"; never pooled with the test rows). Returns (JDR rows: rig, trial, method, k, split,
     paper_k (:func:`paper_k`), subject ("all", or with ``by_subject`` also one row set per H36M test subject, "S9",
     "S11"), joint, jdr, threshold; timing rows: rig, trial, method, k, finetune_s — measured when the cache entry was
     built — and setting_s, the wall seconds of this setting in this call: loading or finetuning, fusing, JDR).
@@ -192,12 +202,16 @@ def few_shot_curves(profile, seed: int, device, *, progress: bool = True,
                                           progress=progress and method == "NaiveFuseFull")
                 cols = dict(rig=target, trial=trial, method=method, k=k, paper_k=paper_k(k, profile, method))
                 peaks = metrics.heatmap_peaks_px(out["heatmaps"], image_px)  # once for both thresholds and every subset
-                rows += metrics.peak_jdr_rows(peaks, out, image_px, **cols, subject="all")
+                rows += metrics.peak_jdr_rows(peaks, out, image_px, **cols, subject="all", split="test")
+                stress = fused_test_heatmaps(method, k, target, trial, profile, seed, device, split="stress")
+                rows += metrics.peak_jdr_rows(metrics.heatmap_peaks_px(stress["heatmaps"], image_px), stress, image_px,
+                                              **cols, subject="all", split="stress")
                 if by_subject and "subject" in out:
                     for s in dict.fromkeys(out["subject"].tolist()):
                         sel = out["subject"] == s
                         part = {key: v[sel] for key, v in out.items() if key not in _NOT_LABELS}
-                        rows += metrics.peak_jdr_rows(peaks[sel], part, image_px, **cols, subject=f"S{s}")
+                        rows += metrics.peak_jdr_rows(peaks[sel], part, image_px, **cols, subject=f"S{s}",
+                                                      split="test")
                 if method != "NoFusion":
                     timings.append(dict(rig=target, trial=trial, method=method, k=k,
                                         finetune_s=float(out["finetune_s"][0]),

