@@ -22,10 +22,10 @@ TARGETS = ("h36m", "dome_heldout", "totalcapture")  # the camera configurations 
 FIG7_TARGETS = ("h36m", "dome_heldout")  # the rigs of chapter 4's Fig. 7
 # data seeds (offsets from the book's ``seed``): H36M-like subject s draws its pool with seed + 100 + s and its test
 # frames with seed + 200 + s; the dome's held-out cameras seed + 3 / + 4 (camera draws + 5); the ring seed + 20 / + 21;
-# a stress set uses the seed of the test set (its split differs, so its poses and cache entry do)
-_H36M_POOL_SEED, _H36M_TEST_SEED = 100, 200
-_DOME_POOL_SEED, _DOME_TEST_SEED, _DOME_PICK_SEED = 3, 4, 5
-_TC_POOL_SEED, _TC_TEST_SEED = 20, 21
+# the stress sets: H36M-like subject s seed + 300 + s, the dome seed + 6, the ring seed + 22
+_H36M_POOL_SEED, _H36M_TEST_SEED, _H36M_STRESS_SEED = 100, 200, 300
+_DOME_POOL_SEED, _DOME_TEST_SEED, _DOME_PICK_SEED, _DOME_STRESS_SEED = 3, 4, 5, 6
+_TC_POOL_SEED, _TC_TEST_SEED, _TC_STRESS_SEED = 20, 21, 22
 
 
 def target_trials(target: str, profile) -> int:
@@ -59,15 +59,15 @@ def _clip_index(split: str, n: int, seed: int) -> Tensor:
 def h36m_heatmaps(subjects, split: str, n_frames: int, profile, seed: int, device) -> dict[str, Tensor]:
     """Backbone heatmaps of the H36M-like room pooled over ``subjects`` (MetaFuse Sec. 5.1: the cameras sit slightly
     differently for every subject): ``n_frames`` split evenly over the subjects' rigs (:func:`mfcore.studio.h36m_rig`),
-    motions of ``split``; subject s drawn with seed ``seed + 100 + s`` (pool, "train") or ``seed + 200 + s`` ("test",
-    "stress");
+    motions of ``split``; subject s drawn with seed ``seed + 100 + s`` (pool, "train"), ``seed + 200 + s`` ("test") or
+    ``seed + 300 + s`` ("stress");
     the warm-up backbone of ``seed``. Returns the keys of :func:`mfcore.backbone.cached_heatmaps`, frames of subject
     after subject, with per-frame cameras: "projections" (N, V, 3, 4), "focal_px" (N, V); plus "subject" (N,) and,
     for test and stress sets, "clip_index" (N,)."""
     subjects = [int(s) for s in subjects]
     for s in subjects:
         studio.h36m_rig(s)  # unknown subject -> ValueError naming the valid ones
-    offset = _H36M_POOL_SEED if split == "train" else _H36M_TEST_SEED
+    offset = {"train": _H36M_POOL_SEED, "test": _H36M_TEST_SEED, "stress": _H36M_STRESS_SEED}[split]
     parts = []
     for s, n in zip(subjects, _split_evenly(n_frames, len(subjects))):
         d = dict(backbone.cached_heatmaps(f"h36m_s{s}", split, n, profile, seed + offset + s, device,
@@ -144,18 +144,20 @@ def _assemble_target(target: str, trial: int, profile, seed: int, device) -> dic
                                          seed + _TC_POOL_SEED, device, backbone_seed=seed)
         held = {}
         for split, n in sizes.items():
-            held[split] = dict(backbone.cached_heatmaps("totalcapture", split, n, profile, seed + _TC_TEST_SEED, device,
+            split_seed = seed + {"test": _TC_TEST_SEED, "stress": _TC_STRESS_SEED}[split]
+            held[split] = dict(backbone.cached_heatmaps("totalcapture", split, n, profile, split_seed, device,
                                                         backbone_seed=seed))
-            held[split]["clip_index"] = _clip_index(split, n, seed + _TC_TEST_SEED)
+            held[split]["clip_index"] = _clip_index(split, n, split_seed)
         return dict(rig=target, trial=trial, views=tuple(range(train["pred"].shape[1])), train=train, **held)
     held_views = studio.DOME_HELDOUT_VIEWS
     train = backbone.cached_heatmaps("dome", "train", m.target_train_frames, profile, seed + _DOME_POOL_SEED, device,
                                      views=held_views, backbone_seed=seed)
     held = {}
     for split, n in sizes.items():
-        held[split] = dict(backbone.cached_heatmaps("dome", split, n, profile, seed + _DOME_TEST_SEED, device,
-                                                    views=held_views, backbone_seed=seed))
-        held[split]["clip_index"] = _clip_index(split, n, seed + _DOME_TEST_SEED)
+        split_seed = seed + {"test": _DOME_TEST_SEED, "stress": _DOME_STRESS_SEED}[split]
+        held[split] = dict(backbone.cached_heatmaps("dome", split, n, profile, split_seed, device, views=held_views,
+                                                    backbone_seed=seed))
+        held[split]["clip_index"] = _clip_index(split, n, split_seed)
     g = torch.Generator().manual_seed(seed + _DOME_PICK_SEED)
     for _ in range(trial + 1):  # trial t is the (t+1)-th draw of one generator
         pick = torch.randperm(len(held_views), generator=g)[:4].sort().values

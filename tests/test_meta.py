@@ -211,6 +211,8 @@ def test_h36m_target_draws_its_pool_from_train_subjects_and_its_test_set_from_te
     assert [c[0] for c in train_calls] == [f"h36m_s{s}" for s in studio.H36M_TRAIN_SUBJECTS] == \
         ["h36m_s1", "h36m_s5", "h36m_s6", "h36m_s7", "h36m_s8"]
     assert [c[0] for c in test_calls] == ["h36m_s9", "h36m_s11"]
+    stress_calls = [c for c in calls if c[1] == "stress"]  # the stress motions on the test subjects' rigs, apart
+    assert [c[0] for c in stress_calls] == ["h36m_s9", "h36m_s11"] and d["stress"]["subject"].tolist()[:1] == [9]
     assert [c[2] for c in train_calls] == [1, 1, 1, 1, 1] and [c[2] for c in test_calls] == [2, 2]  # split evenly
     assert len({c[3] for c in calls}) == len(calls)  # every subject and split its own frames
     assert d["train"]["subject"].tolist() == [1, 5, 6, 7, 8] and d["test"]["subject"].tolist() == [9, 9, 11, 11]
@@ -279,10 +281,13 @@ def test_fused_test_heatmaps_is_one_cache_entry_per_setting(monkeypatch, tmp_pat
         ("MetaFuse", 2, 50), ("MetaFuse", 3, 100), ("NoFusion", 0, 0), ("NaiveFuseFull", 5, 0)}
     assert {r["subject"] for r in rows if r["rig"] == "h36m"} == {"all", "S9", "S11"}
     assert {r["subject"] for r in rows if r["rig"] == "dome_heldout"} == {"all"}
+    # the stress set: rows of their own, pooled over the test subjects only (no per-subject stress rows)
+    assert {r["split"] for r in rows} == {"test", "stress"}
+    assert {r["subject"] for r in rows if r["split"] == "stress"} == {"all"}
     assert len(timings) == 3 * 9  # 3 rigs x trials, 4 methods x 2 K + NaiveFuse^full
     # by-subject rows are the pooled rows' frames split by subject: S9 and S11 JDR average to the pooled one
     mean = {(r["method"], r["k"], r["subject"]): r["jdr"] for r in rows
-            if r["rig"] == "h36m" and r["joint"] == "mean" and r["threshold"] == "half_head"}
+            if r["rig"] == "h36m" and r["joint"] == "mean" and r["threshold"] == "half_head" and r["split"] == "test"}
     assert min(mean["MetaFuse", 2, "S9"], mean["MetaFuse", 2, "S11"]) <= mean["MetaFuse", 2, "all"] \
         <= max(mean["MetaFuse", 2, "S9"], mean["MetaFuse", 2, "S11"])
     # NaiveFuseMeta only at the first NAIVE_META_SHOTS K (the paper's 50 and 100)
