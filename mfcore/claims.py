@@ -259,15 +259,17 @@ def _mm_units(df, rig_prefix, method, k=None, estimator="rpsm", smoothing=SAMPLE
 
 
 def mm_interval(frames: pd.DataFrame, rig_prefix: str, a: tuple, b: tuple, *, estimator: str = "rpsm",
-                smoothing: str = SAMPLED, k_column: str = "paper_k", seed: int = 0) -> Interval:
+                k_column: str = "paper_k", seed: int = 0) -> Interval:
     """Paired interval of MPJPE(a) − MPJPE(b) in mm on the frames (and trials) both settings have, from a per-frame
-    table (``mpjpe_frames.csv``); a, b: (method, K) with K in ``k_column`` ("paper_k" or the profile's "k"; None for
-    any). The rule of chapter 5's comparisons with the papers, as of the scorecard."""
+    table (``mpjpe_frames.csv``); a, b: (method, K) or (method, K, smoothing) with K in ``k_column`` ("paper_k" or
+    the profile's "k"; None for any) and smoothing :data:`SAMPLED` unless given ("none", "savgol": the walking clip).
+    The rule of chapter 5's comparisons with the papers, as of the scorecard."""
     frames = headline(frames)
     if k_column != "paper_k":
         frames = frames.drop(columns=["paper_k"], errors="ignore").assign(paper_k=frames[k_column])
-    return _paired_mm(_mm_units(frames, rig_prefix, *a, estimator, smoothing),
-                      _mm_units(frames, rig_prefix, *b, estimator, smoothing), seed=seed)
+    a, b = (tuple(x) + (SAMPLED,) * (3 - len(x)) for x in (a, b))
+    return _paired_mm(_mm_units(frames, rig_prefix, a[0], a[1], estimator, a[2]),
+                      _mm_units(frames, rig_prefix, b[0], b[1], estimator, b[2]), seed=seed)
 
 
 def _paired_mm(a: pd.Series, b: pd.Series, seed=0) -> Interval:

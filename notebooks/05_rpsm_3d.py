@@ -501,9 +501,9 @@ def interval(lower, higher):
     """The claim "lower has the smaller MPJPE": paired interval of lower − higher (mm) on the same frames."""
     if lower["rig_prefix"] == "perfect":
         return paper_stats.paired_bootstrap(perfect(lower["k"]), perfect(higher["k"]), seed=seed)
-    return paper_claims.mm_interval(mpjpe_frames, lower["rig_prefix"], (lower["method"], lower["k"]),
-                                    (higher["method"], higher["k"]), smoothing=lower["smoothing"], k_column="k",
-                                    seed=seed)
+    return paper_claims.mm_interval(mpjpe_frames, lower["rig_prefix"],
+                                    (lower["method"], lower["k"], lower["smoothing"]),
+                                    (higher["method"], higher["k"], higher["smoothing"]), k_column="k", seed=seed)
 
 
 CLAIMS = [  # (claim, lower, higher): the claim holds when lower's error is below higher's (the interval rule)

@@ -74,7 +74,8 @@ plt.show()
 # Each claim's deciding interval: the 95 % bootstrap interval of the paired difference it states (JDR points or mm,
 # per panel), around zero. An interval clear of zero on the claimed side is "yes", on the other side "no", across
 # zero "tie"; for "close to" and "far below" claims the threshold is the claim's own (±1 point, 1 point). The
-# direction each claim wants is in its text (JDR differences: above zero; 3D differences: below zero).
+# direction each claim wants is in its text (JDR differences: above zero; 3D differences: below zero). Colour: the
+# verdict (green yes, amber tie, red no).
 
 # %%
 COLOURS = {"yes": "#4c9a4c", "tie": "#d9b84a", "no": "#c44e4e"}
@@ -86,11 +87,12 @@ for ax, unit in zip(axes[0], units):
     part = with_ci[with_ci.unit == unit].iloc[::-1]
     y = range(len(part))
     for yi, r in zip(y, part.itertuples()):
-        ax.plot([r.ci_low, r.ci_high], [yi, yi], color=COLOURS.get(r.holds, "grey"), lw=3)
-        ax.plot([(r.ci_low + r.ci_high) / 2], [yi], "|", color="black")
+        ax.plot([r.ci_low, r.ci_high], [yi, yi], color=COLOURS.get(r.holds, "grey"), lw=4, solid_capstyle="butt")
     ax.axvline(0, color="black", lw=0.8)
+    if unit == "mm":  # errors of a few mm and of metres (a poor profile's) on one axis
+        ax.set_xscale("symlog", linthresh=1.0)
     ax.set_yticks(list(y), list(part.claim_id))
-    ax.set(xlabel=f"paired difference ({'JDR points' if unit == 'points' else unit}; 95 % CI)",
+    ax.set(xlabel=f"paired difference ({'JDR points' if unit == 'points' else 'mm; symlog'}; 95 % CI)",
            title=f"claims in {'JDR points' if unit == 'points' else unit}")
 fig.suptitle(f"{int(counts.get('yes', 0))} yes, {int(counts.get('tie', 0))} tie, {int(counts.get('no', 0))} no "
              f"at profile {ch.profile.name}: each claim's interval around zero")

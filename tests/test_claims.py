@@ -184,3 +184,11 @@ def test_a_chapter_section_lists_its_claims_and_explains_each_that_does_not_hold
     assert set(rows.claim_id) == {c.claim_id for c in claims.CLAIMS if c.evidence == claims.JDR}
     assert "**MF-fig7-joints**" in text and "other side" in text
     assert "**MF-fig7-meta50**" not in text  # it holds
+
+
+def test_chapter_5_reads_each_side_of_a_comparison_with_its_own_smoothing():
+    frames = mpjpe_frames()
+    iv = claims.mm_interval(frames, "totalcapture", ("MetaFuse", 500, "savgol"), ("MetaFuse", 500, "none"), k_column="k")
+    assert (iv.diff, iv.n) == (pytest.approx(1.0), FRAMES)
+    iv = claims.mm_interval(frames, "h36m", ("MetaFuse", 500), ("NoFusion", 0))
+    assert iv.low == pytest.approx(-10.0) and iv.high == pytest.approx(-10.0)
