@@ -174,8 +174,8 @@ def fused_test_heatmaps(method: str, k: int, target: str, trial: int, profile, s
     return {**test, "heatmaps": heatmaps.float(), "finetune_s": out["finetune_s"]}
 
 
-def few_shot_curves(profile, seed: int, device, *, progress: bool = True,
-                    by_subject: bool = False) -> tuple[list[dict], list[dict]]:
+def few_shot_curves(profile, seed: int, device, *, progress: bool = True, by_subject: bool = False,
+                    frame_rows: list | None = None) -> tuple[list[dict], list[dict]]:
     """Fig. 7: JDR against the number K of labelled target frames, for every method of Table 1, on every target rig
     of :data:`FIG7_TARGETS` (all trials), all through :func:`fused_test_heatmaps`.
 
@@ -187,6 +187,9 @@ def few_shot_curves(profile, seed: int, device, *, progress: bool = True,
     paper_k (:func:`paper_k`), subject ("all", or with ``by_subject`` also one row set per H36M test subject, "S9",
     "S11"), joint, jdr, threshold; timing rows: rig, trial, method, k, finetune_s — measured when the cache entry was
     built — and setting_s, the wall seconds of this setting in this call: loading or finetuning, fusing, JDR).
+    With ``frame_rows`` (a list), the per-frame detections of every setting at the book's threshold "half_head" are
+    appended to it (:func:`mfcore.metrics.peak_jdr_frame_rows`: the same columns as the JDR rows but ``paper_k`` and
+    ``subject``, then frame, joint, detected, counted): the units of the paired comparisons of :mod:`mfcore.claims`.
     """
     image_px = profile.studio.image_px
     pool = profile.metafuse.target_train_frames
@@ -203,6 +206,9 @@ def few_shot_curves(profile, seed: int, device, *, progress: bool = True,
                 cols = dict(rig=target, trial=trial, method=method, k=k, paper_k=paper_k(k, profile, method))
                 peaks = metrics.heatmap_peaks_px(out["heatmaps"], image_px)  # once for both thresholds and every subset
                 rows += metrics.peak_jdr_rows(peaks, out, image_px, **cols, subject="all", split="test")
+                if frame_rows is not None:
+                    frame_rows += metrics.peak_jdr_frame_rows(peaks, out, image_px, "half_head", split="test",
+                                                              **{c: v for c, v in cols.items() if c != "paper_k"})
                 stress = fused_test_heatmaps(method, k, target, trial, profile, seed, device, split="stress")
                 rows += metrics.peak_jdr_rows(metrics.heatmap_peaks_px(stress["heatmaps"], image_px), stress, image_px,
                                               **cols, subject="all", split="stress")

@@ -132,6 +132,14 @@ def heatmap_peaks_px(heatmaps: Tensor, image_px: int) -> Tensor:
 
 def peak_jdr(peaks_px: Tensor, labels: dict[str, Tensor], image_px: int, threshold: str = "half_head") -> Tensor:
     """:func:`heatmap_jdr` from the heatmap maxima (N, V, J, 2) in image pixels (:func:`heatmap_peaks_px`), (J,)."""
+    hit, inside = peak_hits(peaks_px, labels, image_px, threshold)
+    return (hit & inside).sum(0).sum(0).float() / inside.sum(0).sum(0).float()
+
+
+def peak_hits(peaks_px: Tensor, labels: dict[str, Tensor], image_px: int,
+              threshold: str = "half_head") -> tuple[Tensor, Tensor]:
+    """The detections behind :func:`peak_jdr`, per frame, view and joint: (detected (N, V, J) bool — the heatmap
+    maximum within the threshold of the label —, counted (N, V, J) bool — the label inside the image)."""
     if threshold not in JDR_THRESHOLDS:
         raise ValueError(f"unknown JDR threshold {threshold!r}; valid: {', '.join(JDR_THRESHOLDS)}")
     gt_px = labels["joints_2d_px"]
@@ -139,7 +147,27 @@ def peak_jdr(peaks_px: Tensor, labels: dict[str, Tensor], image_px: int, thresho
         raise ValueError(f"peaks_px {tuple(peaks_px.shape)} and labels joints_2d_px {tuple(gt_px.shape)} differ")
     inside = ((gt_px >= -0.5) & (gt_px <= image_px - 0.5)).all(-1)
     thr = labels_head_threshold_px(labels) if threshold == "half_head" else crossview_threshold_px(image_px)
-    return jdr(peaks_px.to(gt_px.device), gt_px, thr, inside)
+    err = (peaks_px.to(gt_px.device).float() - gt_px.float()).norm(dim=-1)  # (N, V, J), as :func:`jdr`
+    thr = torch.as_tensor(thr, dtype=err.dtype, device=err.device)
+    return err < (thr[..., None] if thr.dim() > 0 else thr), inside
+
+
+def peak_jdr_frame_rows(peaks_px: Tensor, labels: dict[str, Tensor], image_px: int, threshold: str = "half_head",
+                        **columns) -> list[dict]:
+    """Per-frame detections for paired comparisons (:mod:`mfcore.stats`): one row ``{**columns, frame, joint,
+    detected, counted}`` per test frame and joint group (Fig. 7's groups of :data:`JOINT_GROUPS` and "mean", all
+    joints): the joints of the group detected (:func:`peak_hits`) and counted (inside the image), summed over views.
+    Σ detected / Σ counted over frames is the group's pooled JDR."""
+    hit, inside = peak_hits(peaks_px, labels, image_px, threshold)
+    detected, counted = (hit & inside).sum(1), inside.sum(1)  # (N, J) summed over views
+    groups = {"mean": list(range(len(skeleton.JOINT_NAMES)))}
+    groups.update({g: [skeleton.JOINT_INDEX[n] for n in names] for g, names in JOINT_GROUPS.items()})
+    rows = []
+    for group, idx in groups.items():
+        d, c = detected[:, idx].sum(1).tolist(), counted[:, idx].sum(1).tolist()
+        rows += [{**columns, "frame": i, "joint": group, "detected": int(d[i]), "counted": int(c[i])}
+                 for i in range(len(d))]
+    return rows
 
 
 def jdr_rows(heatmaps: Tensor, labels: dict[str, Tensor], image_px: int, thresholds=JDR_THRESHOLDS,

@@ -583,9 +583,17 @@ def predict_joints_m(net: FusionNet, images: Tensor, confidence_maps: Tensor, ba
 def evaluate_fusion_net(net: FusionNet, data: MonocularSamples, batch_size: int = 256, device=None,
                         amp: bool = False) -> dict[str, float]:
     """MPJPE and PA-MPJPE (mm) of ``net`` on ``data``, as Table 5 of Tekin (and Table 2 for PA)."""
+    errors = evaluate_fusion_net_samples(net, data, batch_size, device, amp)
+    return {name: float(e.mean()) for name, e in errors.items()}
+
+
+def evaluate_fusion_net_samples(net: FusionNet, data: MonocularSamples, batch_size: int = 256, device=None,
+                                amp: bool = False) -> dict[str, Tensor]:
+    """Per-sample MPJPE and PA-MPJPE (mm), {"mpjpe_mm": (N,), "pa_mpjpe_mm": (N,)} on the CPU: what
+    :func:`evaluate_fusion_net` averages, the units of the paired comparisons of Table 5 (:mod:`mfcore.stats`)."""
     pred = predict_joints_m(net, data.images, data.confidence_maps, batch_size, device, amp)
     gt = data.joints_3d_m.to(pred)
-    return {"mpjpe_mm": float(mpjpe_mm(pred, gt).mean()), "pa_mpjpe_mm": float(pa_mpjpe_mm(pred, gt).mean())}
+    return {"mpjpe_mm": mpjpe_mm(pred, gt).cpu(), "pa_mpjpe_mm": pa_mpjpe_mm(pred, gt).cpu()}
 
 
 def fusion_layer(net: FusionNet) -> int:

@@ -51,7 +51,7 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import Markdown, display
 
-from mfcore import claims, fewshot, metrics, targets
+from mfcore import claims, fewshot, metrics, stats, targets
 from mfcore import oracle as epipolar_oracle
 from mfbook import chapter, plots, speed
 
@@ -70,11 +70,14 @@ display(Markdown(f"K ∈ {list(sizes.shots)} labelled frames (pool {sizes.target
 # labelled frames that every method shares. `paper_k` is the paper's K that the profile's K stands for (same rank).
 
 # %%
-rows, timings = fewshot.few_shot_curves(ch.profile, seed, ch.device, by_subject=True)
+frames = []  # per-frame detections at the book's threshold: the units of every paired comparison of this chapter
+rows, timings = fewshot.few_shot_curves(ch.profile, seed, ch.device, by_subject=True, frame_rows=frames)
 rows = pd.DataFrame(rows)[["rig", "method", "k", "paper_k", "split", "subject", "joint", "jdr", "threshold", "trial"]]
 ch.save_table(rows[rows.subject == "all"].reset_index(drop=True), "jdr")  # test rows, then stress rows (split)
 stress_jdr = rows[(rows.split == "stress") & (rows.subject == "all")].reset_index(drop=True)
 rows = rows[rows.split == "test"]  # the headline: every table and figure below reads the test split only
+frames = pd.DataFrame(frames)[["rig", "method", "k", "trial", "frame", "joint", "detected", "counted", "split"]]
+ch.save_table(frames, "jdr_frames")  # test frames only
 jdr = rows[rows.subject == "all"].reset_index(drop=True)  # pooled over the test subjects
 by_subject = rows[(rows.subject != "all") & (rows.joint == "mean") & (rows.threshold == "half_head")]
 ch.save_table(by_subject.reset_index(drop=True), "jdr_by_subject")
@@ -87,31 +90,46 @@ display(mean[mean.joint == "mean"].pivot(index=["rig", "method"], columns="k", v
 # %% [markdown]
 # ## Fig. 7
 #
-# One figure per target rig: the mean JDR over all joints, then the joint groups. Where a rig has several draws of
-# cameras (`trials`), the line is their mean and the band spans the lowest to the highest draw.
+# One figure per target rig: the mean JDR over all joints, then the joint groups. Each line is the JDR pooled over the
+# test frames (and the draws of cameras, `trials`, where a rig has several): detected / counted joints of
+# `jdr_frames.csv`; the band is its 95 % bootstrap interval over frames (two-stage over trials;
+# `mfcore.stats.bootstrap_mean_interval`). Bands of two methods overlap more than their paired difference varies:
+# the claims below compare methods frame by frame.
 
 # %%
 COLORS = {"NaiveFuse": "tab:green", "AffineFuse": "tab:blue", "MetaFuse": "tab:red", "NaiveFuseMeta": "tab:purple"}
 JOINTS = ["mean", *metrics.JOINT_GROUPS]
 RIG_TITLES = {"h36m": "H36M-like room (test subjects S9, S11)", "dome_heldout": "dome, held-out cameras"}
 shots = list(sizes.shots)
-spread = (half_head.groupby(["rig", "method", "k", "joint"], as_index=False).jdr  # over the trials
-          .agg(jdr_min="min", jdr_max="max"))
+
+
+def pooled_band(g):
+    """Pooled JDR of one (rig, method, K, joint group) over its frames, with its 95 % bootstrap interval."""
+    trials = g.trial.to_numpy()
+    iv = stats.bootstrap_mean_interval(g.detected / g.counted.clip(lower=1), weights=g.counted,
+                                       clusters=trials if len(set(trials)) > 1 else None, seed=seed)
+    return pd.Series(dict(jdr=iv.diff, jdr_low=iv.low, jdr_high=iv.high, frames=iv.n))
+
+
+bands = (claims.headline(frames)[lambda d: d.counted > 0].groupby(["rig", "method", "k", "joint"], sort=False)
+         .apply(pooled_band).reset_index())
 findings = {}
-for rig, part in mean.merge(spread, on=["rig", "method", "k", "joint"]).groupby("rig", sort=False):
+for rig, part in bands.groupby("rig", sort=False):
     ncols = 3
     fig, axes = plt.subplots(-(-(len(JOINTS) + 1) // ncols), ncols, figsize=(12, 8), sharex=True)
     axes = axes.ravel()
     for ax, joint in zip(axes, JOINTS):
         d = part[part.joint == joint]
         for method, color in COLORS.items():
-            plots.curve_with_band(ax, d[d.method == method], "k", "jdr", "jdr_min", "jdr_max", label=method,
+            plots.curve_with_band(ax, d[d.method == method], "k", "jdr", "jdr_low", "jdr_high", label=method,
                                   color=color, marker="o")
         for method, style in (("NoFusion", "--"), ("NaiveFuseFull", "-")):
-            ax.axhline(float(d[d.method == method].jdr.iloc[0]), color="grey", ls=style, label=method)
+            ref = d[d.method == method].iloc[0]
+            ax.axhline(float(ref.jdr), color="grey", ls=style, label=method)
+            ax.axhspan(float(ref.jdr_low), float(ref.jdr_high), color="grey", alpha=0.12, lw=0)
         ax.set(xscale="log", xticks=shots, xticklabels=[str(k) for k in shots],
-               title="mean over all joints" if joint == "mean" else joint, xlabel="K (labelled frames)",
-               ylabel="JDR (fraction of joints)")
+               title="all joints" if joint == "mean" else joint, xlabel="K (labelled frames)",
+               ylabel="JDR (fraction of joints; 95 % CI band)")
         ax.minorticks_off()
     for ax in axes[len(JOINTS):]:
         ax.axis("off")
@@ -122,9 +140,13 @@ for rig, part in mean.merge(spread, on=["rig", "method", "k", "joint"]).groupby(
     nofusion = float(d[d.method == "NoFusion"].jdr.iloc[0])
     naive_k0 = float(d[(d.method == "NaiveFuse") & (d.k == k0)].jdr.iloc[0])
     findings[rig] = (meta_k0, nofusion, naive_k0)
-    verdict = "above" if meta_k0 > nofusion else "not above"
+    gain = stats.paired_bootstrap(*[claims.headline(frames).query(
+        "rig == @rig and joint == 'mean' and method == @m and k == @kk and counted > 0").eval("detected / counted")
+        .to_numpy() for m, kk in (("MetaFuse", k0), ("NoFusion", 0))], seed=seed).scaled(100)
+    verdict = {"yes": "above", "no": "below", "tie": "not distinguishable from"}[stats.verdict(gain, "greater")]
     fig.suptitle(f"{RIG_TITLES.get(rig, rig)}:\nMetaFuse^{k0} mean JDR {meta_k0:.3f} is {verdict} NoFusion "
-                 f"({nofusion:.3f})")
+                 f"({nofusion:.3f}; per-frame difference {gain.diff:+.1f} points, 95 % CI [{gain.low:+.1f}, "
+                 f"{gain.high:+.1f}])")
     plots.legible(fig)
     fig.tight_layout()
     ch.save_figure(fig, f"fig7_{rig}")
@@ -137,13 +159,15 @@ for rig, part in mean.merge(spread, on=["rig", "method", "k", "joint"]).groupby(
 # ## Which findings of Fig. 7 reproduce here
 #
 # Each finding of the paper's Fig. 7 that this chapter can test, checked on each target rig by the same functions
-# as the scorecard (chapter 7, `mfcore.claims`): the paper's statement, our numbers, and whether it holds (an
-# ordering must hold by at least 0.1 JDR point, the precision printed here: a smaller difference is a tie). Where a
-# finding does not hold, `possible_reason` names what differs from the paper's setting that could explain it; it is
-# a hypothesis written before the numbers were seen, not something this page measured.
+# as the scorecard (chapter 7, `mfcore.claims`): the paper's statement as a paired comparison on the same test frames,
+# our numbers, the 95 % bootstrap interval of the difference in JDR points (over frames, and over trials where a rig
+# has several; `ci_low`, `ci_high`, `n` frames) and the verdict: "yes" when the interval lies on the claimed side,
+# "no" when on the other, "tie" when it covers zero. Where a finding is "no" or "tie", `possible_reason` names what
+# differs from the paper's setting that could explain it; it is a hypothesis written before the numbers were seen,
+# not something this page measured.
 
 # %%
-findings_table = claims.fig7_findings(jdr)
+findings_table = claims.fig7_findings(frames)
 ch.save_table(findings_table, "fig7_findings")
 n_hold = int((findings_table.holds == "yes").sum())
 ch.glue("fig7_findings_hold", n_hold)
@@ -151,7 +175,8 @@ ch.glue("fig7_findings_total", len(findings_table))
 for rig, part in findings_table.groupby("rig", sort=False):
     ch.glue(f"fig7_findings_hold_{rig}", int((part.holds == "yes").sum()))
 with pd.option_context("display.max_colwidth", 120):
-    display(findings_table[["rig", "claim", "paper_value", "our_value", "holds", "possible_reason"]])
+    display(findings_table[["rig", "claim_id", "paper_value", "our_value", "holds", "ci_low", "ci_high", "n",
+                            "possible_reason"]].round(2))
 
 # %% [markdown]
 # {glue:text}`fig7_findings_hold` of the {glue:text}`fig7_findings_total` (rig, finding) checks hold at this
@@ -160,6 +185,18 @@ with pd.option_context("display.max_colwidth", 120):
 # backbone and a short warm-up give other 2D heatmaps than a ResNet-50 trained for 30 hours on Human3.6M, and the smoke
 # profile's tiny images make its numbers meaningless. The method, protocol and metric are the paper's; the table above,
 # not this paragraph, is the record of what reproduced.
+
+# %% [markdown]
+# ## Claims of this chapter
+#
+# The scorecard's rows that this chapter decides (the H36M-like room's test frames; chapter 7 collects every
+# chapter's), and for each claim that is "no" or "tie" the evidence, written from the numbers by
+# `mfcore.claims.claim_paragraph`.
+
+# %%
+chapter_claims, chapter_claims_text = claims.claims_section({claims.JDR_FRAMES: frames})
+display(chapter_claims[["claim_id", "claim", "our_value", "holds", "ci_low", "ci_high", "n", "unit"]].round(2))
+display(Markdown(chapter_claims_text))
 
 # %% [markdown]
 # ## Is there anything for fusion to fix here? The epipolar oracle

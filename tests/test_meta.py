@@ -276,7 +276,15 @@ def test_fused_test_heatmaps_is_one_cache_entry_per_setting(monkeypatch, tmp_pat
     nofusion = fewshot.fused_test_heatmaps("NoFusion", 0, "h36m", 0, prof, 0, "cpu")
     assert torch.equal(nofusion["heatmaps"], nofusion["pred"]) and len(list(tmp_path.glob("fused-*.pt"))) == 5
     # few_shot_curves reads the same entries: JDR rows with the paper's K
-    rows, timings = fewshot.few_shot_curves(prof, 0, "cpu", progress=False, by_subject=True)
+    frames = []
+    rows, timings = fewshot.few_shot_curves(prof, 0, "cpu", progress=False, by_subject=True, frame_rows=frames)
+    # the per-frame units: every setting's test frames, each joint group, detections a subset of the counted joints
+    settings = {(r["rig"], r["trial"], r["method"], r["k"]) for r in rows}
+    assert {(f["rig"], f["trial"], f["method"], f["k"]) for f in frames} == settings
+    assert {f["joint"] for f in frames} == {"mean", *metrics.JOINT_GROUPS}
+    assert all(0 <= f["detected"] <= f["counted"] for f in frames)
+    n_test = len(nofusion["joints_3d_m"])
+    assert len([f for f in frames if (f["rig"], f["method"], f["joint"]) == ("h36m", "NoFusion", "mean")]) == n_test
     assert {(r["method"], r["k"], r["paper_k"]) for r in rows if r["rig"] == "h36m"} >= {
         ("MetaFuse", 2, 50), ("MetaFuse", 3, 100), ("NoFusion", 0, 0), ("NaiveFuseFull", 5, 0)}
     assert {r["subject"] for r in rows if r["rig"] == "h36m"} == {"all", "S9", "S11"}

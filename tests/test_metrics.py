@@ -68,3 +68,30 @@ def test_procrustes_does_not_reflect():
     gt = torch.randn(17, 3, generator=g, dtype=torch.float64)
     mirrored = gt * torch.tensor([-1.0, 1.0, 1.0], dtype=torch.float64)
     assert metrics.pa_mpjpe_mm(mirrored, gt) > 1.0
+
+
+def test_per_frame_detections_sum_to_the_pooled_jdr():
+    """jdr_frames.csv's units: Σ detected / Σ counted over frames is the JDR of a joint group, for every threshold."""
+    import torch
+
+    from mfcore import metrics, skeleton
+
+    g = torch.Generator().manual_seed(0)
+    N, V, J, image_px = 6, 3, len(skeleton.JOINT_NAMES), 64
+    gt = torch.rand(N, V, J, 2, generator=g) * 70 - 3  # some joints outside the image: not counted
+    peaks = gt + torch.randn(N, V, J, 2, generator=g) * 2
+    labels = dict(joints_2d_px=gt, joints_3d_m=torch.randn(N, J, 3, generator=g) * 0.3 + torch.tensor([0, 0, 4.0]),
+                  projections=torch.tensor([[[50.0, 0, 32, 0], [0, 50, 32, 0], [0, 0, 1, 0]]]).repeat(V, 1, 1),
+                  focal_px=torch.full((V,), 50.0))
+    rows = metrics.peak_jdr_frame_rows(peaks, labels, image_px, rig="r")
+    per_joint = metrics.peak_jdr(peaks, labels, image_px)
+    for group, names in metrics.JOINT_GROUPS.items():
+        part = [r for r in rows if r["joint"] == group]
+        assert len(part) == N and all(r["rig"] == "r" for r in part)
+        idx = [skeleton.JOINT_INDEX[n] for n in names]
+        hit, inside = metrics.peak_hits(peaks, labels, image_px)
+        assert sum(r["detected"] for r in part) / sum(r["counted"] for r in part) == pytest.approx(
+            float((hit & inside)[..., idx].sum() / inside[..., idx].sum()))
+    total = [r for r in rows if r["joint"] == "mean"]
+    assert sum(r["counted"] for r in total) == int(((gt >= -0.5) & (gt <= image_px - 0.5)).all(-1).sum())
+    assert torch.isfinite(per_joint).all()
