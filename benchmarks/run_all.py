@@ -27,7 +27,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from mfcore import profiles  # noqa: E402
+from mfcore import backbone, profiles, studio  # noqa: E402
 from mfbook import chapter, speed  # noqa: E402
 
 PAPER = {
@@ -200,6 +200,17 @@ def main(argv=None) -> pd.DataFrame:
             add("training", "backbone warm-up (render + train)", st[warm].sum(), "s", PAPER["warmup"],
                 f"ResNet-{profile.backbone.resnet_depth}, {profile.backbone.warmup_frames} frames × views, "
                 f"{profile.backbone.warmup_epochs} epochs (chapter 03)")
+        train = [k for k in st.index if k.startswith("warm-up: train")]
+        if train:
+            b = profile.backbone
+            per_rig = max(1, b.warmup_frames // len(backbone.WARMUP_RIGS))
+            images = per_rig * sum(studio.get_rig(r).num_views for r in backbone.WARMUP_RIGS) * b.warmup_epochs
+            add("training", "backbone warm-up training throughput", images / st[train].sum(), "images/s",
+                note=f"{images} images ({b.warmup_epochs} epochs) in the warm-up's training loop (chapter 03); beside "
+                     "the bare loop below, from the same run of the book and this script on one machine")
+            add("training", "bare backbone training loop throughput", speed.bare_backbone_images_per_s(profile, device),
+                "images/s", note=f"ResNet-{b.resnet_depth} at {profile.studio.image_px}², batch {b.batch_size}, "
+                                 "random data on the device, Adam, bf16 autocast (mfbook.speed)")
         if "pre-training: MetaFuse" in st.index:
             add("training", "MetaFuse meta-training", st["pre-training: MetaFuse"], "s", PAPER["meta_training"],
                 f"{profile.metafuse.meta_iterations} outer steps × {profile.metafuse.meta_tasks_per_step} tasks, "

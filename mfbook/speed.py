@@ -3,6 +3,9 @@
 * :func:`fusion_step_times` — NaiveFuse vs AffineFuse (and the materialised affine_grid + grid_sample reference):
   forward + backward of Eq. (3) through Eq. (1)/(2), an Adam step, and frozen inference, with each method's ratio to
   NaiveFuse measured in the same run (the MetaFuse issue's target: AffineFuse ≤ 2× NaiveFuse per training step).
+* :func:`bare_backbone_images_per_s` — training images per second of the bare SimpleBaseline loop (random images and
+  targets already on the device, Adam, bf16 autocast and channels_last on CUDA): the ceiling the warm-up of chapter 03
+  (rendering, label heatmaps and the book's loop) is compared with.
 * :func:`fused_inference_ms` — milliseconds per image of the 2D estimator with fusion (backbone + MetaFuse), the
   figure MetaFuse Sec. 5.1 quotes as 0.015 s per image.
 Times are medians of ``repeats`` runs after ``warmup`` runs, synchronised on CUDA.
@@ -125,3 +128,30 @@ def fused_inference_ms(profile, device: torch.device, views: int = 4, batch_fram
             return model(hm)
 
     return time_ms(once, device, warmup, repeats) / (batch_frames * views)
+
+
+def bare_backbone_images_per_s(profile, device: torch.device, steps: int = 20, warmup: int = 5) -> float:
+    """Training images per second of the profile's backbone in a bare loop: ``profile.backbone.batch_size`` random
+    images (B, 3, H, W) and random target heatmaps (B, J, H/4, W/4) made once on the device, MSE, the book's Adam, bf16
+    autocast and channels_last on CUDA (as :func:`mfcore.backbone.train_backbone`), ``steps`` timed steps after
+    ``warmup`` untimed ones, synchronised. What the warm-up's own loop could reach if nothing else cost time."""
+    device = torch.device(device)
+    s, b = profile.studio, profile.backbone
+    net = backbone.model_from_profile(profile).to(device).train()
+    images = torch.rand(b.batch_size, 3, s.image_px, s.image_px, device=device)
+    targets = torch.rand(b.batch_size, net.num_joints, s.heatmap_px, s.heatmap_px, device=device)
+    if device.type == "cuda":
+        net = net.to(memory_format=torch.channels_last)
+        images = images.to(memory_format=torch.channels_last)
+    opt = adam(net.parameters(), lr=b.lr)
+
+    def step():
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            pred = net(images)
+        loss = torch.nn.functional.mse_loss(pred.float(), targets)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    ms = time_ms(step, device, warmup=warmup, repeats=steps)
+    return b.batch_size / (ms / 1e3)

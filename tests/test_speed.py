@@ -32,3 +32,9 @@ def test_time_ms_is_the_median_of_the_repeats(monkeypatch):
     clock = iter([0.0, 0.005, 1.0, 1.001, 2.0, 2.003])
     monkeypatch.setattr(speed.time, "perf_counter", lambda: next(clock))
     assert speed.time_ms(lambda: None, torch.device("cpu"), warmup=0, repeats=3) == pytest.approx(3.0)
+
+
+def test_the_bare_backbone_loop_reports_images_per_second_of_its_batch(monkeypatch):
+    monkeypatch.setattr(speed, "time_ms", lambda fn, device, warmup, repeats: (fn(), 250.0)[1])  # one real step
+    smoke = profiles.get_profile("smoke")
+    assert speed.bare_backbone_images_per_s(smoke, torch.device("cpu")) == pytest.approx(smoke.backbone.batch_size / 0.25)
