@@ -45,7 +45,8 @@ FLIP_PERMUTATION: tuple[int, ...] = tuple(
 LEFT_JOINTS = tuple(l for l, _ in LEFT_RIGHT_PAIRS)
 RIGHT_JOINTS = tuple(r for _, r in LEFT_RIGHT_PAIRS)
 
-# The head segment used for the head size of the JDR metric: thorax (neck base) to head top.
+# The head segment (thorax, i.e. neck base, to head top). The JDR threshold is not this: it is the Cross View Fusion
+# code's constant head size in sensor pixels (mfcore.metrics.jdr_threshold_sensor_px).
 HEAD_SEGMENT: tuple[int, int] = (JOINT_INDEX["thorax"], JOINT_INDEX["head_top"])
 
 # Joint groups reported in Fig. 7 of MetaFuse (left and right averaged).
