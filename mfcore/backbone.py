@@ -281,7 +281,8 @@ def cached_heatmaps(rig_name, split: str, n_frames: int, profile, seed: int, dev
     ``backbone_seed`` (default ``seed``). ``views``: camera indices kept (default all). Returns CPU tensors:
     "pred" (N, V, J, h, w) backbone heatmaps and "target" (N, V, J, h, w) Gaussian targets (float32; stored as
     float16), "joints_2d_px" (N, V, J, 2) image px, "visible" (N, V, J), "joints_3d_m" (N, J, 3), "projections"
-    (V, 3, 4) and "focal_px" (V,) at image resolution.
+    (V, 3, 4) and "focal_px" (V,) at image resolution, "sensor_px_per_view_px" (V,) (sensor pixels per image pixel,
+    :meth:`mfcore.studio.Rig.sensor_px_per_view_px`: the JDR threshold is in sensor pixels).
     """
     device = torch.device(device)
     bseed = seed if backbone_seed is None else backbone_seed
@@ -303,8 +304,9 @@ def cached_heatmaps(rig_name, split: str, n_frames: int, profile, seed: int, dev
             parts["visible"].append(batch.visible.cpu())
             parts["joints_3d_m"].append(batch.joints_3d_m.cpu())
             projections = batch.projections.cpu()
-        focal = rig.at_resolution(profile.studio.image_px).focal_px()
-        return {**{k: torch.cat(v) for k, v in parts.items()}, "projections": projections, "focal_px": focal}
+        view = rig.at_resolution(profile.studio.image_px)
+        return {**{k: torch.cat(v) for k, v in parts.items()}, "projections": projections, "focal_px": view.focal_px(),
+                "sensor_px_per_view_px": view.sensor_px_per_view_px()}
 
     out = runtime.cached("heatmaps", key, build, code=HEATMAPS_CODE)
     return {k: (v.float() if v.dtype == torch.float16 else v) for k, v in out.items()}

@@ -10,9 +10,13 @@ from . import geometry, skeleton
 
 Tensor = torch.Tensor
 
-# The public Cross View Fusion code thresholds JDR at a constant: head size = input size / 10, threshold = 0.5 of it.
-CROSSVIEW_HEAD_FRACTION = 0.1
-CROSSVIEW_THRESHOLD = 0.5
+# JDR as the Cross View Fusion code (microsoft/multiview-human-pose-estimation-pytorch, lib/dataset/multiview_h36m.py,
+# ``evaluate``) computes it, which MetaFuse Sec. 5.1 follows: ``headsize = image_size[0] / 10.0`` with image_size the
+# network input (256), and ``detected = distance <= headsize * 0.5``, the distances measured in the ORIGINAL image's
+# pixels (the predictions mapped back from the crop). So the threshold is a constant number of sensor pixels.
+CROSSVIEW_INPUT_PX = 256
+CROSSVIEW_HEAD_SIZE_SENSOR_PX = CROSSVIEW_INPUT_PX / 10.0  # 25.6 pixels of the sensor image
+JDR_HEAD_FRACTIONS = {"half_head": 0.5, "quarter_head": 0.25}  # the papers' JDR, and a stricter one the book adds
 
 
 def heatmap_argmax_px(heatmaps: Tensor) -> Tensor:
@@ -33,27 +37,25 @@ def heatmap_argmax_px(heatmaps: Tensor) -> Tensor:
     return xy.reshape(*lead, 2)
 
 
-def head_threshold_px(joints_3d_m: Tensor, projections: Tensor, focal_px: Tensor, fraction: float = 0.5) -> Tensor:
-    """JDR threshold in pixels: ``fraction`` (½, MetaFuse Sec. 5.1) of the head size seen by each view, (B, V).
-
-    The head size is :func:`mfcore.skeleton.head_size_m` (neck base to crown) scaled to pixels at the head's depth,
-    ``focal_px · size_m / depth_m``: the apparent size of the head, free of the foreshortening a projected segment has.
-    joints_3d_m (B, J, 3); projections (V, 3, 4); focal_px (V,).
-    """
-    a, b = skeleton.HEAD_SEGMENT
-    size_m = skeleton.head_size_m(joints_3d_m)  # (B,)
-    centre = 0.5 * (joints_3d_m[:, a] + joints_3d_m[:, b])  # (B, 3)
-    z = geometry.depth(projections.to(joints_3d_m.dtype), centre[:, None, :])[..., 0]  # (B, V)
-    return fraction * focal_px.to(z)[None, :] * size_m[:, None] / z
+def jdr_threshold_sensor_px(threshold: str = "half_head") -> float:
+    """A JDR threshold in sensor (original image) pixels: 12.8 for ``"half_head"`` (the papers'), 6.4 for
+    ``"quarter_head"``."""
+    if threshold not in JDR_HEAD_FRACTIONS:
+        raise ValueError(f"unknown JDR threshold {threshold!r}; valid: {', '.join(JDR_HEAD_FRACTIONS)}")
+    return JDR_HEAD_FRACTIONS[threshold] * CROSSVIEW_HEAD_SIZE_SENSOR_PX
 
 
-def crossview_threshold_px(image_px: int) -> float:
-    """The Cross View Fusion code's constant threshold: 0.5 × (input size / 10) pixels."""
-    return CROSSVIEW_THRESHOLD * CROSSVIEW_HEAD_FRACTION * image_px
+def jdr_threshold_view_px(sensor_px_per_view_px, threshold: str = "half_head") -> Tensor:
+    """The threshold of :func:`jdr_threshold_sensor_px` in view pixels: sensor px / (sensor px per view px), any
+    shape (e.g. (V,) from :meth:`mfcore.studio.Rig.sensor_px_per_view_px`)."""
+    scale = torch.as_tensor(sensor_px_per_view_px)
+    if not torch.is_floating_point(scale) or not (scale > 0).all():
+        raise ValueError(f"sensor_px_per_view_px must be positive numbers, got {scale.tolist()}")
+    return jdr_threshold_sensor_px(threshold) / scale
 
 
 def jdr(pred_px: Tensor, gt_px: Tensor, threshold_px, mask: Tensor | None = None) -> Tensor:
-    """Joint Detection Rate per joint: the fraction of (…) samples whose error is below the threshold, (J,).
+    """Joint Detection Rate per joint: the fraction of (…) samples whose error is at most the threshold, (J,).
 
     pred_px, gt_px (..., J, 2) in the same pixel frame; threshold_px a float or a tensor broadcastable to (...);
     mask (..., J) selects the samples that count (e.g. in-image joints). A joint with no counted sample gives NaN.
@@ -64,7 +66,7 @@ def jdr(pred_px: Tensor, gt_px: Tensor, threshold_px, mask: Tensor | None = None
     thr = torch.as_tensor(threshold_px, dtype=err.dtype, device=err.device)
     if thr.dim() > 0:
         thr = thr[..., None]
-    hit = (err < thr).float()
+    hit = (err <= thr).float()  # as the Cross View Fusion code: distance <= threshold
     J = err.shape[-1]
     hit, weight = hit.reshape(-1, J), (mask.reshape(-1, J).float() if mask is not None else torch.ones_like(hit.reshape(-1, J)))
     return (hit * weight).sum(0) / weight.sum(0)
@@ -110,17 +112,17 @@ JOINT_GROUPS: dict[str, tuple[str, ...]] = {  # the typical joints of Fig. 7 (le
 }
 
 
-JDR_THRESHOLDS = ("half_head", "crossview_const")  # the book's JDR (Sec. 5.1) and the Cross View Fusion code's constant
+JDR_THRESHOLDS = tuple(JDR_HEAD_FRACTIONS)  # ("half_head", "quarter_head")
 
 
 def heatmap_jdr(heatmaps: Tensor, labels: dict[str, Tensor], image_px: int, threshold: str = "half_head") -> Tensor:
     """Joint Detection Rate per joint (MetaFuse Sec. 5.1), (J,): the heatmap maximum, in image pixels, within the
-    threshold of the label. ``threshold``: "half_head" — half the head size each view sees in that frame
-    (:func:`mfcore.metrics.head_threshold_px`), the book's JDR; "crossview_const" — the Cross View Fusion code's one
-    constant for all frames, 0.5 × input size / 10 (:func:`mfcore.crossview_threshold_px`).
-    heatmaps (N, V, J, h, w); labels from :func:`mfcore.backbone.cached_heatmaps` (same frames and views;
-    "projections"/"focal_px" of one camera set, (V, 3, 4)/(V,), or per frame, (N, V, 3, 4)/(N, V), as the H36M-like
-    test set of several subjects). Joints outside the image do not count; occluded ones do."""
+    threshold of the label. ``threshold``: "half_head" — half the Cross View Fusion code's head size, 12.8 pixels of
+    the sensor image (:func:`jdr_threshold_sensor_px`), the papers' JDR; "quarter_head" — 6.4 sensor pixels. Each view
+    turns it into its own pixels with ``labels["sensor_px_per_view_px"]`` ((V,), or per frame (N, V) as the H36M-like
+    test set of several subjects; :meth:`mfcore.studio.Rig.sensor_px_per_view_px`).
+    heatmaps (N, V, J, h, w); labels from :func:`mfcore.backbone.cached_heatmaps` (same frames and views).
+    Joints outside the image do not count; occluded ones do."""
     return peak_jdr(heatmap_peaks_px(heatmaps, image_px), labels, image_px, threshold)
 
 
@@ -145,11 +147,10 @@ def peak_hits(peaks_px: Tensor, labels: dict[str, Tensor], image_px: int,
     gt_px = labels["joints_2d_px"]
     if peaks_px.shape != gt_px.shape:
         raise ValueError(f"peaks_px {tuple(peaks_px.shape)} and labels joints_2d_px {tuple(gt_px.shape)} differ")
-    inside = ((gt_px >= -0.5) & (gt_px <= image_px - 0.5)).all(-1)
-    thr = labels_head_threshold_px(labels) if threshold == "half_head" else crossview_threshold_px(image_px)
+    inside = ((gt_px >= -0.5) & (gt_px <= image_px - 0.5)).all(-1)  # joints outside the view do not count
     err = (peaks_px.to(gt_px.device).float() - gt_px.float()).norm(dim=-1)  # (N, V, J), as :func:`jdr`
-    thr = torch.as_tensor(thr, dtype=err.dtype, device=err.device)
-    return err < (thr[..., None] if thr.dim() > 0 else thr), inside
+    thr = labels_threshold_px(labels, threshold).to(device=err.device, dtype=err.dtype)
+    return err <= (thr[..., None] if thr.dim() > 0 else thr), inside  # as the Cross View Fusion code: <=
 
 
 def peak_jdr_frame_rows(peaks_px: Tensor, labels: dict[str, Tensor], image_px: int, threshold: str = "half_head",
@@ -208,13 +209,11 @@ def camera_sets(labels: dict[str, Tensor]) -> list[tuple[Tensor, Tensor, Tensor]
     return groups
 
 
-def labels_head_threshold_px(labels: dict[str, Tensor]) -> Tensor:
-    """Half a head size in pixels, (N, V), for one camera set or per-frame cameras (:func:`camera_sets`)."""
-    X = labels["joints_3d_m"]
-    out = None
-    for idx, P, f in camera_sets(labels):
-        thr = head_threshold_px(X[idx], P, f)
-        out = thr.new_empty(X.shape[0], thr.shape[1]) if out is None else out
-        out[idx] = thr
-    return out
-
+def labels_threshold_px(labels: dict[str, Tensor], threshold: str = "half_head") -> Tensor:
+    """The JDR threshold in view pixels of every frame and view, (N, V): :func:`jdr_threshold_view_px` of
+    ``labels["sensor_px_per_view_px"]`` ((V,) for one camera set, (N, V) per frame)."""
+    if "sensor_px_per_view_px" not in labels:
+        raise ValueError("labels have no 'sensor_px_per_view_px' (sensor pixels per view pixel, (V,) or (N, V)); "
+                         "take them from mfcore.backbone.cached_heatmaps or Rig.sensor_px_per_view_px()")
+    n, v = labels["joints_2d_px"].shape[:2]
+    return jdr_threshold_view_px(labels["sensor_px_per_view_px"], threshold).expand(n, v)

@@ -77,7 +77,7 @@ split: its legacy per-clip ``split`` array, if present, is ignored.
 Runtime
 -------
 :func:`load_motion_library` reads the npz once per process; :func:`sample_poses` draws seeded, augmented poses
-(rotation about Z, a place in the 1 m capture disc, bone-length jitter) as float32 torch tensors; :func:`clip_table`
+(rotation about Z, a place in the person-placement disc, bone-length jitter) as float32 torch tensors; :func:`clip_table`
 lists the clips (the book's ``motion.csv``).
 """
 
@@ -110,7 +110,11 @@ SPLIT_GAP_S = 0.1  # frames within 0.1 s either side of a test segment are dropp
 UPRIGHT_HEAD_HEIGHT_M = 1.0  # a frame with the head top below this is off the upright regime (lying, crawling, inverted)
 STRESS_LOW_HEAD_SHARE = 1 / 3  # a motion type with more than this share of such frames is a stress motion type
 DROPPED = -1  # frame_splits code of a gap frame (in no split)
-CAPTURE_RADIUS_M = 1.0  # the capture volume: a disc of this radius around the origin
+# The person's pelvis is placed uniformly in a disc of this radius around the origin: the person volume the built-in
+# views are framed on (mfcore.studio.PERSON_VOLUME_RADIUS_M). 0.3 m: with a 1.9 m tall person volume, the H36M-like
+# test views at the full profile get person_extent_fraction 0.67 (>= 0.6) and 31.5 mm per heatmap pixel (<= 35),
+# with about 1 % of the joints outside the view (tools/framing_radii.py prints the candidates; 1.0 m gave 0.57, 37 mm).
+CAPTURE_RADIUS_M = 0.3
 BONE_JITTER_STD = 0.03  # each limb length is scaled by 1 + N(0, BONE_JITTER_STD²)
 MAX_FLOAT16_ERROR_M = 1e-3  # float16 storage only if every stored coordinate is this close to float32
 
@@ -801,7 +805,7 @@ def sample_poses(
 
     Frames are drawn with the sources weighted equally (a source, then a frame uniformly among that source's frames in
     the split), so the 12,939 climbing frames do not swamp the rest. Every pose is moved so its pelvis is above the
-    origin (the clips travel several metres; the capture volume is a 1 m disc). With ``augment``: bone lengths are
+    origin (the clips travel several metres; the person volume is a 0.3 m disc). With ``augment``: bone lengths are
     jittered (each limb × (1 + N(0, 0.03²)), mirror limbs alike, re-chained from the root; the lowest ankle keeps its
     height), the pose is turned about the vertical axis by a uniform angle and placed uniformly in the capture disc
     (radius :data:`CAPTURE_RADIUS_M`), feet on the floor. Deterministic in ``seed``.

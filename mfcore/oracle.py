@@ -147,10 +147,10 @@ def oracle_init_rows(target: str, trial: int, profile, seed: int, device, *, gai
 
 def pick_corrected_joint(pred: Tensor, fused: Tensor, labels: dict[str, Tensor], image_px: int) -> tuple[int, int, int]:
     """Fig. 6: a (frame, view, joint) whose initial heatmap has its maximum at the wrong place (beyond half a head
-    size) and, if any exists, whose fused heatmap puts it right; among those the largest initial error. pred, fused
+    size, :func:`mfcore.metrics.labels_threshold_px`) and, if any exists, whose fused heatmap puts it right; among those the largest initial error. pred, fused
     (N, V, J, h, w) with the labels of :func:`mfcore.backbone.cached_heatmaps`. Only joints inside the image count."""
     gt = labels["joints_2d_px"]
-    thr = metrics.labels_head_threshold_px(labels)[..., None]
+    thr = metrics.labels_threshold_px(labels)[..., None]
 
     def error(h):
         return (metrics.heatmap_peaks_px(h, image_px) - gt).norm(dim=-1)

@@ -45,7 +45,8 @@ FLIP_PERMUTATION: tuple[int, ...] = tuple(
 LEFT_JOINTS = tuple(l for l, _ in LEFT_RIGHT_PAIRS)
 RIGHT_JOINTS = tuple(r for _, r in LEFT_RIGHT_PAIRS)
 
-# The head segment used for the head size of the JDR metric: thorax (neck base) to head top.
+# The head segment (thorax, i.e. neck base, to head top). The JDR threshold is not this: it is the Cross View Fusion
+# code's constant head size in sensor pixels (mfcore.metrics.jdr_threshold_sensor_px).
 HEAD_SEGMENT: tuple[int, int] = (JOINT_INDEX["thorax"], JOINT_INDEX["head_top"])
 
 # Joint groups reported in Fig. 7 of MetaFuse (left and right averaged).
@@ -74,3 +75,15 @@ def limb_lengths_m(joints_3d_m: torch.Tensor) -> torch.Tensor:
     parents = torch.tensor([p for p, _ in LIMBS], device=joints_3d_m.device)
     children = torch.tensor([c for _, c in LIMBS], device=joints_3d_m.device)
     return (joints_3d_m[..., children, :] - joints_3d_m[..., parents, :]).norm(dim=-1)
+
+
+def body_height_m(joints_3d_m: torch.Tensor) -> torch.Tensor:
+    """Body height in metres from the bone lengths, whatever the pose: head top → thorax (the head segment) → spine →
+    pelvis, plus the mean leg (hip → knee → ankle, left and right). (..., J, 3) → (...). It stops at the ankle joints
+    (no feet), so it is a few centimetres below the standing stature."""
+    def length(a: str, b: str) -> torch.Tensor:
+        return (joints_3d_m[..., JOINT_INDEX[a], :] - joints_3d_m[..., JOINT_INDEX[b], :]).norm(dim=-1)
+
+    trunk = length("head_top", "thorax") + length("thorax", "spine") + length("spine", "pelvis")
+    legs = [length(f"{s}_hip", f"{s}_knee") + length(f"{s}_knee", f"{s}_ankle") for s in ("left", "right")]
+    return trunk + 0.5 * (legs[0] + legs[1])

@@ -1,16 +1,25 @@
 """Camera rigs of the synthetic capture studio: a Panoptic-like dome, an H36M-like 4-camera room (placement jittered per
 subject), a Total-Capture-like 8-camera ring, and any rig a user describes in a YAML or JSON file.
 
-Every camera sees a fixed window on the **capture volume**, a vertical cylinder of radius :data:`VOLUME_RADIUS_M`
-and height :data:`VOLUME_HEIGHT_M` standing on the floor (z = 0) at the world origin: the whole volume, so a person
-anywhere in it, stays inside the image. The cameras never move with the person, so the epipolar geometry between two
-views' pixels is fixed, as NaiveFuse and MetaFuse assume (Sec. 3 of MetaFuse).
+Every built-in camera is a real **sensor** (:class:`Sensor`: an image of :data:`H36M_SENSOR_SIZE`,
+:data:`DOME_SENSOR_SIZE` or :data:`TOTALCAPTURE_SENSOR_SIZE` pixels, as Human3.6M's, Panoptic HD's and Total Capture's
+cameras) pointed and focused so that the whole **capture volume** (a vertical cylinder of radius
+:data:`VOLUME_RADIUS_M` and height :data:`VOLUME_HEIGHT_M` standing on the floor, z = 0, at the world origin) is in
+its image. The network sees a **person-centred view** of it (:func:`person_view`): the fixed square window of the
+sensor image around the **person volume** (radius :data:`PERSON_VOLUME_RADIUS_M`, height
+:data:`PERSON_VOLUME_HEIGHT_M`), where :func:`mfcore.motion.sample_poses` places the person (within
+:data:`mfcore.motion.CAPTURE_RADIUS_M` of the origin). The person then fills the 256² view as an H36M crop does
+(chapter 2's ``framing.csv``), yet the window is *fixed*: the cameras never move with the person, so the epipolar
+geometry between two views' pixels is fixed, as NaiveFuse and MetaFuse assume (Sec. 3 of MetaFuse). Per-frame crops
+around the person (the Cross View Fusion code's way) would change the pixel-to-pixel geometry with every crop, so a
+fixed per-pair weight matrix could only be an average over crops.
 
-All rigs are defined at :data:`REFERENCE_IMAGE_PX`; call ``rig.at_resolution(profile.studio.image_px)``.
-A camera read from a file keeps its real sensor (:class:`Sensor`: any image size w × h, distortion terms); the studio
-renders a square *virtual* view of it (:func:`square_view`: same R, t; a square window of the real image around the
-capture volume), so real sensors of mixed sizes work; for a square sensor the virtual camera is the camera itself.
-Rigs are built deterministically: each rig has its own fixed seed in this file.
+All rigs' views are defined at :data:`REFERENCE_IMAGE_PX`; call ``rig.at_resolution(profile.studio.image_px)``.
+A camera read from a file keeps its real sensor (any image size w × h, distortion terms); the studio renders a square
+*virtual* view of it (:func:`square_view`: same R, t; a square window of the real image around the whole capture
+volume), so real sensors of mixed sizes work; for a square sensor without distortion terms the virtual camera is the
+camera itself and the rig has no sensors (the view is its own sensor). Rigs are built deterministically: each rig has
+its own fixed seed in this file.
 """
 
 from __future__ import annotations
@@ -26,10 +35,27 @@ import torch
 
 from .files import atomic_write_bytes
 from .geometry import Camera, look_at_camera, scale_pixels, stack_projections
+from .motion import CAPTURE_RADIUS_M
 
 VOLUME_RADIUS_M = 1.2
 VOLUME_HEIGHT_M = 2.1
 REFERENCE_IMAGE_PX = 256
+
+# The person volume every built-in view is framed on: the disc where the person's pelvis is placed
+# (mfcore.motion.CAPTURE_RADIUS_M), from the floor to PERSON_VOLUME_HEIGHT_M. Chosen from computed numbers only
+# (tools/framing_radii.py prints them for candidate radii; no method's accuracy was looked at): on the H36M-like rig
+# at the full profile the person's joints must span >= 0.6 of the 256² view (person_extent_fraction) and one 64²
+# heatmap pixel must be <= 35 mm at the pelvis (mm_per_heatmap_px). With a 0.3 m placement disc: height 1.9 m gives
+# 0.67 and 31.5 mm (2.1 m: 0.61 and 35.0 mm, at the limit; 1.8 m: 0.70 and 29.8 mm, but 1.3 % of joints out of view).
+# The window's height is set by the height of the volume seen from ~4.7 m, so the height is the binding choice:
+# 1.9 m holds a standing person's head top (95th percentile of the test poses: 1.84 m); raised wrists and jumps may
+# leave the view now and then (joints outside the image do not count in JDR).
+PERSON_VOLUME_RADIUS_M = CAPTURE_RADIUS_M
+PERSON_VOLUME_HEIGHT_M = 1.9
+
+H36M_SENSOR_SIZE = (1000, 1000)  # (w, h) pixels, as Human3.6M's cameras
+DOME_SENSOR_SIZE = (1920, 1080)  # as Panoptic's HD cameras
+TOTALCAPTURE_SENSOR_SIZE = (1920, 1080)
 
 DOME_NUM_CAMERAS = 26
 DOME_TRAIN_VIEWS: tuple[int, ...] = tuple(range(20))  # 20 views → 380 ordered pairs for meta-training
@@ -65,17 +91,23 @@ class Sensor:
         x0, y0, side = self.window_px
         return scale_pixels(x_px - torch.tensor([x0, y0], dtype=x_px.dtype), side, view_px)
 
+    def px_per_view_px(self, view_px: int) -> float:
+        """Real-image pixels per pixel of the square view at ``view_px``: window side / ``view_px``."""
+        return self.window_px[2] / view_px
+
 
 @dataclass(frozen=True)
 class Rig:
     """A named set of calibrated cameras (views) looking at the capture volume.
 
     ``cameras`` are the square views the studio renders; ``sensors`` (empty, or one per camera) the real images they
-    come from when a rig file gave non-square sizes or distortion terms."""
+    come from (every built-in rig; a rig file with non-square sizes or distortion terms). Without sensors each view is
+    its own sensor at the size the rig defined it (``defined_px``, kept through :meth:`at_resolution`)."""
 
     name: str
     cameras: list[Camera]
     sensors: tuple[Sensor, ...] = ()
+    defined_px: tuple[int, ...] = ()  # each view's side as defined (before at_resolution); () = the cameras' own
 
     @property
     def num_views(self) -> int:
@@ -96,6 +128,17 @@ class Rig:
         """Mean focal length of every view in pixels, (V,)."""
         return torch.stack([0.5 * (c.K[0, 0] + c.K[1, 1]) for c in self.cameras]).to(dtype=dtype, device=device)
 
+    def sensor_px_per_view_px(self, dtype=torch.float32, device=None) -> torch.Tensor:
+        """Sensor pixels per view pixel of every view, (V,): the window side over the view side (a real image's
+        pixels are what the Cross View Fusion code thresholds JDR in, :mod:`mfcore.metrics`). A rig without sensors
+        is its own sensor: the side it was defined at (a rig file's image size) over the view side."""
+        if self.sensors:
+            scale = [s.px_per_view_px(c.image_px) for s, c in zip(self.sensors, self.cameras)]
+        else:
+            defined = self.defined_px or tuple(c.image_px for c in self.cameras)
+            scale = [d / c.image_px for d, c in zip(defined, self.cameras)]
+        return torch.tensor(scale, dtype=torch.float64).to(dtype=dtype, device=device)
+
     def centers_m(self) -> torch.Tensor:
         """Camera centres in world metres, (V, 3) float64."""
         return torch.stack([c.center_m() for c in self.cameras])
@@ -108,7 +151,8 @@ class Rig:
             raise ValueError(f"rig {self.name!r}: view indices must be a non-empty list in [0, {self.num_views - 1}], "
                              f"got {idx}")
         sensors = tuple(self.sensors[i] for i in idx) if self.sensors else ()
-        return Rig(f"{self.name}[{','.join(map(str, idx))}]", [self.cameras[i] for i in idx], sensors)
+        defined = tuple(self.defined_px[i] for i in idx) if self.defined_px else ()
+        return Rig(f"{self.name}[{','.join(map(str, idx))}]", [self.cameras[i] for i in idx], sensors, defined)
 
     def at_resolution(self, image_px: int) -> "Rig":
         """The same windows imaged at ``image_px`` pixels (intrinsics rescaled)."""
@@ -116,23 +160,31 @@ class Rig:
             raise ValueError(f"image_px must be a positive int, got {image_px!r}")
         if all(c.image_px == image_px for c in self.cameras):
             return self
-        return replace(self, cameras=[c.at_resolution(image_px) for c in self.cameras])
+        defined = self.defined_px or (() if self.sensors else tuple(c.image_px for c in self.cameras))
+        return replace(self, cameras=[c.at_resolution(image_px) for c in self.cameras], defined_px=defined)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
 # the capture volume and the fixed window of each camera
 
 
-def volume_outline_m(n_azimuth: int = 72) -> torch.Tensor:
-    """Points on the rims of the capture cylinder (bottom and top circles), (2·n_azimuth, 3) float64.
+def volume_outline_m(n_azimuth: int = 72, radius_m: float = VOLUME_RADIUS_M,
+                     height_m: float = VOLUME_HEIGHT_M) -> torch.Tensor:
+    """Points on the rims of a cylinder on the floor at the origin (default: the capture volume), bottom and top
+    circles, (2·n_azimuth, 3) float64.
 
     The cylinder is convex, so its image is the convex hull of its two rims' images (when it is in front of the camera).
     """
     phi = torch.arange(n_azimuth, dtype=torch.float64) * (2 * math.pi / n_azimuth)
-    ring = torch.stack([VOLUME_RADIUS_M * phi.cos(), VOLUME_RADIUS_M * phi.sin()], dim=-1)
+    ring = torch.stack([radius_m * phi.cos(), radius_m * phi.sin()], dim=-1)
     bottom = torch.cat([ring, torch.zeros(n_azimuth, 1, dtype=torch.float64)], dim=-1)
-    top = torch.cat([ring, torch.full((n_azimuth, 1), VOLUME_HEIGHT_M, dtype=torch.float64)], dim=-1)
+    top = torch.cat([ring, torch.full((n_azimuth, 1), float(height_m), dtype=torch.float64)], dim=-1)
     return torch.cat([bottom, top])
+
+
+def person_outline_m(n_azimuth: int = 72) -> torch.Tensor:
+    """Points on the rims of the person volume (:data:`PERSON_VOLUME_RADIUS_M`, :data:`PERSON_VOLUME_HEIGHT_M`)."""
+    return volume_outline_m(n_azimuth, PERSON_VOLUME_RADIUS_M, PERSON_VOLUME_HEIGHT_M)
 
 
 def volume_in_view(camera: Camera, image_size=None, K=None) -> tuple[float, float]:
@@ -173,6 +225,59 @@ def square_view(K, R, t, image_size, name: str = "") -> tuple[Camera, tuple[int,
     x0, y0 = corner
     shift = torch.tensor([[1.0, 0.0, -x0], [0.0, 1.0, -y0], [0.0, 0.0, 1.0]], dtype=torch.float64)
     return Camera(shift @ K, R, t, side, name), (x0, y0, side)
+
+
+def person_view(K, R, t, image_size, name: str = "", view_px: int = REFERENCE_IMAGE_PX,
+                outline_m: torch.Tensor | None = None) -> tuple[Camera, Sensor]:
+    """The person-centred square view of a real w × h sensor (K, R, t), at ``view_px``, and the sensor.
+
+    The window (x0, y0, side) is the smallest square of integer corner that holds the projection of ``outline_m``
+    (default: the person volume, :func:`person_outline_m`), centred on it and kept inside the image where it fits; the
+    view is that window scaled to ``view_px``: K' = A (K − (x0, y0) offset) with A the scaling of
+    :meth:`mfcore.geometry.Camera.at_resolution`, same R, t. So a 3D point projects through the view's camera exactly
+    where crop-then-scale puts its sensor pixel (:meth:`Sensor.view_px_of`)."""
+    w, h = (int(s) for s in image_size)
+    K = torch.as_tensor(K, dtype=torch.float64)
+    outline = person_outline_m() if outline_m is None else outline_m
+    x_cam = outline @ torch.as_tensor(R, dtype=torch.float64).T + torch.as_tensor(t, dtype=torch.float64)
+    if (x_cam[:, 2] <= 0).any():
+        raise ValueError(f"camera {name!r}: the person volume is not in front of the camera")
+    x = _project_px(Camera(K, R, t, 1, name), outline)
+    lo, hi = x.min(0).values, x.max(0).values
+    side = math.ceil(float((hi - lo).max())) + 1
+    if side > min(w, h):
+        raise ValueError(f"camera {name!r}: the person volume spans {side} px, more than the {w}×{h} image")
+    x0, y0 = (min(max(round(c - (side - 1) / 2), 0), size - side) for c, size in zip(((lo + hi) / 2).tolist(), (w, h)))
+    shift = torch.tensor([[1.0, 0.0, -x0], [0.0, 1.0, -y0], [0.0, 0.0, 1.0]], dtype=torch.float64)
+    view = Camera(shift @ K, R, t, side, name).at_resolution(int(view_px))
+    return view, Sensor(K, (w, h), (), (int(x0), int(y0), int(side)))
+
+
+def framed_sensor(position_m, target_m, image_size, fill: float, name: str = "") -> tuple[torch.Tensor, Camera]:
+    """A real sensor of ``image_size`` (w, h) at ``position_m`` looking at ``target_m``, focused so that the capture
+    volume spans ``fill`` of the half-image in its tighter direction (the whole volume in the image, as
+    :func:`framed_camera` for a square image). Returns K (3, 3) and the camera (R, t; ``image_px`` 1, unused)."""
+    w, h = (int(s) for s in image_size)
+    unit = look_at_camera(position_m, target_m, 1.0, 1, name)
+    x_cam = volume_outline_m() @ unit.R.T + unit.t
+    if (x_cam[:, 2] <= 0.05).any():
+        raise ValueError(f"camera {name!r} at {list(map(float, position_m))} is inside or beside the capture volume")
+    extent = (x_cam[:, :2] / x_cam[:, 2:3]).abs().max(0).values
+    focal = fill * min((w / 2.0) / float(extent[0]), (h / 2.0) / float(extent[1]))
+    K = torch.tensor([[focal, 0.0, (w - 1) / 2.0], [0.0, focal, (h - 1) / 2.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
+    return K, unit
+
+
+def _sensor_rig(name: str, poses, image_size) -> Rig:
+    """A built-in rig from (position, target, fill, camera name) per camera: real sensors of ``image_size`` and
+    their person-centred views (:func:`person_view`) at :data:`REFERENCE_IMAGE_PX`."""
+    cams, sensors = [], []
+    for position, target, fill, cam_name in poses:
+        K, unit = framed_sensor(position, target, image_size, fill, cam_name)
+        view, sensor = person_view(K, unit.R, unit.t, image_size, cam_name)
+        cams.append(view)
+        sensors.append(sensor)
+    return Rig(name, cams, tuple(sensors))
 
 
 def _project_px(camera: Camera, X: torch.Tensor) -> torch.Tensor:
@@ -217,12 +322,12 @@ def dome_rig() -> Rig:
     height = rng.uniform(0.4, 3.6, n)
     distance = rng.uniform(2.6, 4.4, n)
     fill = rng.uniform(0.78, 0.95, n)
-    cams = []
+    poses = []
     for i in range(n):
         pos = (distance[i] * math.cos(azimuth[i]), distance[i] * math.sin(azimuth[i]), height[i])
         target = (rng.uniform(-0.15, 0.15), rng.uniform(-0.15, 0.15), 0.5 * VOLUME_HEIGHT_M + rng.uniform(-0.15, 0.15))
-        cams.append(framed_camera(pos, target, fill=float(fill[i]), name=f"dome{i:02d}"))
-    return Rig("dome", cams)
+        poses.append((pos, target, float(fill[i]), f"dome{i:02d}"))
+    return _sensor_rig("dome", poses, DOME_SENSOR_SIZE)
 
 
 def h36m_rig(subject: int) -> Rig:
@@ -236,28 +341,28 @@ def h36m_rig(subject: int) -> Rig:
     corner_distance = base.uniform(4.3, 5.0, 4)
     corner_height = base.uniform(1.5, 1.9, 4)
     rng = np.random.default_rng([_H36M_SEED, int(subject)])
-    cams = []
+    poses = []
     for i in range(4):
         d = corner_distance[i]
         pos = np.array([d * math.cos(corner_azimuth[i]), d * math.sin(corner_azimuth[i]), corner_height[i]])
         pos = pos + np.concatenate([rng.uniform(-0.2, 0.2, 2), rng.uniform(-0.1, 0.1, 1)])
         target = np.array([0.0, 0.0, 0.5 * VOLUME_HEIGHT_M]) + rng.uniform(-0.1, 0.1, 3)
-        cams.append(framed_camera(tuple(pos), tuple(target), fill=0.93, name=f"h36m_s{int(subject)}_cam{i + 1}"))
-    return Rig(f"h36m_s{int(subject)}", cams)
+        poses.append((tuple(pos), tuple(target), 0.93, f"h36m_s{int(subject)}_cam{i + 1}"))
+    return _sensor_rig(f"h36m_s{int(subject)}", poses, H36M_SENSOR_SIZE)
 
 
 def totalcapture_rig() -> Rig:
     """A Total-Capture-like ring: 8 cameras evenly around the room, 3.8-4.6 m away, alternating high (2.3-2.6 m)
     and low (1.1-1.5 m)."""
     rng = np.random.default_rng(_TOTALCAPTURE_SEED)
-    cams = []
+    poses = []
     for i in range(8):
         a = 2 * math.pi * i / 8 + rng.uniform(-0.08, 0.08)
         d = rng.uniform(3.8, 4.6)
         h = rng.uniform(2.3, 2.6) if i % 2 == 0 else rng.uniform(1.1, 1.5)
         target = (0.0, 0.0, 0.5 * VOLUME_HEIGHT_M + rng.uniform(-0.1, 0.1))
-        cams.append(framed_camera((d * math.cos(a), d * math.sin(a), h), target, fill=0.9, name=f"tc{i + 1}"))
-    return Rig("totalcapture", cams)
+        poses.append(((d * math.cos(a), d * math.sin(a), h), target, 0.9, f"tc{i + 1}"))
+    return _sensor_rig("totalcapture", poses, TOTALCAPTURE_SENSOR_SIZE)
 
 
 def get_rig(name) -> Rig:
@@ -292,7 +397,10 @@ def _camera_to_dict(c: Camera, sensor: Sensor | None) -> dict:
                 "t": c.t.tolist()}
     d = {"name": c.name, "image_size": list(sensor.image_size), "K": sensor.K.tolist(), "R": c.R.tolist(),
          "t": c.t.tolist()}
-    return {**d, "dist": list(sensor.dist)} if sensor.dist else d
+    d = {**d, "dist": list(sensor.dist)} if sensor.dist else d
+    w, h = sensor.image_size
+    default = square_view(sensor.K, c.R, c.t, (w, h))[1]
+    return d if tuple(sensor.window_px) == default else {**d, "window_px": list(sensor.window_px)}
 
 
 def _rig_to_dict(rig: Rig) -> dict:
@@ -316,8 +424,9 @@ def rig_digest(rig: Rig) -> str:
 def save_rig(rig: Rig, path) -> Path:
     """Write ``rig`` as YAML (``.yaml``/``.yml``) or JSON (``.json``): per camera name, image_size [w, h], K (3×3),
     R (3×3, world→camera rotation) and t (3, metres), with ``x_cam = R X + t``, and dist (OpenCV order) when the
-    camera has distortion terms. A rig with real sensors is written as the sensors (not the square views). Floats
-    round-trip exactly."""
+    camera has distortion terms. A rig with real sensors is written as the sensors (not the square views), with
+    ``window_px`` [x0, y0, side] where the view is not the default window (a built-in rig's person-centred view), so
+    the views round-trip (at the window's side: ``at_resolution`` gives the size back). Floats round-trip exactly."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in _SUFFIXES:
@@ -404,7 +513,17 @@ def _camera_from_dict(d, index: int, source: str) -> tuple[Camera, Sensor | None
                          f"{int(w)}×{int(h)} image (nearest depth {z_min:.2f} m; camera centre "
                          f"{[round(c, 3) for c in centre]} m)")
     cam, window = square_view(K, R, t, (int(w), int(h)), name)
-    if w == h and not dist:
+    if d.get("window_px") is not None:  # a fixed window of the image (a built-in rig's person-centred view)
+        given = d["window_px"]
+        ok = isinstance(given, (list, tuple)) and len(given) == 3 and all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in given)
+        if not ok or given[2] < 1 or given[0] < 0 or given[1] < 0 or given[0] + given[2] > w or given[1] + given[2] > h:
+            raise ValueError(f"{where}: window_px must be 3 integers [x0, y0, side] of a square inside the "
+                             f"{int(w)}×{int(h)} image, got {given!r}")
+        x0, y0, side = (int(v) for v in given)
+        shift = torch.tensor([[1.0, 0.0, -x0], [0.0, 1.0, -y0], [0.0, 0.0, 1.0]], dtype=torch.float64)
+        cam, window = Camera(shift @ K, R, t, side, name), (x0, y0, side)
+    if w == h and not dist and window == (0, 0, w):
         return cam, None
     return cam, Sensor(K, (int(w), int(h)), dist, window)
 

@@ -62,8 +62,8 @@ def h36m_heatmaps(subjects, split: str, n_frames: int, profile, seed: int, devic
     motions of ``split``; subject s drawn with seed ``seed + 100 + s`` (pool, "train"), ``seed + 200 + s`` ("test") or
     ``seed + 300 + s`` ("stress");
     the warm-up backbone of ``seed``. Returns the keys of :func:`mfcore.backbone.cached_heatmaps`, frames of subject
-    after subject, with per-frame cameras: "projections" (N, V, 3, 4), "focal_px" (N, V); plus "subject" (N,) and,
-    for test and stress sets, "clip_index" (N,)."""
+    after subject, with per-frame cameras: "projections" (N, V, 3, 4), "focal_px" and "sensor_px_per_view_px"
+    (N, V); plus "subject" (N,) and, for test and stress sets, "clip_index" (N,)."""
     subjects = [int(s) for s in subjects]
     for s in subjects:
         studio.h36m_rig(s)  # unknown subject -> ValueError naming the valid ones
@@ -74,6 +74,7 @@ def h36m_heatmaps(subjects, split: str, n_frames: int, profile, seed: int, devic
                                           backbone_seed=seed))
         d["projections"] = d["projections"].expand(n, *d["projections"].shape)
         d["focal_px"] = d["focal_px"].expand(n, *d["focal_px"].shape)
+        d["sensor_px_per_view_px"] = d["sensor_px_per_view_px"].expand(n, *d["sensor_px_per_view_px"].shape)
         d["subject"] = torch.full((n,), s, dtype=torch.long)
         if split != "train":
             d["clip_index"] = _clip_index(split, n, seed + offset + s)
@@ -177,7 +178,7 @@ def _select_views(labels: dict[str, Tensor], pick: Tensor) -> dict[str, Tensor]:
     for k, v in labels.items():
         if k in ("joints_3d_m", "subject", "clip_index"):
             out[k] = v
-        elif k in ("projections", "focal_px") and v.dim() == (3 if k == "projections" else 1):
+        elif k in ("projections", "focal_px", "sensor_px_per_view_px") and v.dim() == (3 if k == "projections" else 1):
             out[k] = v[pick]  # one camera set (V, ...)
         else:
             out[k] = v[:, pick]

@@ -23,16 +23,20 @@
 #
 # 1. the rigs: a Panoptic-like dome (26 cameras: 20 for meta-training, i.e. 380 ordered pairs, and 6 held out), an
 #    H36M-like 4-camera room whose placement is jittered per subject, and a Total-Capture-like 8-camera ring;
+#    how each camera's person-centred view is framed, and the JDR threshold in millimetres;
 # 2. one frame in every view of the H36M-like rig, and in a few views of the dome, with its joints (visible or
 #    occluded);
 # 3. how often joints are occluded, per rig and joint, next to the Occlusion-Person dataset;
 # 4. the motion-capture clips and their licences;
 # 5. how fast the renderer is on this page's device.
 #
-# **Fixed windows.** Every camera is aimed and zoomed once so that the whole capture volume (a cylinder of radius
-# 1.2 m and height 2.1 m on the floor at the origin) is inside its image; the cameras never follow the person. So a
-# pixel of one view always has the same epipolar line in another view, which is what NaiveFuse and MetaFuse assume
-# (MetaFuse Sec. 3-4).
+# **Fixed person-centred windows.** Every camera is a real sensor (1000 × 1000 pixels in the H36M-like room, as
+# Human3.6M's; 1920 × 1080 in the dome and the ring, as Panoptic's HD and Total Capture's cameras) aimed and focused
+# once so that the whole capture volume (a cylinder of radius 1.2 m and height 2.1 m on the floor at the origin) is
+# in its image. The network sees a fixed square window of that image around the smaller *person volume* where the
+# person stands, scaled to the network's input; the cameras and windows never follow the person. So a pixel of one
+# view always has the same epipolar line in another view, which is what NaiveFuse and MetaFuse assume
+# (MetaFuse Sec. 3-4); the section *Framing* below says why and what it gives.
 #
 # **Visibility.** A joint is *visible* in a view when it projects inside the image and the nearest surface along the
 # ray from the camera through the joint (body part or scene occluder) is no nearer than the ray's entry into the
@@ -51,7 +55,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from mfcore import data, motion, skeleton, studio
+from mfcore import data, geometry, metrics, motion, render, skeleton, studio
 from mfbook import chapter, plots
 
 ch = chapter.open_chapter("02_synthetic_studio", profile=profile, device=device, seed=seed, out_dir=out_dir)
@@ -84,7 +88,7 @@ for k, (title, names) in enumerate(panels):
     ax.set(xlabel="x (m)", ylabel="y (m)", zlabel="z (m)", xlim=(-5, 5), ylim=(-5, 5), zlim=(0, 4))
     ax.set_box_aspect((10, 10, 4))
     ax.set_title(title)
-fig.suptitle("Every camera frames the whole capture volume (grey); dome: 20 training views (blue), 6 held out (orange)")
+fig.suptitle("Every sensor frames the whole capture volume (grey); dome: 20 training views (blue), 6 held out (orange)")
 ch.save_figure(fig, "rigs")
 plt.show()
 
@@ -93,10 +97,115 @@ rig_table = pd.DataFrame([
          height_min_m=float(r.centers_m()[:, 2].min()), height_max_m=float(r.centers_m()[:, 2].max()),
          distance_min_m=float(r.centers_m()[:, :2].norm(dim=-1).min()),
          distance_max_m=float(r.centers_m()[:, :2].norm(dim=-1).max()),
-         volume_in_view=min(studio.volume_in_view(c)[0] for c in r.cameras))
-    for name, r in RIGS.items()])
+         volume_in_view=min(studio.volume_in_view(c, s.image_size, s.K)[0] for c, s in zip(r.cameras, r.sensors)))
+    for name, r in RIGS.items()])  # volume_in_view: the share of the capture volume's outline in the sensor image
 ch.save_table(rig_table, "rigs")
 rig_table.round(2)
+
+# %% [markdown]
+# ## Framing: person-centred views
+#
+# The papers' network sees a 256² crop around the person (64² heatmaps, σ = 2 px), so the person fills most of it.
+# The studio gets the same by a **tighter fixed framing**: the person is placed within
+# {glue:text}`placement_radius_m` m of the origin (`mfcore.motion.CAPTURE_RADIUS_M`), and every view is the square
+# window of its sensor image around the *person volume* (that disc, up to {glue:text}`person_height_m` m;
+# `mfcore.studio.person_view`), scaled to the profile's image size. The radius and height were chosen from computed
+# framing numbers only (`tools/framing_radii.py`), never from a method's accuracy. `framing.csv` is the contract
+# table: per rig, on {glue:text}`framing_frames` labelled test frames per rig (no images needed),
+#
+# * `person_extent_fraction`: the larger side of the box of the joints inside the view over the view's side (mean over
+#   frames and views);
+# * `mm_per_heatmap_px`: one heatmap pixel at the pelvis (pelvis depth / heatmap focal length);
+# * `jdr_threshold_px`, `jdr_threshold_mm`, `jdr_threshold_body_fraction`, `quarter_head_mm`: the JDR threshold (below)
+#   in view pixels, in mm at the pelvis and as a share of the body height (`mfcore.skeleton.body_height_m`), and the
+#   quarter-head one in mm;
+# * `view_window_px`: the window's side in sensor pixels; `out_of_image_fraction`: joints outside the view.
+
+# %%
+framing = pd.DataFrame([
+    data.framing_statistics([studio.h36m_rig(s) for s in studio.H36M_TEST_SUBJECTS], "test", S.occlusion_frames,
+                            ch.profile, seed=ch.seed, name="h36m_test"),
+    data.framing_statistics("dome", "test", S.occlusion_frames, ch.profile, seed=ch.seed),
+    data.framing_statistics("totalcapture", "test", S.occlusion_frames, ch.profile, seed=ch.seed)])
+ch.save_table(framing, "framing")
+h36m_framing = framing.set_index("rig").loc["h36m_test"]
+ch.glue("placement_radius_m", motion.CAPTURE_RADIUS_M)
+ch.glue("person_height_m", studio.PERSON_VOLUME_HEIGHT_M)
+ch.glue("framing_frames", S.occlusion_frames)
+ch.glue("h36m_extent", f"{h36m_framing.person_extent_fraction:.2f}")
+ch.glue("h36m_mm_per_hm_px", f"{h36m_framing.mm_per_heatmap_px:.1f}")
+ch.glue("h36m_window_px", f"{h36m_framing.view_window_px:.0f}")
+ch.glue("h36m_out_pct", f"{100 * h36m_framing.out_of_image_fraction:.1f}")
+ch.glue("jdr_half_sensor_px", metrics.jdr_threshold_sensor_px("half_head"))
+ch.glue("jdr_quarter_sensor_px", metrics.jdr_threshold_sensor_px("quarter_head"))
+ch.glue("h36m_thr_px", f"{h36m_framing.jdr_threshold_px:.2f}")
+ch.glue("h36m_thr_mm", f"{h36m_framing.jdr_threshold_mm:.0f}")
+ch.glue("h36m_thr_body_pct", f"{100 * h36m_framing.jdr_threshold_body_fraction:.1f}")
+ch.glue("h36m_quarter_mm", f"{h36m_framing.quarter_head_mm:.0f}")
+# the papers' threshold at the person, from approximate constants of Human3.6M (not measured here)
+PAPER_H36M_IMAGE_PX, PAPER_H36M_FOCAL_PX, PAPER_H36M_DEPTH_M, PAPER_BODY_HEIGHT_M = 1000, 1145.0, 5.0, 1.7
+paper_thr_mm = 1000 * metrics.jdr_threshold_sensor_px("half_head") * PAPER_H36M_DEPTH_M / PAPER_H36M_FOCAL_PX
+ch.glue("paper_thr_mm", f"{paper_thr_mm:.0f}")
+ch.glue("paper_thr_body_pct", f"{100 * paper_thr_mm / (1000 * PAPER_BODY_HEIGHT_M):.1f}")
+ch.glue("paper_focal_px", f"{PAPER_H36M_FOCAL_PX:.0f}")
+ch.glue("paper_depth_m", f"{PAPER_H36M_DEPTH_M:.0f}")
+ch.glue("paper_image_px", PAPER_H36M_IMAGE_PX)
+ch.glue("paper_body_m", PAPER_BODY_HEIGHT_M)
+framing.round(3)
+
+# %% [markdown]
+# One H36M-like sensor image (test subject S9, camera 1) with the network's window drawn, and the view the network
+# gets: the same frame as the views below.
+
+# %%
+rig9 = studio.h36m_rig(9)
+sensor, view_cam = rig9.sensors[0], rig9.cameras[0]
+shown_px = 2 * S.image_px  # the 1000² sensor image drawn at this size
+sensor_cam = geometry.Camera(sensor.K, view_cam.R, view_cam.t, sensor.image_size[0]).at_resolution(shown_px)
+h36m_batch = data.make_multiview("h36m_s9", "test", S.preview_frames, ch.profile, seed=ch.seed, device=ch.device)
+scene = render.sample_scene(h36m_batch.joints_3d_m.float(), ch.seed).to(ch.device)
+stack = lambda attr: getattr(sensor_cam, attr)[None].float().to(ch.device)  # noqa: E731
+sensor_image = render.render_images(scene.frames(slice(0, 1)), stack("K"), stack("R"), stack("t"), shown_px)[0, 0]
+x0, y0, side = sensor.window_px
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 5))
+ax1.imshow(sensor_image.permute(1, 2, 0).cpu().numpy(), extent=(-0.5, sensor.image_size[0] - 0.5,
+                                                              sensor.image_size[1] - 0.5, -0.5))
+ax1.add_patch(plt.Rectangle((x0 - 0.5, y0 - 0.5), side, side, fill=False, ec="yellow", lw=1.5))
+ax1.set(title=f"sensor {sensor.image_size[0]}×{sensor.image_size[1]} px, window {side} px (yellow)",
+        xlabel="x (sensor px)", ylabel="y (sensor px)")
+ax2.imshow(h36m_batch.images[0, 0].permute(1, 2, 0).cpu().numpy(), extent=(-0.5, S.image_px - 0.5, S.image_px - 0.5,
+                                                                          -0.5))
+ax2.set(title=f"the network's {S.image_px}² view", xlabel="x (view px)", ylabel="y (view px)")
+fig.suptitle(f"The person fills {h36m_framing.person_extent_fraction:.0%} of the view's side (H36M-like test "
+             f"subjects); the window is fixed, not a per-frame crop")
+ch.save_figure(fig, "framing")
+plt.show()
+
+# %% [markdown]
+# On the H36M-like test subjects the person's joints span {glue:text}`h36m_extent` of the view's side, and one heatmap
+# pixel is {glue:text}`h36m_mm_per_hm_px` mm at the pelvis (windows of about {glue:text}`h36m_window_px` sensor
+# pixels); {glue:text}`h36m_out_pct`% of the joints (raised wrists, jumps) leave the view, and such joints do not count
+# in JDR.
+#
+# **Why a fixed window, not per-frame crops.** The Cross View Fusion code crops each image around the person's
+# ground-truth box and adjusts the intrinsics per crop. Then the pixel-to-pixel relation between two views (the
+# epipolar line of a pixel) changes with the crops in every frame, and the fixed per-pair weight matrix of NaiveFuse and
+# MetaFuse (Eq. 1; MetaFuse Sec. 3-4) can only learn an average over crops. With fixed windows that relation is exact and
+# the same in every frame, as in MetaFuse's premise, and the epipolar oracle, triangulation and the RPSM use the
+# windows' cameras exactly (`mfcore.studio.Sensor.view_px_of`: crop, then scale). The price: the person moves inside
+# the window (within {glue:text}`placement_radius_m` m), so the view is framed on a slightly larger region than a crop.
+#
+# **JDR as the papers.** The Cross View Fusion code (`lib/dataset/multiview_h36m.py`, `evaluate`) sets the head size to
+# the network input / 10 = 25.6 pixels and counts a joint as detected at a distance of at most half of it, measured in
+# the original image's pixels: {glue:text}`jdr_half_sensor_px` sensor pixels. The book does the same
+# (`mfcore.metrics`, threshold `half_head`), and also reports a quarter head ({glue:text}`jdr_quarter_sensor_px`
+# sensor pixels, `quarter_head`). In the H36M-like view this is {glue:text}`h36m_thr_px` view pixels,
+# {glue:text}`h36m_thr_mm` mm at the person and {glue:text}`h36m_thr_body_pct`% of the body height (a quarter head:
+# {glue:text}`h36m_quarter_mm` mm). In Human3.6M (approximate constants: a {glue:text}`paper_image_px`-pixel image,
+# f ≈ {glue:text}`paper_focal_px` px, the subject about {glue:text}`paper_depth_m` m away, about
+# {glue:text}`paper_body_m` m tall) the same 12.8 pixels are about {glue:text}`paper_thr_mm` mm, about
+# {glue:text}`paper_thr_body_pct`% of the body height. A rig without sensors (a square rig file) is its own sensor:
+# the threshold is 12.8 pixels of the image size the file gives.
 
 # %% [markdown]
 # ## One frame in every view
@@ -124,7 +233,6 @@ def show_views(batch, frame, views, title, cols):
     return fig
 
 
-h36m_batch = data.make_multiview("h36m_s9", "test", S.preview_frames, ch.profile, seed=ch.seed, device=ch.device)
 fig = show_views(h36m_batch, 0, range(4), "H36M-like rig (test subject S9): one test frame in its 4 views", 4)
 ch.save_figure(fig, "h36m_views")
 plt.show()

@@ -83,7 +83,7 @@ by_subject = rows[(rows.subject != "all") & (rows.joint == "mean") & (rows.thres
 ch.save_table(by_subject.reset_index(drop=True), "jdr_by_subject")
 timings = pd.DataFrame(timings)
 ch.save_timings(timings, "finetune_times")
-half_head = jdr[jdr.threshold == "half_head"]  # the book's JDR; the constant threshold is compared further down
+half_head = jdr[jdr.threshold == "half_head"]  # the papers' JDR; the quarter head is compared further down
 mean = half_head.groupby(["rig", "method", "k", "joint"], as_index=False).jdr.mean()  # average over trials
 display(mean[mean.joint == "mean"].pivot(index=["rig", "method"], columns="k", values="jdr").round(3))
 
@@ -397,18 +397,18 @@ init_summary.round(3)
 # %% [markdown]
 # ## Two JDR thresholds
 #
-# The book's JDR counts a joint as detected within half the head size that view sees in that frame (MetaFuse
-# Sec. 5.1; the head size is the distance of the head-top and neck joints seen at the head's depth, see
-# `mfcore.metrics.head_threshold_px`). The public Cross View Fusion code instead uses one constant for every frame and
-# view: 0.5 × (input size / 10) pixels. `jdr.csv` holds both (`threshold` column); mean JDR at each:
+# The book's JDR is the papers': a joint is detected within half the Cross View Fusion code's head size (input size /
+# 10 = 25.6 pixels), measured in the sensor image's pixels: 12.8 sensor pixels, turned into each view's pixels by its
+# window (`mfcore.metrics.jdr_threshold_view_px`; chapter 2's `framing.csv` gives it in mm). `jdr.csv` also holds a
+# quarter head, 6.4 sensor pixels (`threshold` column); mean JDR at each:
 
 # %%
 both = jdr[jdr.joint == "mean"].groupby(["rig", "method", "k", "threshold"], as_index=False).jdr.mean()
 display(both.pivot(index=["rig", "method", "k"], columns="threshold", values="jdr").round(3))
-_ = ch.glue("crossview_threshold_px", round(metrics.crossview_threshold_px(ch.profile.studio.image_px), 1))
+_ = ch.glue("quarter_head_sensor_px", metrics.jdr_threshold_sensor_px("quarter_head"))
 
 # %% [markdown]
-# The constant threshold here is {glue:text}`crossview_threshold_px` image pixels.
+# The quarter-head threshold is {glue:text}`quarter_head_sensor_px` sensor pixels.
 
 # %% [markdown]
 # ## Test subjects one by one

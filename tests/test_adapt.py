@@ -50,7 +50,7 @@ def tiny(monkeypatch, tmp_path):
         noise = torch.rand(target.shape, generator=torch.Generator().manual_seed(seed))
         return {"pred": target + 0.5 * noise, "target": target, "joints_2d_px": x,
                 "visible": torch.ones(x.shape[:-1], dtype=torch.bool), "joints_3d_m": X, "projections": P,
-                "focal_px": rig.focal_px()}
+                "focal_px": rig.focal_px(), "sensor_px_per_view_px": rig.sensor_px_per_view_px()}
 
     def fake_pretrained(method, profile, seed, device, *, progress=True):
         calls["pretrained"].append(method)
@@ -148,10 +148,10 @@ def test_jdr_table_is_tidy_per_method_and_joint(tiny):
     assert list(t.columns) == ["rig", "method", "k", "trial", "joint", "jdr", "threshold"]
     assert set(t.method) == {"NoFusion", "MetaFuse"} and set(t.rig) == {"ceiling5"}
     assert set(t[t.method == "NoFusion"].k) == {0} and set(t[t.method == "MetaFuse"].trial) == {0, 1}
-    assert set(t.threshold) == {"half_head", "crossview_const"}  # the book's JDR and the Cross View Fusion constant
+    assert set(t.threshold) == {"half_head", "quarter_head"}  # the papers' JDR (12.8 sensor px) and half of it
     joints = t[(t.method == "NoFusion") & (t.threshold == "half_head")].joint.tolist()
     assert joints[0] == "mean" and len(joints) == 1 + len(metrics.JOINT_GROUPS) + 17
-    assert len(res.mean_jdr()) == len(res.mean_jdr("crossview_const")) == 2 * len(joints)  # trials averaged
+    assert len(res.mean_jdr()) == len(res.mean_jdr("quarter_head")) == 2 * len(joints)  # trials averaged
     assert t.jdr.between(0, 1).all() and len(res.finetune_s) == 2 and all(s > 0 for s in res.finetune_s)
     table = res.table()
     assert list(table.columns) == ["NoFusion", "MetaFuse^2", "gain"] and table.index[0] == "mean"

@@ -37,9 +37,9 @@ def _mixed_rig() -> studio.Rig:
     """Two real sensors of different non-square sizes (1920×1080, 1280×720) and a square one, with distortion."""
     base = studio.h36m_rig(9)
     cams = []
-    for c, (w, h), dist in zip(base.cameras, ((1920, 1080), (1280, 720), (1000, 1000)),
-                               ([-0.2, 0.05, 1e-3, -5e-4, 0.01], [0.1, -0.02, 0.0, 0.0, 0.0], [])):
-        f = float(c.K[0, 0]) * h / 256
+    for c, s, (w, h), dist in zip(base.cameras, base.sensors, ((1920, 1080), (1280, 720), (1000, 1000)),
+                                  ([-0.2, 0.05, 1e-3, -5e-4, 0.01], [0.1, -0.02, 0.0, 0.0, 0.0], [])):
+        f = float(s.K[0, 0]) * h / s.image_size[1]  # the built-in sensor's framing on another image size
         K = [[f, 0.0, (w - 1) / 2], [0.0, f * 1.001, (h - 1) / 2 + 3.0], [0.0, 0.0, 1.0]]
         cams.append({"name": c.name, "image_size": [w, h], "K": K, "R": c.R.tolist(), "t": c.t.tolist(),
                      **({"dist": dist} if dist else {})})
@@ -99,7 +99,8 @@ def test_square_views_of_real_sensors_project_exactly_as_crop_then_scale():
 
 
 def test_square_rigs_keep_their_cameras_exactly():
-    rig = studio.get_rig("h36m")
+    rig = studio.Rig("square", [studio.Camera(s.K, c.R, c.t, s.image_size[0], c.name)
+                                for c, s in zip(studio.get_rig("h36m").cameras, studio.get_rig("h36m").sensors)])
     back = studio.rig_from_dict(studio._rig_to_dict(rig))
     assert back.sensors == () and studio._rig_to_dict(back) == studio._rig_to_dict(rig)
     for a, b in zip(rig.cameras, back.cameras):
@@ -110,8 +111,9 @@ def test_colmap_principal_point_is_half_a_pixel_off(tmp_path):
     rig = studio.get_rig("h36m")
     folder = cal.write_colmap(rig, tmp_path / "colmap")
     line = [ln for ln in (folder / "cameras.txt").read_text().splitlines() if not ln.startswith("#")][0].split()
-    assert line[1] == "PINHOLE" and float(line[6]) == float(rig.cameras[0].K[0, 2]) + 0.5
-    assert float(cal.read_rig(folder).rig.cameras[0].K[0, 2]) == float(rig.cameras[0].K[0, 2])
+    sensor = rig.sensors[0]  # the files hold the real sensors, not the person-centred views
+    assert line[1] == "PINHOLE" and float(line[6]) == float(sensor.K[0, 2]) + 0.5
+    assert float(cal.read_rig(folder).rig.cameras[0].K[0, 2]) == float(sensor.K[0, 2])
 
 
 def test_panoptic_is_cm_and_y_down_and_selects_cameras_by_type_or_name(tmp_path):

@@ -141,14 +141,15 @@ def test_jdr_and_the_fig6_pick_on_a_hand_made_case(monkeypatch):
     pred[0, 0, 1, 0, 7] = 1.0  # far from (5, 5)
     fused = pred.clone()
     fused[0, 0, 1, 5, 5] = 2.0  # fusion moves joint 1's maximum to the truth
+    # a sensor of 6.4 px per image px: half a head (12.8 sensor px) is 2 image px, a quarter head 1 image px
     labels = {"joints_2d_px": gt_px[None], "joints_3d_m": torch.zeros(1, 2, 3),
-              "projections": torch.zeros(1, 3, 4), "focal_px": torch.ones(1)}
-    monkeypatch.setattr("mfcore.metrics.head_threshold_px", lambda *a, **k: torch.full((1, 1), 2.0))  # 2 image px
+              "projections": torch.zeros(1, 3, 4), "focal_px": torch.ones(1),
+              "sensor_px_per_view_px": torch.full((1,), 6.4)}
     assert metrics.heatmap_jdr(pred, labels, image_px).tolist() == [1.0, 0.0]
     assert metrics.heatmap_jdr(fused, labels, image_px).tolist() == [1.0, 1.0]
     assert oracle.pick_corrected_joint(pred, fused, labels, image_px) == (0, 0, 1)
-    # the Cross View Fusion code's constant: 0.5 * 32 / 10 = 1.6 image px; joint 0 sits exactly on its label
-    assert metrics.heatmap_jdr(fused, labels, image_px, "crossview_const").tolist() == [1.0, 1.0]
+    # joint 0's maximum sits exactly on its label, joint 1's (fused) too: both within a quarter head
+    assert metrics.heatmap_jdr(fused, labels, image_px, "quarter_head").tolist() == [1.0, 1.0]
     with pytest.raises(ValueError, match="'nope'"):
         metrics.heatmap_jdr(pred, labels, image_px, "nope")
     # the maxima once, every threshold from them: the same JDR; maxima of other frames are a clear error
@@ -185,7 +186,7 @@ def _fake_set(n, v, side, seed, projections=None):
             "joints_2d_px": 16 * torch.rand(n, v, 17, 2, generator=g),
             "visible": torch.ones(n, v, 17, dtype=torch.bool),
             "joints_3d_m": torch.rand(n, 17, 3, generator=g) + torch.tensor([0.0, 0.0, 3.0]), "projections": P,
-            "focal_px": torch.full((v,), 20.0)}
+            "focal_px": torch.full((v,), 20.0), "sensor_px_per_view_px": torch.full((v,), 4.0)}
 
 
 def _fake_cached_heatmaps(calls):
@@ -228,16 +229,17 @@ def test_h36m_target_draws_its_pool_from_train_subjects_and_its_test_set_from_te
     assert rigs[2]["test"]["pred"].shape == (4, 4, 17, 4, 4)
 
 
-def test_pooled_head_threshold_uses_each_frames_own_cameras():
+def test_pooled_jdr_threshold_uses_each_frames_own_sensor_scale():
     from mfcore import metrics
 
     a, b = _fake_set(2, 3, 4, seed=1), _fake_set(3, 3, 4, seed=2)
+    b["sensor_px_per_view_px"] = torch.tensor([2.0, 4.0, 8.0])
     pooled = {k: torch.cat([a[k], b[k]]) for k in ("pred", "joints_2d_px", "joints_3d_m")}
-    pooled["projections"] = torch.cat([a["projections"].expand(2, 3, 3, 4), b["projections"].expand(3, 3, 3, 4)])
-    pooled["focal_px"] = torch.cat([a["focal_px"].expand(2, 3), b["focal_px"].expand(3, 3)])
-    expected = torch.cat([metrics.head_threshold_px(s["joints_3d_m"], s["projections"], s["focal_px"]) for s in (a, b)])
-    assert torch.equal(metrics.labels_head_threshold_px(pooled), expected)
-    assert torch.equal(metrics.labels_head_threshold_px(a), expected[:2])  # one camera set: as before
+    pooled["sensor_px_per_view_px"] = torch.cat([a["sensor_px_per_view_px"].expand(2, 3),
+                                                 b["sensor_px_per_view_px"].expand(3, 3)])
+    expected = torch.cat([metrics.labels_threshold_px(s) for s in (a, b)])
+    assert torch.equal(metrics.labels_threshold_px(pooled), expected)
+    assert torch.equal(expected[2:], torch.tensor([[6.4, 3.2, 1.6]] * 3))  # 12.8 sensor px over each scale
 
 
 def test_fused_test_heatmaps_is_one_cache_entry_per_setting(monkeypatch, tmp_path):

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from mfcore import geometry, metrics, skeleton
+from mfcore import geometry, metrics, skeleton, studio
 
 
 def test_argmax_finds_the_peak_and_moves_a_quarter_pixel_towards_the_higher_neighbour():
@@ -36,14 +36,31 @@ def test_jdr_rejects_mismatched_shapes():
         metrics.jdr(torch.zeros(2, 3, 2), torch.zeros(2, 4, 2), 1.0)
 
 
-def test_head_threshold_is_half_the_apparent_head_size():
-    cam = geometry.look_at_camera([0, -4, 1.6], [0, 0, 1.6], focal_px=100, image_px=64)
-    joints = torch.zeros(1, skeleton.NUM_JOINTS, 3, dtype=torch.float64)
-    joints[0, 8] = torch.tensor([0, 0, 1.5])
-    joints[0, 10] = torch.tensor([0, 0, 1.7])  # 0.2 m head, 4 m away
-    thr = metrics.head_threshold_px(joints, geometry.stack_projections([cam], torch.float64), torch.tensor([100.0]))
-    assert thr.shape == (1, 1) and math.isclose(thr.item(), 0.5 * 100 * 0.2 / 4.0, rel_tol=1e-6)
-    assert metrics.crossview_threshold_px(256) == pytest.approx(12.8)
+def test_jdr_threshold_is_the_crossview_codes_half_head_in_sensor_pixels():
+    # headsize = 256 / 10 sensor px; half of it, or a quarter, in each view's pixels
+    assert metrics.jdr_threshold_sensor_px("half_head") == 12.8 and metrics.jdr_threshold_sensor_px("quarter_head") == 6.4
+    # a 600-px window of the sensor shown at 256 px: 600 / 256 sensor px per view px
+    scale = torch.tensor([600 / 256, 1.0])
+    assert torch.allclose(metrics.jdr_threshold_view_px(scale), torch.tensor([12.8 * 256 / 600, 12.8]))
+    labels = {"joints_2d_px": torch.zeros(3, 2, 17, 2), "sensor_px_per_view_px": scale}
+    thr = metrics.labels_threshold_px(labels, "quarter_head")
+    assert thr.shape == (3, 2) and torch.allclose(thr[1], torch.tensor([6.4 * 256 / 600, 6.4]))
+    with pytest.raises(ValueError, match="unknown JDR threshold 'crossview_const'"):
+        metrics.jdr_threshold_sensor_px("crossview_const")
+    with pytest.raises(ValueError, match="no 'sensor_px_per_view_px'"):
+        metrics.labels_threshold_px({"joints_2d_px": torch.zeros(1, 1, 17, 2)})
+
+
+def test_jdr_counts_an_error_equal_to_the_threshold_as_detected():
+    gt = torch.zeros(1, 1, 2)
+    assert metrics.jdr(torch.tensor([[[3.0, 4.0]]]), gt, 5.0).tolist() == [1.0]  # distance <= threshold, as the code
+
+
+def test_jdr_threshold_of_a_built_in_view_is_12_8_sensor_px():
+    rig = studio.h36m_rig(9).at_resolution(64)
+    s = rig.sensor_px_per_view_px(torch.float64)
+    expected = torch.tensor([12.8 * 64 / sensor.window_px[2] for sensor in rig.sensors], dtype=torch.float64)
+    assert torch.allclose(metrics.jdr_threshold_view_px(s), expected, rtol=1e-12)
 
 
 def test_mpjpe_in_millimetres():

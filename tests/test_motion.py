@@ -159,10 +159,11 @@ def test_augmentation_keeps_limb_directions_upright_and_symmetric_jitter():
         return d[..., 2] / d.norm(dim=-1)
 
     torch.testing.assert_close(vertical_cosine(aug), vertical_cosine(plain), atol=1e-4, rtol=0)
-    # feet keep their height; pelvis lands in the 1 m capture disc, spread over it, at every heading
+    # feet keep their height; pelvis lands in the person-placement disc, spread over it, at every heading
     torch.testing.assert_close(aug[:, ANKLES, 2].amin(1), plain[:, ANKLES, 2].amin(1), atol=1e-5, rtol=0)
     radius = aug[:, 0, :2].norm(dim=-1)
-    assert radius.max() <= motion.CAPTURE_RADIUS_M + 1e-5 and radius.min() < 0.2 and radius.max() > 0.9
+    R = motion.CAPTURE_RADIUS_M  # the person-placement disc (mfcore.studio.PERSON_VOLUME_RADIUS_M)
+    assert radius.max() <= R + 1e-5 and radius.min() < 0.2 * R and radius.max() > 0.9 * R
     hip_axis = aug[:, JOINT_INDEX["left_hip"], :2] - aug[:, JOINT_INDEX["right_hip"], :2]
     heading = torch.atan2(hip_axis[:, 1], hip_axis[:, 0])
     quadrant_counts = torch.bincount(((heading + math.pi) // (math.pi / 2)).long().clamp(0, 3), minlength=4)

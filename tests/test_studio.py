@@ -1,4 +1,5 @@
-"""Camera rigs: every camera frames the whole capture volume, rigs are deterministic, rig files round-trip, and every
+"""Camera rigs: every sensor frames the whole capture volume and every view the person volume, a view is exactly its
+sensor cropped and scaled, rigs are deterministic, rig files round-trip, and every
 bad rig file is a clear error naming the camera and the value."""
 
 import json
@@ -14,12 +15,56 @@ def all_rigs():
     return [studio.dome_rig(), studio.totalcapture_rig()] + [studio.h36m_rig(s) for s in studio.H36M_SUBJECTS]
 
 
-def test_every_rig_sees_the_whole_capture_volume():
+def test_every_sensor_sees_the_whole_capture_volume_and_every_view_the_person_volume():
+    sizes = {"dome": studio.DOME_SENSOR_SIZE, "totalcapture": studio.TOTALCAPTURE_SENSOR_SIZE}
     for rig in all_rigs():
-        for cam in rig.cameras:
-            fraction, z_min = studio.volume_in_view(cam)
+        assert len(rig.sensors) == rig.num_views and rig.image_px == studio.REFERENCE_IMAGE_PX
+        for cam, sensor in zip(rig.cameras, rig.sensors):
+            assert sensor.image_size == sizes.get(rig.name, studio.H36M_SENSOR_SIZE)
+            fraction, z_min = studio.volume_in_view(cam, sensor.image_size, sensor.K)
             assert fraction == 1.0 and z_min > 0.5, (rig.name, cam.name, fraction, z_min)
-            assert studio.sees_volume(cam.at_resolution(64))
+            x = studio._project_px(cam.at_resolution(64), studio.person_outline_m())
+            assert (x >= -0.5).all() and (x <= 63.5).all(), (rig.name, cam.name)  # the person volume fills the view
+            x0, y0, side = sensor.window_px
+            w, h = sensor.image_size
+            assert 0 <= x0 and 0 <= y0 and x0 + side <= w and y0 + side <= h and side < min(w, h)
+
+
+def test_a_view_is_its_sensor_cropped_then_scaled_exactly():
+    X = torch.tensor([[0.3, -0.2, 1.1], [-0.9, 0.7, 0.1], [0.0, 0.0, 2.0]], dtype=torch.float64)
+    for rig in (studio.h36m_rig(9), studio.dome_rig().subset([3, 21]), studio.totalcapture_rig()):
+        for view_px in (256, 64):
+            for cam, sensor in zip(rig.at_resolution(view_px).cameras, rig.sensors):
+                x_sensor = studio._project_px(geometry.Camera(sensor.K, cam.R, cam.t, 1), X)
+                x_view = geometry.project(cam.projection()[None], X)[0]
+                assert torch.allclose(sensor.view_px_of(x_sensor, view_px), x_view, rtol=0, atol=1e-9)
+                scale = sensor.window_px[2] / view_px
+                assert rig.at_resolution(view_px).sensor_px_per_view_px(torch.float64)[0] > 0
+            assert torch.equal(rig.at_resolution(view_px).sensor_px_per_view_px(torch.float64),
+                               torch.tensor([s.window_px[2] / view_px for s in rig.sensors], dtype=torch.float64))
+
+
+def test_person_view_of_a_known_sensor():
+    # a camera 5 m away on the y axis at pelvis height, f = 1000 px, 1000² sensor: the volume's window is centred
+    K, unit = studio.framed_sensor((0.0, -5.0, 1.0), (0.0, 0.0, 1.0), (1000, 1000), fill=0.9)
+    cam, sensor = studio.person_view(K, unit.R, unit.t, (1000, 1000), "c", view_px=100)
+    x0, y0, side = sensor.window_px
+    assert cam.image_px == 100 and abs(x0 + (side - 1) / 2 - 499.5) <= 0.5
+    assert sensor.px_per_view_px(100) == side / 100
+    with pytest.raises(ValueError, match="person volume spans"):
+        studio.person_view(K, unit.R, unit.t, (1000, 1000), "c", outline_m=studio.volume_outline_m(radius_m=3.0))
+
+
+def test_a_square_rig_without_sensors_is_its_own_sensor():
+    cams = [geometry.look_at_camera((4.0 * math.cos(a), 4.0 * math.sin(a), 1.5), (0.0, 0.0, 1.0), 300.0, 512)
+            for a in (0.0, 2.0)]
+    rig = studio.Rig("square", cams)
+    assert rig.at_resolution(512) is rig and torch.equal(rig.sensor_px_per_view_px(), torch.ones(2))
+    small = rig.at_resolution(64)
+    assert small.sensors == () and torch.equal(small.sensor_px_per_view_px(), torch.full((2,), 8.0))
+    assert torch.equal(small.subset([1]).sensor_px_per_view_px(), torch.full((1,), 8.0))
+    for a, b in zip(small.cameras, cams):  # the cameras exactly as before: K rescaled, R and t untouched
+        assert torch.equal(a.K, b.at_resolution(64).K) and torch.equal(a.R, b.R) and torch.equal(a.t, b.t)
 
 
 def test_dome_has_26_cameras_20_for_training_380_ordered_pairs_6_held_out():
@@ -88,7 +133,8 @@ def test_rig_file_round_trip(tmp_path, suffix):
     path = studio.save_rig(rig, tmp_path / f"rig{suffix}")
     back = studio.load_rig(path)
     assert back.name == rig.name and back.num_views == rig.num_views
-    for c1, c2 in zip(rig.cameras, back.cameras):
+    assert [s.window_px for s in back.sensors] == [s.window_px for s in rig.sensors]  # the person-centred windows
+    for c1, c2 in zip(rig.cameras, back.at_resolution(studio.REFERENCE_IMAGE_PX).cameras):
         assert c1.name == c2.name and c1.image_px == c2.image_px
         assert torch.equal(c1.K, c2.K) and torch.equal(c1.R, c2.R) and torch.equal(c1.t, c2.t)
     assert studio.get_rig(str(path)).num_views == 4
