@@ -99,7 +99,7 @@ def test_per_frame_detections_sum_to_the_pooled_jdr():
     peaks = gt + torch.randn(N, V, J, 2, generator=g) * 2
     labels = dict(joints_2d_px=gt, joints_3d_m=torch.randn(N, J, 3, generator=g) * 0.3 + torch.tensor([0, 0, 4.0]),
                   projections=torch.tensor([[[50.0, 0, 32, 0], [0, 50, 32, 0], [0, 0, 1, 0]]]).repeat(V, 1, 1),
-                  focal_px=torch.full((V,), 50.0))
+                  focal_px=torch.full((V,), 50.0), sensor_px_per_view_px=torch.full((V,), 4.0))
     rows = metrics.peak_jdr_frame_rows(peaks, labels, image_px, rig="r")
     per_joint = metrics.peak_jdr(peaks, labels, image_px)
     for group, names in metrics.JOINT_GROUPS.items():
