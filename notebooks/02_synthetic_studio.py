@@ -55,7 +55,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from mfcore import data, geometry, metrics, motion, render, skeleton, studio
+from mfcore import data, framing, geometry, metrics, motion, render, skeleton, studio
 from mfbook import chapter, plots
 
 ch = chapter.open_chapter("02_synthetic_studio", profile=profile, device=device, seed=seed, out_dir=out_dir)
@@ -123,10 +123,10 @@ rig_table.round(2)
 
 # %%
 framing = pd.DataFrame([
-    data.framing_statistics([studio.h36m_rig(s) for s in studio.H36M_TEST_SUBJECTS], "test", S.occlusion_frames,
+    framing.framing_statistics([studio.h36m_rig(s) for s in studio.H36M_TEST_SUBJECTS], "test", S.occlusion_frames,
                             ch.profile, seed=ch.seed, name="h36m_test"),
-    data.framing_statistics("dome", "test", S.occlusion_frames, ch.profile, seed=ch.seed),
-    data.framing_statistics("totalcapture", "test", S.occlusion_frames, ch.profile, seed=ch.seed)])
+    framing.framing_statistics("dome", "test", S.occlusion_frames, ch.profile, seed=ch.seed),
+    framing.framing_statistics("totalcapture", "test", S.occlusion_frames, ch.profile, seed=ch.seed)])
 ch.save_table(framing, "framing")
 h36m_framing = framing.set_index("rig").loc["h36m_test"]
 ch.glue("placement_radius_m", motion.CAPTURE_RADIUS_M)

@@ -2,7 +2,7 @@
 
 Labels only (no rendering, no network, no method's accuracy): for each placement radius (``mfcore.motion.
 CAPTURE_RADIUS_M`` = ``mfcore.studio.PERSON_VOLUME_RADIUS_M``) and person-volume height, the person's extent in the
-256² view and one 64² heatmap pixel in mm at the pelvis (:func:`mfcore.data.framing_statistics`). The studio's
+256² view and one 64² heatmap pixel in mm at the pelvis (:func:`mfcore.framing.framing_statistics`). The studio's
 constants were chosen from this table: the acceptance of issue 16 asks person_extent_fraction >= 0.6 and
 mm_per_heatmap_px <= 35 on the H36M-like rig at full.
 
@@ -11,7 +11,7 @@ mm_per_heatmap_px <= 35 on the H36M-like rig at full.
 
 import argparse
 
-from mfcore import data, motion, profiles, studio
+from mfcore import framing, motion, profiles, studio
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 parser.add_argument("--frames", type=int, default=300, help="test poses per subject")
@@ -24,7 +24,7 @@ for radius in (0.1, 0.2, 0.3, 0.5, 1.0):
         motion.CAPTURE_RADIUS_M = studio.PERSON_VOLUME_RADIUS_M = radius
         studio.PERSON_VOLUME_HEIGHT_M = height
         rigs = [studio.h36m_rig(s) for s in studio.H36M_TEST_SUBJECTS]
-        row = data.framing_statistics(rigs, "test", args.frames, full, seed=0, name="h36m_test")
+        row = framing.framing_statistics(rigs, "test", args.frames, full, seed=0, name="h36m_test")
         mark = "  <- chosen" if (radius, height) == chosen else ""
         print(f"{radius:8.2f} {height:8.2f} {row['person_extent_fraction']:22.3f} {row['mm_per_heatmap_px']:17.1f} "
               f"{row['jdr_threshold_mm']:16.1f} {row['out_of_image_fraction']:21.4f}{mark}")
