@@ -102,17 +102,64 @@ def chapter_rows(results: Path) -> list[dict]:
     return rows
 
 
+BARE_LOOP = "bare backbone training loop throughput"
+
+
+def timing_rows(results: Path, profile, device_name: str) -> list[dict]:
+    """The rows read from the executed chapters' own timings: MetaFuse finetuning per K (chapter 04), the backbone
+    warm-up (its seconds and its training throughput in images/s) and MetaFuse meta-training (chapter 03)."""
+    rows = []
+
+    def add(benchmark, metric, value, unit, paper_value="", note=""):
+        rows.append(dict(benchmark=benchmark, metric=metric, value=float(value), unit=unit, device=device_name,
+                         paper_value=paper_value, note=note))
+
+    times = results / "04_few_shot_curves" / "finetune_times.json"
+    if times.exists():
+        ft = pd.DataFrame(json.loads(times.read_text()))
+        ft = ft[ft.method == "MetaFuse"] if "method" in ft.columns else ft
+        sec_col = next((c for c in ft.columns if "second" in c or c.endswith("_s")), None)
+        if sec_col is not None and "k" in ft.columns:
+            for k, sec in ft.groupby("k")[sec_col].mean().items():
+                add("finetune", f"MetaFuse finetuning, K={k}", sec, "s", PAPER["finetune"], "chapter 04")
+    steps = results / "03_meta_training" / "timings.json"
+    if steps.exists():
+        st = pd.DataFrame(json.loads(steps.read_text())).set_index("step").seconds
+        warm = [k for k in st.index if k.startswith("warm-up:")]
+        if warm:
+            add("training", "backbone warm-up (render + train)", st[warm].sum(), "s", PAPER["warmup"],
+                f"ResNet-{profile.backbone.resnet_depth}, {profile.backbone.warmup_frames} frames × views, "
+                f"{profile.backbone.warmup_epochs} epochs (chapter 03)")
+        train = [k for k in st.index if k.startswith("warm-up: train")]
+        if train:
+            b = profile.backbone
+            per_rig = max(1, b.warmup_frames // len(backbone.WARMUP_RIGS))
+            images = per_rig * sum(studio.get_rig(r).num_views for r in backbone.WARMUP_RIGS) * b.warmup_epochs
+            add("training", "backbone warm-up training throughput", images / st[train].sum(), "images/s",
+                note=f"{images} images ({b.warmup_epochs} epochs) in the warm-up's training loop (chapter 03)")
+        if "pre-training: MetaFuse" in st.index:
+            add("training", "MetaFuse meta-training", st["pre-training: MetaFuse"], "s", PAPER["meta_training"],
+                f"{profile.metafuse.meta_iterations} outer steps × {profile.metafuse.meta_tasks_per_step} tasks, "
+                f"{'first' if profile.metafuse.first_order else 'second'}-order (chapter 03)")
+    return rows
+
+
 def write_table(table: pd.DataFrame, out: Path) -> pd.DataFrame:
     """Write the benchmarks table atomically (nothing already written is lost to an interrupted write)."""
     chapter.atomic_write_bytes(Path(out), table.to_csv(index=False, float_format="%.6g").encode())
     return table
 
 
-def refresh_chapter_rows(out: Path, results: Path) -> pd.DataFrame:
-    """Replace the chapter rows of an existing benchmarks table by :func:`chapter_rows` (the measured benchmarks stay)."""
+def refresh_chapter_rows(out: Path, results: Path, profile) -> pd.DataFrame:
+    """Replace the rows of an existing benchmarks table that are read from the executed chapters (their wall times,
+    :func:`chapter_rows`, and their own timings, :func:`timing_rows`); the benchmarks measured by this script stay."""
     table = pd.read_csv(out)
-    return write_table(pd.concat([table[table.benchmark != "chapters"], pd.DataFrame(chapter_rows(results))],
-                                 ignore_index=True), out)
+    from_chapters = (table.benchmark.isin(["chapters", "finetune"])
+                     | ((table.benchmark == "training") & (table.metric != BARE_LOOP)))
+    device = table.device.iloc[0] if len(table) else ""
+    kept = table[~from_chapters]
+    return write_table(pd.concat([kept, pd.DataFrame(timing_rows(results, profile, device)),
+                                  pd.DataFrame(chapter_rows(results))], ignore_index=True), out)
 
 
 def main(argv=None) -> pd.DataFrame:
@@ -121,14 +168,15 @@ def main(argv=None) -> pd.DataFrame:
     ap.add_argument("--device", default="auto", choices=profiles.DEVICE_CHOICES)
     ap.add_argument("--out", type=Path, default=None, help="default: results/<profile>/benchmarks.csv")
     ap.add_argument("--chapters-only", action="store_true",
-                    help="only refresh the chapter wall-time rows of an existing table from the executed notebooks")
+                    help="only refresh the rows read from the executed chapters (wall times, their own timings) of an "
+                         "existing table")
     args = ap.parse_args(argv)
     profile = profiles.get_profile(args.profile)
     if args.chapters_only:
         out = args.out or REPO / "results" / profile.name / "benchmarks.csv"
         if not out.exists():
             raise SystemExit(f"error: {out} does not exist; run the benchmarks first")
-        table = refresh_chapter_rows(out, REPO / "results" / profile.name)
+        table = refresh_chapter_rows(out, REPO / "results" / profile.name, profile)
         print(f"refreshed the chapter rows of {out}")
         return table
     device = profiles.resolve_device(args.device)
@@ -184,37 +232,11 @@ def main(argv=None) -> pd.DataFrame:
             "ms/image", note=f"{int(r.params)} parameters")
 
     write()
-    times = results / "04_few_shot_curves" / "finetune_times.json"
-    if times.exists():
-        ft = pd.DataFrame(json.loads(times.read_text()))
-        ft = ft[ft.method == "MetaFuse"] if "method" in ft.columns else ft
-        sec_col = next((c for c in ft.columns if "second" in c or c.endswith("_s")), None)
-        if sec_col is not None and "k" in ft.columns:
-            for k, sec in ft.groupby("k")[sec_col].mean().items():
-                add("finetune", f"MetaFuse finetuning, K={k}", sec, "s", PAPER["finetune"], "chapter 04")
-    steps = results / "03_meta_training" / "timings.json"
-    if steps.exists():
-        st = pd.DataFrame(json.loads(steps.read_text())).set_index("step").seconds
-        warm = [k for k in st.index if k.startswith("warm-up:")]
-        if warm:
-            add("training", "backbone warm-up (render + train)", st[warm].sum(), "s", PAPER["warmup"],
-                f"ResNet-{profile.backbone.resnet_depth}, {profile.backbone.warmup_frames} frames × views, "
-                f"{profile.backbone.warmup_epochs} epochs (chapter 03)")
-        train = [k for k in st.index if k.startswith("warm-up: train")]
-        if train:
-            b = profile.backbone
-            per_rig = max(1, b.warmup_frames // len(backbone.WARMUP_RIGS))
-            images = per_rig * sum(studio.get_rig(r).num_views for r in backbone.WARMUP_RIGS) * b.warmup_epochs
-            add("training", "backbone warm-up training throughput", images / st[train].sum(), "images/s",
-                note=f"{images} images ({b.warmup_epochs} epochs) in the warm-up's training loop (chapter 03); beside "
-                     "the bare loop below, from the same run of the book and this script on one machine")
-            add("training", "bare backbone training loop throughput", speed.bare_backbone_images_per_s(profile, device),
-                "images/s", note=f"ResNet-{b.resnet_depth} at {profile.studio.image_px}², batch {b.batch_size}, "
-                                 "random data on the device, Adam, bf16 autocast (mfbook.speed)")
-        if "pre-training: MetaFuse" in st.index:
-            add("training", "MetaFuse meta-training", st["pre-training: MetaFuse"], "s", PAPER["meta_training"],
-                f"{profile.metafuse.meta_iterations} outer steps × {profile.metafuse.meta_tasks_per_step} tasks, "
-                f"{'first' if profile.metafuse.first_order else 'second'}-order (chapter 03)")
+    rows += timing_rows(results, profile, dev_name)
+    add("training", BARE_LOOP, speed.bare_backbone_images_per_s(profile, device), "images/s",
+        note=f"ResNet-{profile.backbone.resnet_depth} at {profile.studio.image_px}², batch "
+             f"{profile.backbone.batch_size}, random data on the device, Adam, bf16 autocast (mfbook.speed); beside "
+             "the warm-up's own throughput above")
     rows += chapter_rows(results)
     table = write()
     with pd.option_context("display.width", 200, "display.max_colwidth", 60):

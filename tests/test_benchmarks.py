@@ -42,14 +42,25 @@ def test_chapter_rows_are_the_executed_notebooks_durations_and_their_sum(run_all
 
 
 def test_refreshing_the_chapter_rows_keeps_the_measured_benchmarks(run_all, tmp_path):
+    from mfcore import profiles
+
     _chapter(tmp_path, "01_a", 12.5, 3.0)
+    (tmp_path / "03_meta_training").mkdir()
+    (tmp_path / "03_meta_training" / "timings.json").write_text(json.dumps(
+        [{"step": "warm-up: render the training images", "seconds": 2.0},
+         {"step": "warm-up: train the backbone", "seconds": 8.0}]))
     out = tmp_path / "benchmarks.csv"
-    pd.DataFrame([dict(benchmark="fusion", metric="ratio", value=1.5, unit="ratio", device="GPU X", paper_value="",
-                       note=""),
-                  dict(benchmark="chapters", metric="wall time of 01_a", value=99.0, unit="s", device="GPU X",
-                       paper_value="", note="stale")]).to_csv(out, index=False)
-    table = run_all.refresh_chapter_rows(out, tmp_path)
+    row = dict(unit="s", device="GPU X", paper_value="", note="")
+    pd.DataFrame([{**row, "benchmark": "fusion", "metric": "ratio", "value": 1.5, "unit": "ratio"},
+                  {**row, "benchmark": "training", "metric": run_all.BARE_LOOP, "value": 7000.0, "unit": "images/s"},
+                  {**row, "benchmark": "training", "metric": "backbone warm-up (render + train)", "value": 99.0},
+                  {**row, "benchmark": "chapters", "metric": "wall time of 01_a", "value": 99.0}]).to_csv(out, index=False)
+    smoke = profiles.get_profile("smoke")
+    table = run_all.refresh_chapter_rows(out, tmp_path, smoke)
     assert table[table.benchmark == "fusion"].value.tolist() == [1.5]
+    training = table[table.benchmark == "training"].set_index("metric").value
+    assert training[run_all.BARE_LOOP] == 7000.0  # measured by the script: kept
+    assert training["backbone warm-up (render + train)"] == 10.0  # read from the chapter again
     assert table[table.benchmark == "chapters"].value.tolist() == [12.5, 12.5]
     assert pd.read_csv(out)[["metric", "value"]].equals(table[["metric", "value"]])  # what was written
 
