@@ -10,7 +10,8 @@ only under ``book/_site/`` and never changes ``results/``:
 - a cell at the top of the page (:func:`chapter_cell`) naming the profile, commit, device and date of the results, the
   papers the chapter reproduces, download links for the executed notebook and its ``.py`` source, and, where the code
   changed since those results were computed, a warning naming the commit and the changed files (:func:`staleness`);
-- ``chapters.md`` (the home page's table of chapters) and ``reproducibility_table.md`` (the Reproducibility page),
+- ``calibration_imports.md`` (the own-cameras page's import of one rig from every format,
+  :mod:`mfbook.calibration_page`), ``chapters.md`` (the home page's table of chapters) and ``reproducibility_table.md`` (the Reproducibility page),
   both read from every chapter's ``provenance.json``, included by ``book/intro.md`` and ``book/reproducibility.md``;
 - the profile-level tables (scorecard, benchmarks) and the timeline of the book run (:func:`draw_book_run`).
 """
@@ -26,7 +27,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import plots
+from . import calibration_page, plots
 from .chapter import save_png
 from .paths import NOTEBOOK_DIR, REPO_ROOT, RESULTS_DIR, SITE_DIR, fresh_results_dir
 from .plan import BOOK_RUN, CHAPTER_NEEDS, TIMED_CHAPTERS, papermill_seconds
@@ -373,6 +374,7 @@ def stage(site_dir: Path = SITE_DIR, results_dir: Path = RESULTS_DIR, repo: Path
             "none,not measured yet,,,,,run benchmarks/run_all.py (or tools/gpu_book.sh) after executing the book\n")
         (site_dir / "benchmarks_source.md").write_text("No book run has been benchmarked yet.\n")
     (site_dir / "chapters.md").write_text(chapters_table(entries))
+    (site_dir / "calibration_imports.md").write_text(calibration_page.imports_table())
     staged_at = _dt.datetime.now(_dt.timezone.utc).date().isoformat()
     (site_dir / "reproducibility_table.md").write_text(
         f"Read from the `provenance.json` of every chapter shown, when the site was staged ({staged_at}).\n\n"
