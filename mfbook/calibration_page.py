@@ -22,9 +22,9 @@ RIG_FILE = REPO_ROOT / "mfcore" / "rigs" / "ceiling5.yaml"
 
 
 def _cameras(rig: studio.Rig) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(K (3, 3), R (3, 3), t (3,)) of every real sensor of ``rig`` (the view itself where it has no sensor)."""
-    sensors = rig.sensors or [None] * rig.num_views
-    return [((s.K if s is not None else c.K).numpy(), c.R.numpy(), c.t.numpy()) for c, s in zip(rig.cameras, sensors)]
+    """(K (3, 3), R (3, 3), t (3,)) of every real sensor of ``rig``, as the calibration writers read them (the view
+    itself where a camera has no sensor)."""
+    return [(K, R, t) for _, K, _, _, R, t in calibration._real(rig)]
 
 
 def reprojection_difference_px(original: studio.Rig, imported: studio.Rig, points_cam0_m: np.ndarray) -> float:
