@@ -174,6 +174,12 @@ def fused_test_heatmaps(method: str, k: int, target: str, trial: int, profile, s
     return {**test, "heatmaps": heatmaps.float(), "finetune_s": out["finetune_s"]}
 
 
+def _peaks_px(heatmaps: Tensor, image_px: int, device) -> Tensor:
+    """:func:`mfcore.metrics.heatmap_peaks_px` computed on ``device`` (the argmax of a few hundred megabytes of cached
+    heatmaps is a GPU's work), returned on the heatmaps' device."""
+    return metrics.heatmap_peaks_px(heatmaps.to(device), image_px).to(heatmaps.device)
+
+
 def few_shot_curves(profile, seed: int, device, *, progress: bool = True, by_subject: bool = False,
                     frame_rows: list | None = None) -> tuple[list[dict], list[dict]]:
     """Fig. 7: JDR against the number K of labelled target frames, for every method of Table 1, on every target rig
@@ -204,13 +210,13 @@ def few_shot_curves(profile, seed: int, device, *, progress: bool = True, by_sub
                 out = fused_test_heatmaps(method, k, target, trial, profile, seed, device,
                                           progress=progress and method == "NaiveFuseFull")
                 cols = dict(rig=target, trial=trial, method=method, k=k, paper_k=paper_k(k, profile, method))
-                peaks = metrics.heatmap_peaks_px(out["heatmaps"], image_px)  # once for both thresholds and every subset
+                peaks = _peaks_px(out["heatmaps"], image_px, device)  # once for both thresholds and every subset
                 rows += metrics.peak_jdr_rows(peaks, out, image_px, **cols, subject="all", split="test")
                 if frame_rows is not None:
                     frame_rows += metrics.peak_jdr_frame_rows(peaks, out, image_px, "half_head", split="test",
                                                               **{c: v for c, v in cols.items() if c != "paper_k"})
                 stress = fused_test_heatmaps(method, k, target, trial, profile, seed, device, split="stress")
-                rows += metrics.peak_jdr_rows(metrics.heatmap_peaks_px(stress["heatmaps"], image_px), stress, image_px,
+                rows += metrics.peak_jdr_rows(_peaks_px(stress["heatmaps"], image_px, device), stress, image_px,
                                               **cols, subject="all", split="stress")
                 if by_subject and "subject" in out:
                     for s in dict.fromkeys(out["subject"].tolist()):

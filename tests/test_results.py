@@ -86,7 +86,7 @@ EXACT_NUMBERS = {
     "01_fusion_geometry/affine_fit.csv": {"visible_fraction"},  # how much of the epipolar line is in view
     "01_fusion_geometry/camera_moves.csv": {"pixel_x_px", "pixel_y_px"},  # which pixels are followed
     "03_meta_training/warmup_loss.csv": {"lr"},  # the schedule
-    "04_few_shot_curves/epipolar_oracle.csv": {"gain"},
+    "09_epipolar_oracle/epipolar_oracle.csv": {"gain"},
     "05_rpsm_3d/paper_comparison.csv": {"paper_mpjpe_mm"},  # quoted from the papers
     "05_rpsm_3d/robustness.csv": {"outlier_fraction"},
     "06_trainable_fusion/ablation.csv": {"fusion_layer"},
@@ -112,13 +112,13 @@ BANDS = {
     "03_meta_training/finetune_loss.csv": {"mse": (2e-4, 8e-5)},  # 9.0e-5, mean 3.5e-5
     "03_meta_training/pretraining_loss.csv": {"mse": (1.5e-3, 1.2e-4)},  # 6.9e-4, mean 5.4e-5
     "03_meta_training/warmup_loss.csv": {"mse": (5e-5, 3e-5)},  # 2.2e-5, mean 1.4e-5
-    "04_few_shot_curves/epipolar_oracle.csv": {"mse": (0.35, 0.05),  # 0.163, mean 0.021 (the backbone's heatmaps)
+    "09_epipolar_oracle/epipolar_oracle.csv": {"mse": (0.35, 0.05),  # 0.163, mean 0.021 (the backbone's heatmaps)
                                                "jdr": (0.25, 0.05)},  # 0.115, mean 0.022
     "04_few_shot_curves/jdr.csv": {"jdr": (0.25, 0.05)},  # 0.125, mean 0.020
     # the findings' paired intervals, in JDR points: jdr.csv's band in points (not re-measured on a second CPU)
     "04_few_shot_curves/fig7_findings.csv": {"ci_low": (25, 5), "ci_high": (25, 5)},
     "04_few_shot_curves/jdr_by_subject.csv": {"jdr": (0.11, 0.05)},  # 0.053, mean 0.021
-    "04_few_shot_curves/naivefuse_from_oracle.csv": {"mse": (0.02, 0.01),  # 0.0089, mean 0.0047
+    "09_epipolar_oracle/naivefuse_from_oracle.csv": {"mse": (0.02, 0.01),  # 0.0089, mean 0.0047
                                                      "line_share": (0.015, 0.005),  # 0.0075, mean 0.0021
                                                      "jdr": (0.17, 0.04)},  # 0.083, mean 0.016
     # chapter 5's claims are now paired differences with their intervals; the band is the mpjpe difference band of
