@@ -257,11 +257,12 @@ def schedule(selected: list[str], jobs: int, seconds: dict[str, float]) -> list[
 
 
 def resolve_jobs(jobs: str, device: str) -> int:
-    """``--jobs``: a positive integer, or ``auto`` (3 on a GPU: the chapters after chapter 4 are short kernels that
-    leave the GPU idle between launches; on the CPU one chapter per core, at most 3: a CPU chapter uses one thread)."""
+    """``--jobs``: a positive integer, or ``auto`` (4 on a GPU: the chapters after chapter 4 are short kernels that
+    leave the GPU idle between launches, and four of them start together; on the CPU one chapter per core, at most 3:
+    a CPU chapter uses one thread)."""
     if jobs == "auto":
         if resolve_device(device).type == "cuda":
-            return 3
+            return 4
         return max(1, min(3, os.cpu_count() or 1))
     try:
         n = int(jobs)
@@ -573,7 +574,7 @@ def main(argv=None) -> None:
     ex.add_argument("--keep-going", action="store_true",
                     help="after a failed chapter, go on with the next (exit 1 at the end); default: stop at once")
     ex.add_argument("--jobs", default="auto",
-                    help="chapters executing at once: a positive integer or auto (3 on a GPU, one per core up to 3 on the CPU)")
+                    help="chapters executing at once: a positive integer or auto (4 on a GPU, one per core up to 3 on the CPU)")
     ex.add_argument("--results", default=None,
                     help="the results folder: <results>/<profile>/<chapter>/ (default: the committed results/; "
                          "`make book` uses _build/results at the smoke profile)")

@@ -13,7 +13,7 @@
 # (and MFCORE_SOURCE_DIRTY=1 if the copy had uncommitted changes) so that provenance.json names the right code.
 # --only STEM ...    execute these chapters only (as run_book's --only; later chapters reuse the caches of
 #                    earlier ones, so run chapters in order on one machine)
-# --jobs N           chapters executing at once (run_book's --jobs; default auto: 3 on a GPU, with the chapters that
+# --jobs N           chapters executing at once (run_book's --jobs; default auto: 4 on a GPU, with the chapters that
 #                    time their own work alone on it)
 # --book-budget-s S  stop executing chapters after S seconds; the chapters done by then are published, the one in
 #                    progress is not (results/<profile>/<stem>/ keeps its previous content).
