@@ -438,7 +438,7 @@ def test_epipolar_oracle_rows_report_every_gain_and_gain_zero_is_nofusion(monkey
     model = fusion.NaiveFuse(4, prof.studio.heatmap_px)
     with torch.no_grad():
         model.weight.fill_(1e-3)
-    learned = float(maml._loss(model, dict(model.named_parameters()), pred, y).detach())
+    learned = float(maml.eq3_loss(model, dict(model.named_parameters()), pred, y).detach())
     assert by_gain[1.0]["mse"] == pytest.approx(learned, rel=1e-4)
     with pytest.raises(ValueError, match="non-negative"):
         oracle.epipolar_oracle_rows("h36m", 0, prof, 0, "cpu", gains=(-1.0,))
