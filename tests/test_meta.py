@@ -384,11 +384,16 @@ def test_epipolar_oracle_weights_put_the_gain_on_the_epipolar_line():
     x0, x1 = ((P[v] @ X)[:2] / (P[v] @ X)[2] for v in (0, 1))
     x0, x1 = x0.round().long(), x1.round().long()
     i0, p1 = int(x0[1] * side + x0[0]), int(x1[1] * side + x1[0])
-    unit = 1.0 / (2.0 ** 0.5 * torch.pi * sigma ** 2)
+    # a source peak adds `gain` own peaks: under the mix (own 0.4, the one source 0.6) the weights carry 0.4 / 0.6
+    unit = (0.4 / 0.6) / (2.0 ** 0.5 * torch.pi * sigma ** 2)
     assert 0.3 * unit < W[0, i0, p1] <= unit + 1e-6  # pair (0, 1): view-1 pixel on the line of view-0 pixel i0
     assert W.max() <= unit + 1e-6 and W.min() >= 0
     # the gain scales the weights; sigma and shapes are checked
     assert torch.allclose(oracle.epipolar_oracle_weights(P, side, sigma, gain=2.5), 2.5 * W)
+    x = torch.rand(1, 2, 1, side, side, generator=torch.Generator().manual_seed(3))
+    lines = W / (0.4 / 0.6)  # the unit lines L
+    plain = x[:, 0, 0] + (lines[0] @ x[:, 1, 0].reshape(-1)).reshape(1, side, side)
+    assert torch.allclose(fusion.fuse(x, W, fusion.ordered_pairs(2))[:, 0, 0], 0.4 * plain, atol=1e-6)
     with pytest.raises(ValueError, match="sigma_px"):
         oracle.epipolar_oracle_weights(P, side, 0.0)
     with pytest.raises(ValueError, match=r"\(V, 3, 4\)"):
