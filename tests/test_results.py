@@ -87,6 +87,7 @@ EXACT_NUMBERS = {
     "01_fusion_geometry/camera_moves.csv": {"pixel_x_px", "pixel_y_px"},  # which pixels are followed
     "03_meta_training/warmup_loss.csv": {"lr"},  # the schedule
     "09_epipolar_oracle/epipolar_oracle.csv": {"gain"},
+    "03_meta_training/meta_start.csv": {"omega_init_high", "omega_max", "inner_lr"},  # settings; a seeded torch.rand
     "05_rpsm_3d/paper_comparison.csv": {"paper_mpjpe_mm"},  # quoted from the papers
     "05_rpsm_3d/robustness.csv": {"outlier_fraction"},
     "06_trainable_fusion/ablation.csv": {"fusion_layer"},
