@@ -141,10 +141,23 @@ def fuse(heatmaps: Tensor, weights: Tensor, pairs) -> Tensor:
     contrib = torch.bmm(weights, x_src)  # (P, Z1, B*J)
     contrib = contrib.reshape(len(pairs), z, b, j).permute(2, 0, 3, 1).reshape(b, len(pairs), j * z)  # (B, P, J*Z1)
     # sum the pairs into their target views with the (V, P) mix matrix (a tiny matmul; index_add is slow on the CPU)
-    own, to_view = mix_weights(pairs, v)
-    own = own.to(device=x.device, dtype=x.dtype)[None, :, None, None]
-    mixed = torch.matmul(to_view.to(device=x.device, dtype=contrib.dtype), contrib).reshape(b, v, j, z).to(x.dtype)
+    own, to_view = _mix_on(pairs, v, x.device, x.dtype, contrib.dtype)
+    mixed = torch.matmul(to_view, contrib).reshape(b, v, j, z).to(x.dtype)
     return (own * x + mixed).reshape(b, v, j, h, w)
+
+
+_MIX_CACHE: dict = {}
+
+
+def _mix_on(pairs, num_views: int, device, dtype, mix_dtype) -> tuple[Tensor, Tensor]:
+    """:func:`mix_weights` on ``device`` (own as (1, V, 1, 1) in ``dtype``, the (V, P) matrix in ``mix_dtype``), made
+    once per setting: a training step then copies nothing to the GPU for the mix."""
+    key = (tuple(pairs), num_views, str(device), dtype, mix_dtype)
+    if key not in _MIX_CACHE:
+        own, to_view = mix_weights(pairs, num_views)
+        _MIX_CACHE[key] = (own.to(device=device, dtype=dtype)[None, :, None, None],
+                           to_view.to(device=device, dtype=mix_dtype))
+    return _MIX_CACHE[key]
 
 
 def fuse_pair(target: Tensor, source: Tensor, weights: Tensor) -> Tensor:
