@@ -1,10 +1,20 @@
 """Cross-view heatmap fusion: NaiveFuse and AffineFuse (MetaFuse Sec. 3-4.1), for any number of views.
 
-Eq. (1) of MetaFuse, for every ordered pair of views (target ``t``, source ``s``), ``t != s``::
+Eq. (1) of MetaFuse, for every ordered pair of views (target ``t``, source ``s``), ``t != s``, with the mix of the
+Cross View Fusion code::
 
-    fused_t(i) = x_t(i) + sum_s sum_p  W_{s->t}[i, p] * x_s(p)        i: pixel of view t, p: pixel of view s
+    fused_t(i) = SELF_WEIGHT * x_t(i) + (1 - SELF_WEIGHT) / n_t * sum_s sum_p  W_{s->t}[i, p] * x_s(p)
 
-with one weight matrix per ordered pair, shared by all joints (as in the Cross View Fusion code).
+i: pixel of view t, p: pixel of view s, n_t: the number of source views fused into t (V - 1 for every ordered pair of
+V views), one weight matrix per ordered pair, shared by all joints. The mix is the reference's: the Cross View Fusion
+code (microsoft/multiview-human-pose-estimation-pytorch, ``lib/models/multiview_pose_resnet.py``, ``Aggregation``)
+fuses four views as ``0.4 * x_t + 0.2 * sum_s FC_s(x_s)`` (weights ``[0.4, 0.2, 0.2, 0.2]``), i.e. the own heatmap
+0.4 and the three others sharing 0.6; for V views the others share 0.6 equally (:func:`source_weight`), so a pair
+model (V = 2, the one source at 0.6) spread over a V-view rig by :func:`for_rig` keeps the same total source weight.
+The paper's Eq. (1) writes the plain sum ``x_t + sum W x_s``; trained by Eq. (3) against peak-1 targets, the own
+heatmap alone already matches the target and a line adds error at every pixel off the joint, while with the mix the
+own heatmap alone reaches only 0.4 of the target and the loss can reward the other views' evidence. Chapter 4b draws
+both objectives (and a softmax one) along the epipolar oracle's lines beside the JDR of the same maps. Views that are no pair's target are returned unchanged.
 
 * **NaiveFuse** learns every ``W_{s->t}`` (Z1 x Z2 numbers per pair, Z = H*W).
 * **AffineFuse** factorises it (Eq. (2)): one base map ``omega_base`` (H x W) shared by all pairs, and per pair and per
@@ -15,8 +25,12 @@ Coordinate convention of theta (the spatial-transformer one, ``F.affine_grid(...
 pixel ``p = (px, py)`` has normalised coordinates ``u = ((2*px + 1)/W - 1, (2*py + 1)/H - 1)`` in [-1, 1]; ``theta_i``
 (2 x 3, ``[A | b]``) maps it to ``A u + b``, the normalised point of ``omega_base`` that is read (bilinear, zeros outside).
 So ``W[i, p] = omega_base(A_i u_p + b_i)`` and the identity ``[[1,0,0],[0,1,0]]`` reproduces ``omega_base`` exactly.
-Initialisation: theta = identity for every pixel and pair (no geometry; the paper learns theta), ``omega_base`` = 0, so
-an untrained model is exactly NoFusion.
+Initialisation: theta = identity for every pixel and pair (no geometry; the paper learns theta) and ``omega_base``
+seeded uniform in [0, OMEGA_INIT_HIGH / Z2) (:func:`init_omega_base`): the reference initialises its FC weights
+U(0, 0.1); divided by the source's pixel count Z2 a row of W adds at most 0.1 of the source map's mean pixel. With
+theta = identity every row of W is the same ``omega_base``, so each source adds a constant per channel and the
+argmax (the JDR) is NoFusion's exactly; but ``omega_base`` is not flat, so the gradient reaches theta from the first
+step (with ``omega_base`` = 0, W = 0 and dL/dtheta = 0 exactly: theta could never learn).
 
 Speed. Materialising ``W`` with ``affine_grid`` + ``grid_sample`` writes and re-reads a 2-channel grid and a grid
 gradient per weight and scatters the ``omega_base`` gradient through Z1 private copies of the map (measured 23x a
@@ -31,11 +45,12 @@ are written in bf16 directly (the Eq. (1) matmul would cast them); the sample co
 inference the materialised weight is cached and reused until a parameter changes (:meth:`AffineFuse.freeze`).
 
 Softmax. MetaFuse Sec. 5.1 applies a softmax with temperature T = 0.2 to every channel of the fused heatmap "to highlight
-the maximum response". Here the training loss (Eq. (3), :func:`fusion_mse`) is the MSE between the *pre-softmax* fused
-heatmap and the ground-truth Gaussian heatmap (peak 1), as in the Cross View Fusion code: a softmax output sums to one
-over Z pixels and cannot match a peak-1 target, and normalising the target instead scales the loss by ~1/Z^2 and starves
-the gradients. The softmax (:func:`sharpen`) is applied when heatmaps are read or drawn; it is monotone per channel, so
-the argmax (and the JDR) is the same before and after it.
+the maximum response". Here the training loss (Eq. (3), :func:`fusion_mse`) is the MSE between the *pre-softmax* mixed
+fused heatmap and the ground-truth Gaussian heatmap (peak 1), as the Cross View Fusion code supervises it
+(``lib/core/function.py``: the joints-MSE of the fused heatmaps, plus that of the per-view heatmaps, which are
+frozen here). The candidate with the softmax inside the loss (:func:`softmax_mse`) is computed beside it along the
+oracle's direction (chapter 4b) and not adopted. The softmax (:func:`sharpen`) is applied when heatmaps are read or
+drawn; it is monotone per channel, so the argmax (and the JDR) is the same before and after it.
 """
 
 from __future__ import annotations
@@ -47,6 +62,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 DEFAULT_TEMPERATURE = 0.2  # Sec. 5.1 of MetaFuse
+SELF_WEIGHT = 0.4  # the own heatmap's share of a fused map (Cross View Fusion code, Aggregation weights [0.4, 0.2, 0.2, 0.2])
+SOURCES_WEIGHT = 1.0 - SELF_WEIGHT  # the share of all source views together, split equally among them
+OMEGA_INIT_HIGH = 0.1  # omega_base ~ U(0, OMEGA_INIT_HIGH / Z2): the reference's FC init U(0, 0.1) per source pixel
 _HIST_COPIES = int(os.environ.get("MFCORE_HIST_COPIES", 64))  # private copies of the omega-gradient histogram (GPU)
 _CHUNK_ELEMENTS = 1 << 16  # rows of W processed together on the CPU: chunk_rows * Z2 <= this (cache-sized); 4096x on GPU
 
@@ -78,8 +96,31 @@ def _check_pairs(pairs, num_views: int) -> tuple[tuple[int, int], ...]:
 # ----------------------------------------------------------------------------------------------------------------------
 # Eq. (1): fusion with given pair weights
 
+def source_weight(num_sources: int) -> float:
+    """The mix's weight of each of ``num_sources`` source views fused into one target: ``SOURCES_WEIGHT / num_sources``
+    (0.6 for a pair, 0.2 each for the reference's four views)."""
+    if not isinstance(num_sources, int) or num_sources < 1:
+        raise ValueError(f"num_sources must be an integer >= 1; got {num_sources!r}")
+    return SOURCES_WEIGHT / num_sources
+
+
+def mix_weights(pairs, num_views: int) -> tuple[Tensor, Tensor]:
+    """The mix of Eq. (1) for ``pairs`` of ``num_views`` views: the own heatmap's weight per view (V,) (SELF_WEIGHT
+    for a target view, 1 for a view that receives nothing) and the (V, P) matrix that sums the pairs' terms into
+    their target views, entry :func:`source_weight` of the target's source count."""
+    pairs = _check_pairs(pairs, num_views)
+    counts = [sum(1 for t, _ in pairs if t == v) for v in range(num_views)]
+    own = torch.tensor([SELF_WEIGHT if c else 1.0 for c in counts])
+    to_view = torch.zeros(num_views, len(pairs))
+    for k, (t, _) in enumerate(pairs):
+        to_view[t, k] = source_weight(counts[t])
+    return own, to_view
+
+
 def fuse(heatmaps: Tensor, weights: Tensor, pairs) -> Tensor:
-    """Eq. (1) of MetaFuse for every ordered pair: ``fused_t = x_t + sum_(t,s) W_(s->t) x_s``, the same W for all joints.
+    """Eq. (1) of MetaFuse with the reference's mix, for every ordered pair:
+    ``fused_t = SELF_WEIGHT x_t + SOURCES_WEIGHT / n_t sum_(t,s) W_(s->t) x_s`` (module docstring), the same W for all
+    joints.
 
     heatmaps (B, V, J, H, W); weights (P, Z1, Z2) with Z = H*W, row = target pixel, column = source pixel;
     pairs: P (target, source) view indices. Returns the pre-softmax fused heatmaps (B, V, J, H, W); views that are no
@@ -93,20 +134,34 @@ def fuse(heatmaps: Tensor, weights: Tensor, pairs) -> Tensor:
     if weights.shape != (len(pairs), z, z):
         raise ValueError(f"weights must be (P={len(pairs)}, Z1={z}, Z2={z}) for {v} views of {h}x{w}; "
                          f"got {tuple(weights.shape)}")
-    targets = torch.tensor([t for t, _ in pairs], device=heatmaps.device)
     sources = torch.tensor([s for _, s in pairs], device=heatmaps.device)
     x = heatmaps.reshape(b, v, j, z)
     x_src = x.index_select(1, sources).permute(1, 3, 0, 2).reshape(len(pairs), z, b * j)  # (P, Z2, B*J)
     # W @ x (not x @ W^T): the gradient of W then comes out contiguous, (P, Z1, Z2)
     contrib = torch.bmm(weights, x_src)  # (P, Z1, B*J)
     contrib = contrib.reshape(len(pairs), z, b, j).permute(2, 0, 3, 1).reshape(b, len(pairs), j * z)  # (B, P, J*Z1)
-    # sum the pairs into their target views with a (V, P) 0/1 matrix (a tiny matmul; index_add is slow on the CPU)
-    to_view = (targets[None, :] == torch.arange(v, device=x.device)[:, None]).to(contrib.dtype)  # (V, P)
-    return (x + torch.matmul(to_view, contrib).reshape(b, v, j, z).to(x.dtype)).reshape(b, v, j, h, w)
+    # sum the pairs into their target views with the (V, P) mix matrix (a tiny matmul; index_add is slow on the CPU)
+    own, to_view = _mix_on(pairs, v, x.device, x.dtype, contrib.dtype)
+    mixed = torch.matmul(to_view, contrib).reshape(b, v, j, z).to(x.dtype)
+    return (own * x + mixed).reshape(b, v, j, h, w)
+
+
+_MIX_CACHE: dict = {}
+
+
+def _mix_on(pairs, num_views: int, device, dtype, mix_dtype) -> tuple[Tensor, Tensor]:
+    """:func:`mix_weights` on ``device`` (own as (1, V, 1, 1) in ``dtype``, the (V, P) matrix in ``mix_dtype``), made
+    once per setting: a training step then copies nothing to the GPU for the mix."""
+    key = (tuple(pairs), num_views, str(device), dtype, mix_dtype)
+    if key not in _MIX_CACHE:
+        own, to_view = mix_weights(pairs, num_views)
+        _MIX_CACHE[key] = (own.to(device=device, dtype=dtype)[None, :, None, None],
+                           to_view.to(device=device, dtype=mix_dtype))
+    return _MIX_CACHE[key]
 
 
 def fuse_pair(target: Tensor, source: Tensor, weights: Tensor) -> Tensor:
-    """Eq. (1) for one ordered pair, ``x^t_i <- x^t_i + sum_j w_(j,i) x^s_j``: :func:`fuse` with the single pair
+    """Eq. (1) for one ordered pair, ``x^t_i <- 0.4 x^t_i + 0.6 sum_j w_(j,i) x^s_j``: :func:`fuse` with the single pair
     (target, source). target, source (..., H, W) heatmaps of the two views; weights (H*W, H, W), row i = the map of
     target pixel i over the source view. Returns (..., H, W) in ``target``'s dtype."""
     *lead, h, w = target.shape
@@ -122,7 +177,8 @@ def fuse_pair(target: Tensor, source: Tensor, weights: Tensor) -> Tensor:
 
 def contributions(heatmaps: Tensor, weights: Tensor, pairs) -> Tensor:
     """The terms of Eq. (1) one by one: ``W_(s->t) x_s`` for every pair, (B, P, J, H, W) (the heatmaps "warped" from
-    each source view into its target view; Fig. 6 of MetaFuse). heatmaps (B, V, J, H, W), weights (P, Z1, Z2)."""
+    each source view into its target view; Fig. 6 of MetaFuse), before the mix's :func:`source_weight`.
+    heatmaps (B, V, J, H, W), weights (P, Z1, Z2)."""
     b, v, j, h, w = heatmaps.shape
     pairs = _check_pairs(pairs, v)
     sources = torch.tensor([s for _, s in pairs], device=heatmaps.device)
@@ -142,7 +198,8 @@ def sharpen(heatmaps: Tensor, temperature: float = DEFAULT_TEMPERATURE) -> Tenso
 
 
 def fusion_mse(fused: Tensor, target: Tensor, views=None) -> Tensor:
-    """Eq. (3) of MetaFuse: MSE between pre-softmax fused heatmaps and ground-truth heatmaps, (B, V, J, H, W) each.
+    """Eq. (3) of MetaFuse: MSE between the pre-softmax fused heatmaps (the mix of :func:`fuse`) and the ground-truth
+    heatmaps (peak 1), (B, V, J, H, W) each: the book's one training objective (every learned method, the oracle).
 
     ``views``: the view indices that enter the loss (the targets of the fused pairs); all views if None.
     """
@@ -154,8 +211,32 @@ def fusion_mse(fused: Tensor, target: Tensor, views=None) -> Tensor:
     return F.mse_loss(fused.float(), target.float())
 
 
+def softmax_mse(fused: Tensor, target: Tensor, temperature: float = DEFAULT_TEMPERATURE) -> Tensor:
+    """A candidate for Eq. (3), not adopted (chapter 4b): MetaFuse's softmax (Sec. 5.1, T = 0.2) inside the loss.
+    Per channel, ``softmax(fused / T)`` over the pixels is compared with the sum-normalised target ``y / sum(y)``;
+    both are scaled by the target's own sum, so the target stays the peak-1 Gaussian and the prediction is the
+    softmax's distribution carrying the target's mass: ``mean((sum(y) * softmax(fused / T) - y)^2)``. (A channel
+    with an all-zero target contributes 0.) Without the scale the loss is ~1/Z^2 smaller, which Adam ignores but
+    the figure's ratios need not. fused, target (..., H, W)."""
+    if fused.shape != target.shape:
+        raise ValueError(f"fused {tuple(fused.shape)} and target {tuple(target.shape)} shapes differ")
+    y = target.flatten(-2).float()
+    mass = y.sum(-1, keepdim=True)
+    return ((mass * sharpen(fused, temperature).flatten(-2) - y).square()).mean()
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # Eq. (2): AffineFuse weights
+
+def init_omega_base(heatmap_px: int, seed: int = 0) -> Tensor:
+    """The start of ``omega_base`` (H, W): uniform in [0, OMEGA_INIT_HIGH / Z2), Z2 = heatmap_px², drawn with
+    ``seed``. The Cross View Fusion code starts its FC weights U(0, 0.1) (``ChannelWiseFC``); per source pixel, a row
+    of W then adds at most 0.1 of the source map's mean. Not flat, so dL/dtheta != 0 at theta = identity."""
+    if not isinstance(heatmap_px, int) or heatmap_px < 2:
+        raise ValueError(f"heatmap_px must be an integer >= 2; got {heatmap_px!r}")
+    g = torch.Generator().manual_seed(int(seed))
+    return torch.rand(heatmap_px, heatmap_px, generator=g) * (OMEGA_INIT_HIGH / heatmap_px ** 2)
+
 
 def identity_theta(num_pairs: int, num_pixels: int, *, device=None, dtype=torch.float32) -> Tensor:
     """theta = identity for every target pixel of every pair: (P, Z1, 2, 3)."""
@@ -407,7 +488,8 @@ class PairFusion(nn.Module):
         raise NotImplementedError
 
     def forward(self, heatmaps: Tensor) -> Tensor:
-        """(B, V, J, H, W) backbone heatmaps -> (B, V, J, H, W) pre-softmax fused heatmaps (Eq. (1))."""
+        """(B, V, J, H, W) backbone heatmaps -> (B, V, J, H, W) pre-softmax fused heatmaps (Eq. (1) with the mix of
+        :func:`fuse`)."""
         if heatmaps.dim() != 5 or heatmaps.shape[1] != self.num_views or heatmaps.shape[-1] != self.heatmap_px \
                 or heatmaps.shape[-2] != self.heatmap_px:
             raise ValueError(f"heatmaps must be (B, V={self.num_views}, J, {self.heatmap_px}, {self.heatmap_px}); "
@@ -425,7 +507,8 @@ class PairFusion(nn.Module):
 
 
 class NaiveFuse(PairFusion):
-    """NaiveFuse (MetaFuse Sec. 3, Cross View Fusion): a free Z1 x Z2 weight per ordered pair, zero at init (= NoFusion)."""
+    """NaiveFuse (MetaFuse Sec. 3, Cross View Fusion): a free Z1 x Z2 weight per ordered pair, zero at init (the own
+    heatmap at SELF_WEIGHT: NoFusion's argmax; the gradient of Eq. (3) w.r.t. W is not zero there)."""
 
     def __init__(self, num_views: int, heatmap_px: int, pairs=None):
         super().__init__(num_views, heatmap_px, pairs)
@@ -443,13 +526,14 @@ class NaiveFuse(PairFusion):
 class AffineFuse(PairFusion):
     """AffineFuse / MetaFuse (Eq. (2)): a shared ``omega_base`` (H, W) and per pair a theta (Z1, 2, 3).
 
-    Init: ``omega_base`` = 0 (fusion starts as NoFusion), theta = identity. ``higher_order`` selects the
-    twice-differentiable weight construction (set by second-order meta-training).
+    Init: ``omega_base`` by :func:`init_omega_base` with ``seed`` (the argmax is NoFusion's, and the gradient
+    reaches theta), theta = identity. ``higher_order`` selects the twice-differentiable weight construction (set by
+    second-order meta-training).
     """
 
-    def __init__(self, num_views: int, heatmap_px: int, pairs=None):
+    def __init__(self, num_views: int, heatmap_px: int, pairs=None, *, seed: int = 0):
         super().__init__(num_views, heatmap_px, pairs)
-        self.omega_base = nn.Parameter(torch.zeros(heatmap_px, heatmap_px))
+        self.omega_base = nn.Parameter(init_omega_base(heatmap_px, seed))
         self.theta = nn.Parameter(identity_theta(len(self.pairs), self.num_pixels))
         self.higher_order = False
         self._cache: tuple | None = None

@@ -3,7 +3,9 @@ baselines, and meta-testing's finetuning step (Sec. 4.3).
 
 All training here runs on *cached backbone heatmaps* (the backbone is frozen after warm-up, Sec. 4.2): ``pred`` and
 ``target`` are (N, V, J, H, W) tensors of N multi-view frames (backbone output and Gaussian ground truth). The loss is
-Eq. (3), :func:`mfcore.fusion.fusion_mse`, on the views that receive fusion.
+Eq. (3), :func:`mfcore.fusion.fusion_mse` of the fused map of :func:`mfcore.fusion.fuse` (the own heatmap at
+``SELF_WEIGHT`` = 0.4, the other views sharing 0.6, as the Cross View Fusion code), on the views that receive fusion:
+one objective for pre-training, meta-training, finetuning, NaiveFuse^full and the oracle (:mod:`mfcore.oracle`).
 
 * :func:`meta_train` — MAML (Finn et al.) written with ``torch.func.functional_call``: a task is an ordered camera pair
   (target, source) with small disjoint sets D_train / D_test of frames; the inner update (:func:`inner_update`) is one
@@ -75,11 +77,15 @@ def _show(bar, history: list[Tensor], every: int = 25) -> None:
         bar.set_postfix(loss=f"{float(history[-1]):.3g}")
 
 
-def _loss(model, params: dict[str, Tensor], pred: Tensor, target: Tensor) -> Tensor:
-    """Eq. (3) with the parameters ``params`` (functional call): MSE of the fused target views."""
+def eq3_loss(model, params: dict[str, Tensor], pred: Tensor, target: Tensor) -> Tensor:
+    """Eq. (3) with the parameters ``params`` (functional call): MSE of the fused target views (the mixed map of
+    :func:`mfcore.fusion.fuse`) against the ground-truth heatmaps; the loss of every learned method."""
     with autocast(pred.device):
         fused = functional_call(model, params, (pred,))
     return fusion.fusion_mse(fused, target, model.target_views)
+
+
+_loss = eq3_loss
 
 
 @contextlib.contextmanager

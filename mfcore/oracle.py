@@ -14,6 +14,8 @@ from .maml import fuse_frames, train_fusion
 from .targets import _check_target, _check_trial, target_data
 
 ORACLE_GAINS = (0.0, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)  # line weight, in units of one source peak (see epipolar_oracle_weights)
+# the candidate objectives of epipolar_oracle_rows (columns): the book's Eq. (3) (the mix), the plain sum, the softmax
+OBJECTIVES = ("mse", "mse_sum", "mse_softmax")
 
 
 def epipolar_oracle_weights(projections_hm: Tensor, heatmap_px: int, sigma_px: float, gain: float = 1.0) -> Tensor:
@@ -22,8 +24,12 @@ def epipolar_oracle_weights(projections_hm: Tensor, heatmap_px: int, sigma_px: f
     exp(−d²/2σ²) of the distance d to its epipolar line, kept on the visible half-line
     (:func:`mfcore.epipolar.ideal_fusion_weights`), times ``gain / (√2·π·σ²)``: a source heatmap with a peak of 1 and
     spread σ centred on the line then adds about ``gain`` to the target pixel (the integral of the product of the
-    two Gaussians). projections_hm (V, 3, 4) at heatmap resolution; returns (P, Z, Z) float32, Z = heatmap_px², on
-    the projections' device. This is what NaiveFuse would hold if it learned the geometry exactly."""
+    two Gaussians), relative to the target's own heatmap. Under the mix of Eq. (1) (:func:`mfcore.fusion.fuse`: the own
+    heatmap at ``SELF_WEIGHT``, each of the V − 1 sources at :func:`mfcore.fusion.source_weight`) the weights carry
+    the factor ``SELF_WEIGHT / source_weight(V − 1)``, so the fused map is ``SELF_WEIGHT · (x_t + gain · Σ_s L_ts x_s)``
+    with L the unit lines: the gain keeps its meaning (source peaks added per own peak) and the JDR at each gain is
+    that of the plain sum. projections_hm (V, 3, 4) at heatmap resolution; returns (P, Z, Z) float32,
+    Z = heatmap_px², on the projections' device. This is what NaiveFuse would hold if it learned the geometry exactly."""
     if projections_hm.dim() != 3 or projections_hm.shape[1:] != (3, 4):
         raise ValueError(f"projections_hm must be (V, 3, 4); got {tuple(projections_hm.shape)}")
     if not sigma_px > 0:
@@ -31,7 +37,8 @@ def epipolar_oracle_weights(projections_hm: Tensor, heatmap_px: int, sigma_px: f
     device = projections_hm.device
     cams = [geometry.camera_from_projection(P.cpu(), heatmap_px) for P in projections_hm]
     grid = epipolar.pixel_grid_px(heatmap_px, device=device)
-    scale = gain / (2.0 ** 0.5 * math.pi * sigma_px ** 2)
+    mix = fusion.SELF_WEIGHT / fusion.source_weight(len(cams) - 1)
+    scale = gain * mix / (2.0 ** 0.5 * math.pi * sigma_px ** 2)
     pairs = fusion.ordered_pairs(len(cams))
     return torch.stack([epipolar.ideal_fusion_weights(cams[t], cams[s], grid, sigma_px).reshape(grid.shape[0], -1)
                         for t, s in pairs]) * scale
@@ -51,9 +58,17 @@ def epipolar_oracle_rows(target: str, trial: int, profile, seed: int, device, *,
     a Fig. 7 target fused by Eq. (1) with :func:`epipolar_oracle_weights` at each of ``gains`` (σ = the studio's
     heatmap σ), each camera set of the test frames with its own cameras. Gain 0 is NoFusion. The gain is chosen by
     nobody: every gain is reported, and the best one is picked on the test frames, so the best row is an upper bound
-    of what Eq. (1) with exact geometry gives on these heatmaps, not a method. Each row also carries ``mse``, the loss
-    of Eq. (3) (:func:`mfcore.fusion.fusion_mse`: fused against ground-truth heatmaps, all views) at that gain: what
-    a model trained by Eq. (3) would be rewarded for."""
+    of what Eq. (1) with exact geometry gives on these heatmaps, not a method. Each row also carries the candidate
+    objectives at that gain (all views; what a model trained by each would be rewarded for), from the same fused maps:
+
+    * ``mse``: the book's Eq. (3), :func:`mfcore.fusion.fusion_mse` of the mixed map
+      ``SELF_WEIGHT · (x_t + gain · Σ_s L_ts x_s)`` (:func:`mfcore.fusion.fuse`, the Cross View Fusion code's mix);
+    * ``mse_sum``: the plain sum of the paper's Eq. (1), ``x_t + gain · Σ_s L_ts x_s``, MSE against the target (the
+      book's Eq. (3) before this mix was adopted);
+    * ``mse_softmax``: :func:`mfcore.fusion.softmax_mse` (T = 0.2 softmax of the plain sum inside the loss, against
+      the sum-normalised target, both scaled by the target's mass).
+
+    All three are sums over the same pixels divided by ``pred.numel()``."""
     _check_target(target)
     _check_trial(target, trial, profile)
     gains = tuple(float(g) for g in gains)
@@ -64,23 +79,28 @@ def epipolar_oracle_rows(target: str, trial: int, profile, seed: int, device, *,
     test = target_data(target, trial, profile, seed, device)["test"]
     pred = test["pred"]
     peaks = {g: torch.empty(*pred.shape[:3], 2) for g in gains}
-    squared = {g: 0.0 for g in gains}  # Σ (fused − ground-truth heatmap)², the loss of Eq. (3) before averaging
+    # Σ over pixels of each candidate's squared error, before averaging (see the docstring)
+    squared = {(g, c): 0.0 for g in gains for c in OBJECTIVES}
     pairs = fusion.ordered_pairs(pred.shape[1])  # the order of epipolar_oracle_weights' pairs
     for idx, P_image, _ in metrics.camera_sets(test):
         weights = placement_oracle_weights(P_image, profile, device)
         for start in range(0, len(idx), batch_frames):
             sel = idx[start:start + batch_frames]
             x, y = pred[sel].to(device), test["target"][sel].to(device)
-            added = fusion.fuse(x, weights, pairs) - x  # Σ_s W_(s->t) x_s at gain 1
+            added = fusion.fuse(x, weights, pairs) - fusion.SELF_WEIGHT * x  # SELF_WEIGHT · Σ_s L_ts x_s at gain 1
             for g in gains:
-                fused = x + g * added
+                fused = fusion.SELF_WEIGHT * x + g * added  # the mixed map of Eq. (1) at gain g
+                plain = fused / fusion.SELF_WEIGHT  # x_t + g Σ_s L_ts x_s: the same argmax
                 peaks[g][sel] = metrics.heatmap_peaks_px(fused, image_px).cpu()
-                squared[g] += float((fused - y).square().sum())
+                n = y.numel()
+                squared[g, "mse"] += float((fused - y).square().sum())
+                squared[g, "mse_sum"] += float((plain - y).square().sum())
+                squared[g, "mse_softmax"] += float(fusion.softmax_mse(plain, y)) * n
     rows = []
     for g in gains:
-        mse = squared[g] / pred.numel()
+        losses = {c: squared[g, c] / pred.numel() for c in OBJECTIVES}
         rows += metrics.peak_jdr_rows(peaks[g], test, image_px, rig=target, trial=trial, method="EpipolarOracle", gain=g,
-                              mse=mse)
+                                      **losses)
     return rows
 
 

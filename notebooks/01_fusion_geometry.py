@@ -63,6 +63,10 @@ display(Markdown(f"Cameras: {rig_source}, {len(cameras)} views, at heatmap resol
 #
 # $$x^1_i \leftarrow x^1_i + \sum_{j} \omega_{j,i}\, x^2_j \qquad (1)$$
 #
+# The book computes it with the mix of the Cross View Fusion code (`mfcore.fusion.fuse`): the own heatmap weighted
+# {glue:text}`self_weight_01` and the other views' sums sharing {glue:text}`sources_weight_01` (chapter 4b compares
+# the two as training objectives); the weights below enter either way.
+#
 # With the *ideal* weights (next section) ω_{j,i} is large only for view-2 pixels j on the epipolar line of pixel i.
 # A joint detected at Y² in view 2 therefore lights up every view-1 pixel whose epipolar line passes through Y²: a
 # line through the joint's true position in view 1. Each further view adds another line, and the lines cross at the
@@ -81,13 +85,15 @@ heatmaps[0] = data.gaussian_heatmaps(Q_px[0], side, sigma)  # view 1 is wrong
 weights = {v: epipolar.ideal_fusion_weights(cameras[0], cameras[v], grid.to(ch.device), sigma)
            for v in range(1, len(cameras))}  # ω over view v for every view-1 pixel: (side², side, side)
 own = heatmaps[0].to(ch.device)
-from_view2 = fusion.fuse_pair(torch.zeros_like(own), heatmaps[1].to(ch.device), weights[1])
-fused = own
-for v in range(1, len(cameras)):
-    fused = fusion.fuse_pair(fused, heatmaps[v].to(ch.device), weights[v])
+from_view2 = fusion.fuse_pair(torch.zeros_like(own), heatmaps[1].to(ch.device), weights[1])  # the line's term alone
+into_view1 = tuple((0, v) for v in range(1, len(cameras)))  # the pairs (target view 1, source view v)
+stacked = torch.stack([weights[v].reshape(side * side, side * side) for v in range(1, len(cameras))])
+fused = fusion.fuse(heatmaps.to(ch.device)[None, :, None], stacked.to(own.dtype), into_view1)[0, 0, 0]
 err_before = float((metrics.heatmap_argmax_px(own.cpu()[None])[0] - P_px[0]).norm())
 err_after = float((metrics.heatmap_argmax_px(fused.cpu()[None])[0] - P_px[0]).norm())
 ch.glue("example_error_before_px", round(err_before, 2))
+ch.glue("self_weight_01", f"{fusion.SELF_WEIGHT:g}")
+ch.glue("sources_weight_01", f"{fusion.SOURCES_WEIGHT:g}")
 ch.glue("example_error_after_px", round(err_after, 2))
 
 fig, axs = plots.heatmap_panels([heatmaps[1], own, from_view2, fused],
@@ -108,7 +114,8 @@ plt.show()
 # %% [markdown]
 # The peak of view 1 moves from {glue:text}`example_error_before_px` px to {glue:text}`example_error_after_px` px from
 # the joint. One view alone only says "somewhere on this line" (third panel); several views pin the joint down. The
-# fused values are not normalised: with the ideal weights below, each view adds the line integral of its heatmap.
+# fused values are not normalised: with the ideal weights below, each view adds its share of the mix times the line
+# integral of its heatmap.
 #
 # ## The ideal fusion weights of one pixel
 #

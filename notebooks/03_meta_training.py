@@ -100,10 +100,17 @@ display(Markdown(f"Warm-up: the heatmap MSE falls by a factor of **{warmup_ratio
 # A task is an ordered camera pair with a few frames, split into D_train and D_test. The **inner step** adapts the
 # pair model to the task by one plain SGD step on D_train: Eq. (4) of MetaFuse for the affine field,
 # θ' = θ − α ∇_θ L_{D_train}(θ, ω_base), and Eq. (5) for the base map, ω' = ω_base − α ∇_ω L_{D_train}. The loss is
-# Eq. (3) (the MSE of the fused heatmaps); `first_order` drops the second derivatives. This is the library's function,
-# read from `mfcore` when this page ran:
+# Eq. (3): the MSE of the fused heatmaps against the Gaussian targets, where a fused map mixes the view's own heatmap
+# at {glue:text}`self_weight_03` with the other views' warped heatmaps sharing {glue:text}`sources_weight_03` (the
+# Cross View Fusion code's mix, `mfcore.fusion.fuse`; chapter 4b shows why the book adopted it: with the plain sum
+# `x_t + Σ W x_s` the loss rewards no fusion). `first_order` drops the second derivatives. This is the library's
+# function, read from `mfcore` when this page ran:
 
 # %%
+ch.glue("self_weight_03", f"{fusion.SELF_WEIGHT:g}")
+ch.glue("sources_weight_03", f"{fusion.SOURCES_WEIGHT:g}")
+
+
 def show_code(source: str) -> None:
     """Show Python source on the page as a code block."""
     display(Markdown("```python\n" + textwrap.dedent(source).rstrip() + "\n```"))
@@ -123,6 +130,50 @@ loop_end = meta_train_source.index("            _show(bar, history)")
 show_code(meta_train_source[loop_start:loop_end])
 
 # %% [markdown]
+# ### Where meta-training starts
+#
+# θ starts at the identity for every pixel (no geometry). ω_base cannot start at zero: then W ≡ 0, and since every
+# entry of W is a bilinear read of ω_base, the gradient of the loss with respect to θ is exactly zero, so θ could never
+# learn. The Cross View Fusion code starts its fusion weights uniform in [0, 0.1) (`ChannelWiseFC`); the book starts
+# ω_base uniform in [0, {glue:text}`omega_init_high` / Z2) with Z2 = H·W the source's pixels (seeded,
+# `mfcore.fusion.init_omega_base`), so that a row of W adds at most {glue:text}`omega_init_high` of the source map's
+# mean pixel. At θ = identity every row of W is the same ω_base, so each source adds a constant per channel and the
+# start has NoFusion's maxima; but ω_base is not flat, so the gradient reaches θ. Measured below on one task of
+# dome frames (D_train of the profile's size): the largest |∂L/∂θ| at the start, and how far the one inner SGD step of
+# rate α moves θ's translation, in heatmap pixels. We keep one inner rate α for ω_base and θ (no per-parameter
+# rates): the step below shows how much that one rate moves θ at the start.
+
+# %%
+dome = maml.meta_training_data(ch.profile, seed, ch.device)
+start = maml.pair_model("affine", side).to(ch.device)
+params = dict(start.named_parameters())
+x0, y0 = dome["pred"][:sizes.task_train, :2].to(ch.device), dome["target"][:sizes.task_train, :2].to(ch.device)
+theta_grad = torch.autograd.grad(maml.eq3_loss(start, params, x0, y0), params["theta"])[0]
+step = maml.inner_update(start, params, x0, y0, sizes.inner_lr, first_order=True)
+shift_px = float((step["theta"] - params["theta"]).detach()[..., 2].abs().max()) * side / 2  # normalised -> px
+start_table = pd.DataFrame([dict(omega_init_high=fusion.OMEGA_INIT_HIGH, omega_max=float(start.omega_base.max()),
+                                 theta_grad_max=float(theta_grad.abs().max()), inner_lr=sizes.inner_lr,
+                                 inner_step_shift_px=shift_px)])
+ch.save_table(start_table, "meta_start")
+ch.glue("omega_init_high", f"{fusion.OMEGA_INIT_HIGH:g}")
+ch.glue("theta_grad_max", f"{float(theta_grad.abs().max()):.2e}")
+ch.glue("inner_step_shift_px", f"{shift_px:.2e}")
+ch.glue("theta_reached", "reaches θ (not zero)" if float(theta_grad.abs().max()) > 0 else
+        "does NOT reach θ (exactly zero)")
+ch.glue("inner_step_reading", (
+    "the inner step leaves θ practically where it is (under a hundredth of a heatmap pixel): in meta-training θ "
+    "learns through the outer Adam steps, as the shared start of every task, and adapting θ to a rig is left to "
+    "finetuning" if shift_px < 0.01 else
+    "the inner step moves θ by a visible fraction of a pixel: θ adapts per task inside meta-training"))
+start_table
+
+# %% [markdown]
+# At the start the gradient {glue:text}`theta_reached`: the largest |∂L/∂θ| is {glue:text}`theta_grad_max`, and one
+# inner step moves θ's translation by at most {glue:text}`inner_step_shift_px` heatmap pixels: at this profile
+# {glue:text}`inner_step_reading`. Per-parameter inner rates (a larger α for θ, or learned rates as in Meta-SGD) would
+# change that; we did not add them, to keep the paper's one α of Eq. (4)-(5).
+
+# %% [markdown]
 # With the two steps on the page, the training: MetaFuse and NaiveFuseMeta by `meta_train`, the Table 1 baselines by
 # plain Adam.
 
@@ -137,15 +188,15 @@ for method in maml.PRETRAINED:
                                 "mse": history}))
 losses = pd.concat(losses, ignore_index=True)
 ch.save_table(losses, "pretraining_loss")
-dome = maml.meta_training_data(ch.profile, seed, ch.device)
-nofusion_mse = float(fusion.fusion_mse(dome["pred"], dome["target"]))  # the loss of fused = backbone heatmaps
+# the loss of zero fusion weights: the own heatmap at SELF_WEIGHT (NoFusion's maxima)
+nofusion_mse = float(fusion.fusion_mse(fusion.SELF_WEIGHT * dome["pred"], dome["target"]))
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
 for ax, phase in zip(axes, losses.phase.unique()):
     part = losses[losses.phase == phase]
     for method, g in part.groupby("method", sort=False):
         smooth = g.mse.rolling(max(1, len(g) // 20), min_periods=1).mean()
         ax.plot(g.step, smooth, label=method)
-    ax.axhline(nofusion_mse, color="grey", ls="--", label="NoFusion (dome frames)")
+    ax.axhline(nofusion_mse, color="grey", ls="--", label="zero weights = NoFusion (dome frames)")
     ax.set(xlabel="step", ylabel="Eq. (3) MSE (running mean)", title=phase)
     ax.legend(fontsize=8)
 meta_hist = losses[losses.method == "MetaFuse"].mse.to_numpy()
@@ -228,6 +279,38 @@ ax.legend()
 ch.save_figure(fig, "finetune_loss")
 plt.show()
 display(Markdown(f"ω_base bit-identical after MetaFuse's finetuning: **{omega_frozen}**."))
+
+# %% [markdown]
+# ### Fig. 4: the base map and the adapted maps ω_i
+#
+# MetaFuse's Fig. 4: row i of a pair's weight matrix, ω_i, is ω_base warped by the affine θ_i of target pixel i. Below,
+# the meta-learned ω_base and ω_i of three target pixels (on the image diagonal) for the first ordered pair of the
+# H36M-like rig after MetaFuse's finetuning, all on one colour scale.
+
+# %%
+ft_model = finetuned["MetaFuse"]
+pixels = [(side // 4, side // 4), (side // 2, side // 2), (3 * side // 4, 3 * side // 4)]  # (x, y), heatmap px
+rows_i = torch.tensor([y * side + x for x, y in pixels], device=ft_model.theta.device)
+with torch.no_grad():  # Eq. (2) for the three rows only (the whole rig's W is 12 x Z1 x Z2 numbers)
+    rows_w = fusion.affine_weight(ft_model.omega_base.detach(), ft_model.theta.detach()[:1, rows_i])[0].float().cpu()
+omega_img = ft_model.omega_base.detach().float().cpu()
+maps = [omega_img] + [row.reshape(side, side) for row in rows_w]
+titles = ["ω_base"] + [f"ω_i, target pixel ({x}, {y})" for x, y in pixels]
+moved = float(np.mean([(m - omega_img).abs().mean() / omega_img.abs().mean().clamp_min(1e-12) for m in maps[1:]]))
+vmax = float(max(m.abs().max() for m in maps))
+fig, axes = plt.subplots(1, len(maps), figsize=(3.4 * len(maps), 3.6))
+for ax, m, title in zip(axes, maps, titles):
+    im = ax.imshow(m, cmap="magma", vmin=min(0.0, float(min(mm.min() for mm in maps))), vmax=vmax)
+    ax.set(title=title, xlabel="source x (heatmap px)")
+    ax.grid(False)
+axes[0].set_ylabel("source y (heatmap px)")
+fig.colorbar(im, ax=axes.tolist(), shrink=0.8, label="weight")
+pair_name = ch.glue("fig4_pair", f"{ft_model.pairs[0][0]} ← {ft_model.pairs[0][1]}")
+fig.suptitle(f"Fig. 4: the adapted maps ω_i of pair {pair_name} differ from ω_base by {moved:.0%} of its mean "
+             "magnitude on average")
+ch.save_figure(fig, "fig4_omega")
+plt.show()
+ch.glue("fig4_moved", f"{moved:.0%}")
 
 # %%
 jdr = []

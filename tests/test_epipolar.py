@@ -134,11 +134,11 @@ def test_ideal_weights_bad_input_errors():
         ep.ideal_fusion_weights(cams[0], cams[1], torch.zeros(2, 3))
 
 
-def test_fuse_pair_is_eq1_for_one_pair():
+def test_fuse_pair_is_eq1_with_the_mix_for_one_pair():
     h1, h2 = torch.rand(2, 3, 4, 4), torch.rand(2, 3, 4, 4)
     w = torch.rand(16, 4, 4)
     fused = fusion.fuse_pair(h1, h2, w)
-    expected = h1 + torch.einsum("bkj,ij->bki", h2.flatten(-2), w.flatten(-2)).reshape(2, 3, 4, 4)
+    expected = 0.4 * h1 + 0.6 * torch.einsum("bkj,ij->bki", h2.flatten(-2), w.flatten(-2)).reshape(2, 3, 4, 4)
     assert torch.allclose(fused, expected, atol=1e-6)
     with pytest.raises(ValueError, match="weights must be"):
         fusion.fuse_pair(h1, h2, torch.rand(15, 4, 4))

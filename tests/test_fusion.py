@@ -1,5 +1,6 @@
 """NaiveFuse / AffineFuse (MetaFuse Sec. 3-4.1) in miniature."""
 
+import math
 import pytest
 import torch
 
@@ -74,7 +75,8 @@ def test_parameter_counts_naive_z1z2_vs_affine_z2_plus_6z1():
     assert fusion.parameter_count(fusion.AffineFuse(4, 16)) == z + 12 * 6 * z
 
 
-def test_fuse_equals_an_explicit_eq1_sum():
+def test_fuse_equals_an_explicit_eq1_sum_with_the_reference_mix():
+    """fused_t = 0.4 x_t + 0.6 / (V - 1) sum_s W_ts x_s: three views, each source at 0.3."""
     g = torch.Generator().manual_seed(4)
     b, v, j, h = 2, 3, 2, 3
     z = h * h
@@ -83,13 +85,52 @@ def test_fuse_equals_an_explicit_eq1_sum():
     weights = torch.randn(len(pairs), z, z, generator=g, dtype=torch.float64)
     out = fusion.fuse(x, weights, pairs).reshape(b, v, j, z)
     flat = x.reshape(b, v, j, z)
-    expected = flat.clone()
+    expected = 0.4 * flat.clone()
     for k, (t, s) in enumerate(pairs):
         for bb in range(b):
             for jj in range(j):
                 for i in range(z):
-                    expected[bb, t, jj, i] += sum(weights[k, i, p] * flat[bb, s, jj, p] for p in range(z))
+                    expected[bb, t, jj, i] += 0.3 * sum(weights[k, i, p] * flat[bb, s, jj, p] for p in range(z))
     assert torch.allclose(out, expected, atol=1e-12)
+
+
+def test_the_mix_keeps_a_pair_models_total_source_weight_on_any_rig():
+    """A pair model (V = 2: own 0.4, the source 0.6) spread over V = 4 by for_rig: each of 3 sources at 0.2, the same
+    W, so three identical source views add exactly what the one source added to the pair."""
+    assert fusion.SELF_WEIGHT == 0.4 and fusion.source_weight(1) == pytest.approx(0.6)
+    assert fusion.source_weight(3) == pytest.approx(0.2)  # the reference's [0.4, 0.2, 0.2, 0.2]
+    own, to_view = fusion.mix_weights(((0, 1),), 2)
+    assert own.tolist() == pytest.approx([0.4, 1.0]) and to_view.flatten().tolist() == pytest.approx([0.6, 0.0])
+    g = torch.Generator().manual_seed(11)
+    pair = fusion.NaiveFuse(2, 3, ((0, 1),))
+    with torch.no_grad():
+        pair.weight.copy_(torch.rand(1, 9, 9, generator=g))
+    rig = fusion.for_rig(pair, 4)
+    target, source = torch.rand(1, 1, 2, 3, 3, generator=g), torch.rand(1, 1, 2, 3, 3, generator=g)
+    fused_pair = pair(torch.cat([target, source], 1))[:, 0]
+    fused_rig = rig(torch.cat([target, source, source, source], 1))[:, 0]
+    assert torch.allclose(fused_rig, fused_pair, atol=1e-6)
+    _, to_view4 = fusion.mix_weights(rig.pairs, 4)
+    assert to_view4.sum(1).tolist() == pytest.approx([0.6] * 4)
+    with pytest.raises(ValueError, match="num_sources"):
+        fusion.source_weight(0)
+
+
+def test_objective_candidates_at_known_inputs():
+    """Eq. (3) (MSE of the mixed map) and the softmax candidate on a 1 x 2 heatmap, by hand."""
+    fused = torch.tensor([[[[1.0, 0.0]]]])  # (1, 1, 1, 2)
+    target = torch.tensor([[[[1.0, 0.5]]]])
+    assert float(fusion.fusion_mse(fused, target)) == pytest.approx(0.125)  # (0 + 0.25) / 2
+    # softmax(T = 0.2) of [1, 0] = [1, e^-5] / (1 + e^-5); the target's mass 1.5 carries it; y = [1, 0.5]
+    e = math.exp(-5.0)
+    p = [1 / (1 + e), e / (1 + e)]
+    expected = ((1.5 * p[0] - 1.0) ** 2 + (1.5 * p[1] - 0.5) ** 2) / 2
+    assert float(fusion.softmax_mse(fused, target)) == pytest.approx(expected, rel=1e-6)
+    assert float(fusion.softmax_mse(fused, torch.zeros_like(target))) == 0.0  # an empty target adds nothing
+    # the mix at W = 0: the own heatmap at 0.4, so a perfect backbone map costs 0.36 y^2 per pixel
+    y = torch.tensor([[[[1.0, 0.5]]], [[[0.0, 1.0]]]]).reshape(1, 2, 1, 1, 2)
+    out = fusion.fuse(y, torch.zeros(2, 2, 2), fusion.ordered_pairs(2))
+    assert float(fusion.fusion_mse(out, y)) == pytest.approx(0.36 * (1 + 0.25 + 0 + 1) / 4)
 
 
 @pytest.mark.parametrize("views", [2, 3, 4, 8])
@@ -98,8 +139,12 @@ def test_any_number_of_views(views, cls):
     model = cls(views, 4)
     assert len(model.pairs) == views * (views - 1)
     x = torch.rand(2, views, 3, 4, 4, generator=torch.Generator().manual_seed(views))
-    assert torch.equal(model(x), x)  # untrained fusion is NoFusion
-    with torch.no_grad():  # switch on the pair (target 1 <- source 0) only: only view 1 changes
+    untrained = model(x)  # the own heatmap at 0.4 (+ a constant per channel from AffineFuse's seeded omega_base)
+    assert torch.equal(untrained.flatten(-2).argmax(-1), x.flatten(-2).argmax(-1))  # NoFusion's maxima
+    if cls is fusion.NaiveFuse:
+        assert torch.allclose(untrained, 0.4 * x)
+    src = 0.6 / (views - 1)
+    with torch.no_grad():  # switch on the pair (target 1 <- source 0) only
         k = model.pairs.index((1, 0))
         if cls is fusion.NaiveFuse:
             model.weight[k] = 0.5 * torch.eye(16)
@@ -110,12 +155,11 @@ def test_any_number_of_views(views, cls):
             others = [i for i in range(len(model.pairs)) if i != k]
             model.theta[others, :, :, 2] = 10.0  # read far outside omega_base: zero weights
     out = model(x)
-    changed = [(out[:, i] != x[:, i]).any().item() for i in range(views)]
-    assert changed == [i == 1 for i in range(views)]
+    assert all(torch.allclose(out[:, i], 0.4 * x[:, i]) for i in range(views) if i != 1)
     if cls is fusion.NaiveFuse:
-        assert torch.allclose(out[:, 1], x[:, 1] + 0.5 * x[:, 0])
+        assert torch.allclose(out[:, 1], 0.4 * x[:, 1] + src * 0.5 * x[:, 0])
     else:
-        assert torch.allclose(out[:, 1], x[:, 1] + 0.25 * x[:, 0].sum((-1, -2), keepdim=True))
+        assert torch.allclose(out[:, 1], 0.4 * x[:, 1] + src * 0.25 * x[:, 0].sum((-1, -2), keepdim=True))
 
 
 def test_sharpen_keeps_the_argmax_and_sums_to_one():
@@ -135,7 +179,7 @@ def test_frozen_affine_fuse_reuses_its_weights_until_a_parameter_changes():
     with torch.no_grad():
         model.omega_base.add_(1.0)
     w2 = model.pair_weights()
-    assert w2 is not w1 and torch.equal(w2, torch.ones_like(w2))
+    assert w2 is not w1 and torch.equal(w2, model.omega_base.reshape(1, 1, 16).expand_as(w2))
     model.theta.requires_grad_(True)
     assert model.pair_weights() is not w2  # training mode: rebuilt with a graph
 
@@ -181,7 +225,7 @@ def test_contributions_are_the_terms_of_eq1():
     fused = model(x)
     for t in range(3):
         incoming = [k for k, (tt, _) in enumerate(model.pairs) if tt == t]
-        assert torch.allclose(x[:, t] + terms[:, incoming].sum(1), fused[:, t], atol=1e-5)
+        assert torch.allclose(0.4 * x[:, t] + 0.3 * terms[:, incoming].sum(1), fused[:, t], atol=1e-5)
 
 
 def test_omega_gradient_is_the_same_with_private_histogram_copies_and_off_map_samples():
@@ -190,3 +234,21 @@ def test_omega_gradient_is_the_same_with_private_histogram_copies_and_off_map_sa
     one = fusion._omega_grad_rows(theta, grad_w, 4, 5, copies=1)
     many = fusion._omega_grad_rows(theta, grad_w, 4, 5, copies=7)
     assert one.shape == (4, 5) and torch.allclose(one, many, atol=1e-12)
+
+
+def test_affine_fuse_starts_where_the_gradient_reaches_theta():
+    """omega_base starts U(0, 0.1 / Z2), seeded: NoFusion's maxima, but dL/dtheta != 0 (with omega_base = 0 it is 0)."""
+    model = fusion.AffineFuse(2, 4, ((0, 1),))
+    omega = model.omega_base.detach()
+    assert torch.equal(omega, fusion.AffineFuse(2, 4, ((0, 1),)).omega_base.detach())  # seeded: the same start
+    assert not torch.equal(omega, fusion.AffineFuse(2, 4, ((0, 1),), seed=1).omega_base.detach())
+    assert float(omega.min()) >= 0 and float(omega.max()) < 0.1 / 16 and float(omega.std()) > 0
+    g = torch.Generator().manual_seed(12)
+    x, y = torch.rand(3, 2, 2, 4, 4, generator=g), torch.rand(3, 2, 2, 4, 4, generator=g)
+    fusion.fusion_mse(model(x), y, model.target_views).backward()
+    assert float(model.theta.grad.abs().max()) > 0
+    flat = fusion.AffineFuse(2, 4, ((0, 1),))
+    with torch.no_grad():
+        flat.omega_base.zero_()
+    fusion.fusion_mse(flat(x), y, flat.target_views).backward()
+    assert float(flat.theta.grad.abs().max()) == 0.0  # the old start: W = 0, nothing reaches theta
