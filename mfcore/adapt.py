@@ -31,7 +31,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from . import backbone, calibration, fewshot, fusion, maml, metrics, studio
+from . import backbone, calibration, fewshot, fusion, maml, metrics, stats, studio
 from .files import atomic_torch_save
 from .profiles import Profile, get_profile, resolve_device
 
@@ -47,6 +47,8 @@ class AdaptResult:
 
     ``jdr``: tidy rows ``rig, method, k, trial, joint, jdr, threshold`` (NoFusion as ``k = 0, trial = 0``; MetaFuse
     once per trial) for the mean over joints, the Fig. 7 joint groups and every joint.
+    ``frames``: per-frame detections at half a head (:func:`mfcore.metrics.peak_jdr_frame_rows`: ``rig, method, k,
+    trial, frame, joint, detected, counted``), the units of :meth:`gain_interval`'s paired comparison.
     """
 
     rig: studio.Rig  # the validated rig at the profile's image resolution
@@ -59,6 +61,7 @@ class AdaptResult:
     test_frames: int
     profile: str = ""
     extra: dict = field(default_factory=dict)
+    frames: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def mean_finetune_s(self) -> float:
@@ -68,6 +71,22 @@ class AdaptResult:
         """JDR at ``threshold`` averaged over trials: tidy ``rig, method, k, joint, jdr`` (joint order kept)."""
         cols = ["rig", "method", "k", "joint"]
         return self.jdr[self.jdr.threshold == threshold].groupby(cols, as_index=False, sort=False).jdr.mean()
+
+    def gain_interval(self, joint: str = "mean", seed: int = 0) -> stats.Interval:
+        """MetaFuse^K − NoFusion in JDR points on the same test frames at half a head (``joint``: "mean" or a Fig. 7
+        group): :func:`mfcore.stats.paired_bootstrap` over frames (two-stage over trials where there are several),
+        weighted by the joints counted in each frame."""
+        d = self.frames[(self.frames.joint == joint) & (self.frames.counted > 0)]
+        if d.empty:
+            raise ValueError(f"no per-frame detections for joint {joint!r}; valid: "
+                             f"{sorted(self.frames.joint.unique())}")
+        base = d[d.method == BASELINE].set_index("frame")
+        ours = d[d.method == METHOD]
+        rate = lambda part: (part.detected / part.counted).to_numpy()  # noqa: E731
+        paired = base.loc[ours.frame]
+        trials = ours.trial.to_numpy()
+        return stats.paired_bootstrap(rate(ours), rate(paired), weights=ours.counted.to_numpy(),
+                                      clusters=trials if len(set(trials)) > 1 else None, seed=seed).scaled(100)
 
     def table(self, joints=TABLE_JOINTS) -> pd.DataFrame:
         """One row per joint: NoFusion, MetaFuse^K and the gain (MetaFuse^K − NoFusion), JDR fractions."""
@@ -168,18 +187,23 @@ def adapt_to_rig(rig_or_path, k: int, profile="smoke", seed: int = 0, device="au
     train, test = rig_heatmaps(rig, prof, seed, dev)
     pool = train["pred"].shape[0]
     rows = metrics.jdr_rows(test["pred"], test, image_px, rig=rig.name, method=BASELINE, k=0, trial=0)
+    frames = metrics.peak_jdr_frame_rows(metrics.heatmap_peaks_px(test["pred"], image_px), test, image_px,
+                                         rig=rig.name, method=BASELINE, k=0, trial=0)
     seconds, kept = [], None
     for trial in range(trials):
         # the book's one meta-testing recipe (chapter 04 uses the same function): θ finetuned on K pool frames
         model, sec = fewshot.finetune_on_pool(METHOD, k, train, trial, prof, seed, dev, progress=progress)
         seconds.append(sec)
-        rows += metrics.jdr_rows(maml.fuse_frames(model, test["pred"]), test, image_px, rig=rig.name, method=METHOD,
-                              k=k, trial=trial)
+        fused = maml.fuse_frames(model, test["pred"])
+        rows += metrics.jdr_rows(fused, test, image_px, rig=rig.name, method=METHOD, k=k, trial=trial)
+        frames += metrics.peak_jdr_frame_rows(metrics.heatmap_peaks_px(fused, image_px), test, image_px,
+                                              rig=rig.name, method=METHOD, k=k, trial=trial)
         if kept is None:
             kept = (model.freeze(), fewshot.select_shots(pool, k, seed + 100 * trial + k))
     table = pd.DataFrame(rows)[["rig", "method", "k", "trial", "joint", "jdr", "threshold"]]
     return AdaptResult(rig=rig, k=k, model=kept[0], jdr=table, finetune_s=seconds, shots=kept[1],
-                       pool_frames=pool, test_frames=test["pred"].shape[0], profile=prof.name)
+                       pool_frames=pool, test_frames=test["pred"].shape[0], profile=prof.name,
+                       frames=pd.DataFrame(frames))
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -158,6 +158,22 @@ def test_jdr_table_is_tidy_per_method_and_joint(tiny):
     assert torch.allclose(torch.tensor(table.gain.values), torch.tensor((table.iloc[:, 1] - table.iloc[:, 0]).values))
 
 
+def test_gain_interval_pairs_the_same_test_frames_and_its_mean_is_the_pooled_jdr_difference(tiny):
+    res = adapt.adapt_to_rig(CEILING5, 2, tiny["profile"], 0, "cpu", trials=2)
+    f = res.frames
+    assert list(f.columns) == ["rig", "method", "k", "trial", "frame", "joint", "detected", "counted"]
+    assert f[f.method == "NoFusion"].frame.nunique() == res.test_frames
+    iv = res.gain_interval("mean")
+    assert iv.low <= iv.diff <= iv.high and iv.n == 2 * res.test_frames and iv.clusters == 2
+    # the same per-frame rates weighted by the joints counted: the pooled JDR of each method, in points
+    d = f[(f.joint == "mean") & (f.counted > 0)]
+    pooled = {m: g.detected.sum() / g.counted.sum() for m, g in d.groupby("method")}
+    base = d[d.method == "NoFusion"]
+    assert iv.diff == pytest.approx(100 * (pooled["MetaFuse"] - base.detected.sum() / base.counted.sum()))
+    with pytest.raises(ValueError, match="no per-frame detections for joint 'nose'"):
+        res.gain_interval("nose")
+
+
 def test_same_seed_same_adapted_model_and_table(tiny):
     a = adapt.adapt_to_rig(CEILING5, 3, tiny["profile"], 0, "cpu")
     b = adapt.adapt_to_rig(CEILING5, 3, tiny["profile"], 0, "cpu")
