@@ -52,7 +52,7 @@ OVERRIDE_ENV = "MFBOOK_FINGERPRINT_OVERRIDE"
 CONTRACT_COLUMNS = {
     "04_few_shot_curves/jdr.csv": {"rig", "method", "k", "joint", "jdr"},
     "05_rpsm_3d/mpjpe.csv": {"rig", "method", "k", "estimator", "mpjpe_mm"},
-    "06_trainable_fusion/ablation.csv": {"method", "mpjpe_mm", "pa_mpjpe_mm"},
+    "06_trainable_fusion/ablation.csv": {"method", "seed", "mpjpe_mm", "pa_mpjpe_mm"},
     "02_synthetic_studio/motion.csv": {"source", "clip", "split", "frames", "fps", "licence"},
     "02_synthetic_studio/occlusion.csv": {"rig", "joint", "occluded_fraction"},
 }
@@ -290,7 +290,9 @@ def invariant_problems(table: str, df: pd.DataFrame) -> list[str]:
             if not mse[-q:].mean() < mse[:q].mean():
                 problems.append(f"{method}: pre-training loss does not fall ({mse[:q].mean():.4g} → {mse[-q:].mean():.4g})")
     if table == "06_trainable_fusion/fusion_parameters.csv":  # each run's data loss falls (chapter 6; last vs first
-        for run, g in df.groupby("run"):                         # 1/4 of the steps: one step's batch loss is noisy)
+        by = ["run", "seed"] if "seed" in df.columns else ["run"]  # 1/4 of the steps: one step's loss is noisy)
+        for run, g in df.groupby(by):
+            g = g.sort_values("step")
             loss, q = as_numbers(g, "data_loss"), max(1, len(g) // 4)
             if not loss[-q:].mean() < loss[:q].mean():
                 problems.append(f"{run}: data loss does not fall ({loss[:q].mean():.4g} → {loss[-q:].mean():.4g})")
