@@ -444,3 +444,32 @@ def test_monocular_samples_from_the_studio_are_deterministic_and_root_relative()
         tf.make_monocular_samples(p, "val", 4, seed=0, device="cpu", backbone=model)
     with pytest.raises(ValueError, match="n_samples"):
         tf.make_monocular_samples(p, "train", 2, seed=0, device="cpu", backbone=model)  # fewer than the 3 rigs
+
+
+def test_mean_pose_scores_the_distance_to_the_mean_training_pose():
+    train, test = tiny_samples(8), tiny_samples(5, seed=1)
+    errors = tf.mean_pose_errors(train, test)
+    mean = train.joints_3d_m.mean(0)
+    want = 1000 * (test.joints_3d_m - mean).norm(dim=-1).mean(-1)
+    assert torch.allclose(errors["mpjpe_mm"], want, atol=1e-3) and errors["pa_mpjpe_mm"].shape == (5,)
+
+
+def test_the_perfect_2d_lifter_learns_a_lifting_and_repeats_in_its_seed():
+    import dataclasses
+
+    p = get_profile("smoke")
+    p = dataclasses.replace(p, trainable_fusion=dataclasses.replace(p.trainable_fusion, epochs=60, dropout=0.0))
+    crop, crop_hm = tf.crop_sides_px(p)
+    g = torch.Generator().manual_seed(0)
+    n = 256
+    joints_2d = torch.rand(n, J, 2, generator=g) * (crop - 1)
+    # 3D that the 2D determines (x, y and a depth x·y): a liftable toy
+    y3 = torch.cat([joints_2d / crop, (joints_2d[..., :1] * joints_2d[..., 1:]) / crop**2], dim=-1) * 0.5
+    y3 = y3 - y3[:, :1]
+    data = tf.MonocularSamples(torch.zeros(n, 3, crop, crop), torch.zeros(n, J, crop_hm, crop_hm), y3, joints_2d)
+    a, b = (tf.fit_perfect_lifter(data, p, seed=0, device="cpu", progress=False) for _ in range(2))
+    err_a, err_b = tf.perfect_lifter_errors(a, data), tf.perfect_lifter_errors(b, data)
+    assert torch.equal(err_a["mpjpe_mm"], err_b["mpjpe_mm"])
+    assert err_a["mpjpe_mm"].mean() < 0.5 * tf.mean_pose_errors(data, data)["mpjpe_mm"].mean()
+    with pytest.raises(ValueError, match="joints_2d_px"):
+        tf.fit_perfect_lifter(tf.MonocularSamples(data.images, data.confidence_maps, y3), p, seed=0, device="cpu")
