@@ -64,7 +64,7 @@ def main(argv=None):
     device = resolve_device(args.device)
     sizes = profile.trainable_fusion
     batch = args.batch or sizes.batch_size
-    H, h = profile.studio.image_px, profile.studio.heatmap_px
+    H, h = tf.crop_sides_px(profile)  # the networks read person crops
     g = torch.Generator().manual_seed(0)
     images = torch.rand(batch, 3, H, H, generator=g).to(device)
     cms = torch.rand(batch, 17, h, h, generator=g).to(device)

@@ -22,16 +22,28 @@ Choices, each a scaled-down reading of the paper's Fig. 2/3 (sizes from ``profil
   fusion stream has the same L layers with the channels of both streams added (Z_l has the size of concat(I_l, X_l),
   as Eq. (1) requires) plus its output layer L + 1, a linear map to 3·17. Data-stream convolutions have
   ``channels`` channels, fully connected layers ``8 · channels`` neurons.
-* **No normalisation layers, no dropout.** Every layer is a plain function of its input, so a pruned network computes
-  bit-for-bit what the unpruned one computes with binary weights, and training is deterministic in the seed; the
-  studio's pose/placement augmentation stands in for the paper's dropout.
-* **Learning rates.** Adam at 10⁻³ for the network (Sec. 3.1). α and β get their own rate ``fusion_lr``: under Adam
-  a parameter moves by about its rate per step, and the paper's training is hundreds of times longer than ours, so at
-  10⁻³ α would barely leave 0.1 in our ~10³ steps and the fusion would stay soft. ``fusion_lr = lr`` is the paper's
-  setting exactly.
-* **Loss.** Eq. (4) with the sum over samples replaced by the minibatch mean of ‖f − y‖² (metres², summed over joints
-  and coordinates), so λ does not depend on the batch size; λ (``lambda_alpha``) is chosen so λ/α² at the start is of
-  the order of the data term at the start (the paper's 5·10³ does the same for its loss scale).
+* **Person-centred crops.** Every sample is the square window around its person (side ``CROP_SCALE`` × the larger
+  extent of the ground-truth 2D joints, as the H36M protocol's ground-truth boxes), resampled to
+  ``profile.trainable_fusion.crop_px`` for the image and ``crop_px / 4`` for the confidence maps, the same window in
+  both (:func:`person_boxes_px`, :func:`crop_square`). The renderer and the 2D backbone still see the studio's
+  fixed person-centred view (:mod:`mfcore.studio`); only Tekin's networks read the crops.
+* **Normalised, root-relative targets.** The target is the camera-frame pose minus the pelvis, standardised per
+  joint and coordinate with the training set's mean and standard deviation (:class:`PoseNormaliser`; the pelvis,
+  always 0, keeps a unit scale). The network predicts the standardised pose; ``forward`` returns metres (the buffers
+  ``pose_mean_m``/``pose_scale_m`` undo the standardisation) and the loss of Eq. (2) is taken in standardised units,
+  so every joint and coordinate weighs alike whatever its spread.
+* **Dropout** (the paper's regulariser, Sec. 3.1: "dropout and data augmentation"; its rate is not given) after every
+  hidden fully connected layer, at ``profile.trainable_fusion.dropout``; the studio's pose/placement/scene sampling is
+  the data augmentation. In eval mode dropout is the identity, so a pruned network still computes bit-for-bit what the
+  unpruned one computes with binary weights. Training is deterministic in the seed (minibatch order, dropout masks
+  and initial weights all follow it).
+* **Learning rates.** Adam at 10⁻³ for the network and for α and β (Sec. 3.1): ``fusion_lr`` defaults to the paper's
+  rate. The chapter adds a *stated variant* with a faster rate for α and β only, because our training is far shorter
+  than the paper's and at 10⁻³ α can move only by about 10⁻³ per step.
+* **Loss.** Eq. (4) with the sum over samples replaced by the minibatch mean of ‖f − y‖² in standardised units
+  (summed over joints and coordinates), so λ does not depend on the batch size; λ (``lambda_alpha``) is chosen so
+  λ/α² at the start is of the order of the data term at the start (≈ 48: 16 non-root joints × 3 unit variances), as
+  the paper's 5·10³ does for its loss scale.
 
 Configurations (Table 5 of Tekin): ``ImageOnly`` and ``CMOnly`` (one stream and its regression layer), ``EarlyFusion``
 (β = 0: only the fusion stream, on concat(I_0, X_0)), ``LateFusion`` (β = L: both data streams, concatenated before the
@@ -55,6 +67,7 @@ from torch import nn
 from . import backbone as bb
 from . import motion, runtime, skeleton, studio
 from .data import render_multiview
+from .geometry import scale_pixels
 from .metrics import mpjpe_mm, pa_mpjpe_mm
 from .optim import adam
 from .profiles import Profile, TrainableFusionSizes, resolve_device
@@ -68,6 +81,9 @@ FC_WIDTH_PER_CHANNEL = 8  # FC neurons per data-stream channel
 MIN_CONV_SIDE = 4  # convolutional blocks pool by 2 while the feature side stays >= this
 ALPHA_INIT = 0.1  # Sec. 3.1 of Tekin
 NUM_COORDS = 3
+CROP_SCALE = 1.25  # crop side / the larger extent of the ground-truth 2D joints (a margin of 12.5 % on each side)
+MIN_CROP_SIDE_PX = 8.0  # a degenerate pose (all joints on one pixel) still gets a window
+MIN_POSE_SCALE_M = 1e-3  # a joint coordinate with no spread (the pelvis, root-relative) keeps this scale (1 mm)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -129,6 +145,7 @@ class FusionArchitecture:
     layers: int  # L
     channels: int
     num_joints: int
+    dropout: float = 0.0  # after every hidden fully connected layer (Sec. 3.1 of Tekin)
 
     @property
     def space_to_depth(self) -> int:
@@ -163,8 +180,8 @@ class FusionArchitecture:
             return nn.Sequential(*parts)
         if l == self.conv_layers + 1:
             in_features = in_channels * sides[-1] ** 2
-            return nn.Sequential(nn.Flatten(), nn.Linear(in_features, out_fc), nn.ReLU())
-        return nn.Sequential(nn.Linear(in_channels, out_fc), nn.ReLU())
+            return nn.Sequential(nn.Flatten(), nn.Linear(in_features, out_fc), nn.ReLU(), nn.Dropout(self.dropout))
+        return nn.Sequential(nn.Linear(in_channels, out_fc), nn.ReLU(), nn.Dropout(self.dropout))
 
     def width(self, l: int) -> int:
         """Channels (conv) or neurons (FC) of one data stream after layer l ≥ 1."""
@@ -182,7 +199,8 @@ class FusionNet(nn.Module):
 
     def __init__(self, image_px: int, heatmap_px: int, *, layers: int, channels: int,
                  streams: tuple[str, ...] = STREAMS, beta: int | None = None, alpha_init: float = ALPHA_INIT,
-                 beta_init: float | None = None, num_joints: int = skeleton.NUM_JOINTS, seed: int = 0):
+                 beta_init: float | None = None, num_joints: int = skeleton.NUM_JOINTS, seed: int = 0,
+                 dropout: float = 0.0):
         super().__init__()
         _check_int("image_px", image_px, 1)
         _check_int("heatmap_px", heatmap_px, 1)
@@ -202,8 +220,10 @@ class FusionNet(nn.Module):
             raise ValueError(f"alpha_init must be a finite number > 0, got {alpha_init!r}")
         if beta_init is not None and not (isinstance(beta_init, (int, float)) and math.isfinite(beta_init)):
             raise ValueError(f"beta_init must be a finite number or None, got {beta_init!r}")
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}")
 
-        self.arch = FusionArchitecture(image_px, heatmap_px, layers, channels, num_joints)
+        self.arch = FusionArchitecture(image_px, heatmap_px, layers, channels, num_joints, float(dropout))
         self.streams = streams
         self.fixed_beta = beta
         self.layers = layers
@@ -232,6 +252,22 @@ class FusionNet(nn.Module):
             self.fusion_stream[str(l)] = _init_layer(layer, _layer_generator(seed, "fusion", l))
         head = nn.Linear(n * a.fc_width, NUM_COORDS * num_joints)
         self.fusion_stream[str(L + 1)] = _init_layer(head, _layer_generator(seed, "fusion", L + 1), output=True)
+        # the standardisation of the targets (identity until :meth:`set_pose_normalisation`): forward returns
+        # pose_mean_m + pose_scale_m · (the network's standardised output)
+        self.register_buffer("pose_mean_m", torch.zeros(num_joints, NUM_COORDS))
+        self.register_buffer("pose_scale_m", torch.ones(num_joints, NUM_COORDS))
+
+    def set_pose_normalisation(self, normaliser: "PoseNormaliser") -> None:
+        """Use ``normaliser``'s mean and scale (J, 3) m: the network's raw output is the standardised pose."""
+        if tuple(normaliser.mean_m.shape) != (self.num_joints, NUM_COORDS):
+            raise ValueError(f"normaliser is for {tuple(normaliser.mean_m.shape)} poses, the network predicts "
+                             f"({self.num_joints}, {NUM_COORDS})")
+        self.pose_mean_m.copy_(normaliser.mean_m.to(self.pose_mean_m))
+        self.pose_scale_m.copy_(normaliser.scale_m.to(self.pose_scale_m))
+
+    def _to_metres(self, raw: Tensor) -> Tensor:
+        raw = raw.reshape(raw.shape[0], self.num_joints, NUM_COORDS).float()
+        return self.pose_mean_m + self.pose_scale_m * raw
 
     def _stream(self, name: str) -> nn.ModuleDict:
         return self.image_stream if name == "image" else self.cm_stream
@@ -281,35 +317,34 @@ class FusionNet(nn.Module):
         (B, J, h, w). A single-stream network ignores (and accepts ``None`` for) the input it does not read."""
         L = self.layers
         feats = self.stream_inputs(images, confidence_maps)
-        batch = feats[0].shape[0]
         if not self.trainable:  # fusion at β: data layers 1..β, then fusion layers β+1..L+1 on concat(I_β, X_β)
             for l in range(1, self.fixed_beta + 1):
                 feats = [self._stream(s)[str(l)](f) for s, f in zip(self.streams, feats)]
             u = torch.cat(feats, dim=1)
             for l in range(self.fixed_beta + 1, L + 2):
                 u = self.fusion_stream[str(l)](u)
-            return u.reshape(batch, self.num_joints, NUM_COORDS)
+            return self._to_metres(u)
         w = self.fusion_weights()
         u = torch.cat(feats, dim=1)  # u_0 = Z_0 = concat(I_0, X_0)
         for l in range(1, L + 1):
             feats = [self._stream(s)[str(l)](f) for s, f in zip(self.streams, feats)]
             z = self.fusion_stream[str(l)](u)  # Z_l
             u = (1 - w[l - 1]) * torch.cat(feats, dim=1) + w[l - 1] * z  # Eq. (1)
-        return self.fusion_stream[str(L + 1)](u).reshape(batch, self.num_joints, NUM_COORDS)
+        return self._to_metres(self.fusion_stream[str(L + 1)](u))
 
 
 def build_fusion_net(method: str, profile: Profile, seed: int = 0, beta: int | None = None,
                      num_joints: int = skeleton.NUM_JOINTS) -> FusionNet:
-    """One configuration of Table 5 of Tekin at the profile's sizes (``profile.studio`` image/heatmap sides,
-    ``profile.trainable_fusion`` layers/channels). ``beta`` is required for (and only for) ``FixedFusion``."""
+    """One configuration of Table 5 of Tekin at the profile's sizes (the person crops of :func:`crop_sides_px`,
+    ``profile.trainable_fusion`` layers/channels/dropout). ``beta`` is required for (and only for) ``FixedFusion``."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
     if (method == "FixedFusion") != (beta is not None):
         raise ValueError(f"beta must be given for FixedFusion and only for it; got method={method!r}, beta={beta!r}")
     tf = profile.trainable_fusion
     L = tf.layers
-    kw = dict(layers=L, channels=tf.channels, num_joints=num_joints, seed=seed)
-    px = (profile.studio.image_px, profile.studio.heatmap_px)
+    kw = dict(layers=L, channels=tf.channels, num_joints=num_joints, seed=seed, dropout=tf.dropout)
+    px = crop_sides_px(profile)
     if method == "ImageOnly":
         return FusionNet(*px, streams=("image",), beta=L, **kw)
     if method == "CMOnly":
@@ -335,11 +370,13 @@ def count_parameters(net: nn.Module) -> int:
 @dataclass
 class MonocularSamples:
     """Single-view samples: images (N, 3, H, W) in [0, 1]; confidence_maps (N, J, h, w) of the 2D backbone;
-    joints_3d_m (N, J, 3) root-relative, in the camera frame, metres."""
+    joints_3d_m (N, J, 3) root-relative, in the camera frame, metres; joints_2d_px (N, J, 2) the ground-truth 2D
+    joints in the pixels of ``images`` (or ``None``)."""
 
     images: Tensor
     confidence_maps: Tensor
     joints_3d_m: Tensor
+    joints_2d_px: Tensor | None = None
 
     def __post_init__(self):
         n = self.images.shape[0]
@@ -349,15 +386,97 @@ class MonocularSamples:
             raise ValueError(f"confidence_maps must be (N={n}, J, h, w), got {tuple(self.confidence_maps.shape)}")
         if self.joints_3d_m.dim() != 3 or self.joints_3d_m.shape[0] != n or self.joints_3d_m.shape[2] != 3:
             raise ValueError(f"joints_3d_m must be (N={n}, J, 3), got {tuple(self.joints_3d_m.shape)}")
+        j2 = self.joints_2d_px
+        if j2 is not None and (j2.dim() != 3 or j2.shape[0] != n or j2.shape[2] != 2):
+            raise ValueError(f"joints_2d_px must be (N={n}, J, 2) or None, got {tuple(j2.shape)}")
 
     def __len__(self) -> int:
         return self.images.shape[0]
 
     def to(self, device) -> "MonocularSamples":
-        return MonocularSamples(self.images.to(device), self.confidence_maps.to(device), self.joints_3d_m.to(device))
+        j2 = None if self.joints_2d_px is None else self.joints_2d_px.to(device)
+        return MonocularSamples(self.images.to(device), self.confidence_maps.to(device), self.joints_3d_m.to(device), j2)
 
     def subset(self, index) -> "MonocularSamples":
-        return MonocularSamples(self.images[index], self.confidence_maps[index], self.joints_3d_m[index])
+        j2 = None if self.joints_2d_px is None else self.joints_2d_px[index]
+        return MonocularSamples(self.images[index], self.confidence_maps[index], self.joints_3d_m[index], j2)
+
+
+@dataclass
+class PoseNormaliser:
+    """Standardisation of root-relative poses: ``(y − mean_m) / scale_m`` per joint and coordinate, (J, 3) each, m.
+
+    Built from the training poses by :meth:`fit` (mean and standard deviation over the samples; a coordinate with
+    less spread than :data:`MIN_POSE_SCALE_M`, e.g. the root-relative pelvis, keeps that scale)."""
+
+    mean_m: Tensor
+    scale_m: Tensor
+
+    @classmethod
+    def fit(cls, joints_3d_m: Tensor) -> "PoseNormaliser":
+        if joints_3d_m.dim() != 3 or joints_3d_m.shape[-1] != NUM_COORDS or joints_3d_m.shape[0] < 2:
+            raise ValueError(f"joints_3d_m must be (N >= 2, J, 3) metres, got {tuple(joints_3d_m.shape)}")
+        y = joints_3d_m.detach().double()
+        return cls(y.mean(0).float(), y.std(0).clamp(min=MIN_POSE_SCALE_M).float())
+
+    def normalise(self, joints_3d_m: Tensor) -> Tensor:
+        """(..., J, 3) metres → standardised units."""
+        return (joints_3d_m - self.mean_m.to(joints_3d_m)) / self.scale_m.to(joints_3d_m)
+
+    def denormalise(self, standardised: Tensor) -> Tensor:
+        """(..., J, 3) standardised units → metres (the inverse of :meth:`normalise`)."""
+        return self.mean_m.to(standardised) + self.scale_m.to(standardised) * standardised
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Person-centred crops (the H36M protocol's ground-truth boxes)
+# ----------------------------------------------------------------------------------------------------------------------
+
+def crop_sides_px(profile: Profile) -> tuple[int, int]:
+    """(image, confidence-map) sides of Tekin's person crops: ``crop_px`` and ``crop_px`` / (image_px / heatmap_px)."""
+    stride = profile.studio.image_px // profile.studio.heatmap_px
+    crop = profile.trainable_fusion.crop_px
+    if crop % stride:
+        raise ValueError(f"trainable_fusion.crop_px ({crop}) must be a multiple of image_px / heatmap_px ({stride})")
+    return crop, crop // stride
+
+
+def person_boxes_px(joints_2d_px: Tensor, scale: float = CROP_SCALE) -> Tensor:
+    """The square window around each person: (N, J, 2) pixels → (N, 3) [centre x, centre y, side] pixels.
+
+    Centred on the middle of the joints' bounding box, side ``scale`` × its larger extent (at least
+    :data:`MIN_CROP_SIDE_PX`), so every joint lies inside the window with a margin of (scale − 1)/2 of the side."""
+    if joints_2d_px.dim() != 3 or joints_2d_px.shape[-1] != 2:
+        raise ValueError(f"joints_2d_px must be (N, J, 2) pixels, got {tuple(joints_2d_px.shape)}")
+    if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale >= 1):
+        raise ValueError(f"scale must be a finite number >= 1 (the window holds every joint), got {scale!r}")
+    lo, hi = joints_2d_px.float().amin(1), joints_2d_px.float().amax(1)
+    side = ((hi - lo).amax(1) * scale).clamp(min=MIN_CROP_SIDE_PX)
+    return torch.cat([(lo + hi) / 2, side[:, None]], dim=1)
+
+
+def crop_square(maps: Tensor, boxes_px: Tensor, out_px: int) -> Tensor:
+    """Resample the square windows ``boxes_px`` (N, 3) [centre x, centre y, side] in the pixels of ``maps``
+    (N, C, H, W) (pixel centres at integers) to (N, C, out_px, out_px), bilinearly; outside the image is 0."""
+    _check_int("out_px", out_px, 1)
+    if maps.dim() != 4 or boxes_px.shape != (maps.shape[0], 3):
+        raise ValueError(f"maps must be (N, C, H, W) and boxes_px (N, 3), got {tuple(maps.shape)} and "
+                         f"{tuple(boxes_px.shape)}")
+    n, _, h, w = maps.shape
+    boxes = boxes_px.to(maps.device, torch.float32)
+    u = (torch.arange(out_px, device=maps.device, dtype=torch.float32) + 0.5) / out_px - 0.5  # (out,) in [-½, ½]
+    x = boxes[:, 0:1] + boxes[:, 2:3] * u  # (N, out) source pixels
+    y = boxes[:, 1:2] + boxes[:, 2:3] * u
+    gx = (x + 0.5) / w * 2 - 1  # grid_sample's normalised coordinates (align_corners=False)
+    gy = (y + 0.5) / h * 2 - 1
+    grid = torch.stack([gx[:, None, :].expand(n, out_px, out_px), gy[:, :, None].expand(n, out_px, out_px)], dim=-1)
+    return F.grid_sample(maps.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False).to(maps.dtype)
+
+
+def to_crop_px(points_px: Tensor, boxes_px: Tensor, out_px: int) -> Tensor:
+    """Points (N, J, 2) in the source pixels → the pixels of :func:`crop_square`'s (out_px)² window."""
+    boxes = boxes_px.to(points_px)
+    return (points_px - boxes[:, None, :2]) * (out_px / boxes[:, None, 2:3]) + (out_px - 1) / 2
 
 
 MONOCULAR_RIGS = ("dome", "h36m", "totalcapture")
@@ -374,9 +493,9 @@ def _split_counts(n: int, parts: int) -> list[int]:
 
 
 def render_monocular(profile: Profile, split: str, n_samples: int, seed: int, device,
-                     rigs: tuple[str, ...] = MONOCULAR_RIGS) -> tuple[Tensor, Tensor]:
-    """Single-view renders of ``split`` motions: images (N, 3, H, W) on ``device`` and root-relative camera-frame
-    joints (N, J, 3) metres (CPU).
+                     rigs: tuple[str, ...] = MONOCULAR_RIGS) -> tuple[Tensor, Tensor, Tensor]:
+    """Single-view renders of ``split`` motions: images (N, 3, H, W) on ``device``, root-relative camera-frame
+    joints (N, J, 3) metres (CPU) and the ground-truth 2D joints (N, J, 2) in image pixels (CPU).
 
     The samples are split evenly over ``rigs``; within a rig, sample i is seen by view i mod V, so every camera of
     every rig is used ("monocularly in all camera views", Sec. 4.2 of Tekin), and every sample has its own pose
@@ -387,7 +506,7 @@ def render_monocular(profile: Profile, split: str, n_samples: int, seed: int, de
     _check_int("n_samples", n_samples, len(rigs))
     _check_int("seed", seed, 0)
     device = resolve_device(device) if isinstance(device, str) else torch.device(device)
-    images, joints = [], []
+    images, joints, joints_2d = [], [], []
     split_offset = 0 if split == "train" else 500  # test samples get their own poses and scenes
     for k, (name, n_rig) in enumerate(zip(rigs, _split_counts(n_samples, len(rigs)))):
         rig = studio.get_rig(name).at_resolution(profile.studio.image_px)
@@ -395,30 +514,35 @@ def render_monocular(profile: Profile, split: str, n_samples: int, seed: int, de
         view = torch.arange(n_rig) % rig.num_views
         rig_images = torch.empty(n_rig, 3, profile.studio.image_px, profile.studio.image_px, device=device)
         rig_joints = torch.empty(n_rig, world.shape[1], 3)
+        rig_2d = torch.empty(n_rig, world.shape[1], 2)
         for v in range(min(n_rig, rig.num_views)):
             idx = torch.nonzero(view == v).squeeze(1)
             batch = render_multiview(rig.subset([v]), world[idx], profile,
                                           seed=seed * 7919 + 1000 * k + split_offset + 1 + v, device=device)
             rig_images[idx.to(device)] = batch.images[:, 0]
+            rig_2d[idx] = batch.joints_2d_px[:, 0].float().cpu()
             cam = rig.cameras[v]
             R, t = cam.R.float(), cam.t.float()
             rig_joints[idx] = camera_frame_root_relative(world[idx], R.expand(len(idx), 3, 3), t.expand(len(idx), 3))
         images.append(rig_images)
         joints.append(rig_joints)
-    return torch.cat(images), torch.cat(joints)
+        joints_2d.append(rig_2d)
+    return torch.cat(images), torch.cat(joints), torch.cat(joints_2d)
 
 
 def make_monocular_samples(profile: Profile, split: str, n_samples: int, seed: int, device,
                            rigs: tuple[str, ...] = MONOCULAR_RIGS, backbone=None) -> MonocularSamples:
-    """Tekin's training/test samples in the studio: image, the 2D backbone's confidence maps, 3D joints.
+    """Tekin's training/test samples in the studio: the person crop of the image, the same crop of the 2D backbone's
+    confidence maps, the root-relative 3D joints and the ground-truth 2D joints in crop pixels.
 
     Images and joints from :func:`render_monocular` (train motions for ``split="train"``, unseen test motions for
     ``"test"``); confidence maps from the frozen warmed-up SimpleBaseline (``warmup_backbone(profile, seed, device)``
-    unless ``backbone`` is given), cached through :func:`mfcore.runtime.cached` (float16) under the profile, split, size, seed and
-    rigs. All three tensors are on ``device``.
+    unless ``backbone`` is given) on the whole studio view, cached through :func:`mfcore.runtime.cached` (float16)
+    under the profile, split, size, seed and rigs; then both are cropped to the window of :func:`person_boxes_px`
+    around the ground-truth 2D joints (sides :func:`crop_sides_px`). All tensors are on ``device``.
     """
     device = resolve_device(device) if isinstance(device, str) else torch.device(device)
-    images, joints = render_monocular(profile, split, n_samples, seed, device, rigs)
+    images, joints, joints_2d = render_monocular(profile, split, n_samples, seed, device, rigs)
 
     def build() -> dict[str, Tensor]:
         model = bb.warmup_backbone(profile, seed, device) if backbone is None else backbone
@@ -434,14 +558,24 @@ def make_monocular_samples(profile: Profile, split: str, n_samples: int, seed: i
                        code=("trainable_fusion", "backbone", "data", "render", "studio", "motion"))
     if not torch.equal(entry["joints_3d_m"].cpu(), joints):
         raise RuntimeError("cached tekin_monocular entry does not match the rendered poses; delete .cache/mfcore")
-    return MonocularSamples(images, entry["confidence_maps"].to(device).float(), joints.to(device))
+    crop_px, crop_hm_px = crop_sides_px(profile)
+    boxes = person_boxes_px(joints_2d)  # image pixels; the same window in heatmap pixels is scaled by hm/image
+    sides = (profile.studio.image_px, profile.studio.heatmap_px)
+    boxes_hm = torch.cat([scale_pixels(boxes[:, :2], *sides), boxes[:, 2:] * sides[1] / sides[0]], dim=1)
+    crops = crop_square(images, boxes, crop_px)
+    maps = crop_square(entry["confidence_maps"].to(device).float(), boxes_hm, crop_hm_px)
+    return MonocularSamples(crops, maps, joints.to(device), to_crop_px(joints_2d, boxes, crop_px).to(device))
 
 
-def pose_loss(pred_m: Tensor, gt_m: Tensor) -> Tensor:
-    """Eq. (2) of Tekin per minibatch: the mean over samples of ‖f − y‖² (metres², summed over joints and coords)."""
+def pose_loss(pred_m: Tensor, gt_m: Tensor, scale_m: Tensor | None = None) -> Tensor:
+    """Eq. (2) of Tekin per minibatch: the mean over samples of ‖f − y‖², summed over joints and coords; in metres²,
+    or with ``scale_m`` (J, 3) in standardised units ‖(f − y) / scale‖² (:class:`PoseNormaliser`)."""
     if pred_m.shape != gt_m.shape:
         raise ValueError(f"pred and gt shapes differ: {tuple(pred_m.shape)} vs {tuple(gt_m.shape)}")
-    return ((pred_m.float() - gt_m.float()) ** 2).flatten(1).sum(1).mean()
+    diff = pred_m.float() - gt_m.float()
+    if scale_m is not None:
+        diff = diff / scale_m.to(diff)
+    return (diff ** 2).flatten(1).sum(1).mean()
 
 
 def sharpness_penalty(net: FusionNet, lambda_alpha: float) -> Tensor:
@@ -460,18 +594,19 @@ def _check_number(name: str, value, low: float, strict: bool = False) -> float:
 
 def train_fusion_net(net: FusionNet, data: MonocularSamples, *, epochs: int, batch_size: int, lr: float = 1e-3,
                      lambda_alpha: float = 0.0, fusion_lr: float | None = None, seed: int = 0, device="cpu",
-                     amp: bool = False,
-                     start_at_mean_pose: bool = True, progress: bool = True, desc: str = "train"):
+                     amp: bool = False, normalise: bool = True, progress: bool = True, desc: str = "train"):
     """Train ``net`` in place with Adam on Eq. (4) of Tekin (Eq. (2) when λ = 0 or β is fixed); returns the history.
 
     The history is a pandas DataFrame, one row per step: ``step, epoch, loss, data_loss, penalty`` and, for trainable
     fusion, ``alpha, beta`` and ``w_1..w_L`` (Fig. 5 of Tekin), all as the step's forward pass used them (before
     its update; step 1 shows the initial α = 0.1, β = L/2). Minibatches are drawn by
-    a seeded permutation per epoch, so the same seed gives the same history and weights on CPU (on CUDA up to the
-    non-determinism of cuDNN kernels). ``amp`` runs the forward pass in bf16 autocast on CUDA (ignored on CPU).
+    a seeded permutation per epoch and dropout masks by a generator seeded likewise, so the same seed gives the same
+    history and weights on CPU (on CUDA up to the non-determinism of cuDNN kernels). ``amp`` runs the forward pass in
+    bf16 autocast and channels-last on CUDA (ignored on CPU).
     ``fusion_lr`` is Adam's rate for α and β (default: ``lr``, the paper's setting).
-    ``start_at_mean_pose`` sets the output layer's bias to the mean training pose first, so the network starts at the
-    mean pose rather than at the zero pose (with Adam at 10⁻³ a bias needs hundreds of steps to travel half a metre).
+    ``normalise`` first standardises the targets with the training poses (:class:`PoseNormaliser`, stored in the
+    network's buffers): the loss is then in standardised units and the network starts at the mean training pose
+    (its output layer starts near 0). ``data_loss`` in the history is in those units.
     """
     _check_int("epochs", epochs, 1)
     _check_int("batch_size", batch_size, 1)
@@ -487,11 +622,22 @@ def train_fusion_net(net: FusionNet, data: MonocularSamples, *, epochs: int, bat
         raise ValueError(f"data has {data.joints_3d_m.shape[1]} joints, the network predicts {net.num_joints}")
     device = resolve_device(device) if isinstance(device, str) else torch.device(device)
     net.to(device).train()
-    if start_at_mean_pose:
-        with torch.no_grad():
-            head = net.fusion_stream[str(net.layers + 1)]
-            head.bias.copy_(data.joints_3d_m.float().mean(0).reshape(-1).to(head.bias))
+    if normalise:
+        net.set_pose_normalisation(PoseNormaliser.fit(data.joints_3d_m.float().cpu()))
+    scale_m = net.pose_scale_m if normalise else None
     use_amp = amp and device.type == "cuda"
+    if use_amp:
+        net.to(memory_format=torch.channels_last)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)  # dropout masks follow the seed
+        history = _train_steps(net, data, epochs, batch_size, lr, lambda_alpha, fusion_lr, seed, device, use_amp,
+                               scale_m, progress, desc)
+    net.eval()
+    return history
+
+
+def _train_steps(net, data, epochs, batch_size, lr, lambda_alpha, fusion_lr, seed, device, use_amp, scale_m,
+                 progress, desc):
     fusion_params = [net.alpha, net.beta] if net.trainable else []
     others = [q for q in net.parameters() if all(q is not f for f in fusion_params)]
     groups = [{"params": others, "lr": lr}] + ([{"params": fusion_params, "lr": fusion_lr}] if fusion_params else [])
@@ -508,9 +654,12 @@ def train_fusion_net(net: FusionNet, data: MonocularSamples, *, epochs: int, bat
             images = data.images[idx.to(data.images.device)].to(device, non_blocking=True).float()
             cms = data.confidence_maps[idx.to(data.confidence_maps.device)].to(device, non_blocking=True).float()
             gt = data.joints_3d_m[idx.to(data.joints_3d_m.device)].to(device, non_blocking=True).float()
+            if use_amp:
+                images = images.contiguous(memory_format=torch.channels_last)
+                cms = cms.contiguous(memory_format=torch.channels_last)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
                 pred = net(images, cms)
-            data_loss = pose_loss(pred, gt)
+            data_loss = pose_loss(pred, gt, scale_m)
             penalty = sharpness_penalty(net, lambda_alpha)
             loss = data_loss + penalty
             with torch.no_grad():  # the values this step's forward pass used
@@ -536,16 +685,15 @@ def train_fusion_net(net: FusionNet, data: MonocularSamples, *, epochs: int, bat
     history = pd.DataFrame(values, columns=columns)
     history.insert(0, "epoch", [s // steps_per_epoch for s in range(len(history))])
     history.insert(0, "step", range(1, len(history) + 1))
-    net.eval()
     return history
 
 
 def fit_fusion_method(method: str, train: MonocularSamples, profile: Profile, seed: int, device, *,
-                      beta: int | None = None, lambda_alpha: float | None = None, amp: bool | None = None,
-                      progress: bool = True):
+                      beta: int | None = None, lambda_alpha: float | None = None, fusion_lr: float | None = None,
+                      amp: bool | None = None, progress: bool = True):
     """Build one configuration (:func:`build_fusion_net`) and train it with the profile's schedule
     (``profile.trainable_fusion``: epochs, batch_size, lr, fusion_lr; λ = ``lambda_alpha`` for trainable fusion unless
-    given).
+    given; α and β at ``fusion_lr`` unless given).
     ``amp`` defaults to bf16 autocast on CUDA. Returns (net in eval mode, history)."""
     sizes = profile.trainable_fusion
     device = resolve_device(device) if isinstance(device, str) else torch.device(device)
@@ -553,7 +701,8 @@ def fit_fusion_method(method: str, train: MonocularSamples, profile: Profile, se
     lam = sizes.lambda_alpha if lambda_alpha is None else lambda_alpha
     label = method if beta is None else f"{method} β={beta}"
     history = train_fusion_net(net, train, epochs=sizes.epochs, batch_size=sizes.batch_size, lr=sizes.lr,
-                               lambda_alpha=lam if net.trainable else 0.0, fusion_lr=sizes.fusion_lr, seed=seed,
+                               lambda_alpha=lam if net.trainable else 0.0,
+                               fusion_lr=sizes.fusion_lr if fusion_lr is None else fusion_lr, seed=seed,
                                device=device,
                                amp=device.type == "cuda" if amp is None else amp, progress=progress, desc=label)
     return net, history
@@ -592,8 +741,94 @@ def evaluate_fusion_net_samples(net: FusionNet, data: MonocularSamples, batch_si
     """Per-sample MPJPE and PA-MPJPE (mm), {"mpjpe_mm": (N,), "pa_mpjpe_mm": (N,)} on the CPU: what
     :func:`evaluate_fusion_net` averages, the units of the paired comparisons of Table 5 (:mod:`mfcore.stats`)."""
     pred = predict_joints_m(net, data.images, data.confidence_maps, batch_size, device, amp)
-    gt = data.joints_3d_m.to(pred)
-    return {"mpjpe_mm": mpjpe_mm(pred, gt).cpu(), "pa_mpjpe_mm": pa_mpjpe_mm(pred, gt).cpu()}
+    return _errors(pred, data.joints_3d_m)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Context rows: a constant mean pose and a lifter from perfect 2D
+# ----------------------------------------------------------------------------------------------------------------------
+
+def _errors(pred_m: Tensor, gt_m: Tensor) -> dict[str, Tensor]:
+    gt_m = gt_m.to(pred_m)
+    return {"mpjpe_mm": mpjpe_mm(pred_m, gt_m).cpu(), "pa_mpjpe_mm": pa_mpjpe_mm(pred_m, gt_m).cpu()}
+
+
+def mean_pose_errors(train: MonocularSamples, test: MonocularSamples) -> dict[str, Tensor]:
+    """Per-sample MPJPE and PA-MPJPE (mm) of the constant predictor "the mean training pose" (root-relative, camera
+    frame): the floor any network must beat to have learned anything from its input."""
+    mean = train.joints_3d_m.float().mean(0)
+    return _errors(mean.expand_as(test.joints_3d_m).to(test.joints_3d_m.device).float(), test.joints_3d_m.float())
+
+
+class PerfectLifter(nn.Module):
+    """Context row: an MLP from the ground-truth 2D joints in crop pixels (N, J, 2) to the 3D pose (N, J, 3) m, with
+    the fusion networks' fully connected width, dropout and target standardisation: what the confidence-map stream
+    could reach from perfect 2D on the same samples."""
+
+    def __init__(self, crop_px: int, width: int, num_joints: int = skeleton.NUM_JOINTS, dropout: float = 0.0,
+                 seed: int = 0):
+        super().__init__()
+        _check_int("crop_px", crop_px, 2)
+        _check_int("width", width, 1)
+        _check_int("seed", seed, 0)
+        self.crop_px, self.num_joints, self.seed = crop_px, num_joints, seed
+        gen = _layer_generator(seed, "lifter", 0)
+        self.mlp = nn.Sequential(
+            _init_layer(nn.Linear(2 * num_joints, width), gen), nn.ReLU(), nn.Dropout(dropout),
+            _init_layer(nn.Linear(width, width), gen), nn.ReLU(), nn.Dropout(dropout),
+            _init_layer(nn.Linear(width, NUM_COORDS * num_joints), gen, output=True))
+        self.register_buffer("pose_mean_m", torch.zeros(num_joints, NUM_COORDS))
+        self.register_buffer("pose_scale_m", torch.ones(num_joints, NUM_COORDS))
+
+    def forward(self, joints_2d_px: Tensor) -> Tensor:
+        x = (joints_2d_px.float() / (self.crop_px - 1)) * 2 - 1  # crop pixels → [-1, 1]
+        raw = self.mlp(x.flatten(1)).reshape(-1, self.num_joints, NUM_COORDS)
+        return self.pose_mean_m + self.pose_scale_m * raw
+
+
+def fit_perfect_lifter(train: MonocularSamples, profile: Profile, seed: int, device, progress: bool = True):
+    """Train a :class:`PerfectLifter` with the profile's schedule (epochs, batch size, Adam at ``lr``) on the
+    standardised Eq. (2); deterministic in ``seed``. Returns the network in eval mode."""
+    if train.joints_2d_px is None:
+        raise ValueError("train has no joints_2d_px: the lifter reads the ground-truth 2D joints")
+    sizes = profile.trainable_fusion
+    device = resolve_device(device) if isinstance(device, str) else torch.device(device)
+    crop_px, _ = crop_sides_px(profile)
+    net = PerfectLifter(crop_px, FC_WIDTH_PER_CHANNEL * sizes.channels, train.joints_3d_m.shape[1], sizes.dropout,
+                        seed).to(device)
+    norm = PoseNormaliser.fit(train.joints_3d_m.float().cpu())
+    net.pose_mean_m.copy_(norm.mean_m)
+    net.pose_scale_m.copy_(norm.scale_m)
+    optimiser = adam(net.parameters(), lr=sizes.lr)
+    gen = torch.Generator().manual_seed(seed)
+    x_all, y_all = train.joints_2d_px.to(device).float(), train.joints_3d_m.to(device).float()
+    n = len(train)
+    bar = runtime.progress(total=sizes.epochs * math.ceil(n / sizes.batch_size), desc="Perfect2DLifter",
+                           disable=not progress, leave=False)
+    net.train()
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        for _ in range(sizes.epochs):
+            order = torch.randperm(n, generator=gen).to(device)
+            for start in range(0, n, sizes.batch_size):
+                idx = order[start:start + sizes.batch_size]
+                loss = pose_loss(net(x_all[idx]), y_all[idx], net.pose_scale_m)
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                bar.update(1)
+    bar.close()
+    return net.eval()
+
+
+@torch.no_grad()
+def perfect_lifter_errors(net: PerfectLifter, test: MonocularSamples) -> dict[str, Tensor]:
+    """Per-sample MPJPE and PA-MPJPE (mm) of the lifter on ``test``'s ground-truth 2D joints."""
+    if test.joints_2d_px is None:
+        raise ValueError("test has no joints_2d_px: the lifter reads the ground-truth 2D joints")
+    net.eval()
+    device = next(net.parameters()).device
+    return _errors(net(test.joints_2d_px.to(device)), test.joints_3d_m.to(device))
 
 
 def fusion_layer(net: FusionNet) -> int:
@@ -614,7 +849,7 @@ def prune_fusion_net(net: FusionNet) -> FusionNet:
         raise ValueError(f"net must be a FusionNet, got {type(net).__name__}")
     a = net.arch
     pruned = FusionNet(a.image_px, a.heatmap_px, layers=a.layers, channels=a.channels, streams=net.streams,
-                       beta=fusion_layer(net), num_joints=a.num_joints, seed=net.seed)
+                       beta=fusion_layer(net), num_joints=a.num_joints, seed=net.seed, dropout=a.dropout)
     source = net.state_dict()
     pruned.load_state_dict({k: source[k].clone() for k in pruned.state_dict()})
     ref = next(net.parameters())

@@ -164,6 +164,13 @@ def test_trainable_fusion_claims(tmp_path):
     assert pd.isna(c.loc["TK-alpha", "ci_low"])  # one training run: no interval
     write(tmp_path, claims.ABLATION_SAMPLES, samples([90, 80, 50, 75, 60]))
     assert verdicts(tmp_path)["TK-table5"] == "no"  # early fusion is better
+    # several seeds: α and β are the mean over seeds of the first run with the penalty (the paper's rate)
+    write(tmp_path, "06_trainable_fusion/fusion_parameters.csv", pd.DataFrame(dict(
+        run=["λ = 0.5"] * 4 + ["λ = 0.5, fast"] * 2, seed=[0, 0, 1, 1, 0, 0], step=[1, 2, 1, 2, 1, 2],
+        alpha=[0.1, 0.3, 0.1, 0.05, 0.1, 0.01], beta=[3, 2, 3, 3, 3, 9], data_loss=[1] * 6, penalty=[50] * 6)))
+    c = card(tmp_path).set_index("claim_id")
+    assert c.loc["TK-alpha", "holds"] == "yes" and "mean of 2 seeds" in c.loc["TK-alpha", "our_value"]
+    assert c.loc["TK-beta", "holds"] == "no"  # (2 + 3) / 2 < 3
 
 
 def test_fig7_findings_are_checked_per_rig_with_intervals():

@@ -265,8 +265,10 @@ def test_table5_configurations_from_the_profile():
     assert nets["ImageOnly"].streams == ("image",) and nets["CMOnly"].streams == ("cm",)
     n = {m: tf.count_parameters(v) for m, v in nets.items()}
     assert n["TrainableFusion"] == max(n.values())
-    img = torch.rand(2, 3, p.studio.image_px, p.studio.image_px)
-    cm = torch.rand(2, J, p.studio.heatmap_px, p.studio.heatmap_px)
+    crop, crop_hm = tf.crop_sides_px(p)
+    assert crop == p.trainable_fusion.crop_px and crop_hm * p.studio.image_px == crop * p.studio.heatmap_px
+    img = torch.rand(2, 3, crop, crop)
+    cm = torch.rand(2, J, crop_hm, crop_hm)
     with torch.no_grad():
         assert nets["CMOnly"](None, cm).shape == (2, J, 3)
         assert tf.build_fusion_net("FixedFusion", p, beta=3)(img, cm).shape == (2, J, 3)
@@ -327,16 +329,66 @@ def test_training_starts_at_the_mean_training_pose():
     data = tiny_samples(8)
     net = tiny_net(beta=0)
     tf.train_fusion_net(net, data, epochs=1, batch_size=8, lr=1e-12, progress=False)
-    head = net.fusion_stream[str(LAYERS + 1)]
-    assert torch.allclose(head.bias, data.joints_3d_m.mean(0).reshape(-1), atol=1e-6)
+    norm = tf.PoseNormaliser.fit(data.joints_3d_m)
+    assert torch.equal(net.pose_mean_m, norm.mean_m) and torch.equal(net.pose_scale_m, norm.scale_m)
+    with torch.no_grad():  # the output layer starts near 0 (100× smaller weights, zero bias): the mean pose
+        pred = net(data.images, data.confidence_maps)
+    assert (pred - norm.mean_m).abs().max() < 0.05 * norm.scale_m.max()
+
+
+def test_normalisation_round_trips_and_standardises_the_training_poses():
+    g = torch.Generator().manual_seed(0)
+    y = 0.3 * torch.randn(50, J, 3, generator=g) + torch.linspace(-1, 1, J * 3).reshape(J, 3)
+    y[:, 0] = 0.0  # the root-relative pelvis never moves
+    norm = tf.PoseNormaliser.fit(y)
+    z = norm.normalise(y)
+    assert torch.allclose(norm.denormalise(z), y, atol=1e-6)
+    assert torch.allclose(z[:, 1:].mean(0), torch.zeros(J - 1, 3), atol=1e-5)
+    assert torch.allclose(z[:, 1:].std(0), torch.ones(J - 1, 3), atol=1e-5)
+    assert torch.equal(norm.scale_m[0], torch.full((3,), tf.MIN_POSE_SCALE_M)) and torch.equal(z[:, 0], torch.zeros(50, 3))
+    with pytest.raises(ValueError, match="joints_3d_m"):
+        tf.PoseNormaliser.fit(y[:1])
+
+
+def test_a_seed_changes_the_numbers_and_the_same_seed_repeats_them():
+    p = get_profile("smoke")
+    crop, crop_hm = tf.crop_sides_px(p)
+    g = torch.Generator().manual_seed(0)
+    n = 16
+    data = tf.MonocularSamples(torch.rand(n, 3, crop, crop, generator=g), torch.rand(n, J, crop_hm, crop_hm, generator=g),
+                               0.3 * torch.randn(n, J, 3, generator=g))
+    runs = [tf.fit_fusion_method("TrainableFusion", data, p, seed=s, device="cpu", progress=False) for s in (0, 0, 1)]
+    errors = [tf.evaluate_fusion_net(net, data) for net, _ in runs]
+    assert p.trainable_fusion.dropout > 0  # dropout masks are part of what the seed fixes
+    assert runs[0][1].equals(runs[1][1]) and errors[0] == errors[1]
+    assert not runs[0][1]["data_loss"].equals(runs[2][1]["data_loss"]) and errors[0] != errors[2]
+
+
+def test_the_crop_keeps_the_person():
+    g = torch.Generator().manual_seed(0)
+    H, out = 64, 32
+    joints = torch.rand(5, J, 2, generator=g) * torch.tensor([30.0, 40.0]) + torch.tensor([10.0, 12.0])
+    boxes = tf.person_boxes_px(joints)
+    inside = tf.to_crop_px(joints, boxes, out)
+    margin = (tf.CROP_SCALE - 1) / 2 * out / tf.CROP_SCALE - 0.5  # at least this far from the crop's border (px)
+    assert inside.min() >= margin - 1e-4 and inside.max() <= out - 1 - margin + 1e-4
+    # a Gaussian at a joint in the source is still at that joint in the crop (bilinear resampling)
+    from mfcore.data import gaussian_heatmaps
+    maps = gaussian_heatmaps(joints, H, sigma_px=3.0)
+    crops = tf.crop_square(maps, boxes, out)
+    peak = crops.flatten(2).argmax(-1)
+    peak_xy = torch.stack([peak % out, peak // out], dim=-1).float()
+    assert (peak_xy - inside).abs().max() <= 1.0
+    with pytest.raises(ValueError, match="scale"):
+        tf.person_boxes_px(joints, scale=0.5)
 
 
 def test_fit_fusion_method_uses_the_profile_schedule():
     p = get_profile("smoke")
     g = torch.Generator().manual_seed(0)
     n = 4
-    data = tf.MonocularSamples(torch.rand(n, 3, p.studio.image_px, p.studio.image_px, generator=g),
-                               torch.rand(n, J, p.studio.heatmap_px, p.studio.heatmap_px, generator=g),
+    crop, crop_hm = tf.crop_sides_px(p)
+    data = tf.MonocularSamples(torch.rand(n, 3, crop, crop, generator=g), torch.rand(n, J, crop_hm, crop_hm, generator=g),
                                0.3 * torch.randn(n, J, 3, generator=g))
     net, hist = tf.fit_fusion_method("TrainableFusion", data, p, seed=0, device="cpu", progress=False)
     assert len(hist) == p.trainable_fusion.epochs * 1  # 4 samples fit one minibatch
@@ -379,8 +431,10 @@ def test_monocular_samples_from_the_studio_are_deterministic_and_root_relative()
     a = tf.make_monocular_samples(p, "train", 4, seed=0, device="cpu", backbone=model)
     b = tf.make_monocular_samples(p, "train", 4, seed=0, device="cpu", backbone=model)
     c = tf.make_monocular_samples(p, "test", 4, seed=0, device="cpu", backbone=model)
-    H, h = p.studio.image_px, p.studio.heatmap_px
+    H, h = tf.crop_sides_px(p)
     assert a.images.shape == (4, 3, H, H) and a.confidence_maps.shape == (4, J, h, h) and a.joints_3d_m.shape == (4, J, 3)
+    assert a.joints_2d_px.shape == (4, J, 2)  # the crop keeps the person: every joint inside the window
+    assert a.joints_2d_px.min() > 0 and a.joints_2d_px.max() < H - 1
     assert torch.equal(a.images, b.images) and torch.equal(a.joints_3d_m, b.joints_3d_m)
     assert torch.equal(a.confidence_maps, b.confidence_maps)
     assert not torch.equal(a.joints_3d_m, c.joints_3d_m)
@@ -390,3 +444,32 @@ def test_monocular_samples_from_the_studio_are_deterministic_and_root_relative()
         tf.make_monocular_samples(p, "val", 4, seed=0, device="cpu", backbone=model)
     with pytest.raises(ValueError, match="n_samples"):
         tf.make_monocular_samples(p, "train", 2, seed=0, device="cpu", backbone=model)  # fewer than the 3 rigs
+
+
+def test_mean_pose_scores_the_distance_to_the_mean_training_pose():
+    train, test = tiny_samples(8), tiny_samples(5, seed=1)
+    errors = tf.mean_pose_errors(train, test)
+    mean = train.joints_3d_m.mean(0)
+    want = 1000 * (test.joints_3d_m - mean).norm(dim=-1).mean(-1)
+    assert torch.allclose(errors["mpjpe_mm"], want, atol=1e-3) and errors["pa_mpjpe_mm"].shape == (5,)
+
+
+def test_the_perfect_2d_lifter_learns_a_lifting_and_repeats_in_its_seed():
+    import dataclasses
+
+    p = get_profile("smoke")
+    p = dataclasses.replace(p, trainable_fusion=dataclasses.replace(p.trainable_fusion, epochs=60, dropout=0.0))
+    crop, crop_hm = tf.crop_sides_px(p)
+    g = torch.Generator().manual_seed(0)
+    n = 256
+    joints_2d = torch.rand(n, J, 2, generator=g) * (crop - 1)
+    # 3D that the 2D determines (x, y and a depth x·y): a liftable toy
+    y3 = torch.cat([joints_2d / crop, (joints_2d[..., :1] * joints_2d[..., 1:]) / crop**2], dim=-1) * 0.5
+    y3 = y3 - y3[:, :1]
+    data = tf.MonocularSamples(torch.zeros(n, 3, crop, crop), torch.zeros(n, J, crop_hm, crop_hm), y3, joints_2d)
+    a, b = (tf.fit_perfect_lifter(data, p, seed=0, device="cpu", progress=False) for _ in range(2))
+    err_a, err_b = tf.perfect_lifter_errors(a, data), tf.perfect_lifter_errors(b, data)
+    assert torch.equal(err_a["mpjpe_mm"], err_b["mpjpe_mm"])
+    assert err_a["mpjpe_mm"].mean() < 0.5 * tf.mean_pose_errors(data, data)["mpjpe_mm"].mean()
+    with pytest.raises(ValueError, match="joints_2d_px"):
+        tf.fit_perfect_lifter(tf.MonocularSamples(data.images, data.confidence_maps, y3), p, seed=0, device="cpu")
