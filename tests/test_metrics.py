@@ -122,6 +122,8 @@ def test_pcp_counts_a_limb_when_both_ends_are_within_half_its_length():
     pred[2, 0, 2] = 0.6  # joint 0 off by 0.6 m: limb (0, 1) wrong, limb (1, 2) untouched
     pred[3, 2, 0] = 4.0  # joint 2 off by 1 m = half of limb (1, 2): correct; 4.01 would not be
     pred[3, 1, 1] = 0.9  # joint 1 off by 0.9 m: limb (0, 1) wrong (> 0.5), limb (1, 2) correct (< 1.0)
+    assert metrics.pcp_correct(pred, gt, limbs=((0, 1), (1, 2))).tolist() == [[True, True], [True, True],
+                                                                               [False, True], [False, True]]
     got = metrics.pcp(pred, gt, limbs=((0, 1), (1, 2)))
     assert got.tolist() == [2 / 4, 4 / 4]
     assert metrics.pcp(gt[:1], gt[:1], limbs=((0, 1), (1, 2))).tolist() == [1.0, 1.0]
