@@ -53,7 +53,7 @@ def main(argv=None) -> None:
     ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     ap.add_argument("--frames", type=int, default=None, help="frames timed in batched mode (profile bench_frames)")
     ap.add_argument("--single-frames", type=int, default=None,
-                    help="frames timed one at a time (default min(frames, 32))")
+                    help="frames timed one frame per call (default min(frames, 32))")
     ap.add_argument("--batch", type=int, default=None, help="frames per batched call (profile bench_batch)")
     ap.add_argument("--grid-bins", type=int, default=None, help="PSM bins per axis (profile grid_bins)")
     ap.add_argument("--stages", type=int, default=None, help="RPSM refinement stages (profile rpsm_stages)")

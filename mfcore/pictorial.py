@@ -23,9 +23,9 @@ rigidly away from the evidence. The skeleton is a tree, so the best pose is foun
 message passing, leaves to root in log space, then back-tracking the argmax (:func:`max_product_tree`).
 
 * PSM (stage 0): one cubic grid of ``grid_bins³`` cell centres, shared by all joints, over a ``cube_size_mm`` cube
-  around the estimated root (:func:`psm_grid_m`). The book's grids are odd (17 at full, 9 at smoke), so that the cube
+  around the estimated root (:func:`psm_grid_m`). The book's grids are odd (15 at full, 7 at smoke), so that the cube
   centre, the estimated root, is a cell centre: on the paper's even 16³ grid it falls on a cell corner, and the
-  pelvis can never be nearer than s·√3/2 (54 mm at 2 m / 16) to where the evidence puts it.
+  pelvis can never be nearer than s·√3/2 (108 mm at 2 m / 16) to where the evidence puts it.
 * RPSM (stages 1..T, Cross View Fusion Sec. 4: "for each joint, we discretize the space around its current location
   into a 2×2×2 grid", and the bounding volume of that grid shrinks by the number of bins every stage): every joint
   gets its own ``rpsm_bins³`` grid around its current estimate; all joints are refined together with the pairwise term
@@ -33,7 +33,7 @@ message passing, leaves to root in log space, then back-tracking the argmax (:fu
   estimate (s the PSM cell: a bounding volume of side s/2^(t−1), halved every stage, as the reference code's
   ``cur_grid_size / recur_nbins``), so T stages can move a joint by up to s (any point of its PSM cell and the
   neighbouring half cells) and resolve it to ``final_cell_mm = s / 2^(T−1)``. The paper runs T = 10 (the profiles'
-  ``rpsm_stages``): 0.23 mm at 17³ over 2 m, far below any heatmap's resolution, so the 3D error is the evidence's,
+  ``rpsm_stages``): 0.26 mm at 15³ over 2 m, far below any heatmap's resolution, so the 3D error is the evidence's,
   not the grid's. The limb band keeps the PSM's width at every stage (as
   the reference keeps its tolerance): the estimate of a stage is still off by up to a PSM cell, so a band that shrank
   with the grid would lock the skeleton before the unary has placed it.
@@ -47,14 +47,14 @@ that bilinear interpolation flattens onto pixel centres. Both default to the pap
 profiles switch ``antialias`` on (``profile.pictorial.antialias``).
 
 **Batched, and its memory.** B frames go through one set of tensor ops: the unary is (B, J, S) from one
-``grid_sample`` over all views; the PSM pairwise never exists as (B, limbs, G³, G³) (4913² per limb and frame at
-G = 17, 24 GiB per limb for B = 64). Every frame's PSM grid is the same lattice up to a translation, so the distance
+``grid_sample`` over all views; the PSM pairwise never exists as (B, limbs, G³, G³) (3375² per limb and frame at
+G = 15, 2.7 GiB per limb for B = 64). Every frame's PSM grid is the same lattice up to a translation, so the distance
 between two cells depends only on their index offset: one table of squared integer offsets (G³, G³)
-(:func:`lattice_sq_offsets`, int16, 46 MiB at G = 17) serves all frames, limbs and calls, built once per grid and
+(:func:`lattice_sq_offsets`, int16, 22 MiB at G = 15) serves all frames, limbs and calls, built once per grid and
 device and kept in a small LRU (it does not depend on the cameras); each limb's compatibility is a lookup in its table
 of the ≤ 3(G−1)² + 1 possible values. Messages are exact max-plus products computed in chunks of parent cells, in
 buffers allocated once per call, so the largest temporary is ``B × chunk × G³`` floats, bounded by ``chunk_elements``
-(default 2²⁷ floats = 512 MiB; B = 64, G = 17 → chunks of 426 cells), plus the offset table. RPSM stages need only
+(default 2²⁷ floats = 512 MiB; B = 64, G = 15 → chunks of 621 cells), plus the offset table. RPSM stages need only
 (B, limbs, n³, n³) with n³ = 8. ``benchmarks/bench_rpsm.py`` measures frames/s batched and one frame per call.
 
 **Bad views.** A view whose heatmaps for a frame are all zero or contain NaN/inf is ignored with a warning (it never
@@ -451,10 +451,10 @@ def lattice_sq_offsets(grid_bins: int, device: str = "cpu") -> Tensor:
     """Squared integer offsets between every two cells of a ``grid_bins³`` lattice: (G³, G³) int16, built once per grid.
 
     Entry (a, c) is |i_a − i_c|² for the integer cell indices i (x slowest, z fastest, the order of the PSM grid);
-    values are ≤ 3(G−1)² (768 at G = 17), so int16 holds them up to G = 105. Every frame's PSM grid is the same lattice
+    values are ≤ 3(G−1)² (588 at G = 15), so int16 holds them up to G = 105. Every frame's PSM grid is the same lattice
     up to a translation and the table does not depend on the cameras, so one table per (grid, device) serves every
     frame, limb and call: an LRU of :data:`OFFSET_CACHE_SIZE` tables (``lattice_sq_offsets.cache_info()``). Built by
-    broadcasting three (G, G) per-axis tables, so the only full-size tensor is the int16 result (46 MiB at G = 17,
+    broadcasting three (G, G) per-axis tables, so the only full-size tensor is the int16 result (22 MiB at G = 15,
     32 MiB at G = 16, 364 MiB at the quantisation study's G = 24).
     """
     G = int(grid_bins)
