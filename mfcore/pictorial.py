@@ -524,14 +524,12 @@ def _prepare(heatmaps, projections_hm, stats, parents):
     return _clean(heatmaps, ok), projections_hm.to(heatmaps.device), limbs
 
 
-def _psm_stage(hm, P, stats, parents, grid_bins, cube_size_mm, centre_m, floor, min_std_m, chunk_elements, mode,
-               antialias):
+def _psm_stage(hm, P, stats, parents, grid_bins, cube_size_mm, centre_m, floor, min_std_m, chunk_elements, mode):
+    """The PSM on ``hm`` (already smoothed to the grid where antialiasing is on) → (B, J, 3)."""
     B, V, J = hm.shape[:3]
     G = int(grid_bins)
     s = cube_size_mm / 1000.0 / G
     points = psm_grid_m(centre_m, G, cube_size_mm)  # (B, G³, 3): cell centres
-    if antialias:
-        hm = _smooth_to_grid(hm, P, centre_m, s)
     log_u = _log_unary(hm, P, points[:, None], floor, mode)  # (B, J, G³)
     message = _grid_messages(G, s, _limb_terms(stats, s, min_std_m, hm.device), B, chunk_elements, hm.device)
     states = max_product_tree(log_u, message, parents)  # (B, J)
@@ -552,19 +550,18 @@ def psm_grid_m(centre_m: Tensor, grid_bins: int, cube_size_mm: float) -> Tensor:
     return centre_m.float()[:, None, :] + offsets[None]
 
 
-def _rpsm_stage(hm, P, pose_m, stats, limbs, parents, spacing_m, tolerance_spacing_m, bins, floor, min_std_m, mode,
-                antialias_centre_m):
+def _rpsm_stage(hm, P, pose_m, limb_index, terms, parents, spacing_m, bins, floor, mode):
+    """One RPSM stage on ``hm`` (already smoothed to this stage's spacing where antialiasing is on): every joint's
+    ``bins³`` candidates at ±spacing/2 around its estimate, the tree solved again → (B, J, 3). ``limb_index`` (parent,
+    child) index tensors and the limb ``terms`` are the same for every stage (built once per call)."""
     B, J = pose_m.shape[:2]
     axis = (torch.arange(bins, device=hm.device, dtype=torch.float32) - (bins - 1) / 2) * spacing_m
     offsets = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)  # (n³, 3)
     cand = pose_m[:, :, None, :] + offsets  # (B, J, n³, 3)
-    if antialias_centre_m is not None:
-        hm = _smooth_to_grid(hm, P, antialias_centre_m, spacing_m)
     log_u = _log_unary(hm, P, cand, floor, mode)  # (B, J, n³)
-    p = torch.tensor([a for a, _ in limbs], device=hm.device)
-    c = torch.tensor([b for _, b in limbs], device=hm.device)
+    p, c = limb_index
     d = (cand[:, p, :, None, :] - cand[:, c, None, :, :]).norm(dim=-1)  # (B, L, n³, n³), on the fly
-    mean, band, sigma = (t[:, None, None] for t in _limb_terms(stats, tolerance_spacing_m, min_std_m, hm.device))
+    mean, band, sigma = (t[:, None, None] for t in terms)
     log_pw = _length_log_compat(d, mean, band, sigma)  # (B, L, n³, n³)
     states = max_product_tree(log_u, log_pw, parents)
     return cand.gather(2, states[:, :, None, None].expand(B, J, 1, 3))[:, :, 0]
@@ -620,13 +617,23 @@ def rpsm(heatmaps: Tensor, projections_hm: Tensor, stats: LimbLengthStats, grid_
     elif centre_m.shape != (B, 3) or not torch.isfinite(centre_m).all():
         raise ValueError(f"centre_m must be a finite (B={B}, 3) tensor, got {tuple(centre_m.shape)}")
     centre_m = centre_m.to(hm.device)
-    pose = _psm_stage(hm, P, stats, parents, grid_bins, cube_size_mm, centre_m, floor, min_std_m, chunk_elements,
-                      interpolation, antialias)
+    s0 = cube_size_mm / 1000.0 / grid_bins  # the PSM cell: stage 1's spacing, and the limb band of every stage
+    hm_s = _smooth_to_grid(hm, P, centre_m, s0) if antialias else hm  # shared by the PSM and stage 1
+    pose = _psm_stage(hm_s, P, stats, parents, grid_bins, cube_size_mm, centre_m, floor, min_std_m, chunk_elements,
+                      interpolation)
     poses = [pose]
+    limb_index = (torch.tensor([a for a, _ in limbs], device=hm.device),
+                  torch.tensor([b for _, b in limbs], device=hm.device))
+    terms = _limb_terms(stats, s0, min_std_m, hm.device)
+    smoothing = antialias
     for t in range(1, stages + 1):
-        spacing = cube_size_mm / 1000.0 / grid_bins / 2 ** (t - 1)
-        pose = _rpsm_stage(hm, P, pose, stats, limbs, parents, spacing, cube_size_mm / 1000.0 / grid_bins, rpsm_bins,
-                           floor, min_std_m, interpolation, centre_m if antialias else None)
+        spacing = s0 / 2 ** (t - 1)
+        if smoothing and t > 1:
+            hm_s = _smooth_to_grid(hm, P, centre_m, spacing)
+            # the blur's σ shrinks with the spacing: once no (frame, view) needs one, no later stage does either, and
+            # the stages skip the smoothing (and its device sync) from then on
+            smoothing = hm_s is not hm
+        pose = _rpsm_stage(hm_s, P, pose, limb_index, terms, parents, spacing, rpsm_bins, floor, interpolation)
         poses.append(pose)
     return poses if return_stages else pose
 
