@@ -8,6 +8,8 @@
   (rendering, label heatmaps and the book's loop) is compared with.
 * :func:`fused_inference_ms` — milliseconds per image of the 2D estimator with fusion (backbone + MetaFuse), the
   figure MetaFuse Sec. 5.1 quotes as 0.015 s per image.
+* :func:`rpsm_frames_per_s` — frames per second of the RPSM (chapter 05) batched and one frame per call (live use),
+  the same code and heatmaps in both modes.
 Times are medians of ``repeats`` runs after ``warmup`` runs, synchronised on CUDA.
 """
 
@@ -155,3 +157,33 @@ def bare_backbone_images_per_s(profile, device: torch.device, steps: int = 20, w
 
     ms = time_ms(step, device, warmup=warmup, repeats=steps)
     return b.batch_size / (ms / 1e3)
+
+
+def rpsm_frames_per_s(heatmaps: torch.Tensor, projections_hm: torch.Tensor, stats, sizes, device: torch.device,
+                      batch: int | None = None, single_frames: int = 8) -> dict[str, float]:
+    """RPSM frames per second on (N, V, J, h, w) ``heatmaps``: "batched" (calls of ``batch`` frames, default the
+    profile's ``batch_frames``, over all N) and "one frame per call" (the first ``single_frames`` frames one by one).
+
+    Each mode runs after one warm-up call, so the PSM's offset table (built once per grid) is already cached: the
+    steady state of a session. Wall time, synchronised on CUDA.
+    """
+    from mfcore import pictorial
+
+    n = heatmaps.shape[0]
+    batch = min(batch or sizes.batch_frames, n)
+    single_frames = min(single_frames, n)
+    if n < 1 or single_frames < 1:
+        raise ValueError(f"need at least one frame, got {n} frames and single_frames={single_frames}")
+
+    def rate(frames: int, per_call: int) -> float:
+        pictorial.estimate_3d("rpsm", heatmaps[:per_call], projections_hm, stats, sizes, batch_frames=per_call)
+        _sync(device)
+        t0 = time.perf_counter()
+        for start in range(0, frames, per_call):
+            pictorial.estimate_3d("rpsm", heatmaps[start:min(start + per_call, frames)], projections_hm, stats, sizes,
+                                  batch_frames=per_call)
+        _sync(device)
+        return frames / (time.perf_counter() - t0)
+
+    return {"batched": rate(n, batch), "one frame per call": rate(single_frames, 1), "batch": float(batch),
+            "frames": float(n), "single_frames": float(single_frames)}

@@ -101,6 +101,38 @@ def pa_mpjpe_mm(pred_m: Tensor, gt_m: Tensor) -> Tensor:
     return mpjpe_mm(procrustes_align(pred_m, gt_m), gt_m)
 
 
+def pcp_correct(pred_m: Tensor, gt_m: Tensor, limbs=skeleton.LIMBS, fraction: float = 0.5) -> Tensor:
+    """Which limbs are correct parts, (..., J, 3) × 2 → (..., L) bool (the per-pose form of :func:`pcp`).
+
+    A limb (a, b) of ``limbs`` is correct in a pose when *both* of its estimated endpoints lie within ``fraction`` (½,
+    the usual PCP of multi-view 3D pose, e.g. on the Shelf and Campus benchmarks) of the limb's true length of their
+    true positions: ‖â − a‖ ≤ f·‖a − b‖ and ‖b̂ − b‖ ≤ f·‖a − b‖ (equality counts as correct). Units cancel.
+    """
+    if pred_m.shape != gt_m.shape or pred_m.dim() < 2 or pred_m.shape[-1] != 3:
+        raise ValueError(f"pred_m and gt_m must both be (..., J, 3), got {tuple(pred_m.shape)} and {tuple(gt_m.shape)}")
+    if not fraction > 0:
+        raise ValueError(f"fraction must be positive, got {fraction!r}")
+    J = pred_m.shape[-2]
+    limbs = tuple((int(a), int(b)) for a, b in limbs)
+    if not limbs or any(not (0 <= i < J) for ab in limbs for i in ab):
+        raise ValueError(f"limbs must be a non-empty list of (a, b) joint pairs in 0..{J - 1}, got {limbs[:4]}…")
+    a = torch.tensor([i for i, _ in limbs], device=gt_m.device)
+    b = torch.tensor([j for _, j in limbs], device=gt_m.device)
+    pred, gt = pred_m.double(), gt_m.double()
+    length = (gt[..., a, :] - gt[..., b, :]).norm(dim=-1)  # (..., L)
+    err_a = (pred[..., a, :] - gt[..., a, :]).norm(dim=-1)
+    err_b = (pred[..., b, :] - gt[..., b, :]).norm(dim=-1)
+    return (err_a <= fraction * length) & (err_b <= fraction * length)
+
+
+def pcp(pred_m: Tensor, gt_m: Tensor, limbs=skeleton.LIMBS, fraction: float = 0.5) -> Tensor:
+    """Percentage of Correct Parts per limb, as a fraction in [0, 1]: (..., J, 3) × 2 → (L,), pooled over all leading
+    dims (the poses). A limb is correct when both of its estimated endpoints lie within half the limb's true length of
+    the truth (:func:`pcp_correct`)."""
+    correct = pcp_correct(pred_m, gt_m, limbs, fraction)
+    return correct.reshape(-1, correct.shape[-1]).double().mean(0)
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # JDR of heatmaps against the labels of mfcore.backbone.cached_heatmaps (the one JDR of the book, MetaFuse Sec. 5.1)
 

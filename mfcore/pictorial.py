@@ -23,11 +23,18 @@ rigidly away from the evidence. The skeleton is a tree, so the best pose is foun
 message passing, leaves to root in log space, then back-tracking the argmax (:func:`max_product_tree`).
 
 * PSM (stage 0): one cubic grid of ``grid_bins³`` cell centres, shared by all joints, over a ``cube_size_mm`` cube
-  around the estimated root.
-* RPSM (stages 1..T, Cross View Fusion Sec. 4): every joint gets its own ``rpsm_bins³`` grid around its current
-  estimate; all joints are refined together with the pairwise term recomputed on the fly from the current candidates;
-  the grid spacing is the PSM cell size at stage 1 and halves at every stage, so after T stages the last cell is
-  ``cube_size / grid_bins / 2^(T−1)`` (:func:`final_cell_mm`). The limb band keeps the PSM's width at every stage (as
+  around the estimated root (:func:`psm_grid_m`). The book's grids are odd (15 at full, 7 at smoke), so that the cube
+  centre, the estimated root, is a cell centre: on the paper's even 16³ grid it falls on a cell corner, and the
+  pelvis can never be nearer than s·√3/2 (108 mm at 2 m / 16) to where the evidence puts it.
+* RPSM (stages 1..T, Cross View Fusion Sec. 4: "for each joint, we discretize the space around its current location
+  into a 2×2×2 grid", and the bounding volume of that grid shrinks by the number of bins every stage): every joint
+  gets its own ``rpsm_bins³`` grid around its current estimate; all joints are refined together with the pairwise term
+  recomputed on the fly from the current candidates. At stage t the candidates sit at ±s/2^t per axis around the
+  estimate (s the PSM cell: a bounding volume of side s/2^(t−1), halved every stage, as the reference code's
+  ``cur_grid_size / recur_nbins``), so T stages can move a joint by up to s (any point of its PSM cell and the
+  neighbouring half cells) and resolve it to ``final_cell_mm = s / 2^(T−1)``. The paper runs T = 10 (the profiles'
+  ``rpsm_stages``): 0.26 mm at 15³ over 2 m, far below any heatmap's resolution, so the 3D error is the evidence's,
+  not the grid's. The limb band keeps the PSM's width at every stage (as
   the reference keeps its tolerance): the estimate of a stage is still off by up to a PSM cell, so a band that shrank
   with the grid would lock the skeleton before the unary has placed it.
 
@@ -40,15 +47,15 @@ that bilinear interpolation flattens onto pixel centres. Both default to the pap
 profiles switch ``antialias`` on (``profile.pictorial.antialias``).
 
 **Batched, and its memory.** B frames go through one set of tensor ops: the unary is (B, J, S) from one
-``grid_sample`` over all views; the PSM pairwise never exists as (B, limbs, G³, G³) (4096² per limb and frame at
-G = 16, 17 GiB per limb for B = 64). Every frame's PSM grid is the same lattice up to a translation, so the distance
-between two cells depends only on their index offset: one table of squared integer offsets (G³, G³) (int32, 64 MiB at
-G = 16) serves all frames and limbs, and each limb's compatibility is a lookup in its table of the ≤ 3(G−1)² + 1
-possible values. Messages are exact max-plus products computed in chunks of parent cells, so the largest temporary is
-``B × chunk × G³`` floats, bounded by ``chunk_elements`` (default 2²⁷ floats = 512 MiB; B = 64, G = 16 → chunks of 512
-cells). Measured on one H100 (4 views, 17 joints, 64² heatmaps, G = 16, 3 stages, antialias on): 1.33 GiB peak for
-B = 64, about 770 frames/s, against about 75 frames/s one frame at a time (``benchmarks/bench_rpsm.py``). RPSM
-stages need only (B, limbs, n³, n³) with n³ = 8.
+``grid_sample`` over all views; the PSM pairwise never exists as (B, limbs, G³, G³) (3375² per limb and frame at
+G = 15, 2.7 GiB per limb for B = 64). Every frame's PSM grid is the same lattice up to a translation, so the distance
+between two cells depends only on their index offset: one table of squared integer offsets (G³, G³)
+(:func:`lattice_sq_offsets`, int16, 22 MiB at G = 15) serves all frames, limbs and calls, built once per grid and
+device and kept in a small LRU (it does not depend on the cameras); each limb's compatibility is a lookup in its table
+of the ≤ 3(G−1)² + 1 possible values. Messages are exact max-plus products computed in chunks of parent cells, in
+buffers allocated once per call, so the largest temporary is ``B × chunk × G³`` floats, bounded by ``chunk_elements``
+(default 2²⁷ floats = 512 MiB; B = 64, G = 15 → chunks of 621 cells), plus the offset table. RPSM stages need only
+(B, limbs, n³, n³) with n³ = 8. ``benchmarks/bench_rpsm.py`` measures frames/s batched and one frame per call.
 
 **Bad views.** A view whose heatmaps for a frame are all zero or contain NaN/inf is ignored with a warning (it never
 turns into a NaN pose); a frame left with fewer than 2 usable views is a ``ValueError`` naming it.
@@ -56,6 +63,7 @@ turns into a NaN pose); a frame left with fewer than 2 usable views is a ``Value
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import warnings
@@ -435,27 +443,72 @@ def _length_log_compat(d_m: Tensor, mean_m: Tensor, band_m: Tensor, sigma_m: Ten
     return -0.5 * (((d_m - mean_m).abs() - band_m).clamp_min(0.0) / sigma_m) ** 2
 
 
+OFFSET_CACHE_SIZE = 2  # lattices whose offset table is kept (the book uses one grid; the quantisation study sweeps)
+
+
+@functools.lru_cache(maxsize=OFFSET_CACHE_SIZE)
+def lattice_sq_offsets(grid_bins: int, device: str = "cpu") -> Tensor:
+    """Squared integer offsets between every two cells of a ``grid_bins³`` lattice: (G³, G³) int16, built once per grid.
+
+    Entry (a, c) is |i_a − i_c|² for the integer cell indices i (x slowest, z fastest, the order of the PSM grid);
+    values are ≤ 3(G−1)² (588 at G = 15), so int16 holds them up to G = 105. Every frame's PSM grid is the same lattice
+    up to a translation and the table does not depend on the cameras, so one table per (grid, device) serves every
+    frame, limb and call: an LRU of :data:`OFFSET_CACHE_SIZE` tables (``lattice_sq_offsets.cache_info()``). Built by
+    broadcasting three (G, G) per-axis tables, so the only full-size tensor is the int16 result (22 MiB at G = 15,
+    32 MiB at G = 16, 364 MiB at the quantisation study's G = 24).
+    """
+    G = int(grid_bins)
+    if G < 1 or 3 * (G - 1) ** 2 > torch.iinfo(torch.int16).max:
+        raise ValueError(f"grid_bins must be in 1..105 for an int16 offset table, got {grid_bins!r}")
+    i = torch.arange(G, device=device, dtype=torch.int16)
+    d2 = (i[:, None] - i[None, :]) ** 2  # (G, G) per axis
+    xy = d2[:, None, :, None] + d2[None, :, None, :]  # (G, G, G, G): (x_a, y_a, x_c, y_c)
+    table = xy[:, :, None, :, :, None] + d2[None, None, :, None, None, :]  # (x_a, y_a, z_a, x_c, y_c, z_c)
+    return table.reshape(G**3, G**3)
+
+
 def _grid_messages(G: int, spacing_m: float, terms: tuple[Tensor, Tensor, Tensor], batch: int, chunk_elements: int,
                    device) -> MessageFn:
     """Exact messages on the shared PSM lattice without a (G³, G³) table per limb and frame.
 
     The squared integer distance between cells a and c, Δ(a, c) = |i_a − i_c|², takes ≤ 3(G−1)² + 1 values; each limb's
-    log ψ is a lookup in its table of those values, done per chunk of parent cells.
+    log ψ is a lookup in its table of those values, done per chunk of parent cells. Δ comes from the cached
+    :func:`lattice_sq_offsets`; the chunk's indices, log ψ and the (B, chunk, G³) max-plus temporary live in buffers
+    allocated once per call and reused for every limb and chunk (a fresh 100 MB tensor per limb costs as much as the
+    arithmetic on a CPU).
     """
     S = G**3
-    idx = torch.stack(torch.meshgrid(*(torch.arange(G, device=device),) * 3, indexing="ij"), -1).reshape(S, 3)
     values = torch.arange(3 * (G - 1) ** 2 + 1, device=device, dtype=torch.float32)
     mean, band, sigma = (t[:, None] for t in terms)
     tables = _length_log_compat(spacing_m * values.sqrt()[None, :], mean, band, sigma)  # (L, K)
+    sq = lattice_sq_offsets(G, str(torch.device(device)))  # (S, S) int16, shared by all calls on this grid
     chunk = max(1, min(S, chunk_elements // max(1, batch * S)))
-    starts = list(range(0, S, chunk))
-    sq = [((idx[a:a + chunk, None, :] - idx[None, :, :]) ** 2).sum(-1).int().flatten() for a in starts]  # shared
+    index_buf = torch.empty(chunk * S, dtype=torch.int32, device=device)
+    one_chunk = chunk == S  # (small batches): the int32 indices are converted once per call, not per limb
+    if one_chunk:
+        index_buf.copy_(sq.reshape(-1))
+    psi_buf = torch.empty(chunk * S, dtype=torch.float32, device=device)
+    sum_buf = torch.empty(batch * chunk * S, dtype=torch.float32, device=device)
 
     def message(limb: int, energy_child: Tensor) -> tuple[Tensor, Tensor]:
+        B = energy_child.shape[0]
         best, arg = [], []
-        for d2 in sq:
-            log_psi = tables[limb].index_select(0, d2).view(1, -1, S)  # (1, chunk, S)
-            m, i = (log_psi + energy_child[:, None, :]).max(-1)  # (B, chunk)
+        for a in range(0, S, chunk):
+            n = min(chunk, S - a)
+            idx = index_buf[:n * S]
+            if not one_chunk:
+                idx.copy_(sq[a:a + n].reshape(-1))  # int16 -> int32 (index_select takes int32 or int64)
+            if B == 1:  # one frame: look log ψ up straight into the sum and add in place
+                total = sum_buf[:n * S]
+                torch.index_select(tables[limb], 0, idx, out=total)
+                total = total.view(1, n, S)
+                total.add_(energy_child[:, None, :])
+            else:
+                log_psi = psi_buf[:n * S]
+                torch.index_select(tables[limb], 0, idx, out=log_psi)
+                total = sum_buf[:B * n * S].view(B, n, S)
+                torch.add(log_psi.view(1, n, S), energy_child[:, None, :], out=total)
+            m, i = total.max(-1)  # (B, n)
             best.append(m)
             arg.append(i)
         return torch.cat(best, 1), torch.cat(arg, 1)
@@ -471,35 +524,44 @@ def _prepare(heatmaps, projections_hm, stats, parents):
     return _clean(heatmaps, ok), projections_hm.to(heatmaps.device), limbs
 
 
-def _psm_stage(hm, P, stats, parents, grid_bins, cube_size_mm, centre_m, floor, min_std_m, chunk_elements, mode,
-               antialias):
+def _psm_stage(hm, P, stats, parents, grid_bins, cube_size_mm, centre_m, floor, min_std_m, chunk_elements, mode):
+    """The PSM on ``hm`` (already smoothed to the grid where antialiasing is on) → (B, J, 3)."""
     B, V, J = hm.shape[:3]
     G = int(grid_bins)
     s = cube_size_mm / 1000.0 / G
-    axis = (torch.arange(G, device=hm.device, dtype=torch.float32) + 0.5 - G / 2) * s
-    offsets = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)  # (G³, 3)
-    points = centre_m.float()[:, None, :] + offsets[None]  # (B, G³, 3): cell centres
-    if antialias:
-        hm = _smooth_to_grid(hm, P, centre_m, s)
+    points = psm_grid_m(centre_m, G, cube_size_mm)  # (B, G³, 3): cell centres
     log_u = _log_unary(hm, P, points[:, None], floor, mode)  # (B, J, G³)
     message = _grid_messages(G, s, _limb_terms(stats, s, min_std_m, hm.device), B, chunk_elements, hm.device)
     states = max_product_tree(log_u, message, parents)  # (B, J)
     return points.gather(1, states[..., None].expand(B, J, 3))
 
 
-def _rpsm_stage(hm, P, pose_m, stats, limbs, parents, spacing_m, tolerance_spacing_m, bins, floor, min_std_m, mode,
-                antialias_centre_m):
+def psm_grid_m(centre_m: Tensor, grid_bins: int, cube_size_mm: float) -> Tensor:
+    """Cell centres of the PSM grid, (B, 3) centres → (B, G³, 3) metres, x slowest and z fastest.
+
+    ``grid_bins`` cells of side s = cube/G per axis, centred on ``centre_m``: cell i sits at (i + ½ − G/2)·s. With an
+    odd G the middle cell, index (G³ − 1)/2, is the centre itself (the estimated root is a state of the model); with
+    an even G, as the paper's 16, the centre falls on a cell corner and the nearest state is s·√3/2 away from it.
+    """
+    G = int(grid_bins)
+    s = cube_size_mm / 1000.0 / G
+    axis = (torch.arange(G, device=centre_m.device, dtype=torch.float32) - (G - 1) / 2) * s
+    offsets = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)  # (G³, 3)
+    return centre_m.float()[:, None, :] + offsets[None]
+
+
+def _rpsm_stage(hm, P, pose_m, limb_index, terms, parents, spacing_m, bins, floor, mode):
+    """One RPSM stage on ``hm`` (already smoothed to this stage's spacing where antialiasing is on): every joint's
+    ``bins³`` candidates at ±spacing/2 around its estimate, the tree solved again → (B, J, 3). ``limb_index`` (parent,
+    child) index tensors and the limb ``terms`` are the same for every stage (built once per call)."""
     B, J = pose_m.shape[:2]
     axis = (torch.arange(bins, device=hm.device, dtype=torch.float32) - (bins - 1) / 2) * spacing_m
     offsets = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)  # (n³, 3)
     cand = pose_m[:, :, None, :] + offsets  # (B, J, n³, 3)
-    if antialias_centre_m is not None:
-        hm = _smooth_to_grid(hm, P, antialias_centre_m, spacing_m)
     log_u = _log_unary(hm, P, cand, floor, mode)  # (B, J, n³)
-    p = torch.tensor([a for a, _ in limbs], device=hm.device)
-    c = torch.tensor([b for _, b in limbs], device=hm.device)
+    p, c = limb_index
     d = (cand[:, p, :, None, :] - cand[:, c, None, :, :]).norm(dim=-1)  # (B, L, n³, n³), on the fly
-    mean, band, sigma = (t[:, None, None] for t in _limb_terms(stats, tolerance_spacing_m, min_std_m, hm.device))
+    mean, band, sigma = (t[:, None, None] for t in terms)
     log_pw = _length_log_compat(d, mean, band, sigma)  # (B, L, n³, n³)
     states = max_product_tree(log_u, log_pw, parents)
     return cand.gather(2, states[:, :, None, None].expand(B, J, 1, 3))[:, :, 0]
@@ -530,8 +592,8 @@ def rpsm(heatmaps: Tensor, projections_hm: Tensor, stats: LimbLengthStats, grid_
          return_stages: bool = False) -> Tensor | list[Tensor]:
     """Recursive PSM (Cross View Fusion Sec. 4): the PSM, then ``stages`` joint refinements, → (B, J, 3) metres.
 
-    Stage t ≥ 1 gives each joint a ``rpsm_bins³`` grid of spacing ``cube/grid_bins/2^(t−1)`` centred on its current
-    estimate and solves the tree again over all joints at once, the limb terms recomputed from the new candidates.
+    Stage t ≥ 1 gives each joint a ``rpsm_bins³`` grid of spacing ``cube/grid_bins/2^(t−1)`` (candidates at
+    ±cube/grid_bins/2^t per axis for 2 bins) centred on its current estimate and solves the tree again over all joints at once, the limb terms recomputed from the new candidates.
     ``return_stages=True`` returns the list of the ``stages + 1`` poses (PSM first). Other arguments as :func:`psm`.
     """
     hm, P, limbs = _prepare(heatmaps, projections_hm, stats, parents)
@@ -555,13 +617,23 @@ def rpsm(heatmaps: Tensor, projections_hm: Tensor, stats: LimbLengthStats, grid_
     elif centre_m.shape != (B, 3) or not torch.isfinite(centre_m).all():
         raise ValueError(f"centre_m must be a finite (B={B}, 3) tensor, got {tuple(centre_m.shape)}")
     centre_m = centre_m.to(hm.device)
-    pose = _psm_stage(hm, P, stats, parents, grid_bins, cube_size_mm, centre_m, floor, min_std_m, chunk_elements,
-                      interpolation, antialias)
+    s0 = cube_size_mm / 1000.0 / grid_bins  # the PSM cell: stage 1's spacing, and the limb band of every stage
+    hm_s = _smooth_to_grid(hm, P, centre_m, s0) if antialias else hm  # shared by the PSM and stage 1
+    pose = _psm_stage(hm_s, P, stats, parents, grid_bins, cube_size_mm, centre_m, floor, min_std_m, chunk_elements,
+                      interpolation)
     poses = [pose]
+    limb_index = (torch.tensor([a for a, _ in limbs], device=hm.device),
+                  torch.tensor([b for _, b in limbs], device=hm.device))
+    terms = _limb_terms(stats, s0, min_std_m, hm.device)
+    smoothing = antialias
     for t in range(1, stages + 1):
-        spacing = cube_size_mm / 1000.0 / grid_bins / 2 ** (t - 1)
-        pose = _rpsm_stage(hm, P, pose, stats, limbs, parents, spacing, cube_size_mm / 1000.0 / grid_bins, rpsm_bins,
-                           floor, min_std_m, interpolation, centre_m if antialias else None)
+        spacing = s0 / 2 ** (t - 1)
+        if smoothing and t > 1:
+            hm_s = _smooth_to_grid(hm, P, centre_m, spacing)
+            # the blur's σ shrinks with the spacing: once no (frame, view) needs one, no later stage does either, and
+            # the stages skip the smoothing (and its device sync) from then on
+            smoothing = hm_s is not hm
+        pose = _rpsm_stage(hm_s, P, pose, limb_index, terms, parents, spacing, rpsm_bins, floor, interpolation)
         poses.append(pose)
     return poses if return_stages else pose
 

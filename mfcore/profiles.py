@@ -94,9 +94,14 @@ class MetaFuseSizes:
 class PictorialSizes:
     """Chapter 05: triangulation, PSM and RPSM (Cross View Fusion)."""
 
-    grid_bins: int = 8  # PSM bins per axis around the estimated root (16 in Cross View Fusion; 8 keeps CPU smoke fast)
+    # PSM bins per axis around the estimated root: odd, so that the cube's centre (the estimated root) is a bin centre
+    # (Cross View Fusion uses 16, whose centre falls on a cell corner). 15 at full, not 17: the PSM's max-plus messages
+    # cost G⁶ per limb and frame, so 15³ costs 0.68× the paper's 16³ (17³: 1.44×), which pays for the 7 stages added
+    # to reach the paper's 10, and the 10 stages bring any of these grids to a last cell below 0.3 mm. 7 at smoke (the
+    # smoke's 16² heatmaps are coarser than any of these cells; 7³ costs 0.45× the former 8³).
+    grid_bins: int = 7
     cube_size_mm: float = 2000.0  # side of the PSM cube
-    rpsm_stages: int = 3  # refinement stages after the PSM (grid spacing halves each stage)
+    rpsm_stages: int = 10  # refinement stages after the PSM, as Cross View Fusion Sec. 4 (each joint's grid halves)
     rpsm_bins: int = 2  # bins per axis of each joint's refinement grid (2×2×2 in the paper)
     test_frames: int = 32  # test poses of the robustness study
     quant_frames: int = 32  # the first of them in the quantisation study (24³ bins: ≈ 3 G message terms a pose)
@@ -171,7 +176,7 @@ PROFILES: dict[str, Profile] = {
                                stress_test_frames=100, trials=2,
                                first_order=True, batch_size=32, pretrain_steps=1000, full_steps=1000,
                                speed_batch=32, speed_repeats=10),
-        pictorial=PictorialSizes(grid_bins=16, test_frames=1000, quant_frames=250, bench_frames=512, bench_batch=64,
+        pictorial=PictorialSizes(grid_bins=15, test_frames=1000, quant_frames=250, bench_frames=512, bench_batch=64,
                                  quant_grid_bins=(4, 8, 12, 16, 24), quant_max_stages=6, stats_frames=20000),
         # Tekin: 3 seeds paid for by 4x larger minibatches (Adam's rate for θ scaled by √4, α and β at the paper's
         # 10⁻³): 13 epochs of 20 steps = 260 steps per network (was 10 x 79 = 790); each step is launch-bound on the

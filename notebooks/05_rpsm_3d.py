@@ -21,9 +21,17 @@
 # 1. the estimators: DLT triangulation of the heatmap maxima, confidence-weighted DLT, RANSAC over views, the
 #    Pictorial Structure Model (PSM) on a 3D grid, and the Recursive PSM (RPSM) of Cross View Fusion
 #    (`mfcore/pictorial.py`);
-# 2. how much the grid's quantisation costs (PSM error against grid size, RPSM error against the number of stages);
+# 2. how much the grid's quantisation costs (PSM error against grid size, RPSM error against the number of stages),
+#    and the 3D step's floor on ground-truth heatmaps of the test frames;
 # 3. how each estimator copes with misplaced heatmap peaks;
-# 4. the 3D tables of MetaFuse on the synthetic studio's rigs.
+# 4. the 3D tables of MetaFuse on the synthetic studio's rigs, with MPJPE, PA-MPJPE and PCP per limb.
+#
+# **The RPSM as the paper.** The PSM grid has {glue:text}`grid_bins`³ bins over {glue:text}`cube_mm` mm, then
+# {glue:text}`rpsm_stages` recursive stages of {glue:text}`rpsm_bins`³ bins per joint (Cross View Fusion Sec. 4: every
+# joint gets its own 2×2×2 grid around its current estimate, whose bounding volume halves every stage). The grid is
+# odd on purpose: its middle bin is then the root estimated from the heatmaps, where the paper's 16³ grid puts that
+# root on a cell corner, √3/2 of a cell (108 mm) from the nearest state. The full profile's 15 (not 17) keeps the PSM's
+# cost, which grows as the sixth power of the bins, below the paper's 16³ and pays for the seven added stages.
 #
 # **What differs from the public Cross View Fusion code.** That code centres its 3D grid on the *ground-truth* root and
 # scores limbs against the *ground-truth* limb lengths of the test frame. Here the grid is centred on the root
@@ -56,6 +64,10 @@ S = ch.profile.pictorial
 HM_PX, SIGMA_PX = ch.profile.studio.heatmap_px, ch.profile.studio.heatmap_sigma_px
 print(f"heatmaps {HM_PX}² px, PSM grid {S.grid_bins}³ over {S.cube_size_mm:.0f} mm, RPSM {S.rpsm_stages} stages of "
       f"{S.rpsm_bins}³, device {ch.device}")
+ch.glue("grid_bins", S.grid_bins)
+ch.glue("cube_mm", f"{S.cube_size_mm:.0f}")
+ch.glue("rpsm_stages", S.rpsm_stages)
+_ = ch.glue("rpsm_bins", S.rpsm_bins)
 
 # %% [markdown]
 # ## Limb lengths from training motions
@@ -80,8 +92,8 @@ limb_table.round(1)
 #
 # Perfect heatmaps (a Gaussian of σ = {glue:text}`sigma_px` px at every projected joint) of
 # {glue:text}`quant_frames` test poses in the H36M-like rig of test subject S9. The PSM can only answer with a cell
-# centre, so its error is bound to its cell ({glue:text}`psm_cell_mm` mm at {glue:text}`grid_bins`³ bins); each RPSM
-# stage halves the spacing around every joint. Two ways of reading the heatmaps are compared: the paper's (bilinear
+# centre, so its error is bound to its cell ({glue:text}`psm_cell_mm` mm at {glue:text}`quant_grid_bins`³ bins, the
+# study's grid nearest the book's); each RPSM stage halves the spacing around every joint. Two ways of reading the heatmaps are compared: the paper's (bilinear
 # values at each cell's projection) and ours, which first smooths each heatmap to the scale of the grid as projected
 # into that view, so that a coarse grid cannot fall between narrow peaks. Triangulating the heatmap maxima is the
 # reference: with perfect heatmaps only the heatmap's own pixel grid limits it.
@@ -107,7 +119,7 @@ for G in tqdm(S.quant_grid_bins, desc="grid sizes"):
                 pa = metrics.pa_mpjpe_mm(est.cpu(), quant_poses[sl].cpu())
                 rows += [dict(grid_bins=G, unary=unary, stages=t, mpjpe_mm=e, pa_mpjpe_mm=a)
                          for e, a in zip(err.tolist(), pa.tolist())]
-quant_frames = pd.DataFrame(rows)  # one row per frame: chapter 5's claim on perfect heatmaps pairs them
+quant_frames = pd.DataFrame(rows)  # one row per frame
 quant = (quant_frames.groupby(["grid_bins", "unary", "stages"], as_index=False, sort=False)
          [["mpjpe_mm", "pa_mpjpe_mm"]].mean()
          .assign(final_cell_mm=lambda d: [pictorial.final_cell_mm(S.cube_size_mm, g, t)
@@ -124,14 +136,15 @@ axes[0].axhline(tri_perfect, color="C2", ls="--", label="triangulation of maxima
 axes[0].set(xlabel="PSM bins per axis", ylabel="MPJPE (mm)", yscale="log", xticks=list(S.quant_grid_bins),
             title="PSM error falls with the grid's cell size")
 axes[0].legend(fontsize=8)
-at_grid = quant[quant.grid_bins == S.grid_bins]
+QUANT_G = min(S.quant_grid_bins, key=lambda g: (abs(g - S.grid_bins), g))  # the study's grid nearest the book's
+at_grid = quant[quant.grid_bins == QUANT_G]
 sns.lineplot(data=at_grid, x="stages", y="mpjpe_mm", hue="unary", marker="o", ax=axes[1])
-axes[1].plot(at_grid.stages.unique(), [pictorial.final_cell_mm(S.cube_size_mm, S.grid_bins, t)
+axes[1].plot(at_grid.stages.unique(), [pictorial.final_cell_mm(S.cube_size_mm, QUANT_G, t)
                                        for t in at_grid.stages.unique()], "k:", label="last cell side")
 axes[1].axhline(tri_perfect, color="C2", ls="--", label="triangulation of maxima")
 axes[1].set(xlabel="RPSM refinement stages (0 = PSM)", ylabel="MPJPE (mm)", yscale="log",
             xticks=list(range(S.quant_max_stages + 1)),
-            title=f"Each RPSM stage removes quantisation error ({S.grid_bins}³ PSM)")
+            title=f"Each RPSM stage removes quantisation error ({QUANT_G}³ PSM)")
 axes[1].legend(fontsize=8)
 for ax in axes:
     ax.yaxis.set_major_locator(mticker.LogLocator(subs=(1.0, 2.0, 5.0)))
@@ -145,8 +158,8 @@ paper = at_grid[at_grid.unary == "paper (bilinear read-out)"].set_index("stages"
 ch.glue("sigma_px", f"{SIGMA_PX:g}")
 ch.glue("quant_frames", len(quant_poses))
 ch.glue("robust_frames", len(test_poses))
-ch.glue("grid_bins", S.grid_bins)
-ch.glue("psm_cell_mm", f"{S.cube_size_mm / S.grid_bins:.0f}")
+ch.glue("quant_grid_bins", QUANT_G)
+ch.glue("psm_cell_mm", f"{S.cube_size_mm / QUANT_G:.0f}")
 ch.glue("quant_psm_mm", f"{ours.loc[0]:.1f}")
 ch.glue("quant_rpsm_stages", S.quant_max_stages)
 ch.glue("quant_rpsm_mm", f"{ours.loc[S.quant_max_stages]:.1f}")
@@ -155,7 +168,7 @@ ch.glue("quant_paper_rpsm_mm", f"{paper.loc[S.quant_max_stages]:.1f}")
 _ = ch.glue("quant_tri_mm", f"{tri_perfect:.1f}")
 
 # %% [markdown]
-# With {glue:text}`grid_bins`³ bins the PSM alone is off by {glue:text}`quant_psm_mm` mm (paper's read-out:
+# With {glue:text}`quant_grid_bins`³ bins the PSM alone is off by {glue:text}`quant_psm_mm` mm (paper's read-out:
 # {glue:text}`quant_paper_psm_mm` mm); after {glue:text}`quant_rpsm_stages` RPSM stages the error is
 # {glue:text}`quant_rpsm_mm` mm ({glue:text}`quant_paper_rpsm_mm` mm). Triangulating the maxima of these perfect
 # heatmaps gives {glue:text}`quant_tri_mm` mm: with nothing wrong in the heatmaps there is nothing for the pictorial
@@ -258,10 +271,12 @@ def heatmaps_for(method, k, target, trial=0, split="test"):
 
 
 def per_frame_errors(heatmaps, sample, estimators=TABLE_ESTIMATORS):
-    """{estimator: (MPJPE (N,), PA-MPJPE (N,)) in mm} for (N, V, J, h, w) heatmaps of one test set; frames seen by
-    different camera placements (the H36M-like test subjects) are estimated with their own cameras."""
+    """{estimator: (MPJPE (N,), PA-MPJPE (N,) in mm, correct parts (N, L) bool)} for (N, V, J, h, w) heatmaps of one
+    test set; frames seen by different camera placements (the H36M-like test subjects) are estimated with their own
+    cameras. A part (limb) is correct when both its estimated ends lie within half its true length of the truth."""
     n = heatmaps.shape[0]
-    out = {est: (torch.empty(n, dtype=torch.float64), torch.empty(n, dtype=torch.float64)) for est in estimators}
+    out = {est: (torch.empty(n, dtype=torch.float64), torch.empty(n, dtype=torch.float64),
+                 torch.empty(n, len(skeleton.LIMBS), dtype=torch.bool)) for est in estimators}
     for idx, P_image, _ in metrics.camera_sets(sample):
         P = pictorial.heatmap_projections(P_image, IMAGE_PX, HM_PX).to(ch.device)
         gt = sample["joints_3d_m"][idx]
@@ -269,6 +284,7 @@ def per_frame_errors(heatmaps, sample, estimators=TABLE_ESTIMATORS):
             pose = pictorial.estimate_3d(est, heatmaps[idx].to(ch.device), P, stats, S).cpu()
             out[est][0][idx] = metrics.mpjpe_mm(pose, gt).double()
             out[est][1][idx] = metrics.pa_mpjpe_mm(pose, gt).double()
+            out[est][2][idx] = metrics.pcp_correct(pose, gt)
     return out
 
 
@@ -278,9 +294,23 @@ def rows_for(rig, method, k, errors, **columns):
     for est in errors[0]:
         e = torch.cat([part[est][0] for part in errors])
         pa = torch.cat([part[est][1] for part in errors])
+        correct = torch.cat([part[est][2] for part in errors])
         out.append(dict(rig=rig, method=method, k=k, estimator=est, mpjpe_mm=e.mean().item(),
-                        pa_mpjpe_mm=pa.mean().item(), frames=len(e), **columns))
+                        pa_mpjpe_mm=pa.mean().item(), pcp=correct.double().mean().item(), frames=len(e), **columns))
     return out
+
+
+PCP_ROWS = []  # PCP per limb of the headline settings (pcp.csv)
+LIMB_NAMES = [f"{skeleton.JOINT_NAMES[p]}–{skeleton.JOINT_NAMES[c]}" for p, c in skeleton.LIMBS]
+
+
+def keep_pcp(rig, method, k, errors):
+    """Add the PCP of every limb (and of all limbs) of a list of per_frame_errors results (pooled) to PCP_ROWS."""
+    for est in errors[0]:
+        correct = torch.cat([part[est][2] for part in errors]).double()  # (N, L)
+        per_limb = dict(zip(LIMB_NAMES, correct.mean(0).tolist()), all=correct.mean().item())
+        PCP_ROWS.extend(dict(rig=rig, method=method, k=k, estimator=est, limb=limb, pcp=v, frames=len(correct))
+                        for limb, v in per_limb.items())
 
 
 FRAMES = []  # per-frame errors of the settings of mpjpe.csv: the units of the paired comparisons (mpjpe_frames.csv)
@@ -289,14 +319,14 @@ FRAMES = []  # per-frame errors of the settings of mpjpe.csv: the units of the p
 def keep_frames(rig, method, k, errors, trials=None, smoothing="not a sequence"):
     """Add the per-frame MPJPE of a list of per_frame_errors results (one per trial) to FRAMES."""
     for trial, part in zip(trials or range(len(errors)), errors):
-        for est, (e, _) in part.items():
+        for est, (e, *_) in part.items():
             FRAMES.extend(dict(rig=rig, method=method, k=k, trial=trial, estimator=est, smoothing=smoothing, frame=i,
                                mpjpe_mm=round(v, 2)) for i, v in enumerate(e.tolist()))
 
 
 def select(errors, mask):
     """The frames ``mask`` (N,) bool of a per_frame_errors result."""
-    return {est: (e[mask], pa[mask]) for est, (e, pa) in errors.items()}
+    return {est: tuple(x[mask] for x in values) for est, values in errors.items()}
 
 
 # %% [markdown]
@@ -311,6 +341,7 @@ for method, k in tqdm(TABLE2, desc="Table 2 methods"):
     err = per_frame_errors(heatmaps, sample)
     rows += rows_for("h36m", method, k, [err], motion_type="all", trial=0, split="test")
     keep_frames("h36m", method, k, [err])
+    keep_pcp("h36m", method, k, [err])
     for s in dict.fromkeys(sample["subject"].tolist()):
         subject_rows += rows_for("h36m", method, k, [select(err, sample["subject"] == s)], subject=f"S{s}")
     stress_rows += rows_for("h36m", method, k, [per_frame_errors(*heatmaps_for(method, k, "h36m", split="stress"))],
@@ -324,6 +355,105 @@ table2.pivot_table(index=["method", "k"], columns="estimator", values="mpjpe_mm"
 # %%
 by_subject[by_subject.estimator == "rpsm"].pivot_table(index=["method", "k"], columns="subject", values="mpjpe_mm",
                                                        sort=False).round(1)
+
+# %% [markdown]
+# ### The 3D step's floor: ground-truth heatmaps of the test frames
+#
+# What the estimators lose on their own: the ground-truth Gaussian heatmaps of the same H36M-like test frames (each
+# subject with its own cameras), through triangulation of their maxima, the PSM, and the RPSM after each of its
+# {glue:text}`rpsm_stages` stages, on the book's odd {glue:text}`grid_bins`³ grid and on the even
+# {glue:text}`floor_even_bins`³ grid beside it (the paper's 16 at the full profile). The even grid's centre falls on a
+# cell corner, so its PSM cannot put the root where the heatmaps do; the odd grid's middle bin is that root. This is
+# the floor under every row of the tables: no 2D method can make the 3D step better than perfect heatmaps do.
+
+# %%
+FLOOR_GRIDS = (S.grid_bins, S.grid_bins + 1)  # the book's odd grid and the even one above it (16: the paper's)
+gt_heatmaps, gt_sample = heatmaps_for("GroundTruth2D", 0, "h36m")
+floor_err = {}  # (estimator, grid_bins, stages) -> per-frame MPJPE (N,) mm
+n_floor = gt_heatmaps.shape[0]
+for idx, P_image, _ in metrics.camera_sets(gt_sample):
+    P = pictorial.heatmap_projections(P_image, IMAGE_PX, HM_PX).to(ch.device)
+    hm, gt = gt_heatmaps[idx].to(ch.device), gt_sample["joints_3d_m"][idx]
+    poses = {("triangulation", 0, 0): pictorial.triangulate_argmax(hm, P)}
+    for G in tqdm(FLOOR_GRIDS, desc="floor grids", leave=False):
+        calls = [pictorial.rpsm(hm[b:b + S.batch_frames], P, stats, G, S.cube_size_mm, S.rpsm_stages, S.rpsm_bins,
+                                antialias=S.antialias, return_stages=True) for b in range(0, len(idx), S.batch_frames)]
+        for t, parts in enumerate(zip(*calls)):  # stage t of every call: 0 is the PSM
+            poses[("psm" if t == 0 else "rpsm", G, t)] = torch.cat(parts)
+    for key, pose in poses.items():
+        floor_err.setdefault(key, torch.empty(n_floor, dtype=torch.float64))[idx] = \
+            metrics.mpjpe_mm(pose.cpu(), gt).double()
+floor = pd.DataFrame([dict(estimator=e, grid_bins=g, stages=t, mpjpe_mm=err.mean().item())
+                      for (e, g, t), err in floor_err.items()])
+ch.save_table(floor, "floor")
+
+fig, ax = plt.subplots(figsize=(7.5, 4.2))
+for G, colour in zip(FLOOR_GRIDS, ("C0", "C1")):
+    part = floor[floor.grid_bins == G]
+    ax.plot(part.stages, part.mpjpe_mm, "o-", color=colour,
+            label=f"PSM + RPSM, {G}³ grid ({'odd: root on a bin centre' if G % 2 else 'even: root on a corner'})")
+    ax.plot(part.stages, [pictorial.final_cell_mm(S.cube_size_mm, G, t) for t in part.stages], ":", color=colour,
+            label=f"last cell side, {G}³")
+tri_floor = floor[floor.estimator == "triangulation"].mpjpe_mm.iloc[0]
+ax.axhline(tri_floor, color="C2", ls="--", label="triangulation of the maxima")
+final = floor.set_index(["estimator", "grid_bins", "stages"]).mpjpe_mm
+rpsm_floor = final.loc[("rpsm", S.grid_bins, S.rpsm_stages)]
+ax.set(xlabel="RPSM stages (0 = the PSM alone)", ylabel="MPJPE on ground-truth heatmaps (mm)", yscale="log",
+       xticks=list(range(S.rpsm_stages + 1)),
+       title=f"The RPSM's floor: {rpsm_floor:.1f} mm after {S.rpsm_stages} stages ({S.grid_bins}³), "
+             f"triangulation {tri_floor:.1f} mm")
+ax.yaxis.set_major_locator(mticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+ax.yaxis.set_major_formatter(mticker.ScalarFormatter())
+ax.yaxis.set_minor_formatter(mticker.NullFormatter())
+ax.legend(fontsize=7)
+fig.tight_layout()
+ch.save_figure(fig, "floor")
+even = FLOOR_GRIDS[1]
+ch.glue("floor_even_bins", even)
+ch.glue("floor_frames", n_floor)
+ch.glue("floor_tri_mm", f"{tri_floor:.1f}")
+ch.glue("floor_psm_mm", f"{final.loc[('psm', S.grid_bins, 0)]:.1f}")
+ch.glue("floor_even_psm_mm", f"{final.loc[('psm', even, 0)]:.1f}")
+ch.glue("floor_rpsm_mm", f"{rpsm_floor:.1f}")
+ch.glue("floor_even_rpsm_mm", f"{final.loc[('rpsm', even, S.rpsm_stages)]:.1f}")
+ch.glue("floor_final_cell_mm", f"{pictorial.final_cell_mm(S.cube_size_mm, S.grid_bins, S.rpsm_stages):.2f}")
+floor.pivot_table(index="stages", columns=["estimator", "grid_bins"], values="mpjpe_mm").round(1)
+
+# %% [markdown]
+# On {glue:text}`floor_frames` test frames with perfect heatmaps, the PSM alone is off by {glue:text}`floor_psm_mm` mm
+# on the {glue:text}`grid_bins`³ grid ({glue:text}`floor_even_psm_mm` mm on the {glue:text}`floor_even_bins`³ grid);
+# after {glue:text}`rpsm_stages` RPSM stages, whose last cell is {glue:text}`floor_final_cell_mm` mm, the error is
+# {glue:text}`floor_rpsm_mm` mm ({glue:text}`floor_even_rpsm_mm` mm), against {glue:text}`floor_tri_mm` mm for plain
+# triangulation of the maxima. What remains after the last stages is not the grid's: it is how far the heatmaps' own
+# pixels, the smoothing of the unary and the limb-length prior (training statistics, not the test person's) let the
+# estimate sit from the truth.
+
+# %% [markdown]
+# ### Speed: batched, and one frame per call
+#
+# The RPSM of the tables runs {glue:text}`speed_batch` frames per call; live use wants one frame per call. The PSM's
+# table of grid offsets is built once per grid (`pictorial.lattice_sq_offsets`) and reused by every later call, so a
+# single frame costs its own message passing only. Measured here on {glue:text}`speed_device`, on the ground-truth
+# heatmaps of the first test subject's frames, after one warm-up call in each mode (`benchmarks/bench_rpsm.py` prints
+# the same two rates on synthetic heatmaps; wall time, in `speed.json`, not a CSV: it differs run to run).
+
+# %%
+from mfbook import speed
+
+idx0, P0_image, _ = metrics.camera_sets(gt_sample)[0]
+P0 = pictorial.heatmap_projections(P0_image, IMAGE_PX, HM_PX).to(ch.device)
+rates = speed.rpsm_frames_per_s(gt_heatmaps[idx0].to(ch.device), P0, stats, S, ch.device, single_frames=8)
+setting = (f"{S.grid_bins}³ PSM over {S.cube_size_mm:.0f} mm + {S.rpsm_stages} RPSM stages of {S.rpsm_bins}³, "
+           f"{gt_heatmaps.shape[1]} views, 17 joints, {HM_PX}² heatmaps")
+speed_table = pd.DataFrame([
+    dict(measurement=f"RPSM, batched (B = {int(rates['batch'])})", frames_per_s=rates["batched"],
+         ms_per_frame=1000 / rates["batched"], frames=int(rates["frames"]), setting=setting),
+    dict(measurement="RPSM, one frame per call", frames_per_s=rates["one frame per call"],
+         ms_per_frame=1000 / rates["one frame per call"], frames=int(rates["single_frames"]), setting=setting)])
+ch.save_timings(speed_table, "speed")
+ch.glue("speed_batch", int(rates["batch"]))
+ch.glue("speed_device", chapter.device_name(ch.device))
+speed_table.round(2)
 
 # %% [markdown]
 # ### Table 3 analog: the Total-Capture-like ring, by motion type
@@ -345,6 +475,7 @@ for method, k in tqdm((("NoFusion", 0), ("MetaFuse", TC_K)), desc="Table 3 metho
         part += rows_for("totalcapture", method, k, [err], motion_type="all", trial=0, split=split)
         if split == "test":
             keep_frames("totalcapture", method, k, [err])
+            keep_pcp("totalcapture", method, k, [err])
         for mt in sorted(set(tc_type)):
             part += rows_for("totalcapture", method, k, [select(err, torch.as_tensor(tc_type == mt))], motion_type=mt,
                              trial=0, split=split)
@@ -368,9 +499,34 @@ for method, k in tqdm(PANOPTIC, desc="Panoptic methods"):
     errs = [per_frame_errors(*heatmaps_for(method, k, "dome_heldout", trial)) for trial in range(TRIALS)]
     rows += rows_for("dome_heldout", method, k, errs, motion_type="all", trial=-1, split="test")
     keep_frames("dome_heldout", method, k, errs)
+    keep_pcp("dome_heldout", method, k, errs)
 panoptic = pd.DataFrame(rows)
 ch.glue("trials", TRIALS)
 panoptic.pivot_table(index=["method", "k"], columns="estimator", values="mpjpe_mm", sort=False).round(1)
+
+# %% [markdown]
+# ### PCP per limb
+#
+# The Percentage of Correct Parts, the metric readers of multi-view 3D pose expect beside MPJPE: a limb is correct when
+# both of its estimated ends lie within half of its true length of the truth (`mfcore.metrics.pcp`). The same test
+# frames and estimates as the tables above (`pcp.csv`: every limb and all limbs together, for each rig, method and
+# estimator; `mpjpe.csv` carries the all-limbs PCP beside MPJPE and PA-MPJPE). Below: the RPSM rows.
+
+# %%
+pcp_table = pd.DataFrame(PCP_ROWS)
+ch.save_table(pcp_table, "pcp")
+pcp_rpsm = pcp_table[pcp_table.estimator == "rpsm"].assign(
+    setting=lambda d: [f"{r}: {m}" + (f"^{k}" if k and m != "NaiveFuseFull" else "")
+                       for r, m, k in zip(d.rig, d.method, d.k)])
+pcp_view = pcp_rpsm.pivot_table(index="limb", columns="setting", values="pcp", sort=False)
+worst_limb = pcp_rpsm[(pcp_rpsm.limb != "all") & (pcp_rpsm.method != "GroundTruth2D")].groupby("limb").pcp.mean()
+ch.glue("pcp_worst_limb", worst_limb.idxmin())
+ch.glue("pcp_worst_limb_pct", f"{100 * worst_limb.min():.0f}")
+(100 * pcp_view).round(0)
+
+# %% [markdown]
+# Averaged over the 2D methods and rigs, the least often correct limb under the RPSM is {glue:text}`pcp_worst_limb`
+# ({glue:text}`pcp_worst_limb_pct` % of the test frames).
 
 # %% [markdown]
 # ### Stress motions, apart
@@ -390,11 +546,16 @@ stress[stress.estimator == "rpsm"].pivot_table(index=["rig", "method", "k"], col
 # ### Temporal smoothing of a walking clip (MetaFuse Sec. 5.3)
 #
 # MetaFuse smooths its 3D poses over time with a Savitzky-Golay filter as a proof of concept and finds the Walking error
-# about 5 mm lower. Here: the test segment of the walking clip ({glue:text}`walk_frames` consecutive frames at
-# {glue:text}`walk_fps` fps, its path centred on the capture volume) in the Total-Capture-like ring, estimated frame by
-# frame with the RPSM, then filtered per joint coordinate with a window of {glue:text}`savgol_window` frames
-# (polynomial order {glue:text}`savgol_polyorder`). The studio draws a new scene (clothes, occluders, light) for every
-# frame, so per-frame errors are less correlated in time than in a real video, which favours the filter.
+# about 5 mm lower. Here: the studio's walking clip as one contiguous sequence, all {glue:text}`walk_frames` frames at
+# {glue:text}`walk_fps` fps (its held-out test segment alone has only {glue:text}`walk_test_frames`, shorter than the
+# filter), its path centred on the capture volume, in the Total-Capture-like ring, rendered as one scene (the same
+# clothes, room, light and occluders in every frame, as in a video; the tables' test frames draw a new scene each).
+# The 2D models were finetuned on frames of the training motions, which include this clip's first frames in other
+# scenes; that touches both sides of the comparison alike. Each frame is estimated with the RPSM, then every joint
+# coordinate is filtered over time with a window of {glue:text}`savgol_window` frames (polynomial order
+# {glue:text}`savgol_polyorder`). The gain is paired per frame, with a block bootstrap interval (blocks of
+# {glue:text}`walk_block_frames` consecutive frames resampled together, `mfcore.claims.savgol_interval`): neighbouring
+# frames of a clip are not independent.
 
 # %%
 from scipy.signal import savgol_filter
@@ -402,13 +563,18 @@ from scipy.signal import savgol_filter
 from mfcore import data
 
 walk = next(c for c in library.clips if "test" in c.splits and c.motion_type == "walk")
-_, walk_first, walk_end = next(seg for seg in walk.segments if seg[0] == "test")  # the clip's held-out test segment
-walk_m = walk.joints_3d_m[walk_first:walk_end].clone().float()
+_, test_first, test_end = next(seg for seg in walk.segments if seg[0] == "test")  # the held-out test segment
+walk_first = 0
+walk_m = walk.joints_3d_m.clone().float()  # the whole clip, contiguous
 walk_m[..., :2] -= walk_m[len(walk_m) // 2, 0, :2].clone()  # centre the clip's path on the volume
-walk_views = data.render_multiview("totalcapture", walk_m, ch.profile, seed + 30, ch.device)
-walk_pred = backbone.predict_heatmaps(backbone.warmup_backbone(ch.profile, seed, ch.device), walk_views.images)
-walk_sample = dict(pred=walk_pred.cpu(), target=walk_views.heatmaps.cpu(), joints_3d_m=walk_m,
-                   projections=walk_views.projections.cpu())
+# one scene for the whole clip: frame i's scene depends only on (seed, i), so rendering every frame as frame 0 of its
+# own call with the same seed gives every frame the same clothes, room, light and occluder spots
+walk_views = [data.render_multiview("totalcapture", walk_m[i:i + 1], ch.profile, seed + 30, ch.device)
+              for i in tqdm(range(len(walk_m)), desc="walking clip", leave=False)]
+walk_images = torch.cat([v.images for v in walk_views])
+walk_pred = backbone.predict_heatmaps(backbone.warmup_backbone(ch.profile, seed, ch.device), walk_images)
+walk_sample = dict(pred=walk_pred.cpu(), target=torch.cat([v.heatmaps for v in walk_views]).cpu(), joints_3d_m=walk_m,
+                   projections=walk_views[0].projections.cpu())
 P_tc = pictorial.heatmap_projections(walk_sample["projections"], IMAGE_PX, HM_PX).to(ch.device)
 window = min(S.savgol_window, len(walk_m) - (1 - len(walk_m) % 2))  # odd and no longer than the clip
 walk_heatmaps = {  # the clip is rendered on its own: the ring's MetaFuse^K model itself (chapter 4's recipe) fuses it
@@ -428,12 +594,19 @@ for method, heatmaps in walk_heatmaps.items():
         tracks[(method, name)] = metrics.mpjpe_mm(est, walk_m)
         keep_frames("totalcapture", method, TC_K if method == "MetaFuse" else 0,
                     [{"rpsm": (tracks[(method, name)], None)}], smoothing=name)
+walk_frames = pd.DataFrame(FRAMES)
+walk_frames = walk_frames[(walk_frames.rig == "totalcapture") & walk_frames.smoothing.isin(["none", "savgol"])]
+savgol_iv = {method: paper_claims.savgol_interval(walk_frames, method, seed=seed) for method in walk_heatmaps}
 smoothing = pd.DataFrame(rows)
+for column in ("difference_mm", "ci_low", "ci_high"):  # Savitzky-Golay − per frame, on the savgol rows
+    smoothing[column] = [getattr(savgol_iv[m], {"difference_mm": "diff", "ci_low": "low", "ci_high": "high"}[column])
+                         if name == "savgol" else float("nan") for m, name in zip(smoothing.method, smoothing.smoothing)]
 ch.save_table(smoothing, "smoothing")
 
 fig, ax = plt.subplots(figsize=(7.5, 3.6))
 t_s = (walk_first + np.arange(len(walk_m))) / walk.fps
 colours = {"NoFusion": "C0", "MetaFuse": "C1"}
+ax.axvspan(test_first / walk.fps, (test_end - 1) / walk.fps, color="0.9", label="the clip's held-out test segment")
 for (method, name), err in tracks.items():
     if method in colours:
         ax.plot(t_s, err.numpy(), color=colours[method], ls="-" if name == "none" else "--",
@@ -447,6 +620,10 @@ ax.legend(fontsize=8)
 fig.tight_layout()
 ch.save_figure(fig, "smoothing")
 ch.glue("walk_frames", len(walk_m))
+ch.glue("walk_test_frames", test_end - test_first)
+ch.glue("walk_block_frames", paper_claims.WALK_BLOCK_FRAMES)
+ch.glue("savgol_ci_metafuse", f"[{savgol_iv['MetaFuse'].low:+.1f}, {savgol_iv['MetaFuse'].high:+.1f}]")
+ch.glue("savgol_ci_nofusion", f"[{savgol_iv['NoFusion'].low:+.1f}, {savgol_iv['NoFusion'].high:+.1f}]")
 ch.glue("walk_fps", f"{walk.fps:g}")
 ch.glue("savgol_window", window)
 ch.glue("savgol_polyorder", S.savgol_polyorder)
@@ -455,11 +632,14 @@ ch.glue("savgol_gain_nofusion_mm", f"{gain.loc['NoFusion']:.1f}")
 smoothing.round(1)
 
 # %% [markdown]
-# Smoothing changes the walking clip's MPJPE by {glue:text}`savgol_gain_metafuse_mm` mm for MetaFuse and by
-# {glue:text}`savgol_gain_nofusion_mm` mm for NoFusion (positive: lower error after smoothing; the paper: about 5 mm).
+# Smoothing changes the walking clip's MPJPE by {glue:text}`savgol_gain_metafuse_mm` mm for MetaFuse (95 % interval
+# of smoothed − per frame: {glue:text}`savgol_ci_metafuse` mm) and by {glue:text}`savgol_gain_nofusion_mm` mm for
+# NoFusion ({glue:text}`savgol_ci_nofusion` mm); positive gains are lower errors after smoothing (the paper: about
+# 5 mm).
 
 # %%
-mpjpe = pd.concat([table2, table3, panoptic, smoothing, stress], ignore_index=True)
+mpjpe = pd.concat([table2, table3, panoptic, smoothing.drop(columns=["difference_mm", "ci_low", "ci_high"]), stress],
+                  ignore_index=True)
 # the paper's K each K stands for (same rank; 0 for methods not finetuned on K frames)
 mpjpe["paper_k"] = [fewshot.paper_k(k, ch.profile, m) for m, k in zip(mpjpe.method, mpjpe.k)]
 mpjpe["smoothing"] = mpjpe.smoothing.fillna("not a sequence")  # sampled frames: no temporal filter applies
@@ -512,9 +692,9 @@ comparison = pd.DataFrame([dict(rig=r, method=m, paper_k=k, k=shots(k) if k else
 ch.save_table(comparison, "paper_comparison")
 
 def perfect(stages):
-    """Per-frame RPSM MPJPE (mm) on the perfect heatmaps at the book's grid after ``stages`` refinements."""
-    q = quant_frames[(quant_frames.grid_bins == S.grid_bins) & (quant_frames.unary == "smoothed to the grid (ours)")]
-    return q[q.stages == stages].mpjpe_mm.to_numpy()
+    """Per-frame MPJPE (mm) on the ground-truth heatmaps of the test frames (the floor study), book's grid, after
+    ``stages`` RPSM refinements (0: the PSM)."""
+    return floor_err[("rpsm" if stages else "psm", S.grid_bins, stages)].numpy()
 
 
 def setting(rig, method, k=0, smoothing="not a sequence"):
@@ -525,13 +705,15 @@ def interval(lower, higher):
     """The claim "lower has the smaller MPJPE": paired interval of lower − higher (mm) on the same frames."""
     if lower["rig_prefix"] == "perfect":
         return paper_stats.paired_bootstrap(perfect(lower["k"]), perfect(higher["k"]), seed=seed)
+    if lower["smoothing"] == "savgol":  # the walking clip: blocks of consecutive frames (claims.savgol_interval)
+        return paper_claims.savgol_interval(mpjpe_frames, lower["method"], seed=seed)
     return paper_claims.mm_interval(mpjpe_frames, lower["rig_prefix"],
                                     (lower["method"], lower["k"], lower["smoothing"]),
                                     (higher["method"], higher["k"], higher["smoothing"]), k_column="k", seed=seed)
 
 
 CLAIMS = [  # (claim, lower, higher): the claim holds when lower's error is below higher's (the interval rule)
-    ("RPSM beats the PSM on perfect heatmaps (Cross View Fusion Sec. 4)",
+    ("RPSM beats the PSM on ground-truth heatmaps of the test frames (Cross View Fusion Sec. 4)",
      dict(rig_prefix="perfect", k=S.rpsm_stages), dict(rig_prefix="perfect", k=0))]
 for small, large in ((50, 100), (100, 500)):
     if shots(small) != shots(large):

@@ -199,3 +199,12 @@ def test_chapter_5_reads_each_side_of_a_comparison_with_its_own_smoothing():
     assert (iv.diff, iv.n) == (pytest.approx(1.0), FRAMES)
     iv = claims.mm_interval(frames, "h36m", ("MetaFuse", 500), ("NoFusion", 0))
     assert iv.low == pytest.approx(-10.0) and iv.high == pytest.approx(-10.0)
+
+
+def test_the_savgol_interval_resamples_blocks_of_consecutive_walking_frames():
+    frames = mpjpe_frames(savgol_gain_meta=2.0)
+    iv = claims.savgol_interval(frames, "MetaFuse")
+    blocks = -(-FRAMES // claims.WALK_BLOCK_FRAMES)  # ceil: the clip's frames in blocks of the filter's window
+    assert (iv.diff, iv.n, iv.clusters) == (pytest.approx(-2.0), FRAMES, blocks)
+    assert iv.low == pytest.approx(-2.0) and iv.high == pytest.approx(-2.0)  # the same gain on every frame
+    assert claims.savgol_interval(frames, "GroundTruth2D").diff == pytest.approx(-5.0)

@@ -112,3 +112,23 @@ def test_per_frame_detections_sum_to_the_pooled_jdr():
     total = [r for r in rows if r["joint"] == "mean"]
     assert sum(r["counted"] for r in total) == int(((gt >= -0.5) & (gt <= image_px - 0.5)).all(-1).sum())
     assert torch.isfinite(per_joint).all()
+
+
+def test_pcp_counts_a_limb_when_both_ends_are_within_half_its_length():
+    # a two-limb chain 0-1-2 along x: limb (0, 1) is 1 m long, limb (1, 2) 2 m long
+    gt = torch.tensor([[[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [3.0, 0.0, 0.0]]]).repeat(4, 1, 1)
+    pred = gt.clone()
+    pred[1, 1, 1] = 0.5  # joint 1 off by exactly half of limb (0, 1): still correct (≤), and well within limb (1, 2)
+    pred[2, 0, 2] = 0.6  # joint 0 off by 0.6 m: limb (0, 1) wrong, limb (1, 2) untouched
+    pred[3, 2, 0] = 4.0  # joint 2 off by 1 m = half of limb (1, 2): correct; 4.01 would not be
+    pred[3, 1, 1] = 0.9  # joint 1 off by 0.9 m: limb (0, 1) wrong (> 0.5), limb (1, 2) correct (< 1.0)
+    assert metrics.pcp_correct(pred, gt, limbs=((0, 1), (1, 2))).tolist() == [[True, True], [True, True],
+                                                                               [False, True], [False, True]]
+    got = metrics.pcp(pred, gt, limbs=((0, 1), (1, 2)))
+    assert got.tolist() == [2 / 4, 4 / 4]
+    assert metrics.pcp(gt[:1], gt[:1], limbs=((0, 1), (1, 2))).tolist() == [1.0, 1.0]
+    assert metrics.pcp(pred.reshape(2, 2, 3, 3), gt.reshape(2, 2, 3, 3), limbs=((0, 1), (1, 2))).tolist() == [0.5, 1.0]
+    with pytest.raises(ValueError, match="joint pairs"):
+        metrics.pcp(pred, gt, limbs=((0, 3),))
+    with pytest.raises(ValueError, match="must both be"):
+        metrics.pcp(pred, gt[:, :2])

@@ -375,3 +375,70 @@ def test_rendered_heatmaps_peak_at_the_projection_and_are_seeded():
     assert not torch.equal(a, pc.render_gaussian_heatmaps(X, P, HEATMAP_PX, 2.0, **noisy, seed=8))
     with pytest.raises(ValueError, match="sigma_px"):
         pc.render_gaussian_heatmaps(X, P, HEATMAP_PX, 0.0)
+
+
+# ------------------------------------------------------------------------ the paper's RPSM: odd grid, 10 stages, cache
+
+# A toy rig of three orthographic views (xy, xz and yz planes, 16 heatmap px per metre): every point whose coordinates
+# are multiples of 1/16 m projects onto pixel centres, where a bilinear read of its Gaussian peaks exactly.
+TOY_P = torch.tensor([[[16.0, 0, 0, 32], [0, 16, 0, 32], [0, 0, 0, 1]],
+                      [[16.0, 0, 0, 32], [0, 0, 16, 16], [0, 0, 0, 1]],
+                      [[0.0, 16, 0, 32], [0, 0, 16, 16], [0, 0, 0, 1]]])
+TOY_PARENTS = (-1, 0, 1, 0, 3)  # a root with two two-limb chains
+TOY_M = torch.tensor([[[0.0, 0.0, 1.0], [0.25, 0.0, 1.0], [0.25, 0.0, 0.5], [-0.25, 0.0, 1.0], [-0.25, 0.125, 0.5]]])
+
+
+def test_rpsm_with_the_papers_ten_stages_converges_on_a_toy_skeleton_to_below_one_final_bin():
+    hm = pc.render_gaussian_heatmaps(TOY_M, TOY_P, HEATMAP_PX, 2.0)
+    lengths = torch.stack([(TOY_M[0, c] - TOY_M[0, p]).norm() for c, p in enumerate(TOY_PARENTS) if p >= 0])
+    stats = pc.LimbLengthStats(lengths, torch.zeros_like(lengths))
+    G, cube, T = 9, 2000.0, 10
+    centre = TOY_M[:, 0] + torch.tensor([0.05, -0.03, 0.02])  # a root estimate off the truth: no cell is on it
+    stages = pc.rpsm(hm, TOY_P, stats, G, cube, T, centre_m=centre, parents=TOY_PARENTS, return_stages=True)
+    err_mm = torch.stack([1000 * (est - TOY_M).norm(dim=-1).max() for est in stages])  # worst joint per stage
+    final_bin_mm = pc.final_cell_mm(cube, G, T)
+    assert final_bin_mm == pytest.approx(2000 / 9 / 2**9)  # 0.43 mm: the PSM cell halved nine times
+    assert err_mm[0] > 50 * final_bin_mm  # the PSM alone is off by a good part of its 222 mm cell
+    assert err_mm[-1] < final_bin_mm  # ten stages: within one final bin of the truth
+    # stage t can place a joint no nearer than ±s/2^t per axis to where it should be, and reaches that
+    s_mm = cube / G
+    for t in range(1, T + 1):
+        assert err_mm[t] <= math.sqrt(3) * s_mm / 2**t + 1e-3
+
+
+def test_the_odd_grids_centre_bin_is_the_root():
+    centre = torch.tensor([[0.3, -0.2, 0.9], [1.0, 2.0, 0.5]])
+    for G in (5, 9, 17):
+        pts = pc.psm_grid_m(centre, G, 2000.0)
+        assert pts.shape == (2, G**3, 3)
+        assert torch.equal(pts[:, (G**3 - 1) // 2], centre)  # the middle cell is the estimated root itself
+    even = pc.psm_grid_m(centre, 16, 2000.0)  # the paper's 16: the centre is a cell corner, √3/2 cells from any state
+    nearest_mm = 1000 * (even - centre[:, None]).norm(dim=-1).min(1).values
+    assert torch.allclose(nearest_mm, torch.full((2,), 125.0 * math.sqrt(3) / 2), atol=1e-3)
+    # and the PSM on the toy, centred on the true root, returns the root exactly
+    hm = pc.render_gaussian_heatmaps(TOY_M, TOY_P, HEATMAP_PX, 2.0)
+    lengths = torch.stack([(TOY_M[0, c] - TOY_M[0, p]).norm() for c, p in enumerate(TOY_PARENTS) if p >= 0])
+    stats = pc.LimbLengthStats(lengths, torch.zeros_like(lengths))
+    pose = pc.psm(hm, TOY_P, stats, 9, 2000.0, centre_m=TOY_M[:, 0], parents=TOY_PARENTS)
+    assert torch.equal(pose[0, 0], TOY_M[0, 0])
+
+
+def test_the_psm_offset_table_is_built_once_per_grid_and_gives_the_uncached_answer():
+    G = 7
+    idx = torch.stack(torch.meshgrid(*(torch.arange(G),) * 3, indexing="ij"), -1).reshape(-1, 3)
+    brute = ((idx[:, None, :] - idx[None, :, :]) ** 2).sum(-1)  # the (G³, G³) table the PSM used to build every call
+    pc.lattice_sq_offsets.cache_clear()
+    table = pc.lattice_sq_offsets(G, "cpu")
+    assert table.dtype == torch.int16 and torch.equal(table.long(), brute)
+    _, P = ring_rig(4)
+    hm = pc.render_gaussian_heatmaps(people(2), P, HEATMAP_PX, 3.0, jitter_px=1.0, seed=2)
+    pc.lattice_sq_offsets.cache_clear()
+    first = pc.rpsm(hm, P, true_stats(), G, 2000.0, 2)
+    assert pc.lattice_sq_offsets.cache_info().misses == 1
+    second = pc.rpsm(hm, P, true_stats(), G, 2000.0, 2)
+    one = pc.rpsm(hm[:1], P, true_stats(), G, 2000.0, 2)  # one frame per call: the single-chunk path, same table
+    info = pc.lattice_sq_offsets.cache_info()
+    assert (info.misses, info.hits) == (1, 2)  # the second and third calls reuse the table
+    assert torch.equal(first, second) and torch.allclose(one[0], first[0], atol=1e-6)
+    with pytest.raises(ValueError, match="grid_bins"):
+        pc.lattice_sq_offsets(106, "cpu")

@@ -20,7 +20,7 @@ def test_full_profile_uses_the_papers_shapes():
     assert full.studio.heatmap_sigma_px == 2.0
     assert full.metafuse.finetune_lr == 5e-3 and full.metafuse.outer_lr == 1e-3
     assert full.metafuse.shots == (50, 100, 200, 500)
-    assert full.pictorial.grid_bins == 16 and full.pictorial.rpsm_bins == 2
+    assert full.pictorial.grid_bins == 15 and full.pictorial.rpsm_bins == 2 and full.pictorial.rpsm_stages == 10
 
 
 def test_heatmaps_are_a_quarter_of_the_image_in_every_profile():

@@ -52,6 +52,8 @@ OVERRIDE_ENV = "MFBOOK_FINGERPRINT_OVERRIDE"
 CONTRACT_COLUMNS = {
     "04_few_shot_curves/jdr.csv": {"rig", "method", "k", "joint", "jdr"},
     "05_rpsm_3d/mpjpe.csv": {"rig", "method", "k", "estimator", "mpjpe_mm"},
+    "05_rpsm_3d/floor.csv": {"estimator", "grid_bins", "stages", "mpjpe_mm"},  # the 3D step on ground-truth heatmaps
+    "05_rpsm_3d/pcp.csv": {"rig", "method", "k", "estimator", "limb", "pcp"},
     "06_trainable_fusion/ablation.csv": {"method", "seed", "mpjpe_mm", "pa_mpjpe_mm"},
     "02_synthetic_studio/motion.csv": {"source", "clip", "split", "frames", "fps", "licence"},
     "02_synthetic_studio/occlusion.csv": {"rig", "joint", "occluded_fraction"},
@@ -65,6 +67,7 @@ PORTABLE_TABLES = {
     "02_synthetic_studio/rigs.csv",  # camera placements
     "03_meta_training/param_counts.csv",
     "05_rpsm_3d/limb_stats.csv",  # statistics of the motion data
+    "05_rpsm_3d/floor.csv",  # estimators on ground-truth heatmaps (as mpjpe.csv's GroundTruth2D rows)
     "02_synthetic_studio/framing.csv",  # labels only (poses through the cameras, float64): no training
     "02_synthetic_studio/splits.csv",  # frame counts of the motion splits
     "08_your_cameras/cameras.csv",  # the user's rig as given
@@ -77,6 +80,7 @@ PORTABLE_ROWS = {
     "05_rpsm_3d/mpjpe.csv": ("method", {"GroundTruth2D"}),  # estimators on ground-truth heatmaps
     "05_rpsm_3d/mpjpe_by_subject.csv": ("method", {"GroundTruth2D"}),
     "05_rpsm_3d/smoothing.csv": ("method", {"GroundTruth2D"}),
+    "05_rpsm_3d/pcp.csv": ("method", {"GroundTruth2D"}),
     "05_rpsm_3d/robustness.csv": ("estimator", {"triangulation", "ransac", "psm", "rpsm"}),
     "05_rpsm_3d/quantization.csv": ("unary", {"smoothed to the grid (ours)"}),
 }
@@ -137,17 +141,23 @@ BANDS = {
     # the previous layout (left_mm/right_mm: 1204, means 131 and 208), not re-measured on a second CPU since
     "05_rpsm_3d/claims.csv": {"difference_mm": (2500, 450), "ci_low": (2500, 450), "ci_high": (2500, 450)},
     "05_rpsm_3d/mpjpe.csv": {"mpjpe_mm": (2800, 160),  # 1385 (RPSM picks another grid cell), mean 78
-                             "pa_mpjpe_mm": (80, 12)},  # 38, mean 5.7
+                             "pa_mpjpe_mm": (80, 12),  # 38, mean 5.7
+                             "pcp": (0.5, 0.1)},  # a share of limbs: not measured on a second CPU
+    # PCP per limb: not measured on a second CPU; a limb of a few smoke frames flips with one frame's estimate
+    "05_rpsm_3d/pcp.csv": {"pcp": (0.5, 0.1)},
     # per-frame and per-sample errors (the units of the paired intervals): not measured on a second CPU; the per-cell
     # band is the per-cell band of the table they are averaged into, the column-mean band that table's too
     "05_rpsm_3d/mpjpe_frames.csv": {"mpjpe_mm": (2800, 160)},
     "06_trainable_fusion/ablation_samples.csv": {"mpjpe_mm": (60, 2), "pa_mpjpe_mm": (60, 5)},  # one sample moves more
-    "05_rpsm_3d/mpjpe_by_subject.csv": {"mpjpe_mm": (190, 70), "pa_mpjpe_mm": (52, 12)},  # 95 / 33; 26 / 5.9
+    "05_rpsm_3d/mpjpe_by_subject.csv": {"mpjpe_mm": (190, 70), "pa_mpjpe_mm": (52, 12),  # 95 / 33; 26 / 5.9
+                                        "pcp": (0.5, 0.1)},  # not measured on a second CPU
     "05_rpsm_3d/paper_comparison.csv": {"our_mpjpe_mm": (2500, 350)},  # 1204, mean 172
     "05_rpsm_3d/quantization.csv": {"mpjpe_mm": (0.01, 1e-3), "pa_mpjpe_mm": (0.01, 1e-3),  # 0.001 in one row
                                     "final_cell_mm": (0.01, 1e-3)},  # no drift (grid sizes)
     "05_rpsm_3d/robustness.csv": {"mpjpe_mm": (1.0, 0.1), "pa_mpjpe_mm": (1.0, 0.1)},  # 0.3 (weighted), mean 0.03
-    "05_rpsm_3d/smoothing.csv": {"mpjpe_mm": (35, 15), "pa_mpjpe_mm": (7, 3.5)},  # 16 / 6.6; 3.1 / 1.5
+    "05_rpsm_3d/smoothing.csv": {"mpjpe_mm": (35, 15), "pa_mpjpe_mm": (7, 3.5),  # 16 / 6.6; 3.1 / 1.5
+                                 # the smoothing's paired gain and its interval: mpjpe_mm's band, not re-measured
+                                 "difference_mm": (35, 15), "ci_low": (35, 15), "ci_high": (35, 15)},
     "06_trainable_fusion/ablation.csv": {"mpjpe_mm": (5.5, 2), "pa_mpjpe_mm": (10, 5)},  # 2.5 / 0.87; 5.0 / 2.5
     "06_trainable_fusion/beta_sweep.csv": {"mpjpe_mm": (5.5, 2), "pa_mpjpe_mm": (10, 5)},  # 1.1 / 0.64; 5.0 / 1.6
     "06_trainable_fusion/fusion_parameters.csv": {"alpha": (0.15, 0.03),  # 0.070, mean 0.013
@@ -287,7 +297,7 @@ def invariant_problems(table: str, df: pd.DataFrame) -> list[str]:
         present = values[~np.isnan(values)]  # empty cells: compared with the golden's (band_problems)
         if not present.size or not np.isfinite(present).all():
             problems.append(f"column {col!r}: no values, or non-finite ones")
-        if col in ("jdr", "line_share", "w", "mean_r2", "max_w_rounding") and not ((present >= 0) & (present <= 1)).all():
+        if col in ("jdr", "line_share", "w", "mean_r2", "max_w_rounding", "pcp") and not ((present >= 0) & (present <= 1)).all():
             problems.append(f"column {col!r}: values outside [0, 1]: {present[(present < 0) | (present > 1)][:3]}")
         if ((col.endswith("_mm") and not col.startswith("difference")) or col in ("mse", "data_loss")) \
                 and not (present > 0).all():
