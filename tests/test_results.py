@@ -176,6 +176,8 @@ BANDS = {
     "06_trainable_fusion/table5_intervals.csv": {c: (11, 4) for c in ("diff_mm", "ci_low_mm", "ci_high_mm")},
     "06_trainable_fusion/stream_correlation.csv": {"mean_r2": (0.015, 0.012)},  # 0.0075, mean 0.0057
     "08_your_cameras/jdr.csv": {"jdr": (0.1, 0.025)},  # 0.046, mean 0.012
+    # MetaFuse^K − NoFusion in JDR points and its interval: jdr.csv's band in points (not re-measured)
+    "08_your_cameras/gain_intervals.csv": {c: (10, 2.5) for c in ("gain_points", "ci_low", "ci_high")},
 }
 
 
@@ -299,7 +301,7 @@ def invariant_problems(table: str, df: pd.DataFrame) -> list[str]:
             problems.append(f"column {col!r}: no values, or non-finite ones")
         if col in ("jdr", "line_share", "w", "mean_r2", "max_w_rounding", "pcp") and not ((present >= 0) & (present <= 1)).all():
             problems.append(f"column {col!r}: values outside [0, 1]: {present[(present < 0) | (present > 1)][:3]}")
-        if ((col.endswith("_mm") and not col.startswith("difference")) or col in ("mse", "data_loss")) \
+        if ((col.endswith("_mm") and not col.startswith(("difference", "diff_", "ci_"))) or col in ("mse", "data_loss")) \
                 and not (present > 0).all():
             problems.append(f"column {col!r}: values not positive: {present[~(present > 0)][:3]}")
         if col == "penalty" and not (present >= 0).all():
