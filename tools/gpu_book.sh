@@ -34,6 +34,11 @@ while (($#)); do
   esac
 done
 export PYTHONUNBUFFERED=1
+if [[ -n ${MFCORE_SOURCE_SHA:-} && ! ${MFCORE_SOURCE_SHA} =~ ^[0-9a-f]{40}$ ]]; then
+  echo "error: MFCORE_SOURCE_SHA='$MFCORE_SOURCE_SHA' is not a full 40-hex commit; export the output of" \
+       "'git rev-parse HEAD' taken in the source repository" >&2
+  exit 2
+fi
 if [[ -n $wheels ]]; then
   have=$(python3 -m pip list --format=freeze 2>/dev/null | cut -d= -f1 | tr 'A-Z_.' 'a-z--')
   need=()
