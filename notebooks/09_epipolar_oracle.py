@@ -69,7 +69,7 @@ def reference_rows():
 
 rows = ch.upstream_table("04_few_shot_curves", "jdr", reference_rows)
 rows = rows[(rows.split == "test") & (rows.subject == "all") & (rows.threshold == "half_head")
-            & [(m, k) in REFERENCES for m, k in zip(rows.method, rows.k)]]
+            & np.array([(m, k) in REFERENCES for m, k in zip(rows.method, rows.k)])]
 mean = rows.groupby(["rig", "method", "k", "joint"], as_index=False, sort=False).jdr.mean()  # average over trials
 mean[mean.joint == "mean"].pivot(index="rig", columns="method", values="jdr").round(3)
 
