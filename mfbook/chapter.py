@@ -177,21 +177,6 @@ def _canonical_csv(df) -> str:
     return buf.getvalue()
 
 
-def _same_run(provenance: Path, ch: "Chapter") -> bool:
-    """Whether the chapter whose ``provenance.json`` this is ran with ``ch``'s profile, seed and device on the commit
-    this process runs, with no local changes (then its tables are what ``ch`` would compute from the same caches)."""
-    try:
-        prov = json.loads(provenance.read_text())
-    except (OSError, ValueError):
-        return False
-    if not (provenance.parent / f"{provenance.parent.name}.ipynb").exists():
-        return False  # results being staged, or a folder without its executed notebook
-    here = git_state()
-    return (prov.get("profile") == ch.profile.name and prov.get("seed") == ch.seed
-            and prov.get("device") == str(ch.device) and prov.get("git_dirty") is False
-            and here["git_dirty"] is False and prov.get("git_sha") == here["git_sha"] != "unknown")
-
-
 def save_png(fig, path: Path, dpi: int = 110) -> Path:
     """Write ``fig`` as a byte-stable PNG at ``path`` (no software/time metadata), atomically."""
     buf = io.BytesIO()
@@ -226,21 +211,6 @@ class Chapter:
         path = self.out / f"{Path(name).stem}.csv"
         atomic_write_bytes(path, _canonical_csv(df).encode())
         return SavedPath(path)
-
-    def upstream_table(self, stem: str, name: str, build):
-        """Table ``name`` of chapter ``stem`` from this run (``results_dir()/<profile>/<stem>/<name>.csv``) when that
-        chapter ran there with this chapter's profile, seed and device on the same clean commit (its
-        ``provenance.json`` says so), else ``build()`` (a DataFrame of the same rows, e.g. by the function that
-        chapter calls) written and read back as :meth:`save_table` writes it (6 significant digits). Either way the
-        same table, read by ``pandas.read_csv``: a chapter that reads another's results stays runnable alone."""
-        import pandas as pd
-
-        from .paths import results_dir
-
-        folder = results_dir() / self.profile.name / stem
-        if _same_run(folder / "provenance.json", self):
-            return pd.read_csv(folder / f"{Path(name).stem}.csv")
-        return pd.read_csv(io.StringIO(_canonical_csv(build())))
 
     def save_figure(self, fig, name: str, dpi: int = 110) -> SavedPath:
         """Write ``fig`` as a byte-stable PNG ``<out>/<name>.png`` (:func:`save_png`) and return its path."""

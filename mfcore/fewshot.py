@@ -6,7 +6,12 @@
   on a labelled pool / on a target rig (:mod:`mfcore.targets`).
 * :func:`fused_test_heatmaps` — a method's fused test heatmaps, cached by :func:`mfcore.runtime.cached` under
   :data:`FUSED_CODE`; chapter 4 (JDR, Fig. 7) and chapter 5 (3D tables) both read them.
+* :func:`setting_peaks` — a setting's heatmap maxima on the test and stress frames, cached: every JDR of chapter 4,
+  and chapter 4b's references, from the same numbers.
 * :func:`few_shot_curves` — Fig. 7: JDR against K for every method and target.
+
+Speed: a setting's heatmaps stay on the device from the target's pool to the maxima (:func:`_resident_target`,
+:func:`_fused_maps`); the CPU receives the maxima and the one copy of the maps that the cache entry needs.
 """
 
 from __future__ import annotations
@@ -151,6 +156,14 @@ def clear_device_memo() -> None:
     _LAST_MAPS.clear()
 
 
+def _setting_key(method: str, k: int, target: str, trial: int, profile, seed: int) -> dict:
+    """The cache key of a setting's entries: the profile's studio / backbone / metafuse sections, seed, method, K,
+    target and trial."""
+    sections = profile.as_dict()
+    return dict(method=method, k=k, target=target, trial=trial, seed=seed, studio=sections["studio"],
+                backbone=sections["backbone"], metafuse=sections["metafuse"])
+
+
 def _fused_maps(method: str, k: int, target: str, trial: int, profile, seed: int, device: torch.device, *,
                 progress: bool = False) -> tuple[dict[str, Tensor], Tensor]:
     """The cached fused maps of :func:`fused_test_heatmaps` for both held-out splits at once, on ``device``:
@@ -158,9 +171,7 @@ def _fused_maps(method: str, k: int, target: str, trial: int, profile, seed: int
     (AffineFuse / MetaFuse: with one materialisation of the weights), no copy of the maps through the CPU but the one
     the cache entry needs. The last setting's maps are kept (one slot): a caller asking for "test", then "stress"
     fuses once."""
-    sections = profile.as_dict()
-    key = dict(method=method, k=k, target=target, trial=trial, seed=seed, studio=sections["studio"],
-               backbone=sections["backbone"], metafuse=sections["metafuse"])
+    key = _setting_key(method, k, target, trial, profile, seed)
     memo_key = (method, k, target, trial, seed, profile, str(device))
     if _LAST_MAPS.get("key") == memo_key:
         return _LAST_MAPS["maps"], _LAST_MAPS["finetune_s"]
@@ -212,12 +223,13 @@ def fused_test_heatmaps(method: str, k: int, target: str, trial: int, profile, s
     if split not in HELD_OUT_SPLITS:
         raise ValueError(f"split={split!r}: allowed values are {HELD_OUT_SPLITS}")
     device = torch.device(device)
-    test = target_data(target, trial, profile, seed, device)[split]
     if method == "NoFusion":
         if k != 0:
             raise ValueError(f"NoFusion is not finetuned: k must be 0, got {k!r}")
+        test = target_data(target, trial, profile, seed, device)[split]
         return {**test, "heatmaps": test["pred"], "finetune_s": torch.zeros(1, dtype=torch.float64)}
     _check_method_k(method, k, profile.metafuse.target_train_frames)
+    test = target_data(target, trial, profile, seed, device)[split]
     maps, seconds = _fused_maps(method, k, target, trial, profile, seed, device, progress=progress)
     return {**test, "heatmaps": maps[split].float().cpu(), "finetune_s": seconds}
 
@@ -226,6 +238,35 @@ def _peaks_px(heatmaps: Tensor, image_px: int, device) -> Tensor:
     """:func:`mfcore.metrics.heatmap_peaks_px` computed on ``device`` (the argmax of a few hundred megabytes of fused
     heatmaps is a GPU's work; float16 maps are read as float32 there), returned on the CPU (with the labels)."""
     return metrics.heatmap_peaks_px(heatmaps.to(device), image_px).cpu()
+
+
+def setting_peaks(method: str, k: int, target: str, trial: int, profile, seed: int, device, *,
+                  progress: bool = False) -> dict[str, Tensor]:
+    """The heatmap maxima of a setting (a method of :data:`ADAPTED_METHODS` with its K, or "NoFusion" with k = 0) on
+    a target's test and stress frames, in image pixels (:func:`mfcore.metrics.heatmap_peaks_px`, taken on ``device``
+    from :func:`fused_test_heatmaps`'s maps), cached (a few hundred kB) under the key and code of the fused maps:
+    {"test": (N, V, J, 2), "stress": (N_stress, V, J, 2), "finetune_s": (1,) float64}, on the CPU. Every JDR of the
+    setting follows from them and the labels (:func:`mfcore.metrics.peak_jdr_rows`): chapter 4 computes them once
+    and a later chapter (4b's references) reads the same numbers without loading or fusing the maps again."""
+    _check_target(target)
+    _check_trial(target, trial, profile)
+    device = torch.device(device)
+    image_px = profile.studio.image_px
+    if method == "NoFusion":
+        if k != 0:
+            raise ValueError(f"NoFusion is not finetuned: k must be 0, got {k!r}")
+    else:
+        _check_method_k(method, k, profile.metafuse.target_train_frames)
+
+    def build() -> dict[str, Tensor]:
+        if method == "NoFusion":
+            sets = _resident_target(target, trial, profile, seed, device, HELD_OUT_SPLITS)
+            maps, seconds = {s: sets[s]["pred"] for s in HELD_OUT_SPLITS}, torch.zeros(1, dtype=torch.float64)
+        else:
+            maps, seconds = _fused_maps(method, k, target, trial, profile, seed, device, progress=progress)
+        return {**{s: _peaks_px(maps[s], image_px, device) for s in HELD_OUT_SPLITS}, "finetune_s": seconds}
+
+    return runtime.cached("peaks", _setting_key(method, k, target, trial, profile, seed), build, code=FUSED_CODE)
 
 
 def few_shot_curves(profile, seed: int, device, *, progress: bool = True, by_subject: bool = False,
@@ -246,8 +287,7 @@ def few_shot_curves(profile, seed: int, device, *, progress: bool = True, by_sub
     appended to it (:func:`mfcore.metrics.peak_jdr_frame_rows`: the same columns as the JDR rows but ``paper_k`` and
     ``subject``, then frame, joint, detected, counted): the units of the paired comparisons of :mod:`mfcore.claims`.
 
-    Speed (full profile, one H200): a target's pool and test heatmaps go to the GPU once (:func:`_resident_target`),
-    each setting fuses both splits there and takes the maxima there; only the peaks (and the cache entry) come back.
+    Every setting's numbers come from :func:`setting_peaks` (cached maxima; built from the fused maps, on the device).
     """
     image_px = profile.studio.image_px
     pool = profile.metafuse.target_train_frames
@@ -262,31 +302,24 @@ def few_shot_curves(profile, seed: int, device, *, progress: bool = True, by_sub
             labels = target_data(target, trial, profile, seed, device)  # CPU labels
             for method, k in settings:
                 t0 = time.perf_counter()
-                if method == "NoFusion":
-                    if k != 0:
-                        raise ValueError(f"NoFusion is not finetuned: k must be 0, got {k!r}")
-                    sets = _resident_target(target, trial, profile, seed, device, HELD_OUT_SPLITS)
-                    maps = {s: sets[s]["pred"] for s in HELD_OUT_SPLITS}
-                else:
-                    _check_method_k(method, k, pool)
-                    maps, seconds = _fused_maps(method, k, target, trial, profile, seed, device,
-                                                progress=progress and method == "NaiveFuseFull")
+                peaks = setting_peaks(method, k, target, trial, profile, seed, device,
+                                      progress=progress and method == "NaiveFuseFull")
                 cols = dict(rig=target, trial=trial, method=method, k=k, paper_k=paper_k(k, profile, method))
                 out = labels["test"]
-                peaks = _peaks_px(maps["test"], image_px, device)  # once for both thresholds and every subset
-                rows += metrics.peak_jdr_rows(peaks, out, image_px, **cols, subject="all", split="test")
+                rows += metrics.peak_jdr_rows(peaks["test"], out, image_px, **cols, subject="all", split="test")
                 if frame_rows is not None:
-                    frame_rows += metrics.peak_jdr_frame_rows(peaks, out, image_px, "half_head", split="test",
+                    frame_rows += metrics.peak_jdr_frame_rows(peaks["test"], out, image_px, "half_head", split="test",
                                                               **{c: v for c, v in cols.items() if c != "paper_k"})
-                rows += metrics.peak_jdr_rows(_peaks_px(maps["stress"], image_px, device), labels["stress"],
-                                              image_px, **cols, subject="all", split="stress")
+                rows += metrics.peak_jdr_rows(peaks["stress"], labels["stress"], image_px, **cols, subject="all",
+                                              split="stress")
                 if by_subject and "subject" in out:
                     for s in dict.fromkeys(out["subject"].tolist()):
                         sel = out["subject"] == s
                         part = {key: v[sel] for key, v in out.items() if key not in _NOT_LABELS}
-                        rows += metrics.peak_jdr_rows(peaks[sel], part, image_px, **cols, subject=f"S{s}",
+                        rows += metrics.peak_jdr_rows(peaks["test"][sel], part, image_px, **cols, subject=f"S{s}",
                                                       split="test")
                 if method != "NoFusion":
                     timings.append(dict(rig=target, trial=trial, method=method, k=k,
-                                        finetune_s=float(seconds[0]), setting_s=time.perf_counter() - t0))
+                                        finetune_s=float(peaks["finetune_s"][0]),
+                                        setting_s=time.perf_counter() - t0))
     return rows, timings

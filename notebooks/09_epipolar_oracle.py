@@ -21,7 +21,7 @@
 # diagnostic is the book's own addition: the paper has no such experiment.
 #
 # It reads the same backbone heatmaps of the same test frames as Fig. 7, and chapter 4's finetuned models through
-# their cache (`mfcore.fewshot.fused_test_heatmaps`; rebuilt here if missing).
+# their cache (`mfcore.fewshot.fused_test_heatmaps` and `setting_peaks`; rebuilt here if missing).
 #
 # **All data are synthetic** (the book's capture studio); no number on this page is one of the paper's, and the smoke
 # profile's numbers are not meaningful at all.
@@ -51,25 +51,16 @@ RIG_TITLES = {"h36m": "H36M-like room (test subjects S9, S11)", "dome_heldout": 
 # ## The references from chapter 4
 #
 # The mean JDR (half a head, averaged over the draws of cameras) of NoFusion, NaiveFuse^full and MetaFuse at the
-# largest K on the test frames of each target rig: chapter 4's `jdr.csv` of this run when chapter 4 ran in it (same
-# commit, profile, seed and device), else the same rows computed here from chapter 4's cached fused heatmaps by the
-# function chapter 4 calls (`mfcore.fewshot.few_shot_curves` for these three settings), rounded as the CSV is: the
-# same table either way.
+# largest K on the test frames of each target rig: chapter 4's own numbers, from the heatmap maxima it cached for
+# every setting (`mfcore.fewshot.setting_peaks`, read by the function chapter 4 calls, `few_shot_curves`, for these
+# three settings); run alone, this chapter computes them the same way from chapter 4's cached fused heatmaps.
 
 # %%
 k_top = max(sizes.shots)
 REFERENCES = (("NoFusion", 0), ("NaiveFuseFull", sizes.target_train_frames), ("MetaFuse", k_top))
-
-
-def reference_rows():
-    """Chapter 4's JDR rows of the three references (all splits and thresholds), computed."""
-    return pd.DataFrame(fewshot.few_shot_curves(ch.profile, seed, ch.device, progress=False,
-                                                settings=list(REFERENCES))[0])
-
-
-rows = ch.upstream_table("04_few_shot_curves", "jdr", reference_rows)
-rows = rows[(rows.split == "test") & (rows.subject == "all") & (rows.threshold == "half_head")
-            & np.array([(m, k) in REFERENCES for m, k in zip(rows.method, rows.k)])]
+rows = pd.DataFrame(fewshot.few_shot_curves(ch.profile, seed, ch.device, progress=False,
+                                            settings=list(REFERENCES))[0])
+rows = rows[(rows.split == "test") & (rows.subject == "all") & (rows.threshold == "half_head")]
 mean = rows.groupby(["rig", "method", "k", "joint"], as_index=False, sort=False).jdr.mean()  # average over trials
 mean[mean.joint == "mean"].pivot(index="rig", columns="method", values="jdr").round(3)
 

@@ -130,41 +130,6 @@ def test_open_chapter_validates_and_writes_byte_stable_figures(tmp_path):
         chapter.open_chapter("01_x", profile="smoke", device="cpu", seed=-1, out_dir=str(tmp_path))
 
 
-def test_a_chapter_reads_an_earlier_chapters_table_of_this_run_or_computes_the_same_table(tmp_path, monkeypatch):
-    """Chapter 4b's references: chapter 4's jdr.csv when chapter 4 ran in this run (same clean commit, profile, seed,
-    device), else the same rows computed and rounded as the CSV is; the two tables are identical."""
-    monkeypatch.setenv("MFBOOK_RESULTS_DIR", str(tmp_path / "results"))
-    monkeypatch.delenv("MFCORE_SOURCE_DIRTY", raising=False)
-    monkeypatch.setenv("MFCORE_SOURCE_SHA", "ab" * 20)  # a clean commit
-    rows = pd.DataFrame({"method": ["NoFusion", "MetaFuse"], "k": [0, 500], "jdr": [1 / 3, 0.123456789012]})
-    built = []
-
-    def build():
-        built.append(1)
-        return rows
-
-    ch = chapter.open_chapter("09_x", profile="smoke", device="cpu", seed=0, out_dir=str(tmp_path / "out9"))
-    computed = ch.upstream_table("04_x", "jdr", build)  # chapter 4 did not run: computed, rounded as saved
-    assert len(built) == 1 and computed.jdr.tolist() == [0.333333, 0.123457]
-    up = tmp_path / "results" / "smoke" / "04_x"
-    ch4 = chapter.open_chapter("04_x", profile="smoke", device="cpu", seed=0, out_dir=str(up))
-    ch4.save_table(rows, "jdr")
-    ch4.finish()
-    (up / "04_x.ipynb").write_text("{}")
-    read = ch.upstream_table("04_x", "jdr", build)
-    assert len(built) == 1  # read, not computed
-    pd.testing.assert_frame_equal(read, computed)
-    for change in ({"seed": 1}, {"git_dirty": True}, {"git_sha": "cd" * 20}, {"device": "cuda"}):
-        prov = json.loads((up / "provenance.json").read_text())
-        (up / "provenance.json").write_text(json.dumps({**prov, **change}))
-        pd.testing.assert_frame_equal(ch.upstream_table("04_x", "jdr", build), computed)
-        (up / "provenance.json").write_text(json.dumps(prov))
-    assert len(built) == 5  # another run's table is never read
-    monkeypatch.setenv("MFCORE_SOURCE_DIRTY", "1")  # local changes: the code may differ from chapter 4's
-    ch.upstream_table("04_x", "jdr", build)
-    assert len(built) == 6
-
-
 def test_every_notebook_source_has_a_parameters_cell_and_no_outputs():
     stems = run_book.notebook_stems()
     assert stems and stems[0] == "01_fusion_geometry"
