@@ -1,5 +1,6 @@
 """What one Fig. 7 setting costs besides its finetuning, at the full profile's shapes: the code path before and after
-the speed change of ``mfcore.fewshot`` (commit "Few-shot settings without CPU round trips"), on random tensors.
+the speed change of ``mfcore.fewshot`` (the branch speed-fewshot: resident target heatmaps, maps and maxima on the
+device, ``fusion.for_rig`` on the device), on random tensors.
 
     python benchmarks/bench_fewshot_setting.py                 # CUDA if present, else the CPU
     python benchmarks/bench_fewshot_setting.py --device cpu    # the CPU's share only (copies to the "device" vanish)
@@ -13,7 +14,7 @@ again), the steps that do not depend on the finetuning:
   cache entry (content hash, ``torch.save``), each split read back as float32 on the CPU and copied to the device for
   the maxima; AffineFuse fused its splits with two rebuilt models (the weights materialised twice; not timed here);
 * after: the model made and filled on the device, the maps rounded there, one copy to the CPU for the cache entry,
-  the maxima on the device.
+  the maxima on the device (and cached: a few hundred kB, not timed).
 
 The pool's copy to the device (2.2 GB, NaiveFuse^full and K-shot gathers) is not in either column: before, it was
 part of ``finetune_s``; after, it happens once per target.
