@@ -2,8 +2,9 @@
 
 ``cached(kind, key, build)`` returns ``build()``'s dict of tensors, computing it only when no valid entry exists. The file
 name carries a hash of ``key`` (profile sizes, seed, rig …) and of the source of the mfcore modules that produced it,
-so a change of code or settings is a new entry. Each entry also stores a hash of its own contents: a corrupt or stale
-entry is detected, rebuilt and replaced, never silently reused. Writes are atomic (temporary file + rename), and loads
+so a change of code or settings (or of the entry format, :data:`ENTRY_FORMAT`) is a new entry. Each entry also stores a
+hash of its own contents (sha256 of the sha256s of 16 MiB chunks, hashed on several cores): a corrupt or stale entry is
+detected, rebuilt and replaced, never silently reused. Writes are atomic (temporary file + rename), and loads
 use ``torch.load(..., weights_only=True)``. A process keeps the entries it loaded or built in memory (LRU, up to
 ``$MFCORE_CACHE_MEMORY_GB``, default 8) and reuses them while their file is unchanged.
 
