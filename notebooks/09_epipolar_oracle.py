@@ -40,7 +40,7 @@ import seaborn as sns
 
 from mfcore import fewshot, fusion, targets
 from mfcore import oracle as epipolar_oracle
-from mfbook import chapter
+from mfbook import chapter, plots
 
 ch = chapter.open_chapter("09_epipolar_oracle", profile=profile, device=device, seed=seed, out_dir=out_dir)
 sizes = ch.profile.metafuse
@@ -103,12 +103,8 @@ for ax, ax_mse, rig in zip(grid[0], grid[1], targets.FIG7_TARGETS):
            title=f"{RIG_TITLES.get(rig, rig)}\noracle best {best.jdr:.3f} at gain {best.gain:g}")
     ax_mse.plot(o.gain, o.mse, "s-", color="black")
     ax_mse.axvline(best.gain, color="tab:green", ls=":", label="gain of the best JDR")
-    ax_mse.set(xlabel="oracle gain (source peaks added on the line; symlog)",
-               ylabel="Eq. (3) loss (MSE; log)", yscale="log")
-    ax_mse.set_xscale("symlog", linthresh=0.05, linscale=0.5)
-    ax_mse.set_xticks(list(o.gain), [f"{g:g}" for g in o.gain], fontsize=8)
-    ax_mse.set_xlim(0, 1.1 * o.gain.max())
-    ax_mse.minorticks_off()
+    ax_mse.set(ylabel="Eq. (3) loss (MSE; log)", yscale="log")
+    plots.gain_axis(ax_mse, o.gain, "oracle gain (source peaks added on the line; symlog)")
 grid[0, -1].legend(fontsize=8, loc="best")
 grid[1, -1].legend(fontsize=8, loc="best")
 gain_pts = max(100 * (r["oracle_best"] - r["nofusion"]) for r in oracle_summary)
@@ -239,12 +235,8 @@ for ax, ax_loss, r in zip(grid[0], grid[1], oracle_summary.itertuples()):
         ax.axvline(g_min, color=color, ls=":")
     ax.set(ylabel="mean JDR (fraction)", title=f"{RIG_TITLES.get(r.rig, r.rig)}\nJDR of the oracle's fused maps; "
                                                f"dotted: each loss's minimum")
-    ax_loss.set(xlabel="oracle gain (source peaks per own peak; symlog)",
-                ylabel="loss / its value at gain 0 (log)", yscale="log")
-    ax_loss.set_xscale("symlog", linthresh=0.05, linscale=0.5)
-    ax_loss.set_xticks(list(o.gain), [f"{g:g}" for g in o.gain], fontsize=8)
-    ax_loss.set_xlim(0, 1.1 * o.gain.max())
-    ax_loss.minorticks_off()
+    ax_loss.set(ylabel="loss / its value at gain 0 (log)", yscale="log")
+    plots.gain_axis(ax_loss, o.gain, "oracle gain (source peaks per own peak; symlog)")
 grid[0, -1].legend(fontsize=8, loc="best")
 grid[1, -1].legend(fontsize=7, loc="best")
 objective_summary = pd.DataFrame(objective_summary)
