@@ -48,6 +48,16 @@ def pixel_axes(ax, side: int, unit: str = "heatmap px", labels: bool = True) -> 
         ax.set_ylabel(f"y ({unit})")
 
 
+def gain_axis(ax, gains, label: str) -> None:
+    """The x axis of an oracle-gain sweep: symlog (the sweep is dense near 0), every gain as a tick, from 0 to 1.1×
+    the largest gain."""
+    ax.set_xlabel(label)
+    ax.set_xscale("symlog", linthresh=0.05, linscale=0.5)
+    ax.set_xticks(list(gains), [f"{g:g}" for g in gains], fontsize=8)
+    ax.set_xlim(0, 1.1 * max(gains))
+    ax.minorticks_off()
+
+
 def heatmap_panels(images, titles, *, ncols: int | None = None, cmap: str = "magma", vmin=None, vmax=None,
                    colorbar: str | None = None, unit: str = "heatmap px", panel_in: float = 3.4, axes=None,
                    title_size: float | None = None):

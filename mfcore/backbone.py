@@ -272,6 +272,32 @@ def warmup_backbone(profile, seed: int, device) -> PoseResNet:
     return freeze(model.to(device))
 
 
+# The Gaussian targets of a heatmaps entry are not stored: they are exactly the outer product of their factors
+# (mfcore.data.gaussian_factors of the 2D labels), which take 2·64 floats per joint instead of 64² (1.7 GB of the dome's
+# meta-training entry at full scale). Rebuilt on every call, bit-identical to the float16 targets stored before.
+TARGET_FACTORS = ("target_gy", "target_gx")
+
+
+def gaussian_targets(gy: Tensor, gx: Tensor, chunk_maps: int = 256) -> Tensor:
+    """The heatmap targets of :func:`cached_heatmaps` from their factors: gy (..., J, h), gx (..., J, w) float32 →
+    gy ⊗ gx (..., J, h, w) float32, rounded to float16 precision (as the entries held them when they stored the targets
+    as float16, so that every number of the book stays as it was). ``chunk_maps`` maps at a time through small scratch
+    buffers (one pass over the output instead of three); the result does not depend on it."""
+    if gy.shape[:-1] != gx.shape[:-1]:
+        raise ValueError(f"target factors gy {tuple(gy.shape)} and gx {tuple(gx.shape)} must share their leading dims")
+    h, w = gy.shape[-1], gx.shape[-1]
+    out = torch.empty(*gy.shape, w, dtype=torch.float32, device=gy.device)
+    flat_out, flat_y, flat_x = out.view(-1, h, w), gy.reshape(-1, h).float(), gx.reshape(-1, w).float()
+    product = torch.empty(min(chunk_maps, flat_out.shape[0]), h, w, device=gy.device)
+    rounded = torch.empty_like(product, dtype=torch.float16)
+    for s in range(0, flat_out.shape[0], chunk_maps):
+        k = min(chunk_maps, flat_out.shape[0] - s)
+        torch.mul(flat_y[s:s + k, :, None], flat_x[s:s + k, None, :], out=product[:k])  # gaussian_heatmaps' product
+        rounded[:k].copy_(product[:k])
+        flat_out[s:s + k].copy_(rounded[:k])
+    return out
+
+
 def cached_heatmaps(rig_name, split: str, n_frames: int, profile, seed: int, device, *, views=None,
                     backbone_seed: int | None = None, batch_frames: int = 64) -> dict[str, Tensor]:
     """Backbone heatmaps of ``n_frames`` frames of a rig, computed once and cached (MetaFuse Sec. 5.1: meta-training
@@ -279,10 +305,11 @@ def cached_heatmaps(rig_name, split: str, n_frames: int, profile, seed: int, dev
 
     Frames: :func:`mfcore.data.make_multiview` (``split``, ``seed``); backbone: :func:`warmup_backbone` of
     ``backbone_seed`` (default ``seed``). ``views``: camera indices kept (default all). Returns CPU tensors:
-    "pred" (N, V, J, h, w) backbone heatmaps and "target" (N, V, J, h, w) Gaussian targets (float32; stored as
-    float16), "joints_2d_px" (N, V, J, 2) image px, "visible" (N, V, J), "joints_3d_m" (N, J, 3), "projections"
-    (V, 3, 4) and "focal_px" (V,) at image resolution, "sensor_px_per_view_px" (V,) (sensor pixels per image pixel,
-    :meth:`mfcore.studio.Rig.sensor_px_per_view_px`: the JDR threshold is in sensor pixels).
+    "pred" (N, V, J, h, w) backbone heatmaps (float32; stored as float16) and "target" (N, V, J, h, w) Gaussian targets
+    (float32 at float16 precision; stored as their factors, :func:`gaussian_targets`), "joints_2d_px" (N, V, J, 2) image
+    px, "visible" (N, V, J), "joints_3d_m" (N, J, 3), "projections" (V, 3, 4) and "focal_px" (V,) at image resolution,
+    "sensor_px_per_view_px" (V,) (sensor pixels per image pixel, :meth:`mfcore.studio.Rig.sensor_px_per_view_px`: the
+    JDR threshold is in sensor pixels).
     """
     device = torch.device(device)
     bseed = seed if backbone_seed is None else backbone_seed
@@ -291,22 +318,33 @@ def cached_heatmaps(rig_name, split: str, n_frames: int, profile, seed: int, dev
     builtin = isinstance(rig_name, str) and Path(rig_name).suffix.lower() not in (".yaml", ".yml", ".json")
     key = dict(rig=rig_name if builtin else f"{get_rig(rig_name).name}-{rig_digest(get_rig(rig_name))[:16]}", split=split, n_frames=n_frames, seed=seed, backbone_seed=bseed, views=keep,
                studio=profile.as_dict()["studio"], backbone=profile.as_dict()["backbone"])
+    s = profile.studio
 
     def build() -> dict[str, Tensor]:
         model = warmup_backbone(profile, bseed, device)
-        parts: dict[str, list[Tensor]] = {k: [] for k in ("pred", "target", "joints_2d_px", "visible", "joints_3d_m")}
-        projections = None
+        pred = None  # (N, V, J, h, w) float16, filled batch by batch (no list of parts to concatenate)
+        parts: dict[str, list[Tensor]] = {k: [] for k in (*TARGET_FACTORS, "joints_2d_px", "visible", "joints_3d_m")}
+        projections, start = None, 0
         rig = get_rig(rig_name) if keep is None else get_rig(rig_name).subset(keep)  # render only the kept views
         for batch in data.iter_multiview(rig, split, n_frames, profile, seed, device, batch_size=batch_frames):
-            parts["pred"].append(predict_heatmaps(model, batch.images).half().cpu())
-            parts["target"].append(batch.heatmaps.half().cpu())
+            heatmaps = predict_heatmaps(model, batch.images).half()
+            if pred is None:
+                pred = torch.empty(n_frames, *heatmaps.shape[1:], dtype=torch.float16)
+            pred[start:start + batch.num_frames].copy_(heatmaps)
+            start += batch.num_frames
+            # the factors of batch.heatmaps: the same function of the same labels on the same device
+            gy, gx = data.gaussian_factors(scale_pixels(batch.joints_2d_px, s.image_px, s.heatmap_px), s.heatmap_px,
+                                           s.heatmap_sigma_px)
+            parts["target_gy"].append(gy.cpu())
+            parts["target_gx"].append(gx.cpu())
             parts["joints_2d_px"].append(batch.joints_2d_px.cpu())
             parts["visible"].append(batch.visible.cpu())
             parts["joints_3d_m"].append(batch.joints_3d_m.cpu())
             projections = batch.projections.cpu()
-        view = rig.at_resolution(profile.studio.image_px)
-        return {**{k: torch.cat(v) for k, v in parts.items()}, "projections": projections, "focal_px": view.focal_px(),
-                "sensor_px_per_view_px": view.sensor_px_per_view_px()}
+        view = rig.at_resolution(s.image_px)
+        return {"pred": pred, **{k: torch.cat(v) for k, v in parts.items()}, "projections": projections,
+                "focal_px": view.focal_px(), "sensor_px_per_view_px": view.sensor_px_per_view_px()}
 
     out = runtime.cached("heatmaps", key, build, code=HEATMAPS_CODE)
-    return {k: (v.float() if v.dtype == torch.float16 else v) for k, v in out.items()}
+    return {"pred": out["pred"].float(), "target": gaussian_targets(*(out[k] for k in TARGET_FACTORS)),
+            **{k: v for k, v in out.items() if k not in ("pred", *TARGET_FACTORS)}}

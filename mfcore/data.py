@@ -57,13 +57,20 @@ class MultiViewBatch:
                               projections=self.projections[idx.to(self.projections.device)])
 
 
-def gaussian_heatmaps(joints_hm_px: Tensor, heatmap_px: int, sigma_px: float) -> Tensor:
-    """Gaussians exp(−‖u − x‖² / 2σ²) with peak 1 at each joint: (..., J, 2) heatmap px → (..., J, h, w)."""
+def gaussian_factors(joints_hm_px: Tensor, heatmap_px: int, sigma_px: float) -> tuple[Tensor, Tensor]:
+    """The separable factors of :func:`gaussian_heatmaps`: (gy (..., J, h), gx (..., J, w)) float32 with
+    exp(−‖u − x‖² / 2σ²) = gy[v] · gx[u]; their outer product *is* the heatmap (the same float32 multiplication)."""
     if sigma_px <= 0:
         raise ValueError(f"heatmap sigma must be > 0 pixels, got {sigma_px!r}")
     grid = torch.arange(heatmap_px, device=joints_hm_px.device, dtype=torch.float32)
     gx = torch.exp(-(grid - joints_hm_px[..., 0:1].float()) ** 2 / (2 * sigma_px ** 2))  # (..., J, w)
     gy = torch.exp(-(grid - joints_hm_px[..., 1:2].float()) ** 2 / (2 * sigma_px ** 2))  # (..., J, h)
+    return gy, gx
+
+
+def gaussian_heatmaps(joints_hm_px: Tensor, heatmap_px: int, sigma_px: float) -> Tensor:
+    """Gaussians exp(−‖u − x‖² / 2σ²) with peak 1 at each joint: (..., J, 2) heatmap px → (..., J, h, w)."""
+    gy, gx = gaussian_factors(joints_hm_px, heatmap_px, sigma_px)
     return gy[..., :, None] * gx[..., None, :]
 
 

@@ -6,7 +6,12 @@
   on a labelled pool / on a target rig (:mod:`mfcore.targets`).
 * :func:`fused_test_heatmaps` — a method's fused test heatmaps, cached by :func:`mfcore.runtime.cached` under
   :data:`FUSED_CODE`; chapter 4 (JDR, Fig. 7) and chapter 5 (3D tables) both read them.
+* :func:`setting_peaks` — a setting's heatmap maxima on the test and stress frames, cached: every JDR of chapter 4,
+  and chapter 4b's references, from the same numbers.
 * :func:`few_shot_curves` — Fig. 7: JDR against K for every method and target.
+
+Speed: a setting's heatmaps stay on the device from the target's pool to the maxima (:func:`_resident_target`,
+:func:`_fused_maps`); the CPU receives the maxima and the one copy of the maps that the cache entry needs.
 """
 
 from __future__ import annotations
@@ -87,7 +92,7 @@ def finetune_on_pool(method: str, k: int, pool: dict[str, Tensor], trial: int, p
     n, v = pool["pred"].shape[0], pool["pred"].shape[1]
     _check_method_k(method, k, n)
     if method == "NaiveFuseFull":
-        model = fusion.NaiveFuse(v, profile.studio.heatmap_px).to(device)
+        model = fusion.NaiveFuse(v, profile.studio.heatmap_px, device=device)
         t0 = time.perf_counter()
         maml.train_fusion(model, pool["pred"], pool["target"], steps=m.full_steps, lr=m.outer_lr,
                      batch_size=m.batch_size, seed=seed, progress=progress, desc="NaiveFuse full")
@@ -118,6 +123,82 @@ def adapted_fusion(method: str, k: int, target: str, trial: int, profile, seed: 
 
 
 HELD_OUT_SPLITS = ("test", "stress")  # the evaluation sets of a target (mfcore.motion.SPLITS less "train")
+# the heatmaps of a target that a setting reads, kept on the device (the rest of the labels stay on the CPU)
+_RESIDENT_KEYS = {"train": ("pred", "target"), "test": ("pred",), "stress": ("pred",)}
+_RESIDENT: dict = {}  # one slot: the last target's heatmaps on the last device
+_LAST_MAPS: dict = {}  # one slot: the last setting's fused maps of both held-out splits, on the device
+
+
+def _resident_target(target: str, trial: int, profile, seed: int, device: torch.device,
+                     splits=("train", *HELD_OUT_SPLITS)) -> dict:
+    """:func:`mfcore.targets.target_data` with the heatmaps of ``splits`` that a setting reads (the pool's "pred" and
+    "target", the test and stress "pred"; 2.7 GB at full) on ``device``, each copied there once per target and trial
+    (one slot): every method and K of Fig. 7 finetunes on the same pool and fuses the same test frames, and copying
+    them for every setting (and the fused maps back) was most of a setting's time besides the finetuning. The other
+    labels stay on the CPU. On the CPU this is :func:`mfcore.targets.target_data` itself."""
+    data = target_data(target, trial, profile, seed, device)
+    if device.type == "cpu":
+        return data
+    key = (target, trial, profile, seed, str(device))
+    if _RESIDENT.get("key") != key:
+        _RESIDENT.clear()  # free the previous target's copies first
+        _RESIDENT.update(key=key, sets={})
+    for split in splits:
+        if split not in _RESIDENT["sets"]:
+            _RESIDENT["sets"][split] = {name: data[split][name].to(device) for name in _RESIDENT_KEYS[split]}
+        data[split] = {**data[split], **_RESIDENT["sets"][split]}
+    return data
+
+
+def clear_device_memo() -> None:
+    """Forget the target heatmaps and fused maps this process keeps on a device (:func:`_resident_target`)."""
+    _RESIDENT.clear()
+    _LAST_MAPS.clear()
+
+
+def _setting_key(method: str, k: int, target: str, trial: int, profile, seed: int) -> dict:
+    """The cache key of a setting's entries: the profile's studio / backbone / metafuse sections, seed, method, K,
+    target and trial."""
+    sections = profile.as_dict()
+    return dict(method=method, k=k, target=target, trial=trial, seed=seed, studio=sections["studio"],
+                backbone=sections["backbone"], metafuse=sections["metafuse"])
+
+
+def _fused_maps(method: str, k: int, target: str, trial: int, profile, seed: int, device: torch.device, *,
+                progress: bool = False) -> tuple[dict[str, Tensor], Tensor]:
+    """The cached fused maps of :func:`fused_test_heatmaps` for both held-out splits at once, on ``device``:
+    ({split: (N, V, J, h, w) float16}, finetune_s (1,) float64 on the CPU). One finetuning, one fusion of each split
+    (AffineFuse / MetaFuse: with one materialisation of the weights), no copy of the maps through the CPU but the one
+    the cache entry needs. The last setting's maps are kept (one slot): a caller asking for "test", then "stress"
+    fuses once."""
+    key = _setting_key(method, k, target, trial, profile, seed)
+    memo_key = (method, k, target, trial, seed, profile, str(device))
+    if _LAST_MAPS.get("key") == memo_key:
+        return _LAST_MAPS["maps"], _LAST_MAPS["finetune_s"]
+    _LAST_MAPS.clear()
+    state = {}
+
+    def build() -> dict[str, Tensor]:
+        data = _resident_target(target, trial, profile, seed, device)
+        model, seconds = finetune_on_pool(method, k, data["train"], trial, profile, seed, device, progress=progress)
+        seconds = torch.tensor([seconds], dtype=torch.float64)
+        state["maps"] = {s: maml.fuse_frames(model, data[s]["pred"]).half() for s in HELD_OUT_SPLITS}
+        if isinstance(model, fusion.AffineFuse):  # θ and ω_base (a few MB) instead of the fused maps (~0.3 GB at full)
+            return {**{f"param.{n}": v.detach().cpu() for n, v in model.state_dict().items()}, "finetune_s": seconds}
+        return {**{f"heatmaps.{s}": m for s, m in state["maps"].items()}, "finetune_s": seconds}  # the cache: to CPU
+
+    out = runtime.cached("fused", key, build, code=FUSED_CODE)
+    maps = state.get("maps")
+    if maps is None and "heatmaps.test" in out:  # a NaiveFuse entry built by an earlier call or process
+        maps = {s: out[f"heatmaps.{s}"].to(device) for s in HELD_OUT_SPLITS}
+    elif maps is None:  # an AffineFuse / MetaFuse entry: rebuild the adapted model, fuse (same rounding as stored)
+        data = _resident_target(target, trial, profile, seed, device, HELD_OUT_SPLITS)
+        model = fusion.AffineFuse(data["test"]["pred"].shape[1], profile.studio.heatmap_px, device=device)
+        model.load_state_dict({n[len("param."):]: v for n, v in out.items() if n.startswith("param.")})
+        model.freeze()
+        maps = {s: maml.fuse_frames(model, data[s]["pred"]).half() for s in HELD_OUT_SPLITS}
+    _LAST_MAPS.update(key=memo_key, maps=maps, finetune_s=out["finetune_s"].cpu())
+    return maps, _LAST_MAPS["finetune_s"]
 
 
 def fused_test_heatmaps(method: str, k: int, target: str, trial: int, profile, seed: int, device, *,
@@ -135,7 +216,7 @@ def fused_test_heatmaps(method: str, k: int, target: str, trial: int, profile, s
     studio / backbone / metafuse sections, ``seed``, method, K, target and trial, and the code of
     :data:`FUSED_CODE` (and what it imports). Returns the test dict of :func:`mfcore.targets.target_data` plus "heatmaps"
     (N, V, J, h, w) float32 and "finetune_s" (1,) float64 (wall seconds of the finetuning when the entry was built;
-    0 for NoFusion).
+    0 for NoFusion), all on the CPU.
     """
     _check_target(target)
     _check_trial(target, trial, profile)
@@ -148,46 +229,55 @@ def fused_test_heatmaps(method: str, k: int, target: str, trial: int, profile, s
         test = target_data(target, trial, profile, seed, device)[split]
         return {**test, "heatmaps": test["pred"], "finetune_s": torch.zeros(1, dtype=torch.float64)}
     _check_method_k(method, k, profile.metafuse.target_train_frames)
-    state = {}
-
-    def build() -> dict[str, Tensor]:
-        data = target_data(target, trial, profile, seed, device)
-        state["test"] = data[split]
-        model, seconds = finetune_on_pool(method, k, data["train"], trial, profile, seed, device, progress=progress)
-        seconds = torch.tensor([seconds], dtype=torch.float64)
-        if isinstance(model, fusion.AffineFuse):  # θ and ω_base (a few MB) instead of the fused maps (~0.3 GB at full)
-            return {**{f"param.{n}": v.detach().cpu() for n, v in model.state_dict().items()}, "finetune_s": seconds}
-        return {**{f"heatmaps.{s}": maml.fuse_frames(model, data[s]["pred"]).half().cpu() for s in HELD_OUT_SPLITS},
-                "finetune_s": seconds}
-
-    sections = profile.as_dict()
-    key = dict(method=method, k=k, target=target, trial=trial, seed=seed, studio=sections["studio"],
-               backbone=sections["backbone"], metafuse=sections["metafuse"])
-    out = runtime.cached("fused", key, build, code=FUSED_CODE)
-    test = state.get("test") or target_data(target, trial, profile, seed, device)[split]
-    if f"heatmaps.{split}" in out:
-        heatmaps = out[f"heatmaps.{split}"]
-    else:  # an AffineFuse / MetaFuse entry: rebuild the adapted model, fuse the test frames (same rounding as stored)
-        model = fusion.AffineFuse(test["pred"].shape[1], profile.studio.heatmap_px)
-        model.load_state_dict({n[len("param."):]: v for n, v in out.items() if n.startswith("param.")})
-        heatmaps = maml.fuse_frames(model.to(device).freeze(), test["pred"]).half()
-    return {**test, "heatmaps": heatmaps.float(), "finetune_s": out["finetune_s"]}
+    test = target_data(target, trial, profile, seed, device)[split]
+    maps, seconds = _fused_maps(method, k, target, trial, profile, seed, device, progress=progress)
+    return {**test, "heatmaps": maps[split].float().cpu(), "finetune_s": seconds}
 
 
 def _peaks_px(heatmaps: Tensor, image_px: int, device) -> Tensor:
-    """:func:`mfcore.metrics.heatmap_peaks_px` computed on ``device`` (the argmax of a few hundred megabytes of cached
-    heatmaps is a GPU's work), returned on the heatmaps' device."""
-    return metrics.heatmap_peaks_px(heatmaps.to(device), image_px).to(heatmaps.device)
+    """:func:`mfcore.metrics.heatmap_peaks_px` computed on ``device`` (the argmax of a few hundred megabytes of fused
+    heatmaps is a GPU's work; float16 maps are read as float32 there), returned on the CPU (with the labels)."""
+    return metrics.heatmap_peaks_px(heatmaps.to(device), image_px).cpu()
+
+
+def setting_peaks(method: str, k: int, target: str, trial: int, profile, seed: int, device, *,
+                  progress: bool = False) -> dict[str, Tensor]:
+    """The heatmap maxima of a setting (a method of :data:`ADAPTED_METHODS` with its K, or "NoFusion" with k = 0) on
+    a target's test and stress frames, in image pixels (:func:`mfcore.metrics.heatmap_peaks_px`, taken on ``device``
+    from :func:`fused_test_heatmaps`'s maps), cached (a few hundred kB) under the key and code of the fused maps:
+    {"test": (N, V, J, 2), "stress": (N_stress, V, J, 2), "finetune_s": (1,) float64}, on the CPU. Every JDR of the
+    setting follows from them and the labels (:func:`mfcore.metrics.peak_jdr_rows`): chapter 4 computes them once
+    and a later chapter (4b's references) reads the same numbers without loading or fusing the maps again."""
+    _check_target(target)
+    _check_trial(target, trial, profile)
+    device = torch.device(device)
+    image_px = profile.studio.image_px
+    if method == "NoFusion":
+        if k != 0:
+            raise ValueError(f"NoFusion is not finetuned: k must be 0, got {k!r}")
+    else:
+        _check_method_k(method, k, profile.metafuse.target_train_frames)
+
+    def build() -> dict[str, Tensor]:
+        if method == "NoFusion":
+            sets = _resident_target(target, trial, profile, seed, device, HELD_OUT_SPLITS)
+            maps, seconds = {s: sets[s]["pred"] for s in HELD_OUT_SPLITS}, torch.zeros(1, dtype=torch.float64)
+        else:
+            maps, seconds = _fused_maps(method, k, target, trial, profile, seed, device, progress=progress)
+        return {**{s: _peaks_px(maps[s], image_px, device) for s in HELD_OUT_SPLITS}, "finetune_s": seconds}
+
+    return runtime.cached("peaks", _setting_key(method, k, target, trial, profile, seed), build, code=FUSED_CODE)
 
 
 def few_shot_curves(profile, seed: int, device, *, progress: bool = True, by_subject: bool = False,
-                    frame_rows: list | None = None) -> tuple[list[dict], list[dict]]:
+                    frame_rows: list | None = None, settings=None) -> tuple[list[dict], list[dict]]:
     """Fig. 7: JDR against the number K of labelled target frames, for every method of Table 1, on every target rig
-    of :data:`FIG7_TARGETS` (all trials), all through :func:`fused_test_heatmaps`.
+    of :data:`FIG7_TARGETS` (all trials), all through :func:`fused_test_heatmaps`'s cache entries.
 
     NoFusion (k = 0) and NaiveFuse^full (k = the whole pool) are flat references; for each K of ``profile.metafuse
     .shots`` NaiveFuse^K, AffineFuse^K and MetaFuse^K are finetuned on the same K frames, NaiveFuseMeta^K at the first
-    :data:`NAIVE_META_SHOTS` K (the paper's 50 and 100, Sec. 5.2). JDR is pooled
+    :data:`NAIVE_META_SHOTS` K (the paper's 50 and 100, Sec. 5.2) (``settings``: a list of (method, k) instead, e.g.
+    a few references of them; the same rows for those). JDR is pooled
     over all test frames (for the H36M-like room: both test subjects); the same models on the stress set give rows of
     their own (split "stress"; never pooled with the test rows). Returns (JDR rows: rig, trial, method, k, split,
     paper_k (:func:`paper_k`), subject ("all", or with ``by_subject`` also one row set per H36M test subject, "S9",
@@ -196,37 +286,40 @@ def few_shot_curves(profile, seed: int, device, *, progress: bool = True, by_sub
     With ``frame_rows`` (a list), the per-frame detections of every setting at the book's threshold "half_head" are
     appended to it (:func:`mfcore.metrics.peak_jdr_frame_rows`: the same columns as the JDR rows but ``paper_k`` and
     ``subject``, then frame, joint, detected, counted): the units of the paired comparisons of :mod:`mfcore.claims`.
+
+    Every setting's numbers come from :func:`setting_peaks` (cached maxima; built from the fused maps, on the device).
     """
     image_px = profile.studio.image_px
     pool = profile.metafuse.target_train_frames
+    device = torch.device(device)
     rows, timings = [], []
-    settings = [("NoFusion", 0), ("NaiveFuseFull", pool)] + [
-        (mth, k) for i, k in enumerate(profile.metafuse.shots) for mth in FEW_SHOT_METHODS
-        if mth != "NaiveFuseMeta" or i < NAIVE_META_SHOTS]
+    if settings is None:
+        settings = [("NoFusion", 0), ("NaiveFuseFull", pool)] + [
+            (mth, k) for i, k in enumerate(profile.metafuse.shots) for mth in FEW_SHOT_METHODS
+            if mth != "NaiveFuseMeta" or i < NAIVE_META_SHOTS]
     for target in FIG7_TARGETS:
         for trial in range(target_trials(target, profile)):
+            labels = target_data(target, trial, profile, seed, device)  # CPU labels
             for method, k in settings:
                 t0 = time.perf_counter()
-                out = fused_test_heatmaps(method, k, target, trial, profile, seed, device,
-                                          progress=progress and method == "NaiveFuseFull")
+                peaks = setting_peaks(method, k, target, trial, profile, seed, device,
+                                      progress=progress and method == "NaiveFuseFull")
                 cols = dict(rig=target, trial=trial, method=method, k=k, paper_k=paper_k(k, profile, method))
-                peaks = _peaks_px(out["heatmaps"], image_px, device)  # once for both thresholds and every subset
-                rows += metrics.peak_jdr_rows(peaks, out, image_px, **cols, subject="all", split="test")
+                out = labels["test"]
+                rows += metrics.peak_jdr_rows(peaks["test"], out, image_px, **cols, subject="all", split="test")
                 if frame_rows is not None:
-                    frame_rows += metrics.peak_jdr_frame_rows(peaks, out, image_px, "half_head", split="test",
+                    frame_rows += metrics.peak_jdr_frame_rows(peaks["test"], out, image_px, "half_head", split="test",
                                                               **{c: v for c, v in cols.items() if c != "paper_k"})
-                stress = fused_test_heatmaps(method, k, target, trial, profile, seed, device, split="stress")
-                rows += metrics.peak_jdr_rows(_peaks_px(stress["heatmaps"], image_px, device), stress, image_px,
-                                              **cols, subject="all", split="stress")
+                rows += metrics.peak_jdr_rows(peaks["stress"], labels["stress"], image_px, **cols, subject="all",
+                                              split="stress")
                 if by_subject and "subject" in out:
                     for s in dict.fromkeys(out["subject"].tolist()):
                         sel = out["subject"] == s
                         part = {key: v[sel] for key, v in out.items() if key not in _NOT_LABELS}
-                        rows += metrics.peak_jdr_rows(peaks[sel], part, image_px, **cols, subject=f"S{s}",
+                        rows += metrics.peak_jdr_rows(peaks["test"][sel], part, image_px, **cols, subject=f"S{s}",
                                                       split="test")
                 if method != "NoFusion":
                     timings.append(dict(rig=target, trial=trial, method=method, k=k,
-                                        finetune_s=float(out["finetune_s"][0]),
+                                        finetune_s=float(peaks["finetune_s"][0]),
                                         setting_s=time.perf_counter() - t0))
     return rows, timings
-

@@ -21,7 +21,7 @@
 # diagnostic is the book's own addition: the paper has no such experiment.
 #
 # It reads the same backbone heatmaps of the same test frames as Fig. 7, and chapter 4's finetuned models through
-# their cache (`mfcore.fewshot.fused_test_heatmaps`; rebuilt here if missing).
+# their cache (`mfcore.fewshot.fused_test_heatmaps` and `setting_peaks`; rebuilt here if missing).
 #
 # **All data are synthetic** (the book's capture studio); no number on this page is one of the paper's, and the smoke
 # profile's numbers are not meaningful at all.
@@ -38,9 +38,9 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from mfcore import fewshot, fusion, metrics, targets
+from mfcore import fewshot, fusion, targets
 from mfcore import oracle as epipolar_oracle
-from mfbook import chapter
+from mfbook import chapter, plots
 
 ch = chapter.open_chapter("09_epipolar_oracle", profile=profile, device=device, seed=seed, out_dir=out_dir)
 sizes = ch.profile.metafuse
@@ -51,20 +51,17 @@ RIG_TITLES = {"h36m": "H36M-like room (test subjects S9, S11)", "dome_heldout": 
 # ## The references from chapter 4
 #
 # The mean JDR (half a head, averaged over the draws of cameras) of NoFusion, NaiveFuse^full and MetaFuse at the
-# largest K on the test frames of each target rig: the same fused heatmaps as chapter 4's Fig. 7.
+# largest K on the test frames of each target rig: chapter 4's own numbers, from the heatmap maxima it cached for
+# every setting (`mfcore.fewshot.setting_peaks`, read by the function chapter 4 calls, `few_shot_curves`, for these
+# three settings); run alone, this chapter computes them the same way from chapter 4's cached fused heatmaps.
 
 # %%
 k_top = max(sizes.shots)
 REFERENCES = (("NoFusion", 0), ("NaiveFuseFull", sizes.target_train_frames), ("MetaFuse", k_top))
-rows = []
-for target in targets.FIG7_TARGETS:
-    for trial in range(targets.target_trials(target, ch.profile)):
-        for method, k in REFERENCES:
-            out = fewshot.fused_test_heatmaps(method, k, target, trial, ch.profile, seed, ch.device)
-            rows += metrics.jdr_rows(out["heatmaps"], out, ch.profile.studio.image_px, thresholds=("half_head",),
-                                     rig=target, trial=trial, method=method, k=k)
-mean = pd.DataFrame(rows)
-mean = mean.groupby(["rig", "method", "k", "joint"], as_index=False, sort=False).jdr.mean()  # average over trials
+rows = pd.DataFrame(fewshot.few_shot_curves(ch.profile, seed, ch.device, progress=False,
+                                            settings=list(REFERENCES))[0])
+rows = rows[(rows.split == "test") & (rows.subject == "all") & (rows.threshold == "half_head")]
+mean = rows.groupby(["rig", "method", "k", "joint"], as_index=False, sort=False).jdr.mean()  # average over trials
 mean[mean.joint == "mean"].pivot(index="rig", columns="method", values="jdr").round(3)
 
 # %% [markdown]
@@ -106,12 +103,8 @@ for ax, ax_mse, rig in zip(grid[0], grid[1], targets.FIG7_TARGETS):
            title=f"{RIG_TITLES.get(rig, rig)}\noracle best {best.jdr:.3f} at gain {best.gain:g}")
     ax_mse.plot(o.gain, o.mse, "s-", color="black")
     ax_mse.axvline(best.gain, color="tab:green", ls=":", label="gain of the best JDR")
-    ax_mse.set(xlabel="oracle gain (source peaks added on the line; symlog)",
-               ylabel="Eq. (3) loss (MSE; log)", yscale="log")
-    ax_mse.set_xscale("symlog", linthresh=0.05, linscale=0.5)
-    ax_mse.set_xticks(list(o.gain), [f"{g:g}" for g in o.gain], fontsize=8)
-    ax_mse.set_xlim(0, 1.1 * o.gain.max())
-    ax_mse.minorticks_off()
+    ax_mse.set(ylabel="Eq. (3) loss (MSE; log)", yscale="log")
+    plots.gain_axis(ax_mse, o.gain, "oracle gain (source peaks added on the line; symlog)")
 grid[0, -1].legend(fontsize=8, loc="best")
 grid[1, -1].legend(fontsize=8, loc="best")
 gain_pts = max(100 * (r["oracle_best"] - r["nofusion"]) for r in oracle_summary)
@@ -242,12 +235,8 @@ for ax, ax_loss, r in zip(grid[0], grid[1], oracle_summary.itertuples()):
         ax.axvline(g_min, color=color, ls=":")
     ax.set(ylabel="mean JDR (fraction)", title=f"{RIG_TITLES.get(r.rig, r.rig)}\nJDR of the oracle's fused maps; "
                                                f"dotted: each loss's minimum")
-    ax_loss.set(xlabel="oracle gain (source peaks per own peak; symlog)",
-                ylabel="loss / its value at gain 0 (log)", yscale="log")
-    ax_loss.set_xscale("symlog", linthresh=0.05, linscale=0.5)
-    ax_loss.set_xticks(list(o.gain), [f"{g:g}" for g in o.gain], fontsize=8)
-    ax_loss.set_xlim(0, 1.1 * o.gain.max())
-    ax_loss.minorticks_off()
+    ax_loss.set(ylabel="loss / its value at gain 0 (log)", yscale="log")
+    plots.gain_axis(ax_loss, o.gain, "oracle gain (source peaks per own peak; symlog)")
 grid[0, -1].legend(fontsize=8, loc="best")
 grid[1, -1].legend(fontsize=7, loc="best")
 objective_summary = pd.DataFrame(objective_summary)

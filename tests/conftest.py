@@ -1,7 +1,7 @@
 import pytest
 
 from mfbook import cache, progress
-from mfcore import runtime, targets
+from mfcore import fewshot, runtime, targets
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -16,8 +16,11 @@ def _the_books_cache_and_progress_bars():
 
 @pytest.fixture(autouse=True)
 def _fresh_target_memo():
-    """Every test assembles its own target sets: :func:`mfcore.targets.target_data` keeps the last ones in memory, and
-    tests replace what they are assembled from (monkeypatched heatmaps, other cache folders)."""
+    """Every test assembles its own target sets: :func:`mfcore.targets.target_data` keeps the last ones in memory (and
+    :mod:`mfcore.fewshot` the last fused maps), and tests replace what they are assembled from (monkeypatched
+    heatmaps, other cache folders)."""
     targets.clear_target_memo()
+    fewshot.clear_device_memo()
     yield
     targets.clear_target_memo()
+    fewshot.clear_device_memo()

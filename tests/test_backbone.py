@@ -64,3 +64,59 @@ def test_train_backbone_rejects_mismatched_data():
     with pytest.raises(ValueError, match="same number"):
         backbone.train_backbone(backbone.PoseResNet(10, 4, 8), torch.zeros(2, 3, 32, 32), torch.zeros(3, 17, 8, 8),
                                 epochs=1, batch_size=2, lr=1e-3, seed=0, device="cpu", progress=False)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# cached heatmaps: the Gaussian targets are stored as their factors and rebuilt bit-identically
+
+def test_targets_rebuilt_from_their_factors_are_the_float16_gaussians_bit_for_bit():
+    from mfcore import data
+
+    g = torch.Generator().manual_seed(0)
+    joints_hm = torch.rand(3, 4, 17, 2, generator=g) * 80 - 8  # heatmap px, some outside the 64² map
+    expected = data.gaussian_heatmaps(joints_hm, 64, 2.0).half().float()  # what the entries stored until now
+    gy, gx = data.gaussian_factors(joints_hm, 64, 2.0)
+    for chunk_maps in (1, 7, 256):
+        assert torch.equal(backbone.gaussian_targets(gy, gx, chunk_maps=chunk_maps), expected)
+    with pytest.raises(ValueError, match="leading dims"):
+        backbone.gaussian_targets(gy, gx[:2])
+
+
+@pytest.fixture()
+def tiny_backbone(tmp_path, monkeypatch):
+    """An on-disk cache of its own and an untrained tiny backbone in place of the warm-up (which takes a minute)."""
+    from mfcore import profiles
+
+    monkeypatch.setenv("MFCORE_CACHE", str(tmp_path))
+    torch.manual_seed(0)
+    model = backbone.freeze(backbone.PoseResNet(10, 4, 8))
+    monkeypatch.setattr(backbone, "warmup_backbone", lambda profile, seed, device: model)
+    return model, profiles.get_profile("smoke")
+
+
+def test_cached_heatmaps_store_the_targets_as_factors_and_return_them_unchanged(tiny_backbone, tmp_path):
+    from mfbook import cache
+    from mfcore import data, studio
+
+    model, prof = tiny_backbone
+    cache.clear_memo()
+    n, views = 5, [0, 3, 7]
+    out = backbone.cached_heatmaps("dome", "train", n, prof, 11, "cpu", views=views, batch_frames=2)
+    batch = data.make_multiview(studio.get_rig("dome").subset(views), "train", n, prof, 11, "cpu")
+    assert torch.equal(out["target"], batch.heatmaps.half().float())  # as when the targets were stored as float16
+    assert torch.equal(out["pred"], backbone.predict_heatmaps(model, batch.images).half().float())
+    assert list(out) == ["pred", "target", "joints_2d_px", "visible", "joints_3d_m", "projections", "focal_px",
+                         "sensor_px_per_view_px"]
+    (path,) = tmp_path.glob("heatmaps-*.pt")
+    stored = torch.load(path, weights_only=True)["tensors"]
+    h = prof.studio.heatmap_px
+    assert "target" not in stored and stored["pred"].dtype == torch.float16
+    assert stored["target_gy"].shape == stored["target_gx"].shape == (n, len(views), 17, h)
+    cache.clear_memo()  # read back from disk, verified: the same tensors
+    again = backbone.cached_heatmaps("dome", "train", n, prof, 11, "cpu", views=views, batch_frames=2)
+    assert all(torch.equal(out[k], again[k]) for k in out)
+    path.write_bytes(path.read_bytes()[:100])  # a corrupt entry is rebuilt, to the same tensors
+    cache.clear_memo()
+    with pytest.warns(UserWarning, match="invalid"):
+        rebuilt = backbone.cached_heatmaps("dome", "train", n, prof, 11, "cpu", views=views, batch_frames=2)
+    assert all(torch.equal(out[k], rebuilt[k]) for k in out)

@@ -149,3 +149,17 @@ def test_a_cache_key_covers_its_own_code_and_not_the_oracle_nor_the_book(sources
     assert cache.code_hash(code) == before, f"editing the oracle or the book's banner rebuilds the {entry} entries"
     _edit(sources / "mfcore" / f"{own_module}.py", "from __future__", "# edited\nfrom __future__")
     assert cache.code_hash(code) != before, f"editing {own_module}.py must give the {entry} entries a new key"
+
+
+def test_the_content_hash_of_chunks_hashed_in_parallel_sees_every_byte_whatever_the_thread_count(monkeypatch):
+    monkeypatch.setattr(cache, "HASH_CHUNK_BYTES", 64)  # 1000 float32 = 4000 bytes: 63 chunks
+    tensors = {"b": torch.arange(1000.0), "a": torch.ones(3, dtype=torch.float16), "empty": torch.zeros(0)}
+    hashes = set()
+    for workers in (1, 4):
+        monkeypatch.setattr(cache, "_hash_workers", lambda: workers)
+        hashes.add(cache._content_hash(tensors))
+    assert len(hashes) == 1
+    changed = dict(tensors, b=tensors["b"].clone())
+    changed["b"][999] = -1.0  # the last byte of the last chunk
+    assert cache._content_hash(changed) not in hashes
+    assert cache._content_hash({"a": tensors["b"], "b": tensors["a"]}) not in hashes  # names are part of it

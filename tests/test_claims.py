@@ -169,8 +169,15 @@ def test_trainable_fusion_claims(tmp_path):
         run=["λ = 0.5"] * 4 + ["λ = 0.5, fast"] * 2, seed=[0, 0, 1, 1, 0, 0], step=[1, 2, 1, 2, 1, 2],
         alpha=[0.1, 0.3, 0.1, 0.05, 0.1, 0.01], beta=[3, 2, 3, 3, 3, 9], data_loss=[1] * 6, penalty=[50] * 6)))
     c = card(tmp_path).set_index("claim_id")
-    assert c.loc["TK-alpha", "holds"] == "yes" and "mean of 2 seeds" in c.loc["TK-alpha", "our_value"]
-    assert c.loc["TK-beta", "holds"] == "no"  # (2 + 3) / 2 < 3
+    assert c.loc["TK-alpha", "holds"] == "tie" and "mean of 2 seeds" in c.loc["TK-alpha", "our_value"]  # +0.2, −0.05
+    assert c.loc["TK-beta", "holds"] == "no"  # seed 0 moves earlier, seed 1 stays: no seed moves later
+    # every seed moves β later, but by less than half a layer: the fusion layer kept by pruning does not change
+    write(tmp_path, "06_trainable_fusion/fusion_parameters.csv", pd.DataFrame(dict(
+        run=["λ = 0.5"] * 6, seed=[0, 0, 1, 1, 2, 2], step=[1, 260] * 3, alpha=[0.1, 0.23] * 3,
+        beta=[4, 4.008, 4, 4.01, 4, 4.6], data_loss=[1] * 6, penalty=[50] * 6)))
+    c = card(tmp_path).set_index("claim_id")
+    assert c.loc["TK-alpha", "holds"] == "yes"  # every seed
+    assert c.loc["TK-beta", "holds"] == "tie" and "+0.008 to +0.6" in c.loc["TK-beta", "our_value"]
 
 
 def test_fig7_findings_are_checked_per_rig_with_intervals():

@@ -307,6 +307,45 @@ def test_fused_test_heatmaps_is_one_cache_entry_per_setting(monkeypatch, tmp_pat
     assert len(timings) == 3 * 8
 
 
+def test_a_settings_jdr_is_the_same_from_its_cached_peaks_its_fused_maps_or_the_maps_scored_anew(monkeypatch, tmp_path):
+    """Chapter 4b's references: chapter 4's cached maxima of a setting give exactly the JDR rows that the fused maps
+    give (computed again when the maxima are not cached), and exactly what jdr_rows makes of the maps."""
+    from mfcore import backbone
+
+    prof, fused_calls = _tiny_profile(), []
+    monkeypatch.setenv("MFCORE_CACHE", str(tmp_path))
+    monkeypatch.setattr(backbone, "cached_heatmaps", _fake_cached_heatmaps([]))
+    monkeypatch.setattr(targets, "_clip_index", lambda split, n, seed: torch.zeros(n, dtype=torch.long))
+    monkeypatch.setattr(fewshot, "_pretrained", lambda method, profile, seed, device: _nonzero_pair_model(
+        "affine" if method in ("MetaFuse", "AffineFuse") else "naive", profile.studio.heatmap_px))
+    real_fused_maps = fewshot._fused_maps
+    monkeypatch.setattr(fewshot, "_fused_maps", lambda *a, **k: fused_calls.append(a[:2]) or real_fused_maps(*a, **k))
+    refs = [("NoFusion", 0), ("NaiveFuseFull", prof.metafuse.target_train_frames), ("MetaFuse", 3)]
+
+    def reference_rows():
+        rows, _ = fewshot.few_shot_curves(prof, 0, "cpu", progress=False, settings=refs)
+        return [(r["rig"], r["trial"], r["method"], r["k"], r["split"], r["joint"], r["threshold"], r["jdr"])
+                for r in rows]
+
+    computed = reference_rows()  # nothing cached: finetuned, fused, maxima taken and cached
+    assert len(fused_calls) == 2 * 3 and len(list(tmp_path.glob("peaks-*.pt"))) == 3 * 3  # 3 rigs x trials
+    fewshot.clear_device_memo()
+    assert reference_rows() == computed and len(fused_calls) == 2 * 3  # read from the cached maxima only
+    for path in tmp_path.glob("peaks-*.pt"):
+        path.unlink()
+    fewshot.clear_device_memo()
+    assert reference_rows() == computed and len(fused_calls) == 4 * 3  # from the cached fused maps again
+    # the same numbers as jdr_rows of the maps that fused_test_heatmaps returns (what chapter 4b computed before)
+    direct = []
+    for target in targets.FIG7_TARGETS:
+        for trial in range(targets.target_trials(target, prof)):
+            for method, k in refs:
+                out = fewshot.fused_test_heatmaps(method, k, target, trial, prof, 0, "cpu")
+                direct += [(target, trial, method, k, "test", r["joint"], r["threshold"], r["jdr"]) for r in
+                           metrics.jdr_rows(out["heatmaps"], out, prof.studio.image_px)]
+    assert direct == [r for r in computed if r[4] == "test"]
+
+
 def test_paper_k_maps_the_profiles_shots_by_rank():
     from mfcore import profiles
 
