@@ -45,6 +45,21 @@ from .paths import REPO_ROOT
 SEED_MAX = 2**31 - 1
 
 
+def show_code(source: str, start: str | None = None, end: str | None = None) -> None:
+    """Show Python source of the library on the page as a code block (what a reader should see is the code that ran,
+    read from ``mfcore`` when the page executed, never a copy): ``source`` from :func:`inspect.getsource`, cut from
+    the line holding ``start`` to the line before the one holding ``end`` where given."""
+    import textwrap
+
+    from IPython.display import Markdown, display
+
+    if start is not None:
+        source = source[source.index(start):]
+    if end is not None:
+        source = source[:source.index(end)]
+    display(Markdown("```python\n" + textwrap.dedent(source).rstrip() + "\n```"))
+
+
 def deterministic_kernels(device) -> bool:
     """Whether a chapter on ``device`` asks torch for deterministic kernels: always on the CPU; on CUDA only with
     ``MFCORE_DETERMINISTIC=1``.

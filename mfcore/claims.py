@@ -115,7 +115,7 @@ def _jdr_units(df: pd.DataFrame, rig: str, method: str, k=None, joint: str = "me
     return rows.assign(trial=trial).set_index(["trial", "frame"])[["detected", "counted"]].astype(float)
 
 
-def _paired_jdr(df, rig, a: tuple, b: tuple, joint="mean", seed=0) -> tuple[Interval, float, float]:
+def paired_jdr(df, rig, a: tuple, b: tuple, joint="mean", seed=0) -> tuple[Interval, float, float]:
     """Paired interval of JDR(a) − JDR(b) in points on the frames both have, with both pooled JDRs (fractions).
     a, b: (method, k) with k None for any."""
     ua, ub = _jdr_units(df, rig, *a, joint), _jdr_units(df, rig, *b, joint)
@@ -158,22 +158,22 @@ def _ordering(parts: list[tuple[Interval, str, float]], unit: str, text: str) ->
 
 def _mf_ordering(df, rig=None):
     rig, k = rig or _target_rig(df), _shots(df)[0]
-    ma, m, a = _paired_jdr(df, rig, ("MetaFuse", k), ("AffineFuse", k))
-    an, _, n = _paired_jdr(df, rig, ("AffineFuse", k), ("NaiveFuse", k))
+    ma, m, a = paired_jdr(df, rig, ("MetaFuse", k), ("AffineFuse", k))
+    an, _, n = paired_jdr(df, rig, ("AffineFuse", k), ("NaiveFuse", k))
     return _ordering([(ma, "greater", 0.0), (an, "greater", 0.0)], "points",
                      f"K={k}: MetaFuse {_pct(m)}, AffineFuse {_pct(a)}, NaiveFuse {_pct(n)}")
 
 
 def _naive_below_nofusion(df, rig=None):
     rig, k = rig or _target_rig(df), _shots(df, "NaiveFuse")[0]
-    iv, n, base = _paired_jdr(df, rig, ("NaiveFuse", k), ("NoFusion", None))
+    iv, n, base = paired_jdr(df, rig, ("NaiveFuse", k), ("NoFusion", None))
     return Result(f"K={k}: NaiveFuse {_pct(n)} vs NoFusion {_pct(base)}; {_iv_text(iv, 'points')}",
                   stats.verdict(iv, "less"), iv, "points")
 
 
 def _meta_above_nofusion(df, rig=None):
     rig, k = rig or _target_rig(df), _shots(df)[0]
-    iv, m, base = _paired_jdr(df, rig, ("MetaFuse", k), ("NoFusion", None))
+    iv, m, base = paired_jdr(df, rig, ("MetaFuse", k), ("NoFusion", None))
     return Result(f"K={k}: MetaFuse {_pct(m)} vs NoFusion {_pct(base)}; {_iv_text(iv, 'points')}",
                   stats.verdict(iv, "greater"), iv, "points")
 
@@ -212,7 +212,7 @@ def _gains_at_wrists_elbows(df, rig=None, seed=0):
 
 def _meta500_close_to_full(df, rig=None):
     rig, k = rig or _target_rig(df), _shots(df)[-1]
-    iv, m, full = _paired_jdr(df, rig, ("MetaFuse", k), ("NaiveFuseFull", None))
+    iv, m, full = paired_jdr(df, rig, ("MetaFuse", k), ("NaiveFuseFull", None))
     return Result(f"K={k}: MetaFuse {_pct(m)} vs NaiveFuse^full {_pct(full)}; {_iv_text(iv, 'points')}",
                   stats.verdict_within(iv, CLOSE_JDR_POINTS), iv, "points")
 
@@ -222,7 +222,7 @@ def _jdr_rises_with_k(df, rig=None):
     parts, texts = [], []
     for method in ("NaiveFuse", "AffineFuse", "MetaFuse"):
         ks = _shots(df, method)
-        iv, last, first = _paired_jdr(df, rig, (method, ks[-1]), (method, ks[0]))
+        iv, last, first = paired_jdr(df, rig, (method, ks[-1]), (method, ks[0]))
         parts.append((iv, "greater", 0.0))
         texts.append(f"{method} {_pct(first)} → {_pct(last)}")
     return _ordering(parts, "points", f"K={_shots(df)[0]} → {_shots(df)[-1]}: " + ", ".join(texts))
@@ -232,7 +232,7 @@ def _naive_meta_far_below(df, rig=None):
     rig = rig or _target_rig(df)
     parts, texts = [], []
     for k in _shots(df, "NaiveFuseMeta")[:2]:
-        iv, m, nm = _paired_jdr(df, rig, ("MetaFuse", k), ("NaiveFuseMeta", k))
+        iv, m, nm = paired_jdr(df, rig, ("MetaFuse", k), ("NaiveFuseMeta", k))
         parts.append((iv, "greater", FAR_JDR_POINTS))
         texts.append(f"K={k}: {_pct(nm)} vs MetaFuse {_pct(m)}")
     return _ordering(parts, "points", "; ".join(texts))

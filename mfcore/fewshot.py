@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from . import fusion, maml, metrics, runtime
-from .targets import FIG7_TARGETS, _check_target, _check_trial, target_data, target_trials
+from .targets import FIG7_TARGETS, HELD_OUT_SPLITS, _check_target, _check_trial, target_data, target_trials
 
 FEW_SHOT_METHODS = ("NaiveFuse", "AffineFuse", "MetaFuse", "NaiveFuseMeta")  # finetuned on K frames (Table 1)
 NAIVE_META_SHOTS = 2  # NaiveFuseMeta at the first two K only: Sec. 5.2 reports it at K = 50 and 100
@@ -122,7 +122,6 @@ def adapted_fusion(method: str, k: int, target: str, trial: int, profile, seed: 
                          device, progress=progress)[0]
 
 
-HELD_OUT_SPLITS = ("test", "stress")  # the evaluation sets of a target (mfcore.motion.SPLITS less "train")
 # the heatmaps of a target that a setting reads, kept on the device (the rest of the labels stay on the CPU)
 _RESIDENT_KEYS = {"train": ("pred", "target"), "test": ("pred",), "stress": ("pred",)}
 _RESIDENT: dict = {}  # one slot: the last target's heatmaps on the last device

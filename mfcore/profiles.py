@@ -91,6 +91,18 @@ class MetaFuseSizes:
 
 
 @dataclass(frozen=True)
+class EndToEndSizes:
+    """Chapter 4b: NaiveFuse^full end to end (:mod:`mfcore.endtoend`): the backbone and the fusion layers trained
+    together from the warm-up checkpoint on a target rig's labelled frames, rendered on the device."""
+
+    pool_frames: int = 48  # labelled multi-view frames of the target rig (its training motions; the paper: all of them)
+    epochs: int = 2  # passes over the pool; the warm-up's step schedule (rates /10 at 1/2 and 5/6 of the epochs)
+    batch_frames: int = 8  # multi-view frames per Adam step (every view of a frame in the same step, as Eq. (3) needs)
+    backbone_lr: float = 1e-4  # Adam rate of the backbone: the warm-up's rate after its first drop (it starts trained);
+    # the fusion weights move at NaiveFuse^full's rate, ``metafuse.outer_lr``
+
+
+@dataclass(frozen=True)
 class PictorialSizes:
     """Chapter 05: triangulation, PSM and RPSM (Cross View Fusion)."""
 
@@ -144,6 +156,7 @@ class Profile:
     studio: StudioSizes = field(default_factory=StudioSizes)
     backbone: BackboneSizes = field(default_factory=BackboneSizes)
     metafuse: MetaFuseSizes = field(default_factory=MetaFuseSizes)
+    endtoend: EndToEndSizes = field(default_factory=EndToEndSizes)
     pictorial: PictorialSizes = field(default_factory=PictorialSizes)
     trainable_fusion: TrainableFusionSizes = field(default_factory=TrainableFusionSizes)
 
@@ -176,6 +189,7 @@ PROFILES: dict[str, Profile] = {
                                stress_test_frames=100, trials=2,
                                first_order=True, batch_size=32, pretrain_steps=1000, full_steps=1000,
                                speed_batch=32, speed_repeats=10),
+        endtoend=EndToEndSizes(pool_frames=10000, epochs=2, batch_frames=32, backbone_lr=1e-4),
         pictorial=PictorialSizes(grid_bins=15, test_frames=1000, quant_frames=250, bench_frames=512, bench_batch=64,
                                  quant_grid_bins=(4, 8, 12, 16, 24), quant_max_stages=6, stats_frames=20000),
         # Tekin: 3 seeds paid for by 4x larger minibatches (Adam's rate for θ scaled by √4, α and β at the paper's

@@ -16,10 +16,11 @@ from collections import OrderedDict
 import torch
 from torch import Tensor
 
-from . import backbone, motion, runtime, studio
+from . import backbone, data, motion, runtime, studio
 
 TARGETS = ("h36m", "dome_heldout", "totalcapture")  # the camera configurations MetaFuse is adapted to
 FIG7_TARGETS = ("h36m", "dome_heldout")  # the rigs of chapter 4's Fig. 7
+HELD_OUT_SPLITS = ("test", "stress")  # the evaluation sets of a target (mfcore.motion.SPLITS less "train")
 # data seeds (offsets from the book's ``seed``): H36M-like subject s draws its pool with seed + 100 + s and its test
 # frames with seed + 200 + s; the dome's held-out cameras seed + 3 / + 4 (camera draws + 5); the ring seed + 20 / + 21;
 # the stress sets: H36M-like subject s seed + 300 + s, the dome seed + 6, the ring seed + 22
@@ -159,11 +160,52 @@ def _assemble_target(target: str, trial: int, profile, seed: int, device) -> dic
         held[split] = dict(backbone.cached_heatmaps("dome", split, n, profile, split_seed, device, views=held_views,
                                                     backbone_seed=seed))
         held[split]["clip_index"] = _clip_index(split, n, split_seed)
-    g = torch.Generator().manual_seed(seed + _DOME_PICK_SEED)
-    for _ in range(trial + 1):  # trial t is the (t+1)-th draw of one generator
-        pick = torch.randperm(len(held_views), generator=g)[:4].sort().values
+    pick = _dome_pick(trial, seed)
     return dict(rig=target, trial=trial, views=tuple(held_views[i] for i in pick.tolist()),
                 train=_select_views(train, pick), **{split: _select_views(d, pick) for split, d in held.items()})
+
+
+def _dome_pick(trial: int, seed: int) -> Tensor:
+    """The positions, in :data:`mfcore.studio.DOME_HELDOUT_VIEWS`, of trial ``trial``'s 4 held-out dome cameras."""
+    g = torch.Generator().manual_seed(seed + _DOME_PICK_SEED)
+    for _ in range(trial + 1):  # trial t is the (t+1)-th draw of one generator
+        pick = torch.randperm(len(studio.DOME_HELDOUT_VIEWS), generator=g)[:4].sort().values
+    return pick
+
+
+def target_images(target: str, trial: int, split: str, n_frames: int, profile, seed: int, device, *,
+                  batch_frames: int = 64):
+    """The images of a target's frames, batch by batch, in the order of :func:`target_data`'s sets: yields
+    (images (B, V, 3, H, W) float in [0, 1] on ``device``, joints_2d_px (B, V, J, 2) image px), the views of the trial.
+
+    The same rigs, data seeds, frame counts per subject and camera draws as :func:`target_data` (which keeps only the
+    backbone's heatmaps of these frames): with ``n_frames`` equal to a set's size, the frames of its "train" (pool),
+    "test" or "stress" set; with another size, as many frames drawn the same way (e.g. a larger pool). What a model
+    trained on images rather than on cached heatmaps (:mod:`mfcore.endtoend`) reads."""
+    _check_target(target)
+    _check_trial(target, trial, profile)
+    if split not in ("train", *HELD_OUT_SPLITS):
+        raise ValueError(f"split={split!r}: allowed values are {('train', *HELD_OUT_SPLITS)}")
+    if isinstance(n_frames, bool) or not isinstance(n_frames, int) or n_frames < 1:
+        raise ValueError(f"n_frames must be a positive int, got {n_frames!r}")
+    if target == "h36m":
+        subjects = studio.H36M_TRAIN_SUBJECTS if split == "train" else studio.H36M_TEST_SUBJECTS
+        offset = {"train": _H36M_POOL_SEED, "test": _H36M_TEST_SEED, "stress": _H36M_STRESS_SEED}[split]
+        parts = [(f"h36m_s{s}", n, seed + offset + s, None)
+                 for s, n in zip(subjects, _split_evenly(n_frames, len(subjects)))]
+    elif target == "totalcapture":
+        offset = {"train": _TC_POOL_SEED, "test": _TC_TEST_SEED, "stress": _TC_STRESS_SEED}[split]
+        parts = [("totalcapture", n_frames, seed + offset, None)]
+    else:
+        offset = {"train": _DOME_POOL_SEED, "test": _DOME_TEST_SEED, "stress": _DOME_STRESS_SEED}[split]
+        parts = [(studio.get_rig("dome").subset(list(studio.DOME_HELDOUT_VIEWS)), n_frames, seed + offset,
+                  _dome_pick(trial, seed))]
+    for rig, n, data_seed, pick in parts:
+        for batch in data.iter_multiview(rig, split, n, profile, data_seed, device, batch_size=batch_frames):
+            images, joints = batch.images, batch.joints_2d_px
+            if pick is not None:
+                images, joints = images[:, pick.to(images.device)], joints[:, pick.to(joints.device)]
+            yield images, joints
 
 
 def target_rigs(profile, seed: int, device) -> list[dict]:

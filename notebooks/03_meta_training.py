@@ -38,7 +38,6 @@ out_dir = ""
 
 # %%
 import inspect
-import textwrap
 import time
 
 import matplotlib.pyplot as plt
@@ -110,13 +109,7 @@ display(Markdown(f"Warm-up: the heatmap MSE falls by a factor of **{warmup_ratio
 ch.glue("self_weight_03", f"{fusion.SELF_WEIGHT:g}")
 ch.glue("sources_weight_03", f"{fusion.SOURCES_WEIGHT:g}")
 
-
-def show_code(source: str) -> None:
-    """Show Python source on the page as a code block."""
-    display(Markdown("```python\n" + textwrap.dedent(source).rstrip() + "\n```"))
-
-
-show_code(inspect.getsource(maml.inner_update))
+chapter.show_code(inspect.getsource(maml.inner_update))
 
 # %% [markdown]
 # The **outer step** (Eq. (6)): the loss of the *adapted* parameters on each task's D_test, averaged over the tasks of
@@ -124,10 +117,7 @@ show_code(inspect.getsource(maml.inner_update))
 # first-order) and drives one Adam step of the outer rate β. This is the loop body of `meta_train`:
 
 # %%
-meta_train_source = inspect.getsource(maml.meta_train)
-loop_start = meta_train_source.index("        for _ in bar:")
-loop_end = meta_train_source.index("            _show(bar, history)")
-show_code(meta_train_source[loop_start:loop_end])
+chapter.show_code(inspect.getsource(maml.meta_train), "        for _ in bar:", "            _show(bar, history)")
 
 # %% [markdown]
 # ### Where meta-training starts
