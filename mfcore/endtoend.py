@@ -184,10 +184,15 @@ def end_to_end_rows(target: str, trial: int, profile, seed: int, device, *, prog
 
 
 def losses(target: str, trial: int, profile, seed: int, device) -> list[dict]:
-    """The training curve of :func:`end_to_end_peaks`: rows rig, trial, step, view_loss, fused_loss, and the wall
-    seconds of rendering the pool and of training (render_s, train_s, the same on every row)."""
+    """The training curve of :func:`end_to_end_peaks`: rows rig, trial, step, view_loss, fused_loss (the two terms of
+    every Adam step)."""
     peaks = end_to_end_peaks(target, trial, profile, seed, device)
-    render_s, train_s = peaks["seconds"].tolist()
-    return [dict(rig=target, trial=trial, step=i + 1, view_loss=float(a), fused_loss=float(b), render_s=render_s,
-                 train_s=train_s)
+    return [dict(rig=target, trial=trial, step=i + 1, view_loss=float(a), fused_loss=float(b))
             for i, (a, b) in enumerate(zip(peaks["view_loss"].tolist(), peaks["fused_loss"].tolist()))]
+
+
+def seconds(target: str, trial: int, profile, seed: int, device) -> dict:
+    """Wall seconds of the build behind :func:`end_to_end_peaks`'s entry (also when it came from the cache): rig, trial,
+    render_s (the pool, on the device) and train_s (the joint training)."""
+    render_s, train_s = end_to_end_peaks(target, trial, profile, seed, device)["seconds"].tolist()
+    return dict(rig=target, trial=trial, render_s=render_s, train_s=train_s)

@@ -426,6 +426,10 @@ e2e_loss = pd.DataFrame([row for target in targets.FIG7_TARGETS
                          for trial in range(targets.target_trials(target, ch.profile))
                          for row in endtoend.losses(target, trial, ch.profile, seed, ch.device)])
 ch.save_table(e2e_loss, "naivefuse_end_to_end_loss")
+e2e_seconds = pd.DataFrame([endtoend.seconds(target, trial, ch.profile, seed, ch.device)
+                            for target in targets.FIG7_TARGETS
+                            for trial in range(targets.target_trials(target, ch.profile))])
+ch.save_timings(e2e_seconds, "end_to_end_timings")
 frames = pd.DataFrame(reference_frames + e2e_frames)
 pool = sizes.target_train_frames
 COMPARISONS = (  # (a, b, what a − b measures); (method, k) with k None for any
@@ -472,6 +476,7 @@ fig.tight_layout()
 ch.save_figure(fig, "naivefuse_end_to_end")
 plt.show()
 
+ch.glue("e2e_seconds", ", ".join(f"{r.rig} {r.trial}: {r.render_s:.1f} + {r.train_s:.1f}" for r in e2e_seconds.itertuples()))
 READING = {"yes": "above (the whole interval above zero)", "no": "below (the whole interval below zero)",
            "tie": "a tie (the interval covers zero)"}
 for r in gains.itertuples():
@@ -489,6 +494,9 @@ ch.glue("e2e_upper_bound", (
 gains.round(3)
 
 # %% [markdown]
+# Rendering each pool and training took {glue:text}`e2e_seconds` wall seconds per rig and camera draw on this page's
+# device (`end_to_end_timings.json`; from the cache entry's build).
+#
 # Mean JDR points, paired 95 % intervals on the test frames. H36M-like room: end to end − NoFusion
 # {glue:text}`e2e_h36m_vs_nofusion`; of which its backbone alone {glue:text}`e2e_h36m_backbone` and its fusion layer
 # over that backbone {glue:text}`e2e_h36m_fusion` ({glue:text}`e2e_h36m_fusion_reading`); against chapter 4's

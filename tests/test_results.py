@@ -102,6 +102,7 @@ EXACT_NUMBERS = {
 VERDICTS = {
     "04_few_shot_curves/fig7_findings.csv": ("our_value", "holds", "possible_reason"),
     "05_rpsm_3d/claims.csv": ("holds",),
+    "09_epipolar_oracle/end_to_end_gains.csv": ("verdict",),
     "07_scorecard/scorecard.csv": ("our_value", "holds", "ci_low", "ci_high"),  # the intervals drift with the numbers
     "scorecard.csv": ("our_value", "holds", "ci_low", "ci_high"),
 }
@@ -134,6 +135,12 @@ BANDS = {
     # the findings' paired intervals, in JDR points: jdr.csv's band in points (not re-measured on a second CPU)
     "04_few_shot_curves/fig7_findings.csv": {"ci_low": (25, 5), "ci_high": (25, 5)},
     "04_few_shot_curves/jdr_by_subject.csv": {"jdr": (0.11, 0.05)},  # 0.053, mean 0.021
+    # NaiveFuse^full end to end (not measured on a second CPU): JDRs in jdr.csv's band, the paired differences in
+    # fig7_findings.csv's band (points), the training loss in twice finetune_loss.csv's band (the backbone trains too)
+    "09_epipolar_oracle/naivefuse_end_to_end.csv": {"jdr": (0.25, 0.05)},
+    "09_epipolar_oracle/end_to_end_gains.csv": {"jdr_a": (0.25, 0.05), "jdr_b": (0.25, 0.05),
+                                                **{c: (25, 5) for c in ("gain_points", "ci_low", "ci_high")}},
+    "09_epipolar_oracle/naivefuse_end_to_end_loss.csv": {"view_loss": (4e-4, 1.6e-4), "fused_loss": (4e-4, 1.6e-4)},
     "09_epipolar_oracle/naivefuse_from_oracle.csv": {"mse": (0.02, 0.01),  # 0.0089, mean 0.0047
                                                      "line_share": (0.015, 0.005),  # 0.0075, mean 0.0021
                                                      "jdr": (0.17, 0.04)},  # 0.083, mean 0.016
