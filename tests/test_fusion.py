@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from mfcore import fusion
+from mfcore import data, epipolar, fusion
 
 
 def _random_affine(pairs, z, scale, seed):
@@ -252,3 +252,25 @@ def test_affine_fuse_starts_where_the_gradient_reaches_theta():
         flat.omega_base.zero_()
     fusion.fusion_mse(flat(x), y, flat.target_views).backward()
     assert float(flat.theta.grad.abs().max()) == 0.0  # the old start: W = 0, nothing reaches theta
+
+
+def test_the_gradient_of_eq3_reaches_theta_only_near_the_current_line():
+    """Why θ cannot find distant epipolar lines by gradient descent (a mechanism behind chapter 4's MetaFuse results):
+    with a σ = 2 px line as ω_base and θ the identity, a source joint d heatmap pixels off the line pulls the target
+    pixel's θ strongly at d = 4 (2σ) and not at all, in practice, from d = 16 (8σ): bilinear sampling of a thin map has
+    a gradient only where the map is."""
+    side, sigma = 64, 2.0
+    model = fusion.AffineFuse(2, side, pairs=[(0, 1)])
+    with torch.no_grad():
+        model.omega_base.copy_(epipolar.centred_line_map(side, sigma) * 0.05)
+    pixel = 32 * side + 32  # the target joint's pixel (row 32, column 32)
+
+    def pull(offset_px: float) -> float:
+        model.zero_grad()
+        joints = torch.tensor([[[[32.0, 32.0]], [[20.0, 31.5 + offset_px]]]])  # (1, V, J, 2) heatmap px (x, y)
+        maps = data.gaussian_heatmaps(joints, side, sigma)
+        fusion.fusion_mse(model(maps), maps, model.target_views).backward()
+        return float(model.theta.grad[0, pixel].norm())
+
+    near, far = pull(4.0), pull(16.0)
+    assert near > 1e-4 and far < 1e-6 * near
