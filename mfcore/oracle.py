@@ -1,5 +1,6 @@
 """The epipolar oracle: Eq. (1) with the calibrated cameras' exact epipolar lines (an upper-bound diagnostic, no
-learning), NaiveFuse^full started from it (does Eq. (3) keep the lines?), and the Fig. 6 picker of a corrected joint.
+learning), NaiveFuse^full started from it (does Eq. (3) keep the lines?), MetaFuse's factorised model started from it
+(can Eq. (2) hold the lines, and does meta-testing keep them?), and the Fig. 6 picker of a corrected joint.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import torch
 from torch import Tensor
 
 from . import epipolar, fusion, geometry, metrics, pictorial
+from .fewshot import select_shots
 from .maml import fuse_frames, train_fusion
 from .targets import _check_target, _check_trial, target_data
 
@@ -162,6 +164,90 @@ def oracle_init_rows(target: str, trial: int, profile, seed: int, device, *, gai
     score(0)
     train_fusion(model, pool["pred"], pool["target"], steps=m.full_steps, lr=m.outer_lr, batch_size=m.batch_size,
                  seed=seed, progress=progress, desc="NaiveFuse from the oracle", on_step=score)
+    return rows
+
+
+def line_theta(projections_hm: Tensor, heatmap_px: int) -> Tensor:
+    """θ of Eq. (2) that lays the centred line (:func:`mfcore.epipolar.centred_line_map`) on the epipolar line of every
+    target pixel, for every ordered pair (target t, source s) of :func:`mfcore.fusion.ordered_pairs`: the rigid
+    :func:`mfcore.epipolar.line_frame_affine` of each pixel's line in the source view (chapter 1's closed-form start).
+    projections_hm (V, 3, 4) at heatmap resolution; returns (P, Z, 2, 3) float32 (AffineFuse's ``theta``), Z =
+    heatmap_px², on the projections' device. With ``omega_base`` the centred line, AffineFuse then holds the oracle's
+    lines, whole lines rather than the visible half-lines of :func:`epipolar_oracle_weights`."""
+    if projections_hm.dim() != 3 or projections_hm.shape[1:] != (3, 4):
+        raise ValueError(f"projections_hm must be (V, 3, 4); got {tuple(projections_hm.shape)}")
+    cams = [geometry.camera_from_projection(P.cpu(), heatmap_px) for P in projections_hm]
+    grid = epipolar.pixel_grid_px(heatmap_px)
+    thetas = []
+    for t, s in fusion.ordered_pairs(len(cams)):
+        geo = epipolar.epipolar_geometry(cams[t], cams[s], grid)
+        thetas.append(epipolar.line_frame_affine(epipolar.line_to_normalised(geo["line"], heatmap_px), geo["direction"],
+                                                 epipolar.CENTRED_LINE, epipolar.CENTRED_DIR))
+    return torch.stack(thetas).float().to(projections_hm.device)
+
+
+def line_omega_base(profile, gain: float = ORACLE_INIT_GAIN, num_views: int = 4) -> Tensor:
+    """The centred line map at the studio's heatmap size and σ, scaled as :func:`epipolar_oracle_weights` scales its
+    lines (``gain`` source peaks per own peak under the mix of a ``num_views`` rig): AffineFuse's ``omega_base`` that,
+    with :func:`line_theta`, reproduces the oracle's lines. (H, W) float32 on the CPU."""
+    side, sigma = profile.studio.heatmap_px, profile.studio.heatmap_sigma_px
+    mix = fusion.SELF_WEIGHT / fusion.source_weight(num_views - 1)
+    return epipolar.centred_line_map(side, sigma) * (gain * mix / (2.0 ** 0.5 * math.pi * sigma ** 2))
+
+
+def affine_oracle_init_rows(target: str, trial: int, profile, seed: int, device, *, k: int | None = None,
+                            gain: float = ORACLE_INIT_GAIN, checkpoints=ORACLE_INIT_CHECKPOINTS,
+                            progress: bool = False) -> list[dict]:
+    """Can MetaFuse's factorised model (Eq. (2)) hold the oracle's lines, and does its meta-testing keep them? AffineFuse
+    started at the lines instead of the meta-learned start: ``omega_base`` = :func:`line_omega_base`, ``theta`` =
+    :func:`line_theta` of the pool's camera placements (averaged with their frame counts, as
+    :func:`pool_oracle_weights`; the H36M-like pool has one placement per training subject), then MetaFuse^K's
+    meta-testing recipe (:func:`mfcore.fewshot.finetune_on_pool`): θ only, ``finetune_steps`` Adam steps at
+    ``finetune_lr`` on the same K frames as Fig. 7's trial (``k``: default the largest K of the profile), mini-batches
+    of ``min(K, batch_size)`` with seed ``seed + K``. At each checkpoint (a fraction of the steps; 0 is the start) the
+    test frames are fused and scored: JDR rows (method "AffineFuseFromOracle", columns ``step``, ``steps``, ``k``,
+    ``gain``), each with ``mse`` (Eq. (3) on the test frames) and ``theta_shift`` (the mean |θ − θ_start| over the
+    pairs' pixels, in normalised units: how far finetuning moved the lines)."""
+    _check_target(target)
+    _check_trial(target, trial, profile)
+    fractions = tuple(float(c) for c in checkpoints)
+    if not fractions or any(not 0.0 <= c <= 1.0 for c in fractions):
+        raise ValueError(f"checkpoints must be fractions of the finetuning steps in [0, 1]; got {checkpoints!r}")
+    if not gain > 0:
+        raise ValueError(f"gain must be > 0; got {gain!r}")
+    m, device = profile.metafuse, torch.device(device)
+    k = max(m.shots) if k is None else k
+    data = target_data(target, trial, profile, seed, device)
+    pool, test = data["train"], data["test"]
+    side, image_px = profile.studio.heatmap_px, profile.studio.image_px
+    v = pool["pred"].shape[1]
+    groups = metrics.camera_sets(pool)
+    total = sum(len(idx) for idx, _, _ in groups)
+    theta0 = sum(line_theta(pictorial.heatmap_projections(P_image, image_px, side), side) * (len(idx) / total)
+                 for idx, P_image, _ in groups)
+    model = fusion.AffineFuse(v, side, device=device)
+    with torch.no_grad():
+        model.omega_base.copy_(line_omega_base(profile, gain, v))
+        model.theta.copy_(theta0)
+    theta0 = theta0.to(device)
+    at = sorted({round(c * m.finetune_steps) for c in fractions})
+    rows = []
+
+    def score(step: int) -> None:
+        if step not in at:
+            return
+        fused = fuse_frames(model, test["pred"])
+        rows.extend(metrics.peak_jdr_rows(
+            metrics.heatmap_peaks_px(fused, image_px), test, image_px, rig=target, trial=trial,
+            method="AffineFuseFromOracle", step=step, steps=m.finetune_steps, k=k, gain=gain,
+            mse=float(fusion.fusion_mse(fused, test["target"])),
+            theta_shift=float((model.theta.detach() - theta0).abs().mean())))
+
+    score(0)
+    shots = select_shots(pool["pred"].shape[0], k, seed + 100 * trial + k)
+    train_fusion(model, pool["pred"][shots], pool["target"][shots], steps=m.finetune_steps, lr=m.finetune_lr,
+                 batch_size=min(k, m.batch_size), seed=seed + k, trainable=("theta",), progress=progress,
+                 desc="AffineFuse from the oracle", on_step=score)
     return rows
 
 

@@ -1,9 +1,11 @@
 """Meta-training (MetaFuse Eq. (4)-(6)), meta-testing (Sec. 4.3) and the baselines, on tiny random heatmaps."""
 
+import dataclasses
+
 import pytest
 import torch
 
-from mfcore import fewshot, fusion, maml, metrics, optim, oracle, targets
+from mfcore import fewshot, fusion, maml, metrics, optim, oracle, profiles, targets
 
 
 def _data(n=6, v=3, j=2, side=4, seed=0):
@@ -546,3 +548,56 @@ def test_naivefuse_from_the_oracle_starts_at_the_oracle_and_eq3_moves_the_lines_
         oracle.oracle_init_rows("dome_heldout", 0, prof, 0, "cpu", gain=0.0)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         oracle.oracle_init_rows("dome_heldout", 0, prof, 0, "cpu", checkpoints=(1.5,))
+
+
+def test_line_theta_lays_the_centred_line_on_every_pixels_epipolar_line():
+    """AffineFuse with omega_base the scaled centred line and θ = line_theta holds the oracle's lines (whole lines:
+    compared with the oracle's weights drawn without the visible-half cut), up to bilinear sampling and the base map's
+    finite extent."""
+    import math
+
+    from mfcore import epipolar, geometry
+
+    side, sigma = 32, 2.0
+    cams = [geometry.look_at_camera(pos, [0.0, 0.0, 1.0], 40.0, side) for pos in ([3.0, 0.0, 1.2], [0.0, 3.0, 1.5])]
+    P = geometry.stack_projections(cams, dtype=torch.float64)
+    theta = oracle.line_theta(P, side)
+    assert theta.shape == (2, side * side, 2, 3) and theta.dtype == torch.float32
+    prof = dataclasses.replace(profiles.get_profile("smoke"), studio=dataclasses.replace(
+        profiles.get_profile("smoke").studio, heatmap_px=side, heatmap_sigma_px=sigma))
+    model = fusion.AffineFuse(2, side)
+    with torch.no_grad():
+        model.omega_base.copy_(oracle.line_omega_base(prof, 1.0, 2))
+        model.theta.copy_(theta)
+    W = model.pair_weights().detach()
+    scale = (0.4 / 0.6) / (2.0 ** 0.5 * math.pi * sigma ** 2)
+    grid = epipolar.pixel_grid_px(side)
+    for k, (t, s) in enumerate(fusion.ordered_pairs(2)):
+        ideal = epipolar.ideal_fusion_weights(cams[t], cams[s], grid, sigma, visible_only=False).reshape(side ** 2, -1)
+        rel = float((W[k] - scale * ideal).norm() / (scale * ideal).norm())
+        assert rel < 0.3, (t, s, rel)
+    with pytest.raises(ValueError, match=r"\(V, 3, 4\)"):
+        oracle.line_theta(P[0], side)
+
+
+def test_affinefuse_from_the_oracle_finetunes_theta_only_and_reports_its_shift(monkeypatch, tmp_path):
+    from mfcore import backbone
+
+    prof = _tiny_profile()
+    prof = dataclasses.replace(prof, metafuse=dataclasses.replace(prof.metafuse, finetune_steps=10, finetune_lr=1e-2))
+    monkeypatch.setenv("MFCORE_CACHE", str(tmp_path))
+    monkeypatch.setattr(backbone, "cached_heatmaps", _fake_cached_heatmaps([]))
+    monkeypatch.setattr(targets, "_clip_index", lambda split, n, seed: torch.zeros(n, dtype=torch.long))
+    # the fake sets share one camera (no epipolar geometry): a stand-in θ, the identity for every pixel and pair
+    monkeypatch.setattr(oracle, "line_theta", lambda P, side: fusion.identity_theta(12, side * side))
+    targets.clear_target_memo()
+    k = prof.metafuse.target_train_frames
+    rows = oracle.affine_oracle_init_rows("dome_heldout", 0, prof, 0, "cpu", k=k, checkpoints=(0.0, 0.5, 1.0))
+    mean = {r["step"]: r for r in rows if r["joint"] == "mean" and r["threshold"] == "half_head"}
+    assert sorted(mean) == [0, 5, 10] and {r["method"] for r in rows} == {"AffineFuseFromOracle"}
+    assert mean[0]["theta_shift"] == 0.0 and mean[10]["theta_shift"] > 0.0 and {r["k"] for r in rows} == {k}
+    assert mean[10]["mse"] < mean[0]["mse"]
+    with pytest.raises(ValueError, match="gain must be > 0"):
+        oracle.affine_oracle_init_rows("dome_heldout", 0, prof, 0, "cpu", gain=0.0)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        oracle.affine_oracle_init_rows("dome_heldout", 0, prof, 0, "cpu", checkpoints=(-0.1,))

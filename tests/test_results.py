@@ -141,6 +141,10 @@ BANDS = {
     "09_epipolar_oracle/end_to_end_gains.csv": {"jdr_a": (0.25, 0.05), "jdr_b": (0.25, 0.05),
                                                 **{c: (25, 5) for c in ("gain_points", "ci_low", "ci_high")}},
     "09_epipolar_oracle/naivefuse_end_to_end_loss.csv": {"view_loss": (4e-4, 1.6e-4), "fused_loss": (4e-4, 1.6e-4)},
+    # AffineFuse started at the oracle's lines (not measured on a second CPU): naivefuse_from_oracle.csv's bands; the
+    # θ shift in normalised units (smoke: about 0.01), twice its size
+    "09_epipolar_oracle/affinefuse_from_oracle.csv": {"mse": (0.02, 0.01), "jdr": (0.17, 0.04),
+                                                      "theta_shift": (0.05, 0.02)},
     "09_epipolar_oracle/naivefuse_from_oracle.csv": {"mse": (0.02, 0.01),  # 0.0089, mean 0.0047
                                                      "line_share": (0.015, 0.005),  # 0.0075, mean 0.0021
                                                      "jdr": (0.17, 0.04)},  # 0.083, mean 0.016
