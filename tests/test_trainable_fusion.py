@@ -473,3 +473,32 @@ def test_the_perfect_2d_lifter_learns_a_lifting_and_repeats_in_its_seed():
     assert err_a["mpjpe_mm"].mean() < 0.5 * tf.mean_pose_errors(data, data)["mpjpe_mm"].mean()
     with pytest.raises(ValueError, match="joints_2d_px"):
         tf.fit_perfect_lifter(tf.MonocularSamples(data.images, data.confidence_maps, y3), p, seed=0, device="cpu")
+
+
+def test_the_training_size_curve_keeps_the_steps_and_uses_nested_seeded_subsets(monkeypatch):
+    import dataclasses
+
+    p = get_profile("smoke")
+    p = dataclasses.replace(p, trainable_fusion=dataclasses.replace(p.trainable_fusion, batch_size=8, epochs=2))
+    crop, crop_hm = tf.crop_sides_px(p)
+    g = torch.Generator().manual_seed(0)
+    n = 32
+    data = tf.MonocularSamples(torch.rand(n, 3, crop, crop, generator=g), torch.rand(n, J, crop_hm, crop_hm, generator=g),
+                               0.3 * torch.randn(n, J, 3, generator=g))
+    seen = []
+    fit = tf.fit_fusion_method
+
+    def spy(method, train, profile, seed, device, **kw):
+        seen.append((len(train), profile.trainable_fusion.epochs, train.joints_3d_m.clone()))
+        return fit(method, train, profile, seed, device, **kw)
+
+    monkeypatch.setattr(tf, "fit_fusion_method", spy)
+    rows = tf.training_size_curve("ImageOnly", data, data, p, 0, "cpu", fractions=(0.25, 0.5, 1.0))
+    assert [r["train_samples"] for r in rows] == [8, 16, 32] and [r["epochs"] for r in rows] == [8, 4, 2]
+    assert [size * e for size, e, _ in seen] == [64, 64, 64]  # the same number of samples seen: the same Adam steps
+    assert torch.equal(seen[0][2], seen[1][2][:8]) and torch.equal(seen[1][2], seen[2][2][:16])  # nested subsets
+    assert all(r["over_mean_pose"] == pytest.approx(r["mpjpe_mm"] / r["mean_pose_mpjpe_mm"]) for r in rows)
+    with pytest.raises(ValueError, match=r"\(0, 1\]"):
+        tf.training_size_curve("ImageOnly", data, data, p, 0, "cpu", fractions=(0.0,))
+    with pytest.raises(ValueError, match="fewer than one minibatch"):
+        tf.training_size_curve("ImageOnly", data, data, p, 0, "cpu", fractions=(0.125,))
