@@ -125,8 +125,36 @@ def cpu_model() -> str:
 FINGERPRINT_VERSION = 1  # raise when :func:`numerics_fingerprint`'s computation changes
 
 
+def _fingerprint_memo_path() -> Path:
+    """Where :func:`numerics_fingerprint` keeps its answer for this machine and torch: the cache folder, under a name
+    hashed from everything the answer depends on (fingerprint version, torch version and build, the CPU capability
+    torch dispatches to, the CPU model, the host), so another machine or torch never reads it."""
+    ident = "|".join((str(FINGERPRINT_VERSION), torch.__version__, str(torch.version.git_version),
+                      torch.backends.cpu.get_cpu_capability(), cpu_model(), platform.node(), platform.machine()))
+    return cache.cache_dir() / "fingerprint" / f"{hashlib.sha256(ident.encode()).hexdigest()[:24]}.json"
+
+
 @functools.lru_cache(maxsize=1)
 def numerics_fingerprint() -> dict:
+    """:func:`computed_numerics_fingerprint`, computed once per machine and torch: its answer is kept in the cache
+    folder (:func:`_fingerprint_memo_path`), since each chapter's process would otherwise pay 2-5 s for it (mostly
+    importing torch._inductor), four times on the book's critical path. A missing or unreadable memo is recomputed."""
+    path = _fingerprint_memo_path()
+    try:
+        memo = json.loads(path.read_text())
+        if set(memo) == {"numerics_fingerprint", "torch_cpu_capability", "cpu_model"}:
+            return memo
+    except (OSError, ValueError):
+        pass
+    value = computed_numerics_fingerprint()
+    try:
+        atomic_write_bytes(path, (json.dumps(value, sort_keys=True) + "\n").encode())
+    except OSError:
+        pass  # a read-only cache folder: the answer is still right, only not kept
+    return value
+
+
+def computed_numerics_fingerprint() -> dict:
     """A fingerprint of this machine's CPU float arithmetic as the chapters use it (one torch thread, deterministic
     kernels): the sha256 of the float32 bits of a small fixed computation that exercises the kernels training runs
     (conv2d forward and backward, batch norm, a transposed convolution, matmul, softmax, grid_sample and five Adam

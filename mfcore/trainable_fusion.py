@@ -713,12 +713,17 @@ TRAINING_FRACTIONS = (0.125, 0.25, 0.5, 1.0)  # shares of the training samples i
 
 
 def training_size_curve(method: str, train: MonocularSamples, test: MonocularSamples, profile: Profile, seed: int,
-                        device, *, fractions=TRAINING_FRACTIONS, progress: bool = False) -> list[dict]:
+                        device, *, fractions=TRAINING_FRACTIONS, full_net: FusionNet | None = None,
+                        progress: bool = False) -> list[dict]:
     """Does a network learn more from more samples? ``method`` (:func:`fit_fusion_method`) trained on the first
     ``fraction`` of the training samples in a seeded order (``seed``), for each fraction, at the same number of Adam
     steps (the profile's epochs scaled by 1 / fraction, rounded), and scored on ``test``; with the mean training pose of
     the same samples as the floor. Rows: method, fraction, train_samples, epochs, mpjpe_mm, pa_mpjpe_mm,
-    mean_pose_mpjpe_mm, over_mean_pose (the MPJPE ratio)."""
+    mean_pose_mpjpe_mm, over_mean_pose (the MPJPE ratio).
+
+    The whole set (fraction 1) is ``train`` itself in its own order, so the network of that point is exactly
+    ``fit_fusion_method(method, train, profile, seed, device)``; pass it as ``full_net`` (Table 5's network of this
+    method and seed) to score it instead of training it again."""
     fractions = tuple(float(f) for f in fractions)
     if not fractions or any(not 0.0 < f <= 1.0 for f in fractions):
         raise ValueError(f"fractions must lie in (0, 1]; got {fractions!r}")
@@ -729,10 +734,14 @@ def training_size_curve(method: str, train: MonocularSamples, test: MonocularSam
         n = max(1, round(fraction * len(train)))
         if n < sizes.batch_size and fraction < 1.0:
             raise ValueError(f"fraction {fraction} leaves {n} samples, fewer than one minibatch ({sizes.batch_size})")
-        part = train.subset(order[:n].to(train.images.device))
+        whole = fraction == 1.0
+        part = train if whole else train.subset(order[:n].to(train.images.device))
         epochs = max(1, round(sizes.epochs / fraction))
-        scaled = dataclasses.replace(profile, trainable_fusion=dataclasses.replace(sizes, epochs=epochs))
-        net, _ = fit_fusion_method(method, part, scaled, seed, device, progress=progress)
+        if whole and full_net is not None:
+            net = full_net
+        else:
+            scaled = dataclasses.replace(profile, trainable_fusion=dataclasses.replace(sizes, epochs=epochs))
+            net, _ = fit_fusion_method(method, part, scaled, seed, device, progress=progress)
         errors = evaluate_fusion_net(net, test)
         floor = float(mean_pose_errors(part, test)["mpjpe_mm"].mean())
         rows.append(dict(method=method, fraction=fraction, train_samples=n, epochs=epochs, **errors,

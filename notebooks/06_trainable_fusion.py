@@ -210,7 +210,8 @@ plt.show()
 # flattened, the set's size is not what holds ImageOnly back.
 
 # %%
-curve = pd.DataFrame(tf.training_size_curve("ImageOnly", train, test, ch.profile, SEEDS[0], ch.device))
+curve = pd.DataFrame(tf.training_size_curve("ImageOnly", train, test, ch.profile, SEEDS[0], ch.device,
+                                                full_net=nets["ImageOnly", SEEDS[0]]))
 ch.save_table(curve, "imageonly_training_size")
 ch.glue("curve_fractions", ", ".join(f"{f:g}" for f in curve.fraction))
 ch.glue("curve_seed", SEEDS[0])
