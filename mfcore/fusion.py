@@ -25,12 +25,14 @@ Coordinate convention of theta (the spatial-transformer one, ``F.affine_grid(...
 pixel ``p = (px, py)`` has normalised coordinates ``u = ((2*px + 1)/W - 1, (2*py + 1)/H - 1)`` in [-1, 1]; ``theta_i``
 (2 x 3, ``[A | b]``) maps it to ``A u + b``, the normalised point of ``omega_base`` that is read (bilinear, zeros outside).
 So ``W[i, p] = omega_base(A_i u_p + b_i)`` and the identity ``[[1,0,0],[0,1,0]]`` reproduces ``omega_base`` exactly.
-Initialisation: theta = identity for every pixel and pair (no geometry; the paper learns theta) and ``omega_base``
-seeded uniform in [0, OMEGA_INIT_HIGH / Z2) (:func:`init_omega_base`): the reference initialises its FC weights
-U(0, 0.1); divided by the source's pixel count Z2 a row of W adds at most 0.1 of the source map's mean pixel. With
-theta = identity every row of W is the same ``omega_base``, so each source adds a constant per channel and the
-argmax (the JDR) is NoFusion's exactly; but ``omega_base`` is not flat, so the gradient reaches theta from the first
-step (with ``omega_base`` = 0, W = 0 and dL/dtheta = 0 exactly: theta could never learn).
+Initialisation: theta = identity for every pixel and pair (no geometry; the paper learns theta). ``omega_base`` has two
+starts (``AffineFuse(start=...)``). "uniform" (:func:`init_omega_base`): seeded uniform in [0, OMEGA_INIT_HIGH / Z2),
+after the reference's FC init U(0, 0.1) divided by the source's pixel count Z2. "line" (:func:`line_omega_start`, what
+the book's learned AffineFuse and MetaFuse start from): a centred horizontal line with the heatmaps' Gaussian profile
+at the epipolar oracle's scale. With theta = identity every row of W is the same ``omega_base`` under either start, so
+each source adds a constant per channel and the argmax (the JDR) is NoFusion's exactly. With ``omega_base`` = 0, W = 0
+and dL/dtheta = 0 exactly: theta could never learn. The uniform start's dL/dtheta is not zero but tiny (its weights
+are about 1e-5 and have no structure); the line's is that of a fusion weight (chapter 3 measures both).
 
 Speed. Materialising ``W`` with ``affine_grid`` + ``grid_sample`` writes and re-reads a 2-channel grid and a grid
 gradient per weight and scatters the ``omega_base`` gradient through Z1 private copies of the map (measured 23x a
@@ -55,6 +57,7 @@ drawn; it is monotone per channel, so the argmax (and the JDR) is the same befor
 
 from __future__ import annotations
 
+import math
 import os
 
 import torch
@@ -236,6 +239,30 @@ def init_omega_base(heatmap_px: int, seed: int = 0) -> Tensor:
         raise ValueError(f"heatmap_px must be an integer >= 2; got {heatmap_px!r}")
     g = torch.Generator().manual_seed(int(seed))
     return torch.rand(heatmap_px, heatmap_px, generator=g) * (OMEGA_INIT_HIGH / heatmap_px ** 2)
+
+
+LINE_START_GAIN = 1.0  # source peaks the line start adds per own peak under the model's mix: the oracle's calibration
+OMEGA_STARTS = ("line", "uniform")
+
+
+def line_omega_start(heatmap_px: int, sigma_px: float, num_views: int, gain: float = LINE_START_GAIN) -> Tensor:
+    """The line start of ``omega_base`` (H, W) float32: a horizontal line through the map's centre with the heatmaps'
+    own profile exp(−d²/2σ²), d the distance to the centre row in pixels, scaled as the epipolar oracle scales its lines
+    (``gain · SELF_WEIGHT / source_weight(V − 1) / (√2·π·σ²)``, :func:`mfcore.oracle.epipolar_oracle_weights`): a
+    source peak of 1 and spread σ lying on the line adds about ``gain`` own peaks under the mix of a ``num_views``
+    model. No camera is involved; with θ = identity every target pixel reads the same line, so each source adds a
+    constant per channel and the start has NoFusion's maxima. Unlike the uniform start, the map has a spatial gradient
+    of the size of a fusion weight, so Eq. (3) moves θ (chapter 3 measures both starts)."""
+    if not isinstance(heatmap_px, int) or heatmap_px < 2:
+        raise ValueError(f"heatmap_px must be an integer >= 2; got {heatmap_px!r}")
+    if not (isinstance(sigma_px, (int, float)) and sigma_px > 0):
+        raise ValueError(f"sigma_px must be a number > 0; got {sigma_px!r}")
+    if not isinstance(num_views, int) or num_views < 2:
+        raise ValueError(f"num_views must be an integer >= 2; got {num_views!r}")
+    y = torch.arange(heatmap_px, dtype=torch.float32) - (heatmap_px - 1) / 2.0
+    line = torch.exp(-y.square() / (2.0 * sigma_px ** 2))[:, None].expand(heatmap_px, heatmap_px).clone()
+    mix = SELF_WEIGHT / source_weight(num_views - 1)
+    return line * (gain * mix / (2.0 ** 0.5 * math.pi * sigma_px ** 2))
 
 
 def identity_theta(num_pairs: int, num_pixels: int, *, device=None, dtype=torch.float32) -> Tensor:
@@ -528,14 +555,23 @@ class NaiveFuse(PairFusion):
 class AffineFuse(PairFusion):
     """AffineFuse / MetaFuse (Eq. (2)): a shared ``omega_base`` (H, W) and per pair a theta (Z1, 2, 3).
 
-    Init: ``omega_base`` by :func:`init_omega_base` with ``seed`` (the argmax is NoFusion's, and the gradient
-    reaches theta), theta = identity. ``higher_order`` selects the twice-differentiable weight construction (set by
-    second-order meta-training).
+    Init: theta = identity; ``omega_base`` by ``start``: "uniform" (:func:`init_omega_base` with ``seed``, the
+    reference's FC init; the default, for models whose weights are loaded or set afterwards) or "line"
+    (:func:`line_omega_start` with ``sigma_px`` under this model's mix, what the book's learned AffineFuse and MetaFuse
+    start from). Either way the start's argmax is NoFusion's. ``higher_order`` selects the twice-differentiable weight
+    construction (set by second-order meta-training).
     """
 
-    def __init__(self, num_views: int, heatmap_px: int, pairs=None, *, seed: int = 0, device=None):
+    def __init__(self, num_views: int, heatmap_px: int, pairs=None, *, seed: int = 0, start: str = "uniform",
+                 sigma_px: float | None = None, device=None):
         super().__init__(num_views, heatmap_px, pairs)
-        self.omega_base = nn.Parameter(init_omega_base(heatmap_px, seed).to(device))  # drawn on the CPU (seeded)
+        if start not in OMEGA_STARTS:
+            raise ValueError(f"unknown omega_base start {start!r}; choose one of {OMEGA_STARTS}")
+        if start == "line" and sigma_px is None:
+            raise ValueError("the line start needs sigma_px, the heatmaps' Gaussian σ in heatmap pixels")
+        omega = (line_omega_start(heatmap_px, sigma_px, num_views) if start == "line"
+                 else init_omega_base(heatmap_px, seed))  # drawn on the CPU (seeded)
+        self.omega_base = nn.Parameter(omega.to(device))
         self.theta = nn.Parameter(identity_theta(len(self.pairs), self.num_pixels, device=device))
         self.higher_order = False
         self._cache: tuple | None = None
@@ -543,7 +579,7 @@ class AffineFuse(PairFusion):
     def pair_weights(self) -> Tensor:
         omega, theta = self.omega_base, self.theta
         needs_graph = torch.is_grad_enabled() and (omega.requires_grad or theta.requires_grad)
-        if needs_graph:
+        if needs_graph or self.training:
             return affine_weight(omega, theta, higher_order=self.higher_order)
         dev = omega.device.type
         out_dtype = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else omega.dtype
@@ -556,6 +592,14 @@ class AffineFuse(PairFusion):
     def parameters_per_pair(self) -> int:
         """Z2 + 6 * Z1 (one pair with its own omega_base, as in Sec. 4.1)."""
         return self.num_pixels + 6 * self.num_pixels
+
+    def train(self, mode: bool = True) -> "AffineFuse":
+        """Switching mode drops the kept weights: they are kept only in eval mode, and only while ``omega_base`` and
+        ``theta`` keep their storage and version. An optimiser step that writes the parameters without moving their
+        version counter (seen with CUDA's fused Adam: scores between finetuning steps read the first step's weights)
+        is caught because training loops switch to train mode before stepping."""
+        self._cache = None
+        return super().train(mode)
 
     def _apply(self, fn, *args, **kwargs):
         self._cache = None

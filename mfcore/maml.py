@@ -38,14 +38,19 @@ from .optim import adam, autocast
 # adds the transitive mfcore imports: the backbone, its data and renderer)
 FUSION_CODE = ("maml", "fusion", "backbone")
 
+THETA_INNER_STEP_SIGMAS = 1.0  # meta-training's inner step moves no θ by more than this many line widths σ
 PAIR = ((0, 1),)  # the ordered pair of a pair model: view 0 (target) receives view 1 (source)
 METHODS = ("NoFusion", "NaiveFuse", "AffineFuse", "MetaFuse", "NaiveFuseFull", "NaiveFuseMeta")
 
 
-def pair_model(kind: str, heatmap_px: int) -> fusion.PairFusion:
-    """A one-pair fusion model: ``kind`` is "affine" (AffineFuse/MetaFuse) or "naive" (NaiveFuse)."""
+def pair_model(kind: str, heatmap_px: int, sigma_px: float | None = None) -> fusion.PairFusion:
+    """A one-pair fusion model: ``kind`` is "affine" (AffineFuse/MetaFuse) or "naive" (NaiveFuse, zero weights).
+    AffineFuse starts from the line of σ = ``sigma_px`` (:func:`mfcore.fusion.line_omega_start`, the book's start,
+    :func:`pretrained_fusion`) or, with ``sigma_px`` None, from the reference's uniform start."""
     if kind == "affine":
-        return fusion.AffineFuse(2, heatmap_px, PAIR)
+        if sigma_px is None:
+            return fusion.AffineFuse(2, heatmap_px, PAIR)
+        return fusion.AffineFuse(2, heatmap_px, PAIR, start="line", sigma_px=sigma_px)
     if kind == "naive":
         return fusion.NaiveFuse(2, heatmap_px, PAIR)
     raise ValueError(f"unknown fusion kind {kind!r}; choose 'affine' or 'naive'")
@@ -100,19 +105,41 @@ def _higher_order(model, enabled: bool):
             model.higher_order = old
 
 
+def theta_inner_rate(grad_theta: Tensor, step_px: float, heatmap_px: int) -> Tensor:
+    """The inner rate of θ (Eq. (4)) that makes the step's largest move ``step_px`` heatmap pixels: θ's translation is
+    in normalised coordinates (one pixel = 2 / ``heatmap_px``), so the rate is ``step_px · 2 / heatmap_px`` over the
+    largest |∂L/∂θ| (0 where the gradient is zero). A 0-d tensor, detached: a rate, not a path for the meta-gradient.
+
+    Why θ has its own rate: Eq. (4) and Eq. (5) share one α in the paper, but θ and ω_base live on scales that have
+    nothing in common (θ in image coordinates, ω_base in weights of about 1e-2), and the gradient with respect to θ
+    is the spatial gradient of ω_base times the evidence. Chapter 3 measures what one shared α does: it moves θ by
+    a vanishing fraction of a pixel, so the inner step adapts ω_base only and meta-training cannot learn a θ start
+    that adapts. The step is capped at the width σ of a line because the gradient of a σ-wide line points the right
+    way only within a few σ of it (``tests/test_fusion.py``: the pull peaks at 2σ and is gone by 8σ)."""
+    if not (isinstance(step_px, (int, float)) and step_px > 0):
+        raise ValueError(f"step_px must be a number > 0; got {step_px!r}")
+    largest = grad_theta.detach().abs().max()
+    return torch.where(largest > 0, (2.0 * step_px / heatmap_px) / largest.clamp_min(torch.finfo(largest.dtype).tiny),
+                       torch.zeros_like(largest))
+
+
 def inner_update(model, params: dict[str, Tensor], pred: Tensor, target: Tensor, inner_lr: float, *,
-                 first_order: bool = False, trainable=None) -> dict[str, Tensor]:
+                 first_order: bool = False, trainable=None, theta_step_px: float | None = None) -> dict[str, Tensor]:
     """One plain SGD step on D_train (Eq. (4) for theta, Eq. (5) for omega_base): ``p' = p - inner_lr * dL/dp``.
 
-    Returns the adapted parameters, differentiable w.r.t. ``params`` (second order) unless ``first_order``.
-    ``trainable``: names that adapt (default all).
+    ``theta_step_px``: θ's own rate, :func:`theta_inner_rate` (its largest move this many heatmap pixels) instead of
+    ``inner_lr``. Returns the adapted parameters, differentiable w.r.t. ``params`` (second order) unless
+    ``first_order``. ``trainable``: names that adapt (default all).
     """
     names = [n for n in params if (trainable is None or n in trainable) and params[n].requires_grad]
     loss = _loss(model, params, pred, target)
     grads = torch.autograd.grad(loss, [params[n] for n in names], create_graph=not first_order)
     adapted = dict(params)
     for n, g in zip(names, grads):
-        adapted[n] = params[n] - inner_lr * (g.detach() if first_order else g)
+        rate = inner_lr
+        if n == "theta" and theta_step_px is not None:
+            rate = theta_inner_rate(g, theta_step_px, model.heatmap_px)
+        adapted[n] = params[n] - rate * (g.detach() if first_order else g)
     return adapted
 
 
@@ -126,14 +153,15 @@ def ordered_camera_pairs(views) -> list[tuple[int, int]]:
 
 def meta_train(model, pred: Tensor, target: Tensor, *, views, iterations: int, tasks_per_step: int, task_train: int,
                task_test: int, inner_lr: float, outer_lr: float, first_order: bool = False, seed: int = 0,
-               progress: bool = True) -> list[float]:
+               theta_step_px: float | None = None, progress: bool = True) -> list[float]:
     """Meta-training of a pair model (MetaFuse Sec. 4.2, Eq. (4)-(6)).
 
     pred, target (N, V, J, H, W): cached heatmaps of N frames of a rig whose cameras ``views`` (indices into V) make
     the tasks (every ordered pair). Each outer step draws ``tasks_per_step`` tasks; each has D_train (``task_train``
     frames) and a disjoint D_test (``task_test`` frames); the parameters adapt on D_train by one SGD step of
-    ``inner_lr`` and the D_test loss of the adapted parameters, averaged over the tasks, drives an Adam step of
-    ``outer_lr``. Returns the mean D_test loss (post-adaptation) of every outer step.
+    ``inner_lr`` (θ: the rate of :func:`theta_inner_rate` when ``theta_step_px`` is given) and the D_test loss of the
+    adapted parameters, averaged over the tasks, drives an Adam step of ``outer_lr``. Returns the mean D_test loss
+    (post-adaptation) of every outer step.
     """
     _check_data(pred, target)
     if tuple(model.pairs) != PAIR or model.num_views != 2:
@@ -165,7 +193,7 @@ def meta_train(model, pred: Tensor, target: Tensor, *, views, iterations: int, t
                 x = pred[frames[:, None], cams].to(device)  # (n, 2, J, H, W): only the task's two views are read
                 y = target[frames[:, None], cams].to(device)
                 adapted = inner_update(model, params, x[:task_train], y[:task_train], inner_lr,
-                                       first_order=first_order)
+                                       first_order=first_order, theta_step_px=theta_step_px)
                 outer = outer + _loss(model, adapted, x[task_train:], y[task_train:]) / len(task_ids)
             opt.zero_grad(set_to_none=True)
             outer.backward()
@@ -270,9 +298,12 @@ def meta_training_data(profile, seed: int, device) -> dict[str, Tensor]:
 def pretrained_fusion(method: str, profile, seed: int, device, *, progress: bool = True):
     """The pre-trained fusion model of a Table 1 method and its training losses (cached):
 
-    * "MetaFuse": an AffineFuse pair model meta-trained on the ordered pairs of the dome's 20 training cameras;
+    * "MetaFuse": an AffineFuse pair model meta-trained on the ordered pairs of the dome's 20 training cameras, from
+      the line start (:func:`mfcore.fusion.line_omega_start`, σ the heatmaps'), θ's inner step capped at
+      :data:`THETA_INNER_STEP_SIGMAS` σ (:func:`theta_inner_rate`);
     * "NaiveFuseMeta": the same meta-training for a NaiveFuse pair model (the variant of Sec. 5.2);
-    * "AffineFuse" / "NaiveFuse": a 4-view model pre-trained by plain Adam on ``profile.metafuse.pretrain_views``.
+    * "AffineFuse" / "NaiveFuse": a 4-view model pre-trained by plain Adam on ``profile.metafuse.pretrain_views``
+      (AffineFuse from the same line start as MetaFuse, under its 4-view mix; NaiveFuse from zero).
 
     Returns (model on ``device``, list of losses: outer D_test losses or training losses).
     """
@@ -283,10 +314,14 @@ def pretrained_fusion(method: str, profile, seed: int, device, *, progress: bool
     side = profile.studio.heatmap_px
     kind = "affine" if "Affine" in method or method == "MetaFuse" else "naive"
 
+    sigma = profile.studio.heatmap_sigma_px
+
     def make():
         if method in ("MetaFuse", "NaiveFuseMeta"):
-            return pair_model(kind, side)
-        return (fusion.AffineFuse if kind == "affine" else fusion.NaiveFuse)(len(m.pretrain_views), side)
+            return pair_model(kind, side, sigma)
+        if kind == "affine":
+            return fusion.AffineFuse(len(m.pretrain_views), side, start="line", sigma_px=sigma)
+        return fusion.NaiveFuse(len(m.pretrain_views), side)
 
     def build() -> dict[str, Tensor]:
         d = meta_training_data(profile, seed, device)
@@ -296,7 +331,9 @@ def pretrained_fusion(method: str, profile, seed: int, device, *, progress: bool
             history = meta_train(model, d["pred"], d["target"], views=range(d["pred"].shape[1]),
                                  iterations=m.meta_iterations, tasks_per_step=m.meta_tasks_per_step,
                                  task_train=m.task_train, task_test=m.task_test, inner_lr=m.inner_lr,
-                                 outer_lr=m.outer_lr, first_order=m.first_order, seed=seed, progress=progress)
+                                 outer_lr=m.outer_lr, first_order=m.first_order, seed=seed,
+                                 theta_step_px=THETA_INNER_STEP_SIGMAS * sigma if kind == "affine" else None,
+                                 progress=progress)
         else:
             cams = torch.tensor(m.pretrain_views)
             history = train_fusion(model, d["pred"][:, cams], d["target"][:, cams], steps=m.pretrain_steps,

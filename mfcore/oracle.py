@@ -190,9 +190,7 @@ def line_omega_base(profile, gain: float = ORACLE_INIT_GAIN, num_views: int = 4)
     """The centred line map at the studio's heatmap size and σ, scaled as :func:`epipolar_oracle_weights` scales its
     lines (``gain`` source peaks per own peak under the mix of a ``num_views`` rig): AffineFuse's ``omega_base`` that,
     with :func:`line_theta`, reproduces the oracle's lines. (H, W) float32 on the CPU."""
-    side, sigma = profile.studio.heatmap_px, profile.studio.heatmap_sigma_px
-    mix = fusion.SELF_WEIGHT / fusion.source_weight(num_views - 1)
-    return epipolar.centred_line_map(side, sigma) * (gain * mix / (2.0 ** 0.5 * math.pi * sigma ** 2))
+    return fusion.line_omega_start(profile.studio.heatmap_px, profile.studio.heatmap_sigma_px, num_views, gain)
 
 
 def affine_oracle_init_rows(target: str, trial: int, profile, seed: int, device, *, k: int | None = None,

@@ -274,3 +274,29 @@ def test_the_gradient_of_eq3_reaches_theta_only_near_the_current_line():
 
     near, far = pull(4.0), pull(16.0)
     assert near > 1e-4 and far < 1e-6 * near
+
+
+def test_affinefuse_keeps_weights_only_in_eval_mode_and_a_mode_switch_drops_them():
+    """Scores between finetuning steps (train_fusion's on_step) must see each step's θ, even where the optimiser writes
+    θ without moving its version counter (as a ``.data`` write does here)."""
+    torch.manual_seed(0)
+    model = fusion.AffineFuse(2, 8, ((0, 1),))
+    x = torch.rand(3, 2, 2, 8, 8)
+    model.eval()
+    with torch.no_grad():
+        before = model(x)
+        assert model._cache is not None
+        model.theta.data[..., 0, 2] += 0.5  # a shift of every line: a write that leaves theta._version as it was
+        stale = model(x)
+    assert torch.equal(stale, before)  # eval mode keeps what it built: the documented limit
+    model.train()  # what every training loop does before its steps
+    assert model._cache is None
+    model.eval()
+    with torch.no_grad():
+        fresh = model(x)
+    expected = fusion.fuse(x, fusion.affine_weight(model.omega_base.detach(), model.theta.detach()), model.pairs)
+    assert not torch.equal(fresh, before) and torch.allclose(fresh, expected, atol=1e-6)
+    model.train()
+    with torch.no_grad():  # train mode never keeps weights, with or without a graph
+        model(x)
+    assert model._cache is None

@@ -1,6 +1,7 @@
 """Meta-training (MetaFuse Eq. (4)-(6)), meta-testing (Sec. 4.3) and the baselines, on tiny random heatmaps."""
 
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -601,3 +602,57 @@ def test_affinefuse_from_the_oracle_finetunes_theta_only_and_reports_its_shift(m
         oracle.affine_oracle_init_rows("dome_heldout", 0, prof, 0, "cpu", gain=0.0)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         oracle.affine_oracle_init_rows("dome_heldout", 0, prof, 0, "cpu", checkpoints=(-0.1,))
+
+
+def test_the_line_start_is_the_oracles_line_with_nofusions_maxima_and_a_gradient_on_theta():
+    side, sigma = 16, 1.0
+    prof = dataclasses.replace(profiles.get_profile("smoke"), studio=dataclasses.replace(
+        profiles.get_profile("smoke").studio, heatmap_px=side, heatmap_sigma_px=sigma))
+    model = maml.pair_model("affine", side, sigma)
+    omega = model.omega_base.detach()
+    assert torch.equal(omega, fusion.line_omega_start(side, sigma, 2))
+    assert torch.equal(omega, oracle.line_omega_base(prof, 1.0, 2))  # the oracle's scale: a peak on it adds 1 peak
+    # the profile across the line: the heatmaps' Gaussian; along it: constant; peak (0.4 / 0.6) / (√2·π·σ²)
+    assert torch.allclose(omega[:, 3], omega[:, 11]) and int(omega[:, 0].argmax()) in (7, 8)
+    assert float(omega.max()) == pytest.approx((0.4 / 0.6) / (2 ** 0.5 * math.pi) * math.exp(-0.125), rel=1e-5)
+    four = fusion.AffineFuse(4, side, start="line", sigma_px=sigma).omega_base.detach()
+    assert torch.allclose(four, 3 * omega)  # under a 4-view mix each source has a third of a pair's share
+    pred, target = _data(n=3, v=2, j=2, side=side)
+    with torch.no_grad():  # θ = identity: every target pixel reads the same line, a constant per channel
+        fused = model(pred)
+    assert torch.equal(metrics.heatmap_argmax_px(fused[:, 0]), metrics.heatmap_argmax_px(pred[:, 0]))
+    fusion.fusion_mse(model(pred), target, model.target_views).backward()
+    assert float(model.theta.grad.abs().max()) > 100 * float(
+        _theta_grad_at_uniform_start(side, pred, target))  # the uniform start's gradient is orders smaller
+    for bad, match in (({"start": "ring"}, "unknown omega_base start"), ({"start": "line"}, "needs sigma_px")):
+        with pytest.raises(ValueError, match=match):
+            fusion.AffineFuse(2, side, **bad)
+    with pytest.raises(ValueError, match="sigma_px must be a number > 0"):
+        fusion.line_omega_start(side, 0.0, 2)
+
+
+def _theta_grad_at_uniform_start(side, pred, target):
+    model = maml.pair_model("affine", side)
+    fusion.fusion_mse(model(pred), target, model.target_views).backward()
+    return model.theta.grad.abs().max()
+
+
+def test_thetas_inner_step_moves_its_largest_entry_exactly_the_cap_and_omega_keeps_the_shared_rate():
+    side, sigma = 16, 1.0
+    model = maml.pair_model("affine", side, sigma)
+    pred, target = _data(n=4, v=2, j=2, side=side)
+    params = dict(model.named_parameters())
+    grads = dict(zip(params, torch.autograd.grad(maml.eq3_loss(model, params, pred, target), list(params.values()))))
+    step = maml.inner_update(model, params, pred, target, 0.05, first_order=True, theta_step_px=1.5)
+    moved = (step["theta"] - params["theta"]).detach()
+    assert float(moved.abs().max()) == pytest.approx(1.5 * 2 / side, rel=1e-5)  # 1.5 heatmap px, normalised
+    assert torch.allclose(moved, -grads["theta"] * (1.5 * 2 / side) / grads["theta"].abs().max(), atol=1e-7)
+    assert torch.allclose(step["omega_base"] - params["omega_base"], -0.05 * grads["omega_base"], atol=1e-9)
+    plain = maml.inner_update(model, params, pred, target, 0.05, first_order=True)  # the shared α of the paper
+    assert float((plain["theta"] - params["theta"]).detach().abs().max()) < 0.01 * float(moved.abs().max())
+    assert float(maml.theta_inner_rate(torch.zeros(3), 1.0, side)) == 0.0  # nothing to follow: no move
+    with pytest.raises(ValueError, match="step_px must be a number > 0"):
+        maml.theta_inner_rate(grads["theta"], 0, side)
+    # second order: the rate is a constant of the step, the meta-gradient still flows through the gradient
+    second = maml.inner_update(model, params, pred, target, 0.05, theta_step_px=1.5)
+    assert second["theta"].requires_grad and second["theta"].grad_fn is not None

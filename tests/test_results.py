@@ -129,9 +129,11 @@ BANDS = {
     "09_epipolar_oracle/objective_candidates.csv": {"loss_min_gain": (4.0, 2.0), "jdr_at_min": (0.25, 0.05),
                                                     "nofusion": (0.25, 0.05), "oracle_best": (0.25, 0.05),
                                                     "oracle_best_gain": (4.0, 2.0), "jdr_points_at_min": (25, 5)},
-    # the start of meta-training: omega_base is seeded (exact), the gradient and the step read the backbone's heatmaps
-    # (not measured on a second CPU: twice their smoke values, 1.0e-7 and 4.2e-7)
-    "03_meta_training/meta_start.csv": {"theta_grad_max": (2e-7, 2e-7), "inner_step_shift_px": (8e-7, 8e-7)},
+    # the start of meta-training: both omega_base starts are exact (seeded, or the analytic line), the gradient, the
+    # plain step and the share of pixels moved read the backbone's heatmaps (not measured on a second CPU: twice
+    # their largest smoke values, 5.2e-4, 2.1e-3 and 0.50; the capped step is the cap exactly, σ)
+    "03_meta_training/meta_start.csv": {"theta_grad_max": (1.1e-3, 6e-4), "inner_step_shift_px": (5e-3, 3e-3),
+                                        "pixels_moved_over_tenth_px": (1.0, 0.5)},
     "04_few_shot_curves/jdr.csv": {"jdr": (0.25, 0.05)},  # 0.125, mean 0.020
     # the findings' paired intervals, in JDR points: jdr.csv's band in points (not re-measured on a second CPU)
     "04_few_shot_curves/fig7_findings.csv": {"ci_low": (25, 5), "ci_high": (25, 5)},
