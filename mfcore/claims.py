@@ -494,24 +494,28 @@ CLAIMS: tuple[Claim, ...] = (
 
 
 REASONS = {  # where a finding fails or ties here, what differs from the paper's setting that could explain it
-    "MF-fig7-order": "the ordering needs the meta-learned θ to transfer; our meta-training is short (profile "
-                     "`meta_iterations`) and our backbone's heatmaps are cleaner than on real images, so there is less "
-                     "for any fusion to fix",
+    "MF-fig7-order": "the ordering needs the meta-learned θ to transfer; Eq. (3) erases the line that AffineFuse and "
+                     "MetaFuse start from (chapter 3), so both stay near NoFusion and their order comes down to how "
+                     "little each one moves",
     "MF-fig7-naive50": "NaiveFuse over-fits K frames through Z1·Z2 free weights per pair; with our finetuning step count "
                        "it may not have moved far enough from its zero (= NoFusion) start to over-fit",
-    "MF-fig7-meta50": "a gain over NoFusion needs errors that other views can correct (occlusions, left/right swaps); "
-                      "the synthetic studio has fewer of them than Human3.6M",
+    "MF-fig7-meta50": "the errors are there to fix (the oracle and end-to-end NaiveFuse^full gain several points, "
+                      "chapter 4b), but Eq. (3) as trained here, the MSE of the mixed fused map against peak-1 "
+                      "Gaussians, charges a line's source mass at every pixel it crosses: meta-training erases "
+                      "ω_base's line (chapter 3) and meta-testing takes even the oracle's lines off the evidence "
+                      "(chapter 4b), so MetaFuse ends on NoFusion",
     "MF-fig7-joints": "the paper's wrist/elbow gains come from self-occlusion of the arms in real footage; our "
                       "occluders and body model make other joints the hard ones",
-    "MF-fig7-500": "NaiveFuse^full sees the whole pool for many more steps; our K=500 finetuning uses the profile's "
-                   "`finetune_steps` only",
+    "MF-fig7-500": "NaiveFuse^full learns every weight freely from the whole pool for many more steps; MetaFuse's "
+                   "finetuning moves θ only, over an ω_base whose line meta-training erased (chapter 3)",
     "MF-fig7-trend": "more frames help only when the few-shot fits are limited by data, not by the step budget",
     "MF-naive-meta": "meta-learning a shared Z1×Z2 matrix has no geometry to transfer; a small gap means our target rigs "
                      "resemble the dome's training pairs more than Human3.6M resembles Panoptic",
     "MF-table2": "the 3D error follows the 2D heatmaps: where MetaFuse's JDR gain over NoFusion is small (Fig. 7), the "
                  "RPSM has nothing better to triangulate, and its grid quantisation can hide a small 2D gain",
-    "MF-panoptic": "four held-out dome cameras see the person from far apart, so fusion has less to repair than on "
-                   "Panoptic's crowded scenes; NaiveFuse^K may not over-fit within our finetuning steps",
+    "MF-panoptic": "the 3D error follows the 2D heatmaps, and MetaFuse's stay on NoFusion's (Eq. (3) erases its "
+                   "line, chapter 3) although the held-out dome cameras leave errors to repair (chapter 4b's "
+                   "end-to-end NaiveFuse^full gains there); NaiveFuse^K may not over-fit within our finetuning steps",
     "CV-rpsm": "the RPSM refines the PSM's grid around its estimate: where the 2D heatmaps are poor (the smoke profile's "
                "tiny heatmaps) the first stage is already wrong and a finer grid does not repair it",
     "MF-savgol": "the studio's one walking clip is short (39 frames, 1.3 s at 30 fps), so the filter's window covers a "
