@@ -192,6 +192,15 @@ def _fake_set(n, v, side, seed, projections=None):
             "focal_px": torch.full((v,), 20.0), "sensor_px_per_view_px": torch.full((v,), 4.0)}
 
 
+def _fake_targets(monkeypatch, tmp_path):
+    """Target sets from :func:`_fake_cached_heatmaps` (one camera for every view, no rendering) and an empty cache."""
+    from mfcore import backbone
+
+    monkeypatch.setenv("MFCORE_CACHE", str(tmp_path))
+    monkeypatch.setattr(backbone, "cached_heatmaps", _fake_cached_heatmaps([]))
+    monkeypatch.setattr(targets, "_clip_index", lambda split, n, seed: torch.zeros(n, dtype=torch.long))
+
+
 def _fake_cached_heatmaps(calls):
     def fake(rig_name, split, n_frames, profile, seed, device, *, views=None, backbone_seed=None, **_):
         calls.append((str(rig_name), split, n_frames, seed))
@@ -313,12 +322,8 @@ def test_fused_test_heatmaps_is_one_cache_entry_per_setting(monkeypatch, tmp_pat
 def test_a_settings_jdr_is_the_same_from_its_cached_peaks_its_fused_maps_or_the_maps_scored_anew(monkeypatch, tmp_path):
     """Chapter 4b's references: chapter 4's cached maxima of a setting give exactly the JDR rows that the fused maps
     give (computed again when the maxima are not cached), and exactly what jdr_rows makes of the maps."""
-    from mfcore import backbone
-
     prof, fused_calls = _tiny_profile(), []
-    monkeypatch.setenv("MFCORE_CACHE", str(tmp_path))
-    monkeypatch.setattr(backbone, "cached_heatmaps", _fake_cached_heatmaps([]))
-    monkeypatch.setattr(targets, "_clip_index", lambda split, n, seed: torch.zeros(n, dtype=torch.long))
+    _fake_targets(monkeypatch, tmp_path)
     monkeypatch.setattr(fewshot, "_pretrained", lambda method, profile, seed, device: _nonzero_pair_model(
         "affine" if method in ("MetaFuse", "AffineFuse") else "naive", profile.studio.heatmap_px))
     real_fused_maps = fewshot._fused_maps
@@ -455,12 +460,8 @@ def test_camera_from_projection_recovers_the_camera_at_any_scale():
 
 
 def test_epipolar_oracle_rows_report_every_gain_and_gain_zero_is_nofusion(monkeypatch, tmp_path):
-    from mfcore import backbone
-
     prof = _tiny_profile()
-    monkeypatch.setenv("MFCORE_CACHE", str(tmp_path))
-    monkeypatch.setattr(backbone, "cached_heatmaps", _fake_cached_heatmaps([]))
-    monkeypatch.setattr(targets, "_clip_index", lambda split, n, seed: torch.zeros(n, dtype=torch.long))
+    _fake_targets(monkeypatch, tmp_path)
     # the fake sets share one camera (no epipolar geometry): stand-in weights that add a constant map
     monkeypatch.setattr(oracle, "epipolar_oracle_weights", lambda P, hm, sigma, gain=1.0:
                         torch.full((12, hm * hm, hm * hm), 1e-3))
@@ -523,13 +524,9 @@ def test_pool_oracle_weights_average_the_camera_placements_by_their_frames(monke
 def test_naivefuse_from_the_oracle_starts_at_the_oracle_and_eq3_moves_the_lines_downhill(monkeypatch, tmp_path):
     import dataclasses
 
-    from mfcore import backbone
-
     prof = _tiny_profile()
     prof = dataclasses.replace(prof, metafuse=dataclasses.replace(prof.metafuse, full_steps=20, outer_lr=1e-2))
-    monkeypatch.setenv("MFCORE_CACHE", str(tmp_path))
-    monkeypatch.setattr(backbone, "cached_heatmaps", _fake_cached_heatmaps([]))
-    monkeypatch.setattr(targets, "_clip_index", lambda split, n, seed: torch.zeros(n, dtype=torch.long))
+    _fake_targets(monkeypatch, tmp_path)
     # stand-in lines that add a constant map (the fake sets share one camera): training moves them, the loss falls
     monkeypatch.setattr(oracle, "epipolar_oracle_weights", lambda P, hm, sigma, gain=1.0:
                         torch.full((12, hm * hm, hm * hm), 1e-2 * gain))
@@ -582,13 +579,9 @@ def test_line_theta_lays_the_centred_line_on_every_pixels_epipolar_line():
 
 
 def test_affinefuse_from_the_oracle_finetunes_theta_only_and_reports_its_shift(monkeypatch, tmp_path):
-    from mfcore import backbone
-
     prof = _tiny_profile()
     prof = dataclasses.replace(prof, metafuse=dataclasses.replace(prof.metafuse, finetune_steps=10, finetune_lr=1e-2))
-    monkeypatch.setenv("MFCORE_CACHE", str(tmp_path))
-    monkeypatch.setattr(backbone, "cached_heatmaps", _fake_cached_heatmaps([]))
-    monkeypatch.setattr(targets, "_clip_index", lambda split, n, seed: torch.zeros(n, dtype=torch.long))
+    _fake_targets(monkeypatch, tmp_path)
     # the fake sets share one camera (no epipolar geometry): a stand-in θ, the identity for every pixel and pair
     monkeypatch.setattr(oracle, "line_theta", lambda P, side: fusion.identity_theta(12, side * side))
     targets.clear_target_memo()
