@@ -1,8 +1,8 @@
 """A small on-disk cache of tensors, keyed by a hash of what produced them.
 
 ``cached(kind, key, build)`` returns ``build()``'s dict of tensors, computing it only when no valid entry exists. The file
-name carries a hash of ``key`` (profile sizes, seed, rig …) and of the source of the mfcore modules that produced it,
-so a change of code or settings (or of the entry format, :data:`ENTRY_FORMAT`) is a new entry. Each entry also stores a
+name carries a hash of ``key`` (profile sizes, seed, rig …), of the source of the mfcore modules that produced it
+and of the numerics they ran under (:mod:`mfbook.numerics`), so a change of code, settings or arithmetic (or of the entry format, :data:`ENTRY_FORMAT`) is a new entry. Each entry also stores a
 hash of its own contents (sha256 of the sha256s of 16 MiB chunks, hashed on several cores): a corrupt or stale entry is
 detected, rebuilt and replaced, never silently reused. Writes are atomic (temporary file + rename), and loads
 use ``torch.load(..., weights_only=True)``. A process keeps the entries it loaded or built in memory (LRU, up to
@@ -32,14 +32,10 @@ from mfcore import runtime
 from mfcore.files import atomic_torch_save
 from mfcore.runtime import memo_budget_bytes
 
-from .paths import REPO_ROOT
+from . import numerics
+from .paths import REPO_ROOT, cache_dir  # noqa: F401 (cache_dir: part of this module's API)
 
 _MFCORE_DIR = Path(mfcore.__file__).resolve().parent
-
-
-def cache_dir() -> Path:
-    """``$MFCORE_CACHE`` if set, else ``<repo>/.cache/mfcore``."""
-    return Path(os.environ.get("MFCORE_CACHE", REPO_ROOT / ".cache" / "mfcore"))
 
 
 def mfcore_imports(module_name: str) -> set[str]:
@@ -176,9 +172,13 @@ def cached(kind: str, key: dict, build: Callable[[], dict[str, torch.Tensor]], c
            device: torch.device | str | None = None) -> dict[str, torch.Tensor]:
     """The tensors that ``build()`` returns for ``key``, from ``<cache_dir>/<kind>-<hash>.pt`` when a valid entry exists.
 
-    ``code`` names the mfcore modules whose source is part of the key. ``device`` moves the result there.
+    ``code`` names the mfcore modules whose source is part of the key. ``device`` moves the result there. The
+    numerics fingerprint of this process (:func:`mfbook.numerics.numerics_fingerprint`: the libraries, their settings
+    and, outside the portable mode, the CPU) is part of every key: an entry computed under other arithmetic (another
+    CPU path, thread count or library) holds other bits, and a chapter must not mix them with its own.
     """
-    full_key = {"kind": kind, "key": key, "code": code_hash(code) if code else "", "format": ENTRY_FORMAT}
+    full_key = {"kind": kind, "key": key, "code": code_hash(code) if code else "", "format": ENTRY_FORMAT,
+                "numerics": numerics.numerics_fingerprint()["numerics_fingerprint"]}
     digest = key_hash(full_key)
     path = cache_dir() / f"{kind}-{digest[:16]}.pt"
     result = _memo_get(path) if path.exists() else None

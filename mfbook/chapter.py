@@ -19,12 +19,9 @@ chapter writes to ``_build/interactive/<profile>/<stem>/`` and never touches the
 from __future__ import annotations
 
 import datetime as _dt
-import functools
-import hashlib
 import io
 import json
 import os
-import platform
 import random
 import subprocess
 import sys
@@ -38,7 +35,7 @@ import torch
 from mfcore.files import atomic_write_bytes
 from mfcore.profiles import Profile, device_name, get_profile, resolve_device
 
-from . import cache, progress
+from . import cache, numerics, progress
 from .cache import key_hash
 from .paths import REPO_ROOT
 
@@ -111,107 +108,7 @@ def git_state() -> dict:
         return {"git_sha": "unknown", "git_dirty": None}
 
 
-def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo`` on Linux, else :func:`platform.processor`), for the reader."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
-FINGERPRINT_VERSION = 1  # raise when :func:`numerics_fingerprint`'s computation changes
-
-
-def _fingerprint_memo_path() -> Path:
-    """Where :func:`numerics_fingerprint` keeps its answer for this machine and torch: the cache folder, under a name
-    hashed from everything the answer depends on (fingerprint version, torch version and build, the CPU capability
-    torch dispatches to, the CPU model, the host), so another machine or torch never reads it."""
-    ident = "|".join((str(FINGERPRINT_VERSION), torch.__version__, str(torch.version.git_version),
-                      torch.backends.cpu.get_cpu_capability(), cpu_model(), platform.node(), platform.machine()))
-    return cache.cache_dir() / "fingerprint" / f"{hashlib.sha256(ident.encode()).hexdigest()[:24]}.json"
-
-
-@functools.lru_cache(maxsize=1)
-def numerics_fingerprint() -> dict:
-    """:func:`computed_numerics_fingerprint`, computed once per machine and torch: its answer is kept in the cache
-    folder (:func:`_fingerprint_memo_path`), since each chapter's process would otherwise pay 2-5 s for it (mostly
-    importing torch._inductor), four times on the book's critical path. A missing or unreadable memo is recomputed."""
-    path = _fingerprint_memo_path()
-    try:
-        memo = json.loads(path.read_text())
-        if set(memo) == {"numerics_fingerprint", "torch_cpu_capability", "cpu_model"}:
-            return memo
-    except (OSError, ValueError):
-        pass
-    value = computed_numerics_fingerprint()
-    try:
-        atomic_write_bytes(path, (json.dumps(value, sort_keys=True) + "\n").encode())
-    except OSError:
-        pass  # a read-only cache folder: the answer is still right, only not kept
-    return value
-
-
-def computed_numerics_fingerprint() -> dict:
-    """A fingerprint of this machine's CPU float arithmetic as the chapters use it (one torch thread, deterministic
-    kernels): the sha256 of the float32 bits of a small fixed computation that exercises the kernels training runs
-    (conv2d forward and backward, batch norm, a transposed convolution, matmul, softmax, grid_sample and five Adam
-    steps) on seeded data, hashed together with the torch version and the CPU capability torch dispatches to (AVX2,
-    AVX512, ...). Two machines with the same fingerprint give byte-identical smoke tables (``tests/test_results.py``
-    then compares every table exactly); another CPU model or torch version gives another fingerprint, and the golden
-    comparison falls back to the tables that are identical on every CPU plus stated bands for trained numbers.
-
-    Uses its own generator (the chapter's random streams are untouched) and restores torch's thread count and
-    determinism flag; about 25 ms, computed once per process (plus 1.5-2 s importing torch._inductor where
-    deterministic kernels were off).
-    """
-    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(1)
-    if not deterministic:
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        with torch.random.fork_rng(devices=[]):  # module initialisers draw from torch's global generator: restore it
-            data = _fingerprint_bits()
-    finally:
-        torch.set_num_threads(threads)
-        if not deterministic:
-            torch.use_deterministic_algorithms(False)
-    capability = torch.backends.cpu.get_cpu_capability()
-    h = hashlib.sha256(f"v{FINGERPRINT_VERSION}|torch {torch.__version__}|{capability}|".encode() + data)
-    return {"numerics_fingerprint": h.hexdigest()[:16], "torch_cpu_capability": capability, "cpu_model": cpu_model()}
-
-
-def _fingerprint_bits() -> bytes:
-    """The float32 bits of :func:`numerics_fingerprint`'s computation: five Adam steps of a tiny heatmap network."""
-    g = torch.Generator().manual_seed(20200613)
-    x = torch.randn(4, 3, 16, 16, generator=g)
-    target = torch.rand(4, 5, 8, 8, generator=g)
-    net = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 8, 3, stride=2, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
-        torch.nn.Conv2d(8, 8, 3, padding=1), torch.nn.ConvTranspose2d(8, 8, 4, stride=2, padding=1),
-        torch.nn.Conv2d(8, 5, 1), torch.nn.MaxPool2d(2))
-    with torch.no_grad():
-        for prm in net.parameters():
-            prm.copy_(torch.randn(prm.shape, generator=g) * 0.2)
-    mix = torch.randn(64, 64, generator=g) * 0.05  # a NaiveFuse-like dense map between flattened 8² heatmaps
-    grid = torch.rand(4, 8, 8, 2, generator=g) * 2 - 1
-    opt = torch.optim.Adam([*net.parameters(), mix.requires_grad_()], lr=1e-2)
-    bits = []
-    for _ in range(5):
-        opt.zero_grad()
-        heat = net(x)  # (4, 5, 8, 8)
-        fused = (heat.flatten(2) @ mix).view_as(heat)
-        warped = torch.nn.functional.grid_sample(fused, grid, align_corners=False)
-        soft = torch.softmax(warped.flatten(2) / 0.2, dim=-1).view_as(heat)
-        loss = (torch.nn.functional.mse_loss(soft, target)
-                + torch.einsum("bjhw,bjhw->", fused, fused) * 1e-4)
-        loss.backward()
-        opt.step()
-        bits.append(loss.detach().reshape(1))
-    bits += [p.detach().reshape(-1) for p in net.parameters()] + [mix.detach().reshape(-1)]
-    return torch.cat(bits).to(torch.float32).numpy().tobytes()
+cpu_model = numerics.cpu_model  # part of this module's API
 
 
 def _canonical_csv(df) -> str:
@@ -309,7 +206,8 @@ class Chapter:
             "torch": torch.__version__,
             "cuda": torch.version.cuda if self.device.type == "cuda" else None,
             "deterministic_kernels": deterministic_kernels(self.device),
-            **numerics_fingerprint(),  # which machines give byte-identical tables (tests/test_results.py)
+            **numerics.record(),  # the numerics mode and what it pins (mfbook.numerics)
+            **numerics.numerics_fingerprint(),  # which machines give byte-identical tables (tests/test_results.py)
             "started_at": self.started_at,
             "ended_at": ended,
             "wall_seconds": round(time.perf_counter() - self._t0, 2),
@@ -329,10 +227,9 @@ def open_chapter(stem: str, *, profile: str, device: str = "auto", seed: int = 0
     set_seed(seed, dev)
     cache.install()
     progress.install()
-    if dev.type == "cpu":
-        # One CPU thread: the tables then do not depend on the machine's core count (the golden smoke copy is
-        # compared across machines), and the tiny smoke tensors gain nothing from more threads.
-        torch.set_num_threads(1)
+    # On the CPU: one thread, oneDNN and NNPACK off (mfbook.numerics): with the environment the runner gives, the tables
+    # are the same bits on every x86-64 CPU (the golden smoke copy is compared across machines).
+    numerics.apply_in_process(dev)
     out = REPO_ROOT / out_dir if out_dir else REPO_ROOT / "_build" / "interactive" / prof.name / stem
     out.mkdir(parents=True, exist_ok=True)
     ch = Chapter(stem=stem, profile=prof, device=dev, seed=seed, out=out,

@@ -19,6 +19,11 @@ SITE_DIR = REPO_ROOT / "book" / "_site"
 RESULTS_ENV = "MFBOOK_RESULTS_DIR"  # set by the runner for the kernels it starts (run_book.kernel_variables)
 
 
+def cache_dir() -> Path:
+    """Where computed tensors are cached: ``$MFCORE_CACHE`` if set, else ``<repo>/.cache/mfcore`` (mfbook.cache)."""
+    return Path(os.environ.get("MFCORE_CACHE", REPO_ROOT / ".cache" / "mfcore"))
+
+
 def results_dir() -> Path:
     """The results folder of the run this process belongs to: ``$MFBOOK_RESULTS_DIR`` in a chapter executed by the
     runner, else (interactive use) the committed ``results/``. Its ``<profile>/<stem>/`` hold the chapters' tables."""

@@ -42,6 +42,7 @@ from pathlib import Path
 from mfcore.files import atomic_write_bytes
 from mfcore.profiles import PROFILES, get_profile, resolve_device
 
+from . import numerics
 from .chapter import validate_seed
 from .paths import NOTEBOOK_DIR, REPO_ROOT, RESULTS_DIR, RESULTS_ENV
 from .plan import BOOK_RUN, CHAPTER_NEEDS, TIMED_CHAPTERS, papermill_seconds  # noqa: F401 (part of this module's API)
@@ -155,15 +156,23 @@ def kernel_environment(values: dict[str, str]):
                 os.environ[k] = v
 
 
-def kernel_variables(jobs: int, results: Path | None = None) -> dict[str, str]:
+def kernel_variables(jobs: int, results: Path | None = None, device="cpu") -> dict[str, str]:
     """What every chapter's kernel gets: text progress bars (no widgets, progress.py), the results folder of this run
     (``$MFBOOK_RESULTS_DIR``: a chapter that reads other chapters' tables reads this run's, :func:`paths.results_dir`)
-    and, where chapters execute at once, an even share of the CPU cores for torch's threads (unless
-    ``OMP_NUM_THREADS`` is set already)."""
+    and, on the CPU, the portable numerics of :mod:`mfbook.numerics` (one thread each, library code paths that every
+    x86-64 CPU executes alike: the golden smoke copy is then the same bits everywhere); on a GPU, where chapters
+    execute at once, an even share of the CPU cores for torch's threads (unless ``OMP_NUM_THREADS`` is set already)."""
     values = {"MFCORE_TEXT_PROGRESS": "1", RESULTS_ENV: str(Path(RESULTS_DIR if results is None else results).resolve())}
-    if jobs > 1 and "OMP_NUM_THREADS" not in os.environ:
+    if torch_device_type(device) == "cpu":
+        values.update(numerics.portable_environment())
+    elif jobs > 1 and "OMP_NUM_THREADS" not in os.environ:
         values["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
     return values
+
+
+def torch_device_type(device) -> str:
+    """"cpu" or "cuda" for a device name the runner accepts ("auto" resolved: :func:`mfcore.profiles.resolve_device`)."""
+    return resolve_device(device).type if isinstance(device, str) else device.type
 
 
 def slowest_cells(notebook: Path, n: int = 3) -> list[tuple[float, str]]:
@@ -445,7 +454,7 @@ def _execute_locked(args, stems: list[str], jobs: int, signals) -> None:
     book_t0 = time.perf_counter()
     pending, running, finished = list(selected), {}, set()
     say(f"[{args.profile}] executing {len(selected)} chapter(s), at most {jobs} at once")
-    with kernel_environment(kernel_variables(jobs, results)), ThreadPoolExecutor(jobs, thread_name_prefix="chapter") as pool:
+    with kernel_environment(kernel_variables(jobs, results, args.device)), ThreadPoolExecutor(jobs, thread_name_prefix="chapter") as pool:
         try:
             while pending or running:
                 if (not args.keep_going and failed) or publish_errors:

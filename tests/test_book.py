@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mfbook import chapter, run_book
+from mfbook import chapter, numerics, run_book
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -462,16 +462,16 @@ def test_sigterm_stops_the_kernels_removes_the_staging_folders_and_exits_non_zer
 
 def test_the_numerics_fingerprint_is_kept_per_machine_and_a_broken_memo_is_recomputed(tmp_path, monkeypatch):
     monkeypatch.setenv("MFCORE_CACHE", str(tmp_path))
-    chapter.numerics_fingerprint.cache_clear()
+    numerics.numerics_fingerprint.cache_clear()
     try:
-        computed = chapter.computed_numerics_fingerprint()
-        first = chapter.numerics_fingerprint()
-        path = chapter._fingerprint_memo_path()
+        computed = numerics.computed_numerics_fingerprint()
+        first = numerics.numerics_fingerprint()
+        path = numerics._fingerprint_memo_path()
         assert first == computed and path.is_file() and path.is_relative_to(tmp_path)
         assert json.loads(path.read_text()) == computed
-        chapter.numerics_fingerprint.cache_clear()
+        numerics.numerics_fingerprint.cache_clear()
         path.write_text("{not json")  # a torn or foreign file is not trusted: the value is computed again
-        assert chapter.numerics_fingerprint() == computed
+        assert numerics.numerics_fingerprint() == computed
         assert json.loads(path.read_text()) == computed
     finally:
-        chapter.numerics_fingerprint.cache_clear()
+        numerics.numerics_fingerprint.cache_clear()
