@@ -38,20 +38,45 @@ from .paths import REPO_ROOT, cache_dir  # noqa: F401 (cache_dir: part of this m
 _MFCORE_DIR = Path(mfcore.__file__).resolve().parent
 
 
+def module_files(module_name: str) -> list[Path]:
+    """The source files of one unit of mfcore: a module ``mfcore/<name>.py``, or a package ``mfcore/<name>/`` (all its
+    files: a package is one concept, e.g. the Tekin network or the calibration formats). A dotted name
+    (``trainable_fusion.samples``) stands for its top-level unit."""
+    top = module_name.split(".")[0]
+    single = _MFCORE_DIR / f"{top}.py"
+    if single.is_file():
+        return [single]
+    package = _MFCORE_DIR / top
+    if (package / "__init__.py").is_file():
+        return sorted(package.rglob("*.py"))
+    raise ValueError(f"no mfcore module or package named {top!r} (from {module_name!r})")
+
+
+def _is_unit(name: str) -> bool:
+    return (_MFCORE_DIR / f"{name}.py").is_file() or (_MFCORE_DIR / name / "__init__.py").is_file()
+
+
 def mfcore_imports(module_name: str) -> set[str]:
-    """The mfcore modules that ``module_name``'s source imports (``from mfcore import x``, ``from mfcore.x import ...``,
-    ``import mfcore.x``, ``from . import x``; at module level or inside functions). Parsed once per version of the
-    file (its size and modification time): every cache lookup asks, and parsing the closure took about 0.15 s."""
-    st = (_MFCORE_DIR / f"{module_name}.py").stat()
-    return set(_parsed_imports(module_name, st.st_size, st.st_mtime_ns))
-
-
-@functools.lru_cache(maxsize=256)
-def _parsed_imports(module_name: str, size: int, mtime_ns: int) -> frozenset[str]:
-    tree = ast.parse((_MFCORE_DIR / f"{module_name}.py").read_text())
+    """The mfcore units (modules or packages) that ``module_name``'s source imports (``from mfcore import x``,
+    ``from mfcore.x import ...``, ``import mfcore.x``, ``from . import x``, and in a package's files ``from .. import x``;
+    at module level or inside functions). Parsed once per version of the files (their sizes and modification times):
+    every cache lookup asks, and parsing the closure took about 0.15 s."""
+    files = module_files(module_name)
     found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:  # from . import x / from .x import y
+    for f in files:
+        st = f.stat()
+        found |= _parsed_imports(str(f), st.st_size, st.st_mtime_ns)
+    return found - {module_name.split(".")[0]}
+
+
+@functools.lru_cache(maxsize=512)
+def _parsed_imports(path: str, size: int, mtime_ns: int) -> frozenset[str]:
+    file = Path(path)
+    in_package = file.parent != _MFCORE_DIR  # a package's file: level 1 is its own package, level 2 is mfcore
+    top_level = 2 if in_package else 1
+    found = set()
+    for node in ast.walk(ast.parse(file.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == top_level:  # from . import x / from .x import y (or ..)
             found.update([node.module.split(".")[0]] if node.module else [alias.name for alias in node.names])
         elif isinstance(node, ast.ImportFrom) and node.module == "mfcore":
             found.update(alias.name for alias in node.names)
@@ -59,12 +84,13 @@ def _parsed_imports(module_name: str, size: int, mtime_ns: int) -> frozenset[str
             found.add(node.module.split(".")[1])
         elif isinstance(node, ast.Import):
             found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("mfcore."))
-    return frozenset(m for m in found if (_MFCORE_DIR / f"{m}.py").exists())
+    return frozenset(m for m in found if _is_unit(m))
 
 
 def code_closure(module_names) -> tuple[str, ...]:
-    """``module_names`` and every mfcore module they import, directly or through another, sorted."""
-    todo, seen = list(module_names), set()
+    """``module_names`` (as their top-level units) and every mfcore unit they import, directly or through another,
+    sorted."""
+    todo, seen = [m.split(".")[0] for m in module_names], set()
     while todo:
         name = todo.pop()
         if name not in seen:
@@ -74,12 +100,14 @@ def code_closure(module_names) -> tuple[str, ...]:
 
 
 def code_hash(module_names: tuple[str, ...]) -> str:
-    """sha256 over the source files of the named mfcore modules (e.g. ``("render", "data")``) and of every mfcore module
-    they import, transitively (:func:`code_closure`): a change anywhere in the code behind an entry is a new entry."""
+    """sha256 over the source files of the named mfcore units (e.g. ``("render", "data")``; a package counts with all
+    its files) and of every mfcore unit they import, transitively (:func:`code_closure`): a change anywhere in the
+    code behind an entry is a new entry."""
     h = hashlib.sha256()
     for name in code_closure(module_names):
-        h.update(name.encode())
-        h.update((_MFCORE_DIR / f"{name}.py").read_bytes())
+        for f in module_files(name):
+            h.update(f.relative_to(_MFCORE_DIR).as_posix().encode())
+            h.update(f.read_bytes())
     return h.hexdigest()
 
 

@@ -72,6 +72,23 @@ def test_code_hash_covers_every_module_imported_transitively(tmp_path, monkeypat
     assert cache.code_hash(("d",)) == before_d
 
 
+def test_code_hash_covers_a_package_with_all_its_files_and_its_imports(tmp_path, monkeypatch):
+    # package p (files __init__ and part) imports top-level module c from a function (``from .. import c``) and its own
+    # file relatively (``from . import part``); top-level a imports the package by a dotted name
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "__init__.py").write_text("from . import part\n")
+    (tmp_path / "p" / "part.py").write_text("def f():\n    from .. import c\n    return c\n")
+    (tmp_path / "c.py").write_text("X = 1\n")
+    (tmp_path / "a.py").write_text("from mfcore.p.part import f\n")
+    monkeypatch.setattr(cache, "_MFCORE_DIR", tmp_path)
+    assert cache.code_closure(("a",)) == ("a", "c", "p") and cache.code_closure(("p.part",)) == ("c", "p")
+    before = cache.code_hash(("a",))
+    (tmp_path / "p" / "part.py").write_text("def f():\n    from .. import c\n    return c  # edited\n")
+    assert cache.code_hash(("a",)) != before  # a change in any file of the package is a new entry
+    with pytest.raises(ValueError, match="no mfcore module or package named 'zz'"):
+        cache.code_hash(("zz",))
+
+
 def test_build_must_return_tensors(tmp_cache):
     with pytest.raises(TypeError):
         cache.cached("demo", {"n": 3}, lambda: {"x": [1, 2]})
