@@ -112,7 +112,8 @@ def main(argv=None) -> pd.DataFrame:
     programs = [
         ("fusion networks", lambda: tf.build_fusion_family(profile, plan.seed.tolist(), plan.beta.tolist()),
          dict(lambda_alpha=plan.lambda_alpha.tolist())),
-        ("ImageOnly (learning curve)", lambda: tf.build_fusion_net("ImageOnly", profile, seeds=seeds * sizes.curve_points),
+        ("ImageOnly (learning curve)",
+         lambda: tf.build_fusion_net("ImageOnly", profile, seeds=seeds * sizes.curve_points),
          dict(train_samples=[None if n == sizes.train_frames else min(n, len(data)) for n in curve])),
         ("CMOnly", lambda: tf.build_fusion_net("CMOnly", profile, seeds=seeds), {}),
         ("Perfect2DLifter", lambda: tf.build_perfect_lifter(profile, seeds), {}),

@@ -42,8 +42,9 @@
 # in the camera frame, standardised** per joint and coordinate with the training poses' mean and spread (the loss of
 # Eq. 2 is in those units; every table is in mm). The fully connected layers have **dropout** (the paper's regulariser;
 # its rate is not given) and the studio's pose, placement and scene sampling is the data augmentation. **Adam at
-# 10⁻³** for the network and for α and β, the paper's rate, for as many steps as β needs at that rate to reach either
-# end of 0..L from L/2 (Adam moves a parameter by at most about its rate per step). λ is chosen by the paper's rule:
+# 10⁻³** for the network and for α and β, the paper's rate; Adam moves a parameter by at most about its rate per
+# step, so the number of steps bounds how far α and β can travel (the set-up line below sets the two side by side:
+# β may need L/2 layers to reach either end of 0..L). λ is chosen by the paper's rule:
 # λ/α² at the start about the data term at the start ("comparable magnitudes"). Each configuration is trained with
 # several **seeds** (initial weights, minibatch order, dropout masks): tables give the mean ± sd over seeds and the
 # ordering claims pair the networks on the same test samples and seeds.
@@ -71,7 +72,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-import torch
 from IPython.display import Markdown, display
 
 from mfbook import chapter, plots
@@ -95,8 +95,9 @@ display(Markdown(
     f"{n_test_clips} motion clips), single views of the rigs {', '.join(tf.MONOCULAR_RIGS)}; person crops of "
     f"{crop_px}² px (confidence maps {crop_hm_px}² px) from the {ch.profile.studio.image_px}² px studio views; L = {L} "
     f"layers, {sizes.channels} channels per data stream, dropout {sizes.dropout:g}; {sizes.steps:,} Adam steps of "
-    f"{sizes.batch_size}-sample minibatches per network, rate {sizes.lr:g} (α, β: {sizes.fusion_lr:g}), "
-    f"λ = {sizes.lambda_alpha:g}; seeds {SEEDS}."))
+    f"{sizes.batch_size}-sample minibatches per network, rate {sizes.lr:g} (α, β: {sizes.fusion_lr:g}: they can "
+    f"move by up to about {sizes.fusion_lr * sizes.steps:.2f}, against L/2 = {L / 2:g} layers from β's start to "
+    f"either end), λ = {sizes.lambda_alpha:g}; seeds {SEEDS}."))
 
 # %%
 fig, axs = plt.subplots(2, 4, figsize=(12, 6.2))
@@ -116,9 +117,10 @@ plt.show()
 # %% [markdown]
 # ## Training every network of the chapter: four batched programs
 #
-# Each step of these small networks is bound by the launching of its kernels, not by arithmetic, so networks of one
-# architecture are trained together as the *members* of one program: every layer holds the members' weights side by
-# side and runs them in one grouped kernel (`mfcore/trainable_fusion/layers.py`). A member's initial weights, minibatch
+# On a GPU a training step of one of these small networks costs about what launching its kernels costs (measured on
+# the H200: 3.5-9 ms whatever the batch from 128 to 512), so networks of one architecture are trained together as the
+# *members* of one program: every layer holds the members' weights side by side and runs them in one grouped kernel
+# (`mfcore/trainable_fusion/layers.py`; `benchmarks/bench_tekin_ensemble.py` times an ensemble against one network). A member's initial weights, minibatch
 # order and dropout masks follow its seed alone, so it trains as it would alone (a test of the book compares the two).
 # The paper's formalism makes one program enough for every two-stream network: early fusion, fusion at layer β and
 # late fusion are the fusion weights w = 1[l > β] of the complete architecture (Sec. 3.1), whose inactive layers then
@@ -336,8 +338,8 @@ ch.glue("curve_reading", (
     f"flat: the set's size no longer holds ImageOnly back, which plateaus at "
     f"{curve_mean[('over_mean_pose', 'mean')].iloc[-1]:.2f} of the mean pose from about "
     f"{int(gain.from_samples.iloc[0]):,} samples" if flat else
-    f"still falling: a larger training set would lower ImageOnly's error further (this page does not extrapolate "
-    f"it; `trainable_fusion.train_frames` sets the pool)"))
+    "still falling: a larger training set would lower ImageOnly's error further (this page does not extrapolate "
+    "it; `trainable_fusion.train_frames` sets the pool)"))
 fig, ax = plt.subplots(figsize=(7.2, 4.2))
 x = curve_mean.index.to_numpy()
 ax.errorbar(x, curve_mean[("mpjpe_mm", "mean")], yerr=curve_mean[("mpjpe_mm", "std")].fillna(0), fmt="o-",
@@ -373,9 +375,9 @@ sweep_rows = []
 fixed = plan[plan.method.isin(["EarlyFusion", "LateFusion", "FixedFusion"]) & plan.seed.isin(SWEEP_SEEDS)]
 for _, r in fixed.iterrows():
     e = column(family_errors, r.member)
+    built = tf.build_fusion_net("FixedFusion", ch.profile, beta=int(r.beta))  # the pruned form: its parameters
     sweep_rows.append(dict(beta=int(r.beta), seed=r.seed, mpjpe_mm=float(e["mpjpe_mm"].mean()),
-                           pa_mpjpe_mm=float(e["pa_mpjpe_mm"].mean()),
-                           params=tf.count_parameters(tf.build_fusion_net("FixedFusion", ch.profile, beta=int(r.beta)))))
+                           pa_mpjpe_mm=float(e["pa_mpjpe_mm"].mean()), params=tf.count_parameters(built)))
 sweep = pd.DataFrame(sweep_rows, columns=["beta", "seed", "mpjpe_mm", "pa_mpjpe_mm", "params"])
 sweep = sweep.sort_values(["beta", "seed"], ignore_index=True)
 ch.save_table(sweep, "beta_sweep")
@@ -386,8 +388,8 @@ if len(sweep):
     sweep_mean = sweep.groupby("beta")[["mpjpe_mm", "pa_mpjpe_mm"]].agg(["mean", "std"])
     best_beta = int(sweep_mean[("mpjpe_mm", "mean")].idxmin())
     ch.glue("best_fixed_beta", best_beta)
-    ch.glue("sweep_reading", f"the best fixed fusion layer (lowest MPJPE, {len(SWEEP_SEEDS)} seed(s)) is β = {best_beta} "
-            f"({sweep_mean.loc[best_beta, ('mpjpe_mm', 'mean')]:.1f} mm)")
+    ch.glue("sweep_reading", f"the best fixed fusion layer (lowest MPJPE, {len(SWEEP_SEEDS)} seed(s)) is "
+            f"β = {best_beta} ({sweep_mean.loc[best_beta, ('mpjpe_mm', 'mean')]:.1f} mm)")
     trainable_mm = ablation[ablation.method == "TrainableFusion"].mpjpe_mm
     fig, ax = plt.subplots(figsize=(7.5, 3.8))
     betas = sweep_mean.index.to_numpy()
@@ -460,25 +462,44 @@ ch.glue("train_steps", f"{T:,}")
 ch.glue("max_move", f"{sizes.fusion_lr * (T - 1):.2f}")
 paper = settle[settle.run == PAPER_RUN]
 free = settle[settle.run == FREE_RUN]
-alpha_rise = (paper.alpha_end - paper.alpha_start).mean()
+alpha_rise, free_rise = (paper.alpha_end - paper.alpha_start), (free.alpha_end - free.alpha_start)
 ch.glue("alpha_reading", (
-    f"α rises in every seed with the penalty and " + ("falls" if (free.alpha_end < free.alpha_start).all() else
-                                                      "does not rise alike" if (free.alpha_end - free.alpha_start).mean()
-                                                      < 0.5 * alpha_rise else "rises too")
-    + " in every seed of the λ = 0 control" if (paper.alpha_end > paper.alpha_start).all() else
-    "α does not rise in every seed with the penalty"))
-alpha_settled = (paper.alpha_last_quarter.abs() < 0.05 * (paper.alpha_end - paper.alpha_start).abs()).all()
+    "α rises in every seed with the penalty" if (alpha_rise > 0).all() else
+    "α does not rise in every seed with the penalty") + (
+    "; in the λ = 0 control it falls in every seed" if (free_rise < 0).all() else
+    "; in the λ = 0 control it rises less in every seed" if (free_rise < alpha_rise).all() else
+    "; in the λ = 0 control it rises as much or more in some seed"))
+ch.glue("alpha_control_reading", (
+    "The control, same start and minibatches without λ/α², shows the data term alone "
+    + ("lowering α: the rise is the penalty's doing" if (free_rise < 0).all() else
+       "raising α less: most of the rise is the penalty's doing" if (free_rise < 0.5 * alpha_rise).all() else
+       "raising α too: the data term also sharpens the fusion here")))
+alpha_settled = (paper.alpha_last_quarter.abs() < 0.05 * alpha_rise.abs()).all()
 ch.glue("alpha_settle", (
-    "it has settled: less than 5 % of its rise falls in the last quarter" if alpha_settled else
-    f"it is still rising in the last quarter ({paper.alpha_last_quarter.mean():+.3f} there, against "
-    f"{sizes.fusion_lr * 0.25 * T:.2f} for Adam's full rate): the penalty's gradient, −2λ/α³, keeps pointing up at any "
-    f"α, so Eq. (4) has no finite optimum in α"))
-beta_move = (paper.beta_end - paper.beta_start)
+    "it has settled (less than 5 % of its rise falls in the last quarter): there the data term's pull on α balances "
+    "the penalty's push" if alpha_settled else
+    f"it is still rising (Adam at full rate would add {sizes.fusion_lr * 0.25 * (T - 1):.2f} over that quarter): the "
+    "penalty's gradient, −2λ/α³, points up at every α, and α stops only where the data term's gradient balances it, "
+    "which this training has not reached"))
+beta_move = paper.beta_end - paper.beta_start
+quarter_move = sizes.fusion_lr * (T - quarter)  # the most Adam moves a parameter over the last quarter
 ch.glue("beta_reading", (
     f"β moves by {beta_move.mean():+.2f} layers (seeds {beta_move.min():+.2f} to {beta_move.max():+.2f}), "
     + ("later in every seed" if (beta_move > 0).all() else "earlier in every seed" if (beta_move < 0).all() else
        "not the same way in every seed")
-    + f"; over the last quarter {paper.beta_last_quarter.mean():+.3f} layers"))
+    + f"; over the last quarter {paper.beta_last_quarter.mean():+.3f} layers, " + (
+        f"too short a quarter to tell whether it settled (Adam could move it by at most {quarter_move:.2f})"
+        if quarter_move < 0.5 else "settled (less than 0.1 layer in every seed)"
+        if (paper.beta_last_quarter.abs() < 0.1).all() else "still moving")))
+if len(sweep):
+    gap = paper.beta_end.mean() - best_beta
+    ch.glue("beta_vs_sweep", (
+        f"The control for where the data would fuse, the sweep of fixed β, is best at β = {best_beta}: the learned β "
+        + (f"ends within a layer of it ({gap:+.2f})" if abs(gap) <= 1 else
+           f"ends {abs(gap):.2f} layers {'above' if gap > 0 else 'below'} it")
+        + f" (the sweep has {len(SWEEP_SEEDS)} seed(s))"))
+else:
+    ch.glue("beta_vs_sweep", "The sweep of fixed β, the control for where the data would fuse, is off at this profile.")
 ch.glue("beta_free_reading", f"{(free.beta_end - free.beta_start).mean():+.2f}")
 
 fig, axs = plt.subplots(2, 3, figsize=(15, 8.5))
@@ -522,28 +543,25 @@ plt.show()
 # %% [markdown]
 # Over {glue:text}`train_steps` steps at the paper's rate (so α and β could move by up to about
 # {glue:text}`max_move`): {glue:text}`alpha_reading`. With the penalty α ends at {glue:text}`alpha_end_with`, in the
-# λ = 0 control at {glue:text}`alpha_end_without`; the control isolates the penalty as what raises α. Over the last
-# quarter α moves {glue:text}`alpha_last_quarter_with`: {glue:text}`alpha_settle`. The two terms of Eq. (4) start
-# comparable, data term {glue:text}`data_loss_start` and λ/α² {glue:text}`penalty_start` (the paper's rule for λ); at
-# the end the data term is {glue:text}`data_loss_end_with` and λ/α² {glue:text}`penalty_end`.
+# λ = 0 control at {glue:text}`alpha_end_without`. {glue:text}`alpha_control_reading`. Over the last quarter α moves
+# {glue:text}`alpha_last_quarter_with`: {glue:text}`alpha_settle`. The two terms of Eq. (4) start comparable, data term
+# {glue:text}`data_loss_start` and λ/α² {glue:text}`penalty_start` (the paper's rule for λ); at the end the data term
+# is {glue:text}`data_loss_end_with` and λ/α² {glue:text}`penalty_end`.
 #
 # β: with the penalty {glue:text}`beta_reading`; it ends at {glue:text}`beta_end_with` (λ = 0 control: it moves
-# {glue:text}`beta_free_reading` layers and ends at {glue:text}`beta_end_without`). The paper reports α rising (its
-# regulariser at work) and, typically, β rising: fusion moving to later layers. Why β stops where it does: the
-# gradient of Eq. (4) on β passes through ∂w_l/∂β = −α² w_l (1 − w_l), which vanishes at every layer but the one or
-# two around β once α² is large, so the sharper the fusion becomes, the less β can still move; the sweep of fixed β
-# above is the control for whether the data would prefer another fusion layer.
+# {glue:text}`beta_free_reading` layers and ends at {glue:text}`beta_end_without`). {glue:text}`beta_vs_sweep`. The
+# paper reports α rising (its regulariser at work) and, typically, β rising: fusion moving to later layers.
 
 # %% [markdown]
 # ## Fig. 7: are the two streams' features decorrelated?
 #
 # The squared Pearson correlation R² between every pair of channels of the image stream and of the confidence-map
-# stream at the last convolutional layer of each seed's trained trainable-fusion network (λ/α² run), over 128 test
-# images (each channel a variable, every image and position a sample). The paper finds the cross-stream blocks
+# stream at the last convolutional layer of each seed's trained trainable-fusion network (λ/α² run), over the first
+# {glue:text}`n_corr` test images (the paper: 128; each channel a variable, every image and position a sample). The paper finds the cross-stream blocks
 # nearly empty. The null: the same architecture and seeds at their initial weights (untrained), on the same images.
 
 # %%
-n_corr = min(128, len(test))
+n_corr = ch.glue("n_corr", min(128, len(test)))
 members = trainable.member.tolist()
 r2_trained = tf.stream_correlation_r2(tf.select_members(family, members), test.images[:n_corr],
                                       test.confidence_maps[:n_corr]).cpu()
@@ -578,7 +596,7 @@ for ax, (name, r2) in zip(axs, (("trained", r2_trained[0]), ("untrained (the nul
     ax.set_ylabel(f"channel: image stream (first {C}) | confidence-map stream", fontsize=10)
     b = tf.correlation_blocks(r2)
     ax.set_title(f"{name}, seed {SEEDS[0]}: cross-stream R² {b['image-cm']:.3f}, within "
-                 f"{b['image-image']:.3f} / {b['cm-cm']:.3f}", fontsize=10)
+                 f"{b['image-image']:.3f} / {b['cm-cm']:.3f}", fontsize=9)
 fig.suptitle(f"Fig. 7 analog: mean cross-stream R² {cross.trained.mean():.3f} trained against "
              f"{cross.untrained.mean():.3f} untrained ({len(cross)} seeds; synthetic)")
 fig.tight_layout()
@@ -640,6 +658,14 @@ for key, s in (("", main), ("free_", control)):
     ch.glue(f"{key}pruned_mpjpe", round(float(s.loc["pruned", "mpjpe_mm"]), 1))
     ch.glue(f"{key}unpruned_mpjpe", round(float(s.loc["unpruned", "mpjpe_mm"]), 1))
     ch.glue(f"{key}max_w_rounding", round(float(s.loc["pruned", "max_w_rounding"]), 3))
+cost = {run: float(s.loc["pruned", "mpjpe_mm"] - s.loc["unpruned", "mpjpe_mm"]) for run, s in
+        ((PAPER_RUN, main), (FREE_RUN, control))}
+sharper = main.loc["pruned", "max_w_rounding"] < control.loc["pruned", "max_w_rounding"] - 0.05
+ch.glue("prune_reading", f"pruning costs {cost[PAPER_RUN]:+.1f} mm of MPJPE with the penalty against "
+                         f"{cost[FREE_RUN]:+.1f} mm in the λ = 0 control" + (
+    ": the penalty's sharper fusion leaves less to round and less to lose"
+    if sharper and cost[PAPER_RUN] < cost[FREE_RUN] - 1.0 else
+    ", within 1 mm of each other" if abs(cost[PAPER_RUN] - cost[FREE_RUN]) <= 1.0 else ""))
 ch.glue("speedup", round(float(main_t.loc["unpruned", "ms_per_image"] / main_t.loc["pruned", "ms_per_image"]), 2))
 
 fig, axs = plt.subplots(1, 2, figsize=(12, 4))
@@ -660,9 +686,8 @@ plt.show()
 # faster per image here. Rounding the learned weights (every seed's w_l are in `pruning.csv`) to 0/1 moved them by up
 # to {glue:text}`max_w_rounding` (mean over seeds), and the MPJPE from {glue:text}`unpruned_mpjpe` mm to
 # {glue:text}`pruned_mpjpe` mm. The λ = 0 control: rounding by up to {glue:text}`free_max_w_rounding`, MPJPE
-# {glue:text}`free_unpruned_mpjpe` → {glue:text}`free_pruned_mpjpe` mm. The sharper the fusion at the end of training,
-# the smaller that change (with binary weights the two networks compute the same function, a test of the book checks
-# it): the control shows what the penalty buys for pruning.
+# {glue:text}`free_unpruned_mpjpe` → {glue:text}`free_pruned_mpjpe` mm: {glue:text}`prune_reading`. (With binary
+# weights the two networks compute the same function, a test of the book checks it.)
 
 # %% [markdown]
 # ## Claims of this chapter

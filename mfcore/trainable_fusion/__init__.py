@@ -51,6 +51,15 @@ from .samples import (CROP_SCALE, MIN_POSE_SCALE_M, MONOCULAR_RIGS, MonocularSam
                       camera_frame_root_relative, crop_sides_px, crop_square, make_monocular_samples, person_boxes_px,
                       to_crop_px)
 from .training import (DropoutNoise, derived_seed, fit_fusion_method, fusion_family_plan, member_subsets,
-                       minibatch_schedule, pose_loss, sharpness_penalty, train_fusion_net)
+                       minibatch_schedule, penalty_weights, pose_loss, sharpness_penalty, train_fusion_net)
 
-__all__ = [name for name in dir() if not name.startswith("_")]
+__all__ = ["ALPHA_INIT", "build_fusion_family", "build_fusion_net", "build_perfect_lifter",
+           "camera_frame_root_relative", "CORRELATION_BLOCKS", "correlation_blocks", "count_parameters", "CROP_SCALE",
+           "crop_sides_px", "crop_square", "derived_seed", "DropoutNoise", "errors_mm", "evaluate_members",
+           "FC_LAYERS", "FC_WIDTH_PER_CHANNEL", "fit_fusion_method", "fusion_family_plan", "fusion_layer",
+           "FusionArchitecture", "FusionNet", "indicator_fusion_weights", "inference_ms_per_image",
+           "last_doubling_gain", "layer_generator", "make_monocular_samples", "mean_pose_errors", "member_subsets",
+           "METHODS", "MIN_POSE_SCALE_M", "minibatch_schedule", "MONOCULAR_RIGS", "MonocularSamples",
+           "penalty_weights", "PerfectLifter", "person_boxes_px", "pose_loss", "PoseNormaliser", "predict_joints_m",
+           "prune_fusion_net", "select_members", "sharpness_penalty", "sigmoid_fusion_weights", "squared_pearson",
+           "stream_correlation_r2", "STREAMS", "TABLE5", "to_crop_px", "train_fusion_net"]

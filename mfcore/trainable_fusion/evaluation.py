@@ -31,10 +31,13 @@ def errors_mm(pred_m: Tensor, gt_m: Tensor) -> dict[str, Tensor]:
 
 
 @torch.no_grad()
-def predict_joints_m(net: nn.Module, data: MonocularSamples, batch_size: int = 256, amp: bool = False) -> Tensor:
+def predict_joints_m(net: nn.Module, data: MonocularSamples, batch_size: int | None = None,
+                     amp: bool = False) -> Tensor:
     """Every member's 3D joints for all samples, (N, M, J, 3) metres, on the device of the network; the members read
-    the same samples (a :class:`.network.FusionNet`, or a :class:`PerfectLifter` reading ``joints_2d_px``)."""
-    check_int("batch_size", batch_size, 1)
+    the same samples (a :class:`.network.FusionNet`, or a :class:`PerfectLifter` reading ``joints_2d_px``).
+    ``batch_size`` samples per forward pass (default: 512 member-samples, at least 8 samples, so that a large
+    ensemble's features stay small)."""
+    batch_size = max(8, 512 // net.members) if batch_size is None else check_int("batch_size", batch_size, 1)
     device = next(net.parameters()).device
     net.eval()
     out = []
@@ -50,7 +53,7 @@ def predict_joints_m(net: nn.Module, data: MonocularSamples, batch_size: int = 2
     return torch.cat(out)
 
 
-def evaluate_members(net: nn.Module, data: MonocularSamples, batch_size: int = 256,
+def evaluate_members(net: nn.Module, data: MonocularSamples, batch_size: int | None = None,
                      amp: bool = False) -> dict[str, Tensor]:
     """Per-sample MPJPE and PA-MPJPE (mm) of every member on ``data``, {"mpjpe_mm": (N, M), "pa_mpjpe_mm": (N, M)}
     on the CPU: the units of Table 5's paired comparisons (:mod:`mfcore.stats`)."""

@@ -236,9 +236,7 @@ class FusionNet(MemberModel):
 
     def member_trainable(self) -> Tensor:
         """(M,) bool: which members learn α and β (Eq. 3) rather than fuse at a fixed layer."""
-        if not self.complete:
-            return torch.zeros(self.members, dtype=torch.bool)
-        return ~self.member_fixed.cpu()
+        return torch.tensor([self.complete and b is None for b in self.member_betas])
 
     def _stream(self, name: str) -> nn.ModuleDict:
         return self.image_stream if name == "image" else self.cm_stream
@@ -273,7 +271,8 @@ class FusionNet(MemberModel):
                 out.append(self._member_input(confidence_maps, "confidence_maps",
                                               (a.num_joints, a.heatmap_px, a.heatmap_px)))
         if len(out) == 2 and out[0].shape[0] != out[1].shape[0]:
-            raise ValueError(f"images and confidence_maps hold different batch sizes: {out[0].shape[0]} vs {out[1].shape[0]}")
+            raise ValueError(f"images and confidence_maps hold different batch sizes: {out[0].shape[0]} vs "
+                             f"{out[1].shape[0]}")
         return out
 
     def data_features(self, images: Tensor | None, confidence_maps: Tensor | None, layer: int) -> list[Tensor]:

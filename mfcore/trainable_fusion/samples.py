@@ -203,7 +203,7 @@ def make_monocular_samples(profile: Profile, split: str, n_samples: int, seed: i
 
 
 def _render_samples(profile, split, n_samples, seed, device, rigs, model) -> MonocularSamples:
-    """The body of :func:`make_monocular_samples` (under ``no_grad``): render, read by ``model``, crop, chunk by chunk."""
+    """:func:`make_monocular_samples`'s body (under ``no_grad``): render, read by ``model``, crop, chunk by chunk."""
     crop_px, crop_hm_px = crop_sides_px(profile)
     image_px, heatmap_px = profile.studio.image_px, profile.studio.heatmap_px
     store = torch.float16 if device.type == "cuda" else torch.float32

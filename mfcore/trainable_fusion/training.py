@@ -39,14 +39,21 @@ def pose_loss(pred_m: Tensor, gt_m: Tensor, scale_m: Tensor | None = None) -> Te
     return (diff ** 2).sum(dim=(-1, -2)).mean(0)
 
 
+def penalty_weights(net: FusionNet, lambda_alpha) -> Tensor:
+    """Each member's λ in Eq. (4), (M,) on the network's device: ``lambda_alpha`` (one λ for all members, or one per
+    member) where the member's fusion is trainable, 0 where it is fixed at a layer."""
+    lam = _per_member("lambda_alpha", lambda_alpha, net.members, 0.0)
+    trainable = net.member_trainable() if isinstance(net, FusionNet) else torch.zeros(net.members, dtype=torch.bool)
+    return (torch.tensor(lam) * trainable).to(net.pose_mean_m.device)
+
+
 def sharpness_penalty(net: FusionNet, lambda_alpha) -> Tensor:
     """The λ/α² term of Eq. (4) of every member, (M,): λ_m / α_m² for members with trainable fusion, 0 for members
-    fused at a fixed layer (and for λ = 0). ``lambda_alpha``: one λ for all members, or one per member."""
-    lam = _per_member("lambda_alpha", lambda_alpha, net.members, 0.0)
-    device = net.pose_mean_m.device
+    fused at a fixed layer (and for λ = 0). ``lambda_alpha``: one λ for all members, one per member, or the (M,)
+    tensor of :func:`penalty_weights` (what a training step passes: no host-to-device copy per step)."""
+    lam = lambda_alpha if isinstance(lambda_alpha, Tensor) else penalty_weights(net, lambda_alpha)
     if not isinstance(net, FusionNet) or not net.complete:
-        return torch.zeros(net.members, device=device)
-    lam = torch.tensor(lam, device=device) * net.member_trainable().to(device)
+        return torch.zeros(net.members, device=net.pose_mean_m.device)
     return lam / net.alpha.float() ** 2
 
 
@@ -141,7 +148,7 @@ def train_fusion_net(net: nn.Module, data: MonocularSamples, *, steps: int, batc
     check_int("subset_seed", subset_seed, 0)
     lr = _check_rate("lr", lr)
     fusion_lr = lr if fusion_lr is None else _check_rate("fusion_lr", fusion_lr)
-    lam = _per_member("lambda_alpha", lambda_alpha, net.members, 0.0)
+    _per_member("lambda_alpha", lambda_alpha, net.members, 0.0)
     if len(data) == 0:
         raise ValueError("data holds no samples")
     if data.joints_3d_m.shape[1] != net.num_joints:
@@ -157,6 +164,7 @@ def train_fusion_net(net: nn.Module, data: MonocularSamples, *, steps: int, batc
     inputs = _inputs(net, data, device, use_amp)
     noise = DropoutNoise(net.seeds, net.noise_units, device) if net.dropout > 0 and net.noise_units else None
     trainable = isinstance(net, FusionNet) and net.complete
+    lam = penalty_weights(net, lambda_alpha)  # (M,) on the device, once
     fusion = [net.alpha, net.beta] if trainable else []
     others = [p for p in net.parameters() if all(p is not f for f in fusion)]
     optimiser = adam([{"params": others, "lr": lr}] + ([{"params": fusion, "lr": fusion_lr}] if fusion else []), lr)
