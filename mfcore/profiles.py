@@ -199,15 +199,18 @@ PROFILES: dict[str, Profile] = {
                                  quant_grid_bins=(4, 8, 12, 16, 24), quant_max_stages=6, stats_frames=20000),
         # Tekin in the paper's regime: Adam at 10⁻³ for θ, α and β; 4000 steps, the steps β needs at that rate to
         # reach either end of 0..L from L/2 (Adam moves a parameter by at most about its rate per step), 15× the
-        # 260 steps of the first full runs. Each step is launch-bound on the H200 (3.5-9 ms for one network whatever
-        # the batch from 128 to 512), so the seeds and fusion settings are members of one batched program and the
-        # batch is 128 (the network rate needs no scaling). A pool of 65,536 rendered samples (the studio renders
-        # ~15,000 images/s) for ImageOnly's learning curve at 2,048 .. 65,536 samples. The sweep of fixed β with one
-        # seed (sweep_seeds = 0 drops it, the first knob to turn if the chapter runs long; see
-        # benchmarks/bench_tekin_ensemble.py for the step times of the chapter's programs).
+        # 260 steps of the first full runs. One network's step is launch-bound on the H200 (3.5-9 ms whatever the
+        # batch from 128 to 512), so the seeds and fusion settings are members of one batched program; that program
+        # is then bound by arithmetic (the complete architecture costs ~1 GFLOP per sample for a forward and backward
+        # pass, the first fusion convolution at 32² half of it; the book's ResNet-18 trains at ~50 TFLOP/s), so the
+        # batch is 64: 12 fusion members × 64 samples ≈ 0.75 TFLOP a step. A pool of 65,536 rendered samples (the
+        # studio renders ~15,000 images/s; 8.7 GB of float16 crops on the GPU) for ImageOnly's learning curve at
+        # 2,048 .. 65,536 samples. The sweep of fixed β is off (sweep_seeds = 1 adds 7 fusion members, ~+60 % of
+        # the fusion program). benchmarks/bench_tekin_ensemble.py prints every program's step time and the
+        # chapter's estimated training seconds at these sizes: run it before changing them.
         trainable_fusion=TrainableFusionSizes(layers=8, channels=64, crop_px=128, train_frames=65536, test_frames=2000,
-                                              steps=4000, batch_size=128, lr=1e-3, record_every=20, curve_points=6,
-                                              sweep_seeds=1),
+                                              steps=4000, batch_size=64, lr=1e-3, record_every=20, curve_points=6,
+                                              sweep_seeds=0),
     ),
 }
 

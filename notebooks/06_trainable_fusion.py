@@ -320,7 +320,8 @@ subsets = tf.member_subsets(len(train), image_subsets, len(image_plan), ch.seed)
 curve_rows = []
 for m, r in image_plan.iterrows():
     e = column(image_errors, m)
-    floor = float(tf.mean_pose_errors(train.subset(subsets[m].to(train.images.device)), test)["mpjpe_mm"].mean())
+    poses = train.joints_3d_m[subsets[m].to(train.joints_3d_m.device)]  # the member's training poses
+    floor = float(tf.mean_pose_errors(poses, test)["mpjpe_mm"].mean())
     curve_rows.append(dict(method="ImageOnly", seed=r.seed, fraction=r.train_samples / len(train),
                            train_samples=r.train_samples, steps=sizes.steps, mpjpe_mm=float(e["mpjpe_mm"].mean()),
                            pa_mpjpe_mm=float(e["pa_mpjpe_mm"].mean()), mean_pose_mpjpe_mm=floor,
@@ -367,8 +368,9 @@ curve_mean.round(3)
 # ## Fusion fixed at every layer, beside the learned β
 #
 # The paper's argument for learning β: the best fusion layer depends on the problem, and training one network per β
-# to find it is costly. Here the fusion program pays that cost for every β in 0..L (β = 0 and β = L are the early
-# and late fusion networks above) with the sweep's seeds, and we mark where trainable fusion's β ended.
+# to find it is costly. Where the profile asks for it (`trainable_fusion.sweep_seeds`, the line below the figure
+# says), the fusion program pays that cost for every β in 0..L (β = 0 and β = L are the early and late fusion networks
+# above) with the sweep's seeds, and we mark where trainable fusion's β ended.
 
 # %%
 sweep_rows = []
@@ -380,7 +382,8 @@ for _, r in fixed.iterrows():
                            pa_mpjpe_mm=float(e["pa_mpjpe_mm"].mean()), params=tf.count_parameters(built)))
 sweep = pd.DataFrame(sweep_rows, columns=["beta", "seed", "mpjpe_mm", "pa_mpjpe_mm", "params"])
 sweep = sweep.sort_values(["beta", "seed"], ignore_index=True)
-ch.save_table(sweep, "beta_sweep")
+if len(sweep):
+    ch.save_table(sweep, "beta_sweep")
 trainable = plan[(plan.method == "TrainableFusion") & (plan.run == PAPER_RUN)]
 learned = np.array([float(family.beta[m].detach()) for m in trainable.member])
 ch.glue("learned_beta", f"{learned.mean():.2f} ± {learned.std(ddof=1) if len(learned) > 1 else 0.0:.2f}")

@@ -457,6 +457,7 @@ def test_errors_broadcast_over_members_and_the_mean_pose_is_the_floor():
     two = tf.errors_mm(torch.stack([test.joints_3d_m, mean.expand_as(test.joints_3d_m)], 1), test.joints_3d_m)
     assert two["mpjpe_mm"].shape == (5, 2) and torch.equal(two["mpjpe_mm"][:, 0], torch.zeros(5))
     assert torch.allclose(two["mpjpe_mm"][:, 1], want, atol=1e-3)
+    assert torch.equal(tf.mean_pose_errors(train.joints_3d_m, test)["mpjpe_mm"], errors["mpjpe_mm"])  # poses alone
 
 
 def test_the_perfect_2d_lifter_learns_a_lifting_and_repeats_in_its_seed():

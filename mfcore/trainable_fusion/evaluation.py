@@ -60,10 +60,12 @@ def evaluate_members(net: nn.Module, data: MonocularSamples, batch_size: int | N
     return errors_mm(predict_joints_m(net, data, batch_size, amp), data.joints_3d_m)
 
 
-def mean_pose_errors(train: MonocularSamples, test: MonocularSamples) -> dict[str, Tensor]:
+def mean_pose_errors(train: MonocularSamples | Tensor, test: MonocularSamples) -> dict[str, Tensor]:
     """Per-sample MPJPE and PA-MPJPE (mm), (N,) each, of the constant predictor "the mean training pose"
-    (root-relative, camera frame): the floor any network must beat to have learned anything from its input."""
-    mean = train.joints_3d_m.float().mean(0).to(test.joints_3d_m.device)
+    (root-relative, camera frame): the floor any network must beat to have learned anything from its input.
+    ``train``: the training samples, or their poses (N, J, 3) metres alone."""
+    poses = train.joints_3d_m if isinstance(train, MonocularSamples) else train
+    mean = poses.float().mean(0).to(test.joints_3d_m.device)
     return errors_mm(mean.expand_as(test.joints_3d_m).float(), test.joints_3d_m.float())
 
 
