@@ -9,7 +9,7 @@ training loop (:func:`mfcore.trainable_fusion.train_fusion_net`) on random sampl
 * the step time of each of the chapter's four programs as the profile sets them (the fusion networks with the sweep,
   ImageOnly at every learning-curve size, CMOnly, the lifter) and, times the profile's steps, the chapter's estimated
   training seconds: the number to check before a full run (the profile's knobs: steps, batch_size, sweep_seeds,
-  curve_points).
+  curve_points, grouped_conv: the fusion program is also timed with the other convolution mode).
 
 A step's time is the difference between two training runs of ``warmup`` and ``warmup + steps`` steps, divided by
 ``steps`` (the set-up of a run cancels).
@@ -21,6 +21,7 @@ A step's time is the difference between two training runs of ``warmup`` and ``wa
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -123,6 +124,14 @@ def main(argv=None) -> pd.DataFrame:
         ms = ms_per_step(build, data, profile, device, args.steps, args.warmup, **kw)
         total += ms * sizes.steps / 1000
         add("chapter", name, build().members, ms, ms * sizes.steps / 1000)
+        if name == "fusion networks":  # the other convolution mode, for the profile's grouped_conv knob
+            other = dataclasses.replace(profile, trainable_fusion=dataclasses.replace(
+                sizes, grouped_conv=not sizes.grouped_conv))
+            ms_other = ms_per_step(lambda: tf.build_fusion_family(other, plan.seed.tolist(), plan.beta.tolist()),
+                                   data, other, device, args.steps, args.warmup, **kw)
+            mode = "one dense convolution per member" if sizes.grouped_conv else "grouped convolutions"
+            add("variant", f"fusion networks, {mode}", build().members, ms_other, ms_other * sizes.steps / 1000,
+                note=f"trainable_fusion.grouped_conv = {not sizes.grouped_conv}")
     add("chapter", "all four programs", len(plan) + len(curve) + 2 * len(seeds), 1000 * total / sizes.steps, total,
         note="estimated training seconds of chapter 06 (without rendering, evaluation, figures)")
     df = pd.DataFrame(rows)

@@ -246,9 +246,10 @@ def main(argv=None) -> pd.DataFrame:
         elif r.kind in ("one", "ensemble"):
             who = "one network" if r.kind == "one" else f"ensemble of {r.members} seeds"
             add("tekin", f"{r.program} training step, {who}", r.ms_per_step, "ms", note=batch)
-        elif r.kind == "chapter":
+        elif r.kind in ("chapter", "variant"):
             add("tekin", f"chapter 06 program: {r.program} ({r.members} members)", r.estimated_s, "s",
-                note=f"{r.ms_per_step:.2f} ms per step × {profile.trainable_fusion.steps} steps; {batch}")
+                note=f"{r.ms_per_step:.2f} ms per step × {profile.trainable_fusion.steps} steps; {batch}"
+                     + (f"; {r.note}" if isinstance(r.note, str) and r.note else ""))
 
     write()
     rows += timing_rows(results, profile, dev_name)

@@ -151,6 +151,7 @@ class TrainableFusionSizes:
     record_every: int = 1  # Fig. 5's history keeps every this-many-th step (and the first and last)
     curve_points: int = 2  # ImageOnly's learning curve: the pool and its halvings (train_frames / 2^k, k < this)
     sweep_seeds: int = 1  # seeds of the sweep of fusion fixed at every β (0: no sweep)
+    grouped_conv: bool = True  # members' convolutions as one grouped kernel (False: one dense kernel per member)
 
 
 @dataclass(frozen=True)

@@ -120,14 +120,16 @@ plt.show()
 # On a GPU a training step of one of these small networks costs about what launching its kernels costs (measured on
 # the H200: 3.5-9 ms whatever the batch from 128 to 512), so networks of one architecture are trained together as the
 # *members* of one program: every layer holds the members' weights side by side and runs them in one grouped kernel
-# (`mfcore/trainable_fusion/layers.py`; `benchmarks/bench_tekin_ensemble.py` times an ensemble against one network). A member's initial weights, minibatch
-# order and dropout masks follow its seed alone, so it trains as it would alone (a test of the book compares the two).
+# (`mfcore/trainable_fusion/layers.py`; `benchmarks/bench_tekin_ensemble.py` times an ensemble against one network).
+# A member's initial weights, minibatch order and dropout masks follow its seed alone, so it trains as it would alone
+# (a test of the book compares the two).
 # The paper's formalism makes one program enough for every two-stream network: early fusion, fusion at layer β and
 # late fusion are the fusion weights w = 1[l > β] of the complete architecture (Sec. 3.1), whose inactive layers then
 # contribute exactly nothing and receive no gradient. The four programs:
 #
 # * **the fusion networks**: per seed EarlyFusion (β = 0), LateFusion (β = L), TrainableFusion with λ/α² and its
-#   control with λ = 0, plus the sweep of fusion fixed at β = 1..L−1;
+#   control with λ = 0, plus, where the profile asks for it, the sweep of fusion fixed at β = 1..L−1 (the table below
+#   lists the members);
 # * **ImageOnly** per seed at every size of its learning curve; **CMOnly** per seed; **Perfect2DLifter** per seed.
 #
 # Members of the same seed see the same minibatches in every program (on the whole training set). Eq. (1) as the

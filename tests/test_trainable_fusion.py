@@ -95,6 +95,8 @@ def test_member_layers_apply_each_members_weights_to_its_own_features():
         assert torch.allclose(conv(x)[:, m], F.conv2d(x[:, m], conv.weight[m], conv.bias[m], padding=1), atol=1e-6)
         assert torch.allclose(lin(v)[m], F.linear(v[m], lin.weight[m], lin.bias[m]), atol=1e-6)
     assert not torch.equal(conv.weight[0], conv.weight[1])  # each member its own generator
+    looped = layers.MemberConv2d([torch.Generator().manual_seed(k) for k in range(3)], 2, 4, grouped=False)
+    assert torch.equal(looped.weight, conv.weight) and torch.allclose(looped(x), conv(x), atol=1e-6)
 
 
 def test_dropout_drops_below_p_and_rescales_the_rest():
@@ -209,6 +211,15 @@ def test_mixture_follows_eq1_at_every_layer():
             u = 0.5 * torch.cat([i, x], 2) + 0.5 * z
         expected = net.fusion_stream[str(LAYERS + 1)](u)[0].reshape(-1, J, 3)
         assert torch.allclose(net(images, cms)[:, 0], expected, atol=1e-6)
+
+
+def test_one_dense_convolution_per_member_computes_what_the_grouped_one_computes():
+    grouped = tiny_net(seeds=(0, 1), member_betas=(None, 2))
+    looped = tiny_net(seeds=(0, 1), member_betas=(None, 2), grouped_conv=False)
+    images, cms = tiny_inputs()
+    with torch.no_grad():
+        assert torch.allclose(grouped(images, cms), looped(images, cms), atol=1e-6)
+    assert tf.select_members(looped, [1]).grouped_conv is False
 
 
 def test_every_member_of_an_ensemble_computes_what_it_computes_alone():

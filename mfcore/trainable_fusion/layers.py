@@ -35,11 +35,13 @@ class MemberConv2d(nn.Module):
     """M 3×3 convolutions (padding 1, stride 1): ``(B, M, c_in, H, W) → (B, M, c_out, H, W)``.
 
     ``weight`` (M, c_out, c_in, 3, 3), ``bias`` (M, c_out); member m's weights are initialised from
-    ``generators[m]`` (He, zero bias)."""
+    ``generators[m]`` (He, zero bias). ``grouped``: one grouped convolution for all members (one kernel); otherwise
+    one convolution per member (M kernels, each a plain dense convolution: the fallback where a GPU's grouped
+    kernels are slower than M dense ones; the result is the same up to float rounding)."""
 
-    def __init__(self, generators: list[torch.Generator], c_in: int, c_out: int):
+    def __init__(self, generators: list[torch.Generator], c_in: int, c_out: int, grouped: bool = True):
         super().__init__()
-        self.members, self.c_in, self.c_out = len(generators), c_in, c_out
+        self.members, self.c_in, self.c_out, self.grouped = len(generators), c_in, c_out, bool(grouped)
         self.weight = nn.Parameter(torch.stack([kaiming_relu_(torch.empty(c_out, c_in, 3, 3), g) for g in generators]))
         self.bias = nn.Parameter(torch.zeros(self.members, c_out))
 
@@ -47,6 +49,8 @@ class MemberConv2d(nn.Module):
         b, m, c, h, w = x.shape
         if m != self.members or c != self.c_in:
             raise ValueError(f"expected (B, {self.members}, {self.c_in}, H, W) features, got {tuple(x.shape)}")
+        if not self.grouped and m > 1:
+            return torch.stack([F.conv2d(x[:, k], self.weight[k], self.bias[k], padding=1) for k in range(m)], dim=1)
         y = F.conv2d(x.reshape(b, m * c, h, w), self.weight.flatten(0, 1), self.bias.flatten(), padding=1, groups=m)
         return y.unflatten(1, (m, self.c_out))
 

@@ -115,9 +115,9 @@ class FusionArchitecture:
 class ConvBlock(nn.Module):
     """Layer l ≤ L − 2 of a stream: 3×3 convolution, ReLU, 2×2 max-pooling while the side stays ≥ 4."""
 
-    def __init__(self, generators, c_in: int, c_out: int, pool: bool):
+    def __init__(self, generators, c_in: int, c_out: int, pool: bool, grouped: bool = True):
         super().__init__()
-        self.conv, self.pool = MemberConv2d(generators, c_in, c_out), pool
+        self.conv, self.pool = MemberConv2d(generators, c_in, c_out, grouped), pool
 
     def forward(self, x: Tensor, noise: Tensor | None = None) -> Tensor:
         y = F.relu(self.conv(x))
@@ -148,13 +148,14 @@ class FusionNet(MemberModel):
     ``streams``: ("image", "cm"), ("image",) or ("cm",). ``seeds`` (M,): each member's initial weights (layer l of
     a stream gets the same weights for a seed in every configuration). ``beta``: ``None`` for the complete architecture
     with per-member fusion ``member_betas`` (None: trainable α, β starting at ``alpha_init``, ``beta_init`` (L/2);
-    an int: fixed at that β), or an int in 0..L: built at β, every member fused there.
+    an int: fixed at that β), or an int in 0..L: built at β, every member fused there. ``grouped_conv``: the members'
+    convolutions as one grouped kernel (or one dense kernel per member, :class:`.layers.MemberConv2d`).
     """
 
     def __init__(self, image_px: int, heatmap_px: int, *, layers: int, channels: int,
                  streams: tuple[str, ...] = STREAMS, beta: int | None = None, seeds=(0,), member_betas=None,
                  alpha_init: float = ALPHA_INIT, beta_init: float | None = None, num_joints: int = skeleton.NUM_JOINTS,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, grouped_conv: bool = True):
         super().__init__()
         check_int("image_px", image_px, 1)
         check_int("heatmap_px", heatmap_px, 1)
@@ -191,7 +192,7 @@ class FusionNet(MemberModel):
 
         self.arch = a = FusionArchitecture(image_px, heatmap_px, layers, channels, num_joints, float(dropout))
         self._init_members(seeds, num_joints, dropout)
-        self.streams, self.fixed_beta, self.layers = streams, beta, layers
+        self.streams, self.fixed_beta, self.layers, self.grouped_conv = streams, beta, layers, bool(grouped_conv)
         self.member_betas = member_betas if beta is None else (beta,) * len(seeds)
         M, L, n = len(seeds), layers, len(streams)
         if beta is None:
@@ -210,7 +211,7 @@ class FusionNet(MemberModel):
         def layer(stream: str, l: int, c_in: int, c_out: int) -> nn.Module:
             gens = [layer_generator(s, stream, l) for s in seeds]
             if l <= a.conv_layers:
-                return ConvBlock(gens, c_in, c_out, pool=sides[l] < sides[l - 1])
+                return ConvBlock(gens, c_in, c_out, pool=sides[l] < sides[l - 1], grouped=grouped_conv)
             self._add_noise_slice((stream, l), c_out)
             first = l == a.conv_layers + 1
             return FCBlock(gens, c_in * sides[-1] ** 2 if first else c_in, c_out, first, a.dropout)
@@ -324,7 +325,7 @@ def select_members(net: FusionNet, members) -> FusionNet:
     out = FusionNet(a.image_px, a.heatmap_px, layers=a.layers, channels=a.channels, streams=net.streams,
                     beta=net.fixed_beta, seeds=[net.seeds[m] for m in members],
                     member_betas=[net.member_betas[m] for m in members] if net.complete else None,
-                    num_joints=a.num_joints, dropout=a.dropout)
+                    num_joints=a.num_joints, dropout=a.dropout, grouped_conv=net.grouped_conv)
     idx = torch.tensor(members)
     source = net.state_dict()
     out.load_state_dict({k: source[k][idx.to(source[k].device)].clone() for k in out.state_dict()})
@@ -366,7 +367,8 @@ def build_fusion_net(method: str, profile: Profile, seeds=(0,), beta: int | None
         raise ValueError(f"beta must be given for FixedFusion and only for it; got method={method!r}, beta={beta!r}")
     tf = profile.trainable_fusion
     L = tf.layers
-    kw = dict(layers=L, channels=tf.channels, num_joints=num_joints, seeds=tuple(seeds), dropout=tf.dropout)
+    kw = dict(layers=L, channels=tf.channels, num_joints=num_joints, seeds=tuple(seeds), dropout=tf.dropout,
+              grouped_conv=tf.grouped_conv)
     px = crop_sides_px(profile)
     built_at = {"ImageOnly": L, "CMOnly": L, "EarlyFusion": 0, "LateFusion": L, "FixedFusion": beta}
     streams = {"ImageOnly": ("image",), "CMOnly": ("cm",)}.get(method, STREAMS)
@@ -381,4 +383,4 @@ def build_fusion_family(profile: Profile, seeds, member_betas, num_joints: int =
     tf = profile.trainable_fusion
     return FusionNet(*crop_sides_px(profile), layers=tf.layers, channels=tf.channels, beta=None, seeds=tuple(seeds),
                      member_betas=tuple(member_betas), alpha_init=ALPHA_INIT, beta_init=tf.layers / 2,
-                     num_joints=num_joints, dropout=tf.dropout)
+                     num_joints=num_joints, dropout=tf.dropout, grouped_conv=tf.grouped_conv)
