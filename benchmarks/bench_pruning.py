@@ -30,8 +30,8 @@ def train_images_per_s(net, images, cms, joints, lambda_alpha, steps, amp):
 
     def step():
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp and images.is_cuda):
-            pred = net(images, cms)
-        loss = tf.pose_loss(pred, joints) + tf.sharpness_penalty(net, lambda_alpha)
+            pred = net(images, cms)[:, 0]  # one network: member 0 of (B, 1, J, 3)
+        loss = tf.pose_loss(pred, joints) + tf.sharpness_penalty(net, lambda_alpha).sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -77,7 +77,7 @@ def main(argv=None):
     configs += [("ImageOnly", None, ""), ("CMOnly", None, "")]
     rows = []
     for method, beta, note in configs:
-        net = tf.build_fusion_net(method, profile, seed=0, beta=beta).to(device)
+        net = tf.build_fusion_net(method, profile, seeds=(0,), beta=beta).to(device)
         ms = tf.inference_ms_per_image(net, images, cms, repeats=args.repeats, warmup=3, amp=args.amp)
         ips = train_images_per_s(net, images, cms, joints, sizes.lambda_alpha, args.train_steps, args.amp)
         rows.append(dict(method=method, beta=beta if beta is not None else "", note=note,

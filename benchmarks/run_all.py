@@ -3,8 +3,8 @@
     python benchmarks/run_all.py --profile full --device cuda     # on the GPU machine, after `run_book execute`
     python benchmarks/run_all.py --profile smoke --device cpu     # a quick CPU check of the same pipeline
 
-Runs the four benchmark scripts (fusion step ratio, RPSM batched vs single, renderer throughput, pruning) in this
-run, times the fused 2D inference per image (backbone forward + fusion), and gathers the finetuning seconds per K
+Runs the five benchmark scripts (fusion step ratio, RPSM batched vs single, renderer throughput, pruning, Tekin's
+ensemble against one network with chapter 06's estimated training time) in this run, times the fused 2D inference per image (backbone forward + fusion), and gathers the finetuning seconds per K
 (chapter 04's timings) and the wall time of each chapter (papermill's duration of its executed notebook;
 ``--chapters-only`` refreshes just those rows). Each row: ``benchmark, metric, value,
 unit, device, paper_value, note``. Ratios are measured within one run on one device; the papers' figures are quoted
@@ -234,6 +234,22 @@ def main(argv=None) -> pd.DataFrame:
     for _, r in pr[pr.method.isin(["TrainableFusion", "ImageOnly", "CMOnly"]) | (pr.note.astype(str).str.contains("pruned"))].iterrows():
         add("pruning", f"{r.method} {r.note if isinstance(r.note, str) else ''}".strip() + " inference", r.ms_per_image,
             "ms/image", note=f"{int(r.params)} parameters")
+
+    write()
+    te = run_script("bench_tekin_ensemble", ["--device", device.type, "--profile", profile.name]
+                    + (["--steps", "3", "--warmup", "1"] if quick else []))
+    for _, r in te.iterrows():
+        batch = f"batch {r.batch_size}, the profile's sizes, bf16 on CUDA"
+        if r.kind == "ratio":
+            add("tekin", f"{r.program}: ensemble of {r.members} seeds / one network, step time", r.ms_per_step,
+                "ratio", note=f"{batch}; target ≤ 1.5 for 3 seeds")
+        elif r.kind in ("one", "ensemble"):
+            who = "one network" if r.kind == "one" else f"ensemble of {r.members} seeds"
+            add("tekin", f"{r.program} training step, {who}", r.ms_per_step, "ms", note=batch)
+        elif r.kind in ("chapter", "variant"):
+            add("tekin", f"chapter 06 program: {r.program} ({r.members} members)", r.estimated_s, "s",
+                note=f"{r.ms_per_step:.2f} ms per step × {profile.trainable_fusion.steps} steps; {batch}"
+                     + (f"; {r.note}" if isinstance(r.note, str) and r.note else ""))
 
     write()
     rows += timing_rows(results, profile, dev_name)

@@ -131,21 +131,27 @@ class PictorialSizes:
 
 @dataclass(frozen=True)
 class TrainableFusionSizes:
-    """Chapter 06: Tekin et al.'s two-stream network with a trainable fusion stream."""
+    """Chapter 06: Tekin et al.'s two-stream network with a trainable fusion stream.
+
+    Every configuration is trained for ``steps`` Adam steps of ``batch_size`` samples, its seeds (and, for the fusion
+    networks, its fusion settings) as members of one batched program (:mod:`mfcore.trainable_fusion.training`)."""
 
     layers: int = 6  # L: L−2 conv blocks + 2 FC layers per stream; fusion can happen before any of layers 1..L+1
     channels: int = 16  # per data stream (the fusion stream has 2×); FC layers have 8× as many neurons
     crop_px: int = 32  # side of the person crop the networks read (confidence maps: crop_px / 4)
     dropout: float = 0.25  # after every hidden FC layer (Sec. 3.1 "dropout"; the paper gives no rate)
     seeds: int = 3  # network seeds (initial weights, minibatch order, dropout) per configuration: mean ± sd, paired
-    train_frames: int = 512  # single-view training samples (train motions, all rigs and views)
+    train_frames: int = 512  # rendered single-view training samples (train motions, all rigs and views): the pool
     test_frames: int = 128  # test samples (test motions); Fig. 7 uses up to 128 of them, as the paper
-    epochs: int = 4
-    batch_size: int = 64
+    steps: int = 40  # Adam steps per network (every configuration, every seed, every learning-curve point)
+    batch_size: int = 16
     lr: float = 1e-3  # Adam for the network θ (Sec. 3.1)
     fusion_lr: float = 1e-3  # Adam for α and β: the paper's rate (Sec. 3.1)
-    fast_fusion_lr: float = 3e-2  # the stated variant: α and β 30× faster, for our far shorter training
     lambda_alpha: float = 0.5  # λ of Eq. (4): λ/α² at α=0.1 is 50, about the standardised data term (≈ 48) at the start
+    record_every: int = 1  # Fig. 5's history keeps every this-many-th step (and the first and last)
+    curve_points: int = 2  # ImageOnly's learning curve: the pool and its halvings (train_frames / 2^k, k < this)
+    sweep_seeds: int = 1  # seeds of the sweep of fusion fixed at every β (0: no sweep)
+    grouped_conv: bool = True  # members' convolutions as one grouped kernel (False: one dense kernel per member)
 
 
 @dataclass(frozen=True)
@@ -172,7 +178,7 @@ PROFILES: dict[str, Profile] = {
     # The full profile's counts (frames, steps, trials) are set so that the whole book runs in under ten minutes on
     # one H100/H200 (measured per chapter in results/full/benchmarks.csv); they were cut for time only, never to make
     # a result come out one way or the other. Shapes are the papers' where affordable. Cuts so far: warm-up frames
-    # 6000 -> 4500, dome trials 3 -> 2, Tekin samples 20000 -> 10000, target test frames 500 -> 300 (each of them
+    # 6000 -> 4500, dome trials 3 -> 2, target test frames 500 -> 300 (each of them
     # 300 frames x 4 views x 17 joints = 20,400 joint detections per rig and trial).
     "full": Profile(
         name="full",
@@ -192,11 +198,20 @@ PROFILES: dict[str, Profile] = {
         endtoend=EndToEndSizes(pool_frames=10000, epochs=2, batch_frames=32, backbone_lr=1e-4),
         pictorial=PictorialSizes(grid_bins=15, test_frames=1000, quant_frames=250, bench_frames=512, bench_batch=64,
                                  quant_grid_bins=(4, 8, 12, 16, 24), quant_max_stages=6, stats_frames=20000),
-        # Tekin: 3 seeds paid for by 4x larger minibatches (Adam's rate for θ scaled by √4, α and β at the paper's
-        # 10⁻³): 13 epochs of 20 steps = 260 steps per network (was 10 x 79 = 790); each step is launch-bound on the
-        # H200 (3.5-9 ms whatever the batch from 128 to 512), so steps, not samples, are what costs.
-        trainable_fusion=TrainableFusionSizes(layers=8, channels=64, crop_px=128, train_frames=10000, test_frames=2000,
-                                              epochs=13, batch_size=512, lr=2e-3),
+        # Tekin in the paper's regime: Adam at 10⁻³ for θ, α and β; 4000 steps, the steps β needs at that rate to
+        # reach either end of 0..L from L/2 (Adam moves a parameter by at most about its rate per step), 15× the
+        # 260 steps of the first full runs. One network's step is launch-bound on the H200 (3.5-9 ms whatever the
+        # batch from 128 to 512), so the seeds and fusion settings are members of one batched program; that program
+        # is then bound by arithmetic (the complete architecture costs ~1 GFLOP per sample for a forward and backward
+        # pass, the first fusion convolution at 32² half of it; the book's ResNet-18 trains at ~50 TFLOP/s), so the
+        # batch is 64: 12 fusion members × 64 samples ≈ 0.75 TFLOP a step. A pool of 65,536 rendered samples (the
+        # studio renders ~15,000 images/s; 8.7 GB of float16 crops on the GPU) for ImageOnly's learning curve at
+        # 2,048 .. 65,536 samples. The sweep of fixed β is off (sweep_seeds = 1 adds 7 fusion members, ~+60 % of
+        # the fusion program). benchmarks/bench_tekin_ensemble.py prints every program's step time and the
+        # chapter's estimated training seconds at these sizes: run it before changing them.
+        trainable_fusion=TrainableFusionSizes(layers=8, channels=64, crop_px=128, train_frames=65536, test_frames=2000,
+                                              steps=4000, batch_size=64, lr=1e-3, record_every=20, curve_points=6,
+                                              sweep_seeds=0),
     ),
 }
 
