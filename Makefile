@@ -39,8 +39,14 @@ execute: $(STAMP)
 golden: $(STAMP)
 	$(PY) -m mfbook.run_book execute --profile smoke --device cpu --seed 0 --jobs "$(JOBS)" --results results
 
+# The site shows each chapter's full results where they exist, else the freshest smoke ones. SITE_RESULTS=DIR shows
+# the results of one run folder instead (DIR/<profile>/<chapter>/), e.g. your own smoke run while results/full exists:
+#   make site SITE_RESULTS=_build/results        (RESULTS=DIR given on the command line does the same)
+# SITE_PROFILES="smoke" shows only that profile (default: full where executed, else smoke).
+SITE_RESULTS ?= $(if $(filter command line,$(origin RESULTS)),$(RESULTS))
+SITE_PROFILES ?=
 site: $(STAMP)
-	$(PY) -m mfbook.run_book site
+	$(PY) -m mfbook.run_book site $(if $(SITE_RESULTS),--results "$(SITE_RESULTS)") $(if $(SITE_PROFILES),--profile $(SITE_PROFILES))
 	rm -rf _build/html _build/.doctrees
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going --quiet
 
