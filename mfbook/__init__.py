@@ -4,6 +4,6 @@
 (stage the executed chapters for the site), ``chapter`` (what every notebook does at
 its start and end: seeding, output folder, provenance), ``cache`` (tensors on disk keyed by a hash of what produced
 them), ``progress`` (progress bars: text in batch runs), ``speed`` (timings for the benchmarks), ``plots`` (figures
-the chapters share), ``adapt`` (the command line of your-own-cameras), ``paths``. It imports ``mfcore``; ``mfcore``
-never imports it.
+the chapters share), ``tables`` (tables as a page shows them), ``adapt`` (the command line of your-own-cameras),
+``paths``. It imports ``mfcore``; ``mfcore`` never imports it.
 """

@@ -38,7 +38,7 @@ import torch
 from mfcore.files import atomic_write_bytes
 from mfcore.profiles import Profile, device_name, get_profile, resolve_device
 
-from . import cache, progress
+from . import cache, progress, tables
 from .cache import key_hash
 from .paths import REPO_ROOT
 
@@ -322,13 +322,15 @@ class Chapter:
 def open_chapter(stem: str, *, profile: str, device: str = "auto", seed: int = 0, out_dir: str = "",
                  params: dict | None = None) -> Chapter:
     """Validate the parameters, seed everything, make the output folder, install the book's cache and progress bars
-    for the science (:mod:`mfcore.runtime`), and show where the numbers come from."""
+    for the science (:mod:`mfcore.runtime`) and its table display (:mod:`mfbook.tables`), and show where the numbers
+    come from."""
     prof = get_profile(profile)
     dev = resolve_device(device)
     validate_seed(seed)
     set_seed(seed, dev)
     cache.install()
     progress.install()
+    tables.install()  # the tables a cell displays read as numbers for people (mfbook/tables.py)
     if dev.type == "cpu":
         # One CPU thread: the tables then do not depend on the machine's core count (the golden smoke copy is
         # compared across machines), and the tiny smoke tensors gain nothing from more threads.

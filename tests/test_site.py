@@ -36,6 +36,7 @@ def _need(condition: bool, why: str):
 # ---------------------------------------------------------------------------------------------------------------------
 # Staging, on a fake repository and results tree
 
+RUN_ROOT = "/srv/gpu-box/checkout"  # where a chapter was executed (another machine's folders)
 PROGRESS = "\rwarm-up:  33%|███▎      | 2/6 [00:17<00:35,  8.79s/it, loss=0.000981]"
 
 
@@ -44,15 +45,20 @@ def _notebook(stem: str) -> dict:
         return {"cell_type": "code", "id": f"c{len(source)}{len(outputs)}", "metadata": {"tags": list(tags)},
                 "source": source, "outputs": list(outputs), "execution_count": 1}
 
-    return {"nbformat": 4, "nbformat_minor": 5, "metadata": {"papermill": {"duration": 12.5}}, "cells": [
+    return {"nbformat": 4, "nbformat_minor": 5, "metadata": {"papermill": {
+        "duration": 12.5, "input_path": f"{RUN_ROOT}/results/full/.staging-{stem}/.{stem}.source.ipynb",
+        "output_path": f"{RUN_ROOT}/results/full/.staging-{stem}/{stem}.ipynb",
+        "parameters": {"profile": "full", "out_dir": f"results/full/.staging-{stem}"}}}, "cells": [
         {"cell_type": "markdown", "id": "title", "metadata": {}, "source": f"# {stem}\n\nThe story."},
         code('profile = "smoke"', tags=["parameters"]),
-        code('profile = "full"\nout_dir = "results/full/.staging-x"', tags=["injected-parameters"]),
+        code(f'profile = "full"\nout_dir = "results/full/.staging-{stem}"', tags=["injected-parameters"]),
         code("train()", [{"output_type": "stream", "name": "stderr", "text": [PROGRESS, "\r          \r"]},
                          {"output_type": "stream", "name": "stderr", "text": ["UserWarning: something real\n"]},
                          {"output_type": "stream", "name": "stdout", "text": ["loss 0.5\n"]}]),
         code("ch.finish()", [{"output_type": "execute_result", "execution_count": 1, "metadata": {},
                               "data": {"text/plain": ["PosixPath('/w/results/full/.staging-x/provenance.json')"]}}]),
+        code("warn()", [{"output_type": "stream", "name": "stderr",
+                         "text": [f"{RUN_ROOT}/mfcore/fusion.py:12: UserWarning: kept, without the checkout\n"]}]),
     ]}
 
 
@@ -180,6 +186,45 @@ def test_staging_names_profile_and_commit_of_every_chapter_and_flags_the_stale_o
     repro = (out / "reproducibility_table.md").read_text()
     for text in ("01_alpha", "02_beta", "3.12.3", "2.11.0", "13.0", "12.5", "abababababab", first[:10]):
         assert text in repro, text
+
+
+def test_the_downloadable_notebook_names_its_final_folder_and_no_machines_paths(fake_repo):
+    first = _git(fake_repo, "rev-parse", "HEAD")
+    results = _results(fake_repo, {"01_alpha": "full", "02_beta": "smoke"}, first)  # results/ inside the checkout
+    before = _tree_hash(results)
+    site.stage(fake_repo / "book" / "_site", results, fake_repo)
+    assert _tree_hash(results) == before
+    for stem, profile in (("01_alpha", "full"), ("02_beta", "smoke")):
+        nb = json.loads((fake_repo / "book" / "_site" / stem / f"{stem}.ipynb").read_text())
+        text = json.dumps(nb)
+        for leak in (RUN_ROOT, str(fake_repo), ".staging-", "source.ipynb"):
+            assert leak not in text, (stem, leak)
+        papermill = nb["metadata"]["papermill"]
+        assert papermill["input_path"] == f"notebooks/{stem}.py"
+        assert papermill["output_path"] == f"results/{profile}/{stem}/{stem}.ipynb"
+        assert papermill["parameters"] == {"profile": "full", "out_dir": f"results/{profile}/{stem}"}
+        injected = next(c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", []))
+        assert f'out_dir = "results/{profile}/{stem}"' in injected["source"]
+        warned = [o["text"] for c in nb["cells"] for o in c.get("outputs", []) if "fusion.py" in json.dumps(o)]
+        assert warned == [["mfcore/fusion.py:12: UserWarning: kept, without the checkout\n"]]
+
+
+def test_a_site_can_show_one_run_folder_or_one_profile(fake_repo, tmp_path):
+    first = _git(fake_repo, "rev-parse", "HEAD")
+    committed = _results(tmp_path / "committed", {"01_alpha": "full", "02_beta": "full"}, first)
+    _results(committed.parent / "more", {"01_alpha": "smoke", "02_beta": "smoke"}, first)
+    shutil.copytree(committed.parent / "more" / "results" / "smoke", committed / "smoke")
+    own = _results(tmp_path / "own", {"01_alpha": "smoke", "02_beta": "smoke"}, first)  # one's own smoke run
+    out = tmp_path / "site"
+    assert {e["profile"] for e in site.stage(out, committed, fake_repo)} == {"full"}
+    assert {e["profile"] for e in site.stage(out, own, fake_repo)} == {"smoke"}
+    assert json.loads((out / "01_alpha" / "01_alpha.ipynb").read_text())["metadata"]["papermill"]["output_path"] \
+        == f"{own}/smoke/01_alpha/01_alpha.ipynb"  # a folder outside the checkout is named as given
+    assert {e["profile"] for e in site.stage(out, committed, fake_repo, profiles=("smoke",))} == {"smoke"}
+    (out / "keep").write_text("")
+    with pytest.raises(site.SiteError, match="no executed results for 01_alpha, 02_beta in .*empty/full or .*empty/smoke"):
+        site.stage(out, tmp_path / "empty", fake_repo)
+    assert (out / "keep").exists()  # nothing was replaced
 
 
 def test_the_staged_copy_hides_parameters_staging_paths_and_progress_bars():
