@@ -12,10 +12,13 @@ RESULTS ?= $(if $(filter smoke,$(PROFILE)),_build/results,results)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# JupyterLab opens notebooks/*.py (jupytext py:percent sources) as notebooks on a double click: jupytext's default
+# viewer for Python files, put where the venv's `jupyter lab` reads its settings (<prefix>/etc/jupyter/labconfig)
+LABCONFIG := $(VENV)/etc/jupyter/labconfig/default_setting_overrides.json
 
 .PHONY: book execute golden site test venv clean-site results-system
 
-venv: $(STAMP)
+venv: $(STAMP) $(LABCONFIG)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,12 +27,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-book: $(STAMP)
+$(LABCONFIG): tools/jupyter/labconfig/default_setting_overrides.json
+	mkdir -p $(dir $@)
+	cp $< $@
+
+book: $(STAMP) $(LABCONFIG)
 	$(PY) -m mfbook.run_book execute --profile "$(PROFILE)" --device "$(DEVICE)" --seed "$(SEED)" --jobs "$(JOBS)" \
 		--results "$(RESULTS)"
 	$(MAKE) --no-print-directory site
 
-execute: $(STAMP)
+execute: $(STAMP) $(LABCONFIG)
 	$(PY) -m mfbook.run_book execute --profile "$(PROFILE)" --device "$(DEVICE)" --seed "$(SEED)" --jobs "$(JOBS)" \
 		--results "$(RESULTS)"
 
@@ -50,7 +57,7 @@ site: $(STAMP)
 	rm -rf _build/html _build/.doctrees
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going --quiet
 
-test: $(STAMP)
+test: $(STAMP) $(LABCONFIG)
 	$(PY) -m pytest
 
 clean-site:
