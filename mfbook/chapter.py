@@ -269,13 +269,16 @@ class Chapter:
         return SavedPath(path)
 
     def glue(self, name: str, value, display: bool = False):
-        """Glue ``value`` for the site (``{glue:text}`` on other pages) and return it."""
+        """Glue ``value`` for the site (``{glue:text}`` on other pages; ``{glue:md}`` for an ``IPython.display.Markdown``
+        value) and return it."""
         try:
             from myst_nb import glue
         except ImportError:  # a machine without the site toolchain (the GPU runner): emit the same output by hand
+            from IPython.core.formatters import format_display_data
             from IPython.display import display as show
 
-            show({"application/papermill.record/text/plain": repr(value)}, raw=True,
+            bundle, _ = format_display_data(value)  # text/plain, and text/markdown for a Markdown value ({glue:md})
+            show({f"application/papermill.record/{k}": v for k, v in bundle.items()}, raw=True,
                  metadata={"scrapbook": {"name": name, "mime_prefix": "application/papermill.record/"}})
             if display:
                 show(value)

@@ -38,6 +38,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from IPython.display import Markdown
 
 import inspect
 
@@ -567,7 +568,7 @@ for r in gains.itertuples():
     ch.glue(f"e2e_{r.rig}_{key}", f"{r.gain_points:+.1f} [{r.ci_low:+.1f}, {r.ci_high:+.1f}]")
     ch.glue(f"e2e_{r.rig}_{key}_reading", READING[r.verdict])
 upper = gains[gains.comparison.isin([f"end to end − MetaFuse^{k_top}", "end to end − chapter 4's NaiveFuse^full"])]
-ch.glue("e2e_upper_bound", (
+ch.glue("e2e_upper_bound", Markdown(  # Markdown: NaiveFuse^full reads as a superscript on the page ({glue:md})
     "yes on both rigs: end to end, NaiveFuse^full is above chapter 4's NaiveFuse^full and above "
     f"MetaFuse^{k_top}, each with an interval above zero" if (upper.verdict == "yes").all() else
     "not on every rig: at least one of its differences with chapter 4's NaiveFuse^full or with "
@@ -588,7 +589,7 @@ gains.round(3)
 # NaiveFuse<sup>full</sup> {glue:text}`e2e_dome_heldout_vs_frozen`; against MetaFuse<sup>{glue:text}`oracle_top_k`</sup>
 # {glue:text}`e2e_dome_heldout_vs_metafuse`.
 #
-# Is end-to-end NaiveFuse<sup>full</sup> the upper bound of the methods of Fig. 7, as MetaFuse says? {glue:text}`e2e_upper_bound`.
+# Is end-to-end NaiveFuse<sup>full</sup> the upper bound of the methods of Fig. 7, as MetaFuse says? {glue:md}`e2e_upper_bound`.
 # Two things differ from chapter 4's NaiveFuse<sup>full</sup> at once, the backbone that trains and the larger pool, and the
 # E2EBackbone row separates them: the backbone's own gain is what training on the target rig's images buys without
 # fusion, and "its fusion − its backbone alone" is what the fusion layer adds on top of it. The learned few-shot

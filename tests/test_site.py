@@ -394,6 +394,14 @@ def test_every_page_renders_its_math_figures_and_outputs_cleanly(browser):
         errors = browser.execute_script(
             "return document.querySelectorAll('.output.error, .output.traceback, .cell_output .ename').length;")
         assert errors == 0, f"{page}: {errors} error cells"
+        unread = browser.execute_script(r"""
+            // what the cells' outputs (tables, Markdown, printed text) show, without code and math
+            return Array.from(document.querySelectorAll('.cell_output')).map(o => {
+              const c = o.cloneNode(true);
+              c.querySelectorAll('pre.highlight, code, .math, mjx-container, script, style').forEach(e => e.remove());
+              return c.textContent;
+            }).join('\n').match(/.{0,40}(\bNaN\b|\d\.\d*0000\b|[A-Za-z]\^[A-Za-z0-9{]|ipykernel_\d+).{0,30}/g) || [];""")
+        assert not unread, f"{page}: outputs show raw numbers, carets or kernel paths: {unread[:5]}"
 
 
 def test_math_is_typeset_by_the_local_mathjax(browser):
