@@ -308,8 +308,9 @@ def _date(provenance: dict) -> str:
     return str(provenance.get("ended_at") or provenance.get("started_at") or "unknown")[:10]
 
 
-def chapter_cell(stem: str, profile: str, provenance: dict, state: Staleness) -> dict:
-    """The markdown cell put at the top of a staged chapter: what its results are, and a warning if they are stale."""
+def chapter_cell(stem: str, profile: str, provenance: dict, state: Staleness, source: str = "") -> dict:
+    """The markdown cell put at the top of a staged chapter: what its results are (and the folder they were read from,
+    ``source``), and a warning if they are stale."""
     lines = []
     if state.stale:
         lines += ["```{warning}",
@@ -323,7 +324,7 @@ def chapter_cell(stem: str, profile: str, provenance: dict, state: Staleness) ->
               f"{' (modified tree)' if state.dirty else ''} · device {provenance.get('device_name', 'unknown')} · "
               f"executed {_date(provenance)} · "
               + ("**stale** (see the warning above)" if state.stale else "current (the code has not changed since)")
-              + ".",
+              + (f" · read from `{source}`" if source else "") + ".",
               "",
               f"Downloads: {{download}}`the executed notebook <{stem}.ipynb>` · "
               f"{{download}}`its source, {stem}.py <{stem}.py>`"
@@ -409,8 +410,9 @@ def stage_chapter(stem: str, profile: str, site_dir: Path = SITE_DIR, results_di
         provenance = {}
     state = staleness(stem, provenance, repo)
     notebook = dst / f"{stem}.ipynb"
-    nb = relocate_notebook(clean_notebook(json.loads(notebook.read_text())), stem, _shown_path(src, repo), repo)
-    _insert_at_top(nb, chapter_cell(stem, profile, provenance, state))
+    shown = _shown_path(src, repo)
+    nb = relocate_notebook(clean_notebook(json.loads(notebook.read_text())), stem, shown, repo)
+    _insert_at_top(nb, chapter_cell(stem, profile, provenance, state, shown))
     notebook.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
     return {"stem": stem, "profile": profile, "provenance": provenance, "state": state,
             "papermill_seconds": papermill_seconds(src / f"{stem}.ipynb")}

@@ -16,6 +16,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 LABCONFIG = REPO / "tools" / "jupyter" / "labconfig" / "default_setting_overrides.json"
+NO_BROWSER = "the browser check needs Chromium and its driver, not installed here: apt-get install chromium chromium-driver"
 
 
 def install_lab_settings(prefix: Path) -> Path:
@@ -105,7 +106,7 @@ def test_a_double_click_opens_a_chapter_source_as_a_notebook(server):
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver_path = shutil.which("chromedriver")
     if not (chromium and driver_path):
-        pytest.skip("chromium and chromedriver are not installed (apt-get install chromium chromium-driver)")
+        pytest.skip(NO_BROWSER)
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.action_chains import ActionChains

@@ -12,6 +12,7 @@ The built site, opened in a real headless Chromium: every page renders its title
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -25,6 +26,8 @@ from mfbook.chapter import SavedPath
 REPO = Path(__file__).resolve().parents[1]
 HTML = REPO / "_build" / "html"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+NO_BROWSER = ("the browser checks need Chromium and its driver, not installed here: "
+              "apt-get install chromium chromium-driver (as .ci/run does)")
 STEMS = sorted(p.stem for p in (REPO / "notebooks").glob("[0-9][0-9]_*.py"))
 
 
@@ -205,6 +208,7 @@ def test_the_downloadable_notebook_names_its_final_folder_and_no_machines_paths(
         assert papermill["parameters"] == {"profile": "full", "out_dir": f"results/{profile}/{stem}"}
         injected = next(c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", []))
         assert f'out_dir = "results/{profile}/{stem}"' in injected["source"]
+        assert f"read from `results/{profile}/{stem}`" in nb["cells"][1]["source"]  # the page says where
         warned = [o["text"] for c in nb["cells"] for o in c.get("outputs", []) if "fusion.py" in json.dumps(o)]
         assert warned == [["mfcore/fusion.py:12: UserWarning: kept, without the checkout\n"]]
 
@@ -304,7 +308,7 @@ def browser():
     _need((HTML / "index.html").exists(), "no built site: run `make book` first")
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver_path = shutil.which("chromedriver")
-    _need(bool(chromium and driver_path), "chromium and chromedriver are not installed (apt-get install chromium chromium-driver)")
+    _need(bool(chromium and driver_path), NO_BROWSER)
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -394,14 +398,20 @@ def test_every_page_renders_its_math_figures_and_outputs_cleanly(browser):
         errors = browser.execute_script(
             "return document.querySelectorAll('.output.error, .output.traceback, .cell_output .ename').length;")
         assert errors == 0, f"{page}: {errors} error cells"
-        unread = browser.execute_script(r"""
-            // what the cells' outputs (tables, Markdown, printed text) show, without code and math
-            return Array.from(document.querySelectorAll('.cell_output')).map(o => {
+        outputs = browser.execute_script("""
+            // what the cells' outputs show: everything, and the tables and Markdown alone (no printed text, code, math)
+            const all = [], read = [];
+            document.querySelectorAll('.cell_output').forEach(o => {
+              all.push(o.textContent);
               const c = o.cloneNode(true);
-              c.querySelectorAll('pre.highlight, code, .math, mjx-container, script, style').forEach(e => e.remove());
-              return c.textContent;
-            }).join('\n').match(/.{0,40}(\bNaN\b|\d\.\d*0000\b|[A-Za-z]\^[A-Za-z0-9{]|ipykernel_\d+).{0,30}/g) || [];""")
-        assert not unread, f"{page}: outputs show raw numbers, carets or kernel paths: {unread[:5]}"
+              c.querySelectorAll('pre, code, .math, mjx-container, script, style').forEach(e => e.remove());
+              read.push(c.textContent);
+            });
+            return [all.join('\\n'), read.join('\\n')];""")
+        kernel_paths = re.findall(r".{0,40}ipykernel_\d+.{0,30}", outputs[0])
+        assert not kernel_paths, f"{page}: an output names a kernel's temporary file: {kernel_paths[:3]}"
+        unread = re.findall(r".{0,40}(?:\bNaN\b|\d\.\d*0000\b|[A-Za-z]\^[A-Za-z0-9{]).{0,30}", outputs[1])
+        assert not unread, f"{page}: tables or Markdown show NaN, 0.590000-style numbers or raw carets: {unread[:5]}"
 
 
 def test_math_is_typeset_by_the_local_mathjax(browser):
@@ -445,6 +455,10 @@ def test_chapter_pages_show_figures_provenance_staleness_and_downloads(browser):
         for suffix in (".ipynb", ".py"):
             found = [h for h in links if h.startswith("file://") and h.endswith(f"/{stem}{suffix}")]
             assert found and all(Path(h[len("file://"):]).stat().st_size > 0 for h in found), f"{stem}{suffix}"
+        for download in {h[len("file://"):] for h in links if h.startswith("file://") and h.endswith(f"/{stem}.ipynb")}:
+            text = Path(download).read_text()  # names the final results folder, never a staging or checkout path
+            assert ".staging-" not in text and str(REPO) not in text and "source.ipynb" not in text, download
+            assert f'"input_path": "notebooks/{stem}.py"' in text, download
 
 
 def test_the_reproducibility_and_references_pages_cover_every_chapter_and_paper(browser):
