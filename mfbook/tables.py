@@ -180,7 +180,8 @@ def shots_table(df: pd.DataFrame, value: str, shots, k_free: dict[str, str], rea
     A method of ``k_free`` (method → its row label, e.g. NoFusion: "no labels") does not use the K labelled frames:
     its one value stands in every column, as the horizontal line Fig. 7 draws for it. A K that a method was not run
     at stays empty (shown as :data:`MISSING`); the Markdown note returned names each such hole with its reason
-    (``reasons[method]``), so the table has no hole without one. ``labels`` renames the other methods' rows.
+    (``reasons[method]``), so the table has no hole without one. ``labels`` renames the other methods' rows. Within a
+    rig the rows follow ``k_free`` and then ``labels`` (the reading order), other methods after them.
     """
     index, labels, shots = list(index), labels or {}, [int(k) for k in shots]
     columns = [f"K = {k}" for k in shots]
@@ -201,7 +202,10 @@ def shots_table(df: pd.DataFrame, value: str, shots, k_free: dict[str, str], rea
             if missing:
                 holes.setdefault(method, set()).update(missing)
         rows[(*key[:-1], label)] = cells
-    table = pd.DataFrame.from_dict(rows, orient="index", columns=columns)
+    rank = {label: i for i, label in enumerate([*k_free.values(), *(labels.get(m, m) for m in labels)])}
+    groups = list(dict.fromkeys(key[:-1] for key in rows))
+    keys = sorted(rows, key=lambda key: (groups.index(key[:-1]), rank.get(key[-1], len(rank))))
+    table = pd.DataFrame.from_dict({key: rows[key] for key in keys}, orient="index", columns=columns)
     table.index = pd.MultiIndex.from_tuples(table.index, names=index)
     unexplained = [m for m in holes if not reasons.get(m)]
     if unexplained:

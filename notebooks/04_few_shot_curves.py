@@ -90,7 +90,7 @@ jdr_by_k, jdr_by_k_note = tables.shots_table(
             "NaiveFuseFull": f"NaiveFuse^full (all {sizes.target_train_frames} labelled frames: the same at every K)"},
     reasons={"NaiveFuseMeta": f"finetuned at the first {fewshot.NAIVE_META_SHOTS} K only, as the paper reports it "
                               "at K = 50 and 100 (Sec. 5.2)"},
-    labels={m: f"{m}^K" for m in fewshot.FEW_SHOT_METHODS})
+    labels={m: f"{m}^K" for m in fewshot.FEW_SHOT_METHODS})  # rows: NoFusion, NaiveFuse^full, then Table 1's order
 display(jdr_by_k.round(3))
 display(Markdown("Mean JDR over every joint of the test frames (averaged over the draws of cameras). "
                  + jdr_by_k_note))
