@@ -12,10 +12,13 @@ RESULTS ?= $(if $(filter smoke,$(PROFILE)),_build/results,results)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# JupyterLab opens notebooks/*.py (jupytext py:percent sources) as notebooks on a double click: jupytext's default
+# viewer for Python files, put where the venv's `jupyter lab` reads its settings (<prefix>/etc/jupyter/labconfig)
+LABCONFIG := $(VENV)/etc/jupyter/labconfig/default_setting_overrides.json
 
 .PHONY: book execute golden site test venv clean-site results-system
 
-venv: $(STAMP)
+venv: $(STAMP) $(LABCONFIG)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,12 +27,16 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
-book: $(STAMP)
+$(LABCONFIG): tools/jupyter/labconfig/default_setting_overrides.json
+	mkdir -p $(dir $@)
+	cp $< $@
+
+book: $(STAMP) $(LABCONFIG)
 	$(PY) -m mfbook.run_book execute --profile "$(PROFILE)" --device "$(DEVICE)" --seed "$(SEED)" --jobs "$(JOBS)" \
 		--results "$(RESULTS)"
 	$(MAKE) --no-print-directory site
 
-execute: $(STAMP)
+execute: $(STAMP) $(LABCONFIG)
 	$(PY) -m mfbook.run_book execute --profile "$(PROFILE)" --device "$(DEVICE)" --seed "$(SEED)" --jobs "$(JOBS)" \
 		--results "$(RESULTS)"
 
@@ -39,12 +46,18 @@ execute: $(STAMP)
 golden: $(STAMP)
 	$(PY) -m mfbook.run_book execute --profile smoke --device cpu --seed 0 --jobs "$(JOBS)" --results results
 
+# The site shows each chapter's full results where they exist, else the freshest smoke ones. SITE_RESULTS=DIR shows
+# the results of one run folder instead (DIR/<profile>/<chapter>/), e.g. your own smoke run while results/full exists:
+#   make site SITE_RESULTS=_build/results        (RESULTS=DIR given on the command line does the same)
+# SITE_PROFILES="smoke" shows only that profile (default: full where executed, else smoke).
+SITE_RESULTS ?= $(if $(filter command line,$(origin RESULTS)),$(RESULTS))
+SITE_PROFILES ?=
 site: $(STAMP)
-	$(PY) -m mfbook.run_book site
+	$(PY) -m mfbook.run_book site $(if $(SITE_RESULTS),--results "$(SITE_RESULTS)") $(if $(SITE_PROFILES),--profile $(SITE_PROFILES))
 	rm -rf _build/html _build/.doctrees
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going --quiet
 
-test: $(STAMP)
+test: $(STAMP) $(LABCONFIG)
 	$(PY) -m pytest
 
 clean-site:

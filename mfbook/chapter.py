@@ -35,7 +35,7 @@ import torch
 from mfcore.files import atomic_write_bytes
 from mfcore.profiles import Profile, device_name, get_profile, resolve_device
 
-from . import cache, numerics, progress
+from . import cache, numerics, progress, tables
 from .cache import key_hash
 from .paths import REPO_ROOT
 
@@ -166,13 +166,16 @@ class Chapter:
         return SavedPath(path)
 
     def glue(self, name: str, value, display: bool = False):
-        """Glue ``value`` for the site (``{glue:text}`` on other pages) and return it."""
+        """Glue ``value`` for the site (``{glue:text}`` on other pages; ``{glue:md}`` for an ``IPython.display.Markdown``
+        value) and return it."""
         try:
             from myst_nb import glue
         except ImportError:  # a machine without the site toolchain (the GPU runner): emit the same output by hand
+            from IPython.core.formatters import format_display_data
             from IPython.display import display as show
 
-            show({"application/papermill.record/text/plain": repr(value)}, raw=True,
+            bundle, _ = format_display_data(value)  # text/plain, and text/markdown for a Markdown value ({glue:md})
+            show({f"application/papermill.record/{k}": v for k, v in bundle.items()}, raw=True,
                  metadata={"scrapbook": {"name": name, "mime_prefix": "application/papermill.record/"}})
             if display:
                 show(value)
@@ -220,13 +223,15 @@ class Chapter:
 def open_chapter(stem: str, *, profile: str, device: str = "auto", seed: int = 0, out_dir: str = "",
                  params: dict | None = None) -> Chapter:
     """Validate the parameters, seed everything, make the output folder, install the book's cache and progress bars
-    for the science (:mod:`mfcore.runtime`), and show where the numbers come from."""
+    for the science (:mod:`mfcore.runtime`) and its table display (:mod:`mfbook.tables`), and show where the numbers
+    come from."""
     prof = get_profile(profile)
     dev = resolve_device(device)
     validate_seed(seed)
     set_seed(seed, dev)
     cache.install()
     progress.install()
+    tables.install()  # the tables a cell displays read as numbers for people (mfbook/tables.py)
     # On the CPU: one thread, oneDNN and NNPACK off (mfbook.numerics): with the environment the runner gives, the tables
     # are the same bits on every x86-64 CPU (the golden smoke copy is compared across machines).
     numerics.apply_in_process(dev)

@@ -2,7 +2,8 @@
 
     python -m mfbook.run_book execute --profile smoke [--device auto] [--seed 0] [--only 01_fusion_geometry ...]
                                       [--keep-going] [--jobs auto] [--results results]
-    python -m mfbook.run_book site     # stage the executed chapters (full where present, else smoke): mfbook/site.py
+    python -m mfbook.run_book site [--results DIR] [--profile full smoke]
+                                       # stage the executed chapters (full where present, else smoke): mfbook/site.py
 
 ``execute`` validates every parameter (and that the results folder is writable) before touching anything; each notebook
 runs into a staging folder ``<results>/<profile>/.staging-<stem>/`` and replaces ``<results>/<profile>/<stem>/`` only
@@ -318,13 +319,40 @@ def check_device_for_profile(profile: str, device: str) -> None:
                          f"valid here: --profile smoke, or --device cpu (DEVICE=cpu) to run it on the CPU anyway")
 
 
+NAME_MAX = 255  # the longest file or folder name Linux, macOS and Windows file systems accept (bytes / characters)
+
+
+def check_path_names(path: Path, option: str = "--results") -> None:
+    """A ValueError naming ``path`` where one of its parts is longer than the file system allows (the OS would say
+    ``File name too long`` from deep inside the run), or where the whole path is."""
+    long_parts = [part for part in path.parts if len(os.fsencode(part)) > NAME_MAX]
+    if long_parts:
+        part = long_parts[0]
+        raise ValueError(f"{option} {str(path)[:80]!r}… has a folder name of {len(os.fsencode(part))} bytes "
+                         f"({part[:40]}…); valid: names of at most {NAME_MAX} bytes, e.g. _build/results")
+    try:
+        limit = os.pathconf(next(p for p in (path, *path.parents) if p.exists()), "PC_PATH_MAX")
+    except (OSError, ValueError, StopIteration):
+        limit = 4096
+    if len(os.fsencode(str(path))) + 64 > limit:  # room for <profile>/.staging-<chapter>/<file>
+        raise ValueError(f"{option} {str(path)[:80]!r}… is a path of {len(os.fsencode(str(path)))} bytes; valid: "
+                         f"a path shorter than {limit - 64} bytes, e.g. _build/results")
+
+
 def resolve_results(value: str | Path | None) -> Path:
-    """``--results``: a folder (relative to the current directory), made if missing; anything else (a file, a folder
-    that cannot be made) is a ValueError naming it."""
+    """``--results``: a folder (relative to the current directory), made if missing; anything else (a file, a name
+    longer than the file system allows, a folder that cannot be made) is a ValueError naming it."""
     if value is None:
         return RESULTS_DIR
-    path = Path(value).expanduser().resolve()
-    if path.exists() and not path.is_dir():
+    path = Path(value).expanduser().absolute()
+    check_path_names(path)
+    try:
+        path = path.resolve()
+        exists, is_dir = path.exists(), path.is_dir()
+    except OSError as err:
+        raise ValueError(f"--results {value!r} cannot be used: {err.strerror or err}; valid: a folder, "
+                         f"e.g. results or _build/results") from None
+    if exists and not is_dir:
         raise ValueError(f"--results {value!r} is not a folder ({path} exists and is a file); valid: a folder, "
                          f"e.g. results or _build/results")
     return path
@@ -478,7 +506,7 @@ def _execute_locked(args, stems: list[str], jobs: int, signals) -> None:
                         failed.append(stem)
                         continue
                     except Exception as err:
-                        message = (f"{stem} failed at profile {args.profile!r}: {type(err).__name__}: {str(err)[-2000:]}\n"
+                        message = (f"{stem} failed at profile {args.profile!r}: {failure_line(err)}\n"
                                    f"{folder / stem}/ was left as it was")
                         say(f"error: {message}", err=True)
                         failed.append(stem)
@@ -515,6 +543,16 @@ def _execute_locked(args, stems: list[str], jobs: int, signals) -> None:
         if not args.keep_going:
             _fail(f"{failed[0]} failed; the chapters after it were not executed (--keep-going goes on)")
         raise SystemExit(1)
+
+
+def failure_line(err: BaseException) -> str:
+    """What went wrong in a chapter, in one line: the exception raised in the notebook (papermill's ``ename: evalue``,
+    its cell's traceback stays in the partly executed notebook under ``_build/failed/``), else the runner's own."""
+    ename, evalue = getattr(err, "ename", None), getattr(err, "evalue", None)
+    if ename:
+        cell = getattr(err, "exec_count", None)
+        return f"{ename}: {' '.join(str(evalue).split())}" + (f" (in cell [{cell}])" if cell is not None else "")
+    return f"{type(err).__name__}: {' '.join(str(err).split())[-2000:]}"
 
 
 def stop_child_processes() -> list[int]:
@@ -587,18 +625,39 @@ def main(argv=None) -> None:
     ex.add_argument("--results", default=None,
                     help="the results folder: <results>/<profile>/<chapter>/ (default: the committed results/; "
                          "`make book` uses _build/results at the smoke profile)")
-    sub.add_parser("site", help="stage the executed chapters for the site")
+    st = sub.add_parser("site", help="stage the executed chapters for the site")
+    st.add_argument("--results", default=None,
+                    help="the results folder to show: <results>/<profile>/<chapter>/ (default: the committed results/, "
+                         "with _build/results in its place for a profile `make book` executed there); e.g. "
+                         "_build/results to show your own smoke run while results/full exists")
+    st.add_argument("--profile", nargs="+", default=None,
+                    help="the profiles to show, in order of preference (default: full smoke)")
     args = parser.parse_args(argv)
-    if args.command == "execute":
-        try:
-            args.seed = int(args.seed)
-        except ValueError:
-            _fail(f"seed must be an integer in [0, 2147483647] (valid: 0 … 2147483647), got {args.seed!r}")
-        cmd_execute(args)
-    else:
-        from . import site
+    try:
+        if args.command == "execute":
+            try:
+                args.seed = int(args.seed)
+            except ValueError:
+                _fail(f"seed must be an integer in [0, 2147483647] (valid: 0 … 2147483647), got {args.seed!r}")
+            cmd_execute(args)
+        else:
+            cmd_site(args)
+    except OSError as err:  # the file system refused something the checks above could not foresee: one line
+        _fail(f"{err.strerror or err}: {err.filename}" if err.filename else str(err))
 
-        site.stage()
+
+def cmd_site(args) -> None:
+    """Stage the site (:func:`mfbook.site.stage`) from the results folder and profiles asked for."""
+    from . import site
+
+    try:
+        results = None if args.results is None else resolve_results(args.results)
+        if results is not None and not results.is_dir():
+            raise ValueError(f"--results {args.results!r}: no such folder ({results}); valid: a folder holding "
+                             f"<profile>/<chapter>/ results, e.g. _build/results after `make book`")
+        site.stage(results_dir=results, profiles=tuple(args.profile or site.SITE_PROFILES))
+    except ValueError as err:  # site.SiteError included
+        _fail(str(err))
 
 
 if __name__ == "__main__":

@@ -5,8 +5,9 @@
 For every chapter the site shows the full results where they exist, else smoke (:func:`site_profile`). Staging writes
 only under ``book/_site/`` and never changes ``results/``:
 
-- the executed notebook, cleaned for reading (:func:`clean_notebook`): the papermill parameter cells are hidden, outputs
-  that print a staging path (``PosixPath('…/.staging-…')``) and progress-bar streams are dropped;
+- the executed notebook, cleaned for reading and for download (:mod:`mfbook.site_notebook`): the papermill parameter
+  cells are hidden, outputs that print a staging path (``PosixPath('…/.staging-…')``) and progress-bar streams are
+  dropped, and it names the folder its results are in, never the staging folder or the checkout it was executed in;
 - a cell at the top of the page (:func:`chapter_cell`) naming the profile, commit, device and date of the results, the
   papers the chapter reproduces, download links for the executed notebook and its ``.py`` source, and, where the code
   changed since those results were computed, a warning naming the commit and the changed files (:func:`staleness`);
@@ -29,15 +30,12 @@ from pathlib import Path
 
 from . import calibration_page, plots
 from .chapter import save_png
-from .paths import NOTEBOOK_DIR, REPO_ROOT, RESULTS_DIR, SITE_DIR, fresh_results_dir
+from .paths import NOTEBOOK_DIR, REPO_ROOT, SITE_DIR, fresh_results_dir
 from .plan import BOOK_RUN, CHAPTER_NEEDS, TIMED_CHAPTERS, papermill_seconds
+from .site_notebook import clean_notebook, relocate_notebook  # noqa: F401 (part of this module's API)
 
 SITE_PROFILES = ("full", "smoke")  # the profile a chapter shows: the first with an executed notebook
 CODE_PACKAGES = ("mfcore", "mfbook")  # the repository's packages: a chapter's results depend on the modules it imports
-HIDDEN_CELL_TAGS = ("parameters", "injected-parameters")  # papermill's cells: defaults and the values it injected
-# What a progress bar writes to stderr (tqdm): "42%|████", "12.3it/s]", "1.5s/it]", "0/401 [00:00<?"
-PROGRESS_PATTERN = re.compile(r"\d+%\||\bit/s[,\]]|\bs/it[,\]]|\d+/\d+ \[\d\d:\d\d")
-STRAY_PATH_MARKERS = (".staging-", "PosixPath(")  # outputs that show where the runner wrote, not a result
 
 # The papers (and other works) each chapter reproduces or builds on: keys of references.bib, cited on its page.
 CHAPTER_CITATIONS: dict[str, tuple[str, ...]] = {
@@ -58,21 +56,38 @@ def notebook_stems(notebook_dir: Path = NOTEBOOK_DIR) -> list[str]:
     return sorted(p.stem for p in Path(notebook_dir).glob("[0-9][0-9]_*.py"))
 
 
-def profile_root(results_dir: Path, profile: str) -> Path:
-    """Where the site reads ``profile``'s results: under the committed ``results/``, the freshest executed copy
-    (:func:`mfbook.paths.fresh_results_dir`: ``make book``'s ``_build/results/smoke`` when it exists); under any other
-    folder (tests), ``<results_dir>/<profile>``."""
-    if Path(results_dir) == RESULTS_DIR:
+def profile_root(results_dir: Path | None, profile: str) -> Path:
+    """Where the site reads ``profile``'s results: by default (``results_dir`` None) the freshest executed copy
+    (:func:`mfbook.paths.fresh_results_dir`: ``make book``'s ``_build/results/<profile>`` when it exists, else the
+    committed ``results/<profile>``); under a folder given (``run_book site --results DIR``), ``<DIR>/<profile>``."""
+    if results_dir is None:
         return fresh_results_dir(profile)
     return Path(results_dir) / profile
 
 
-def site_profile(stem: str, results_dir: Path = RESULTS_DIR) -> str | None:
-    """The profile the site shows for a chapter: full where it was executed at full scale, else smoke."""
-    for profile in SITE_PROFILES:
+def site_profile(stem: str, results_dir: Path | None = None, profiles: tuple[str, ...] = SITE_PROFILES) -> str | None:
+    """The profile the site shows for a chapter: the first of ``profiles`` (full, then smoke) it was executed at."""
+    for profile in profiles:
         if (profile_root(results_dir, profile) / stem / f"{stem}.ipynb").exists():
             return profile
     return None
+
+
+def results_label(results_dir: Path | None, profiles: tuple[str, ...] = SITE_PROFILES,
+                  repo: Path = REPO_ROOT) -> str:
+    """Where the site looks for results, in words for an error message."""
+    roots = [profile_root(results_dir, p) for p in profiles]
+    return " or ".join(_shown_path(r, repo) for r in roots)
+
+
+def _shown_path(path: Path, repo: Path = REPO_ROOT) -> str:
+    """``path`` relative to the repository where it lies inside it (what a reader of the site can look up), else as
+    given."""
+    path = Path(path)
+    try:
+        return path.resolve().relative_to(Path(repo).resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -204,34 +219,7 @@ def staleness(stem: str, provenance: dict, repo: Path = REPO_ROOT) -> Staleness:
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# The staged notebook: readable, and saying what it is
-
-
-def _is_progress_text(text: str) -> bool:
-    """Whether a stderr text is only progress bars (and the blanks tqdm writes to clear them)."""
-    pieces = [p for p in re.split(r"[\r\n]", text) if p.strip()]
-    return all(PROGRESS_PATTERN.search(p) for p in pieces)
-
-
-def _keep_output(output: dict) -> bool:
-    if any(marker in json.dumps(output.get("data", output.get("text", ""))) for marker in STRAY_PATH_MARKERS):
-        return False
-    if output.get("output_type") == "stream" and output.get("name") == "stderr":
-        text = "".join(output.get("text", ""))
-        return not _is_progress_text(text)
-    return True
-
-
-def clean_notebook(nb: dict) -> dict:
-    """The notebook as the site shows it (in place, and returned): papermill's parameter cells tagged
-    ``remove-cell``; outputs that print a staging path or ``PosixPath(`` and stderr progress bars removed."""
-    for cell in nb.get("cells", []):
-        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
-        if any(t in tags for t in HIDDEN_CELL_TAGS) and "remove-cell" not in tags:
-            tags.append("remove-cell")
-        if "outputs" in cell:
-            cell["outputs"] = [o for o in cell["outputs"] if _keep_output(o)]
-    return nb
+# The staged notebook: readable (mfbook.site_notebook), and saying what it is
 
 
 def _short(sha: str) -> str:
@@ -242,8 +230,9 @@ def _date(provenance: dict) -> str:
     return str(provenance.get("ended_at") or provenance.get("started_at") or "unknown")[:10]
 
 
-def chapter_cell(stem: str, profile: str, provenance: dict, state: Staleness) -> dict:
-    """The markdown cell put at the top of a staged chapter: what its results are, and a warning if they are stale."""
+def chapter_cell(stem: str, profile: str, provenance: dict, state: Staleness, source: str = "") -> dict:
+    """The markdown cell put at the top of a staged chapter: what its results are (and the folder they were read from,
+    ``source``), and a warning if they are stale."""
     lines = []
     if state.stale:
         lines += ["```{warning}",
@@ -257,7 +246,7 @@ def chapter_cell(stem: str, profile: str, provenance: dict, state: Staleness) ->
               f"{' (modified tree)' if state.dirty else ''} · device {provenance.get('device_name', 'unknown')} · "
               f"executed {_date(provenance)} · "
               + ("**stale** (see the warning above)" if state.stale else "current (the code has not changed since)")
-              + ".",
+              + (f" · read from `{source}`" if source else "") + ".",
               "",
               f"Downloads: {{download}}`the executed notebook <{stem}.ipynb>` · "
               f"{{download}}`its source, {stem}.py <{stem}.py>`"
@@ -327,10 +316,11 @@ def reproducibility_table(entries: list[dict]) -> str:
 # Staging
 
 
-def stage_chapter(stem: str, profile: str, site_dir: Path = SITE_DIR, results_dir: Path = RESULTS_DIR,
+def stage_chapter(stem: str, profile: str, site_dir: Path = SITE_DIR, results_dir: Path | None = None,
                   repo: Path = REPO_ROOT) -> dict:
-    """Copy one chapter's results to ``site_dir/<stem>/`` with its ``.py`` source, clean the notebook copy and put
-    the provenance cell at its top. Returns what the generated pages need about it."""
+    """Copy one chapter's results to ``site_dir/<stem>/`` with its ``.py`` source, clean the notebook copy, name in it
+    where its results are instead of where they were executed (:func:`relocate_notebook`) and put the provenance cell
+    at its top. Returns what the generated pages need about it."""
     src, dst = profile_root(results_dir, profile) / stem, Path(site_dir) / stem
     shutil.copytree(src, dst)
     source = Path(repo) / "notebooks" / f"{stem}.py"
@@ -342,33 +332,47 @@ def stage_chapter(stem: str, profile: str, site_dir: Path = SITE_DIR, results_di
         provenance = {}
     state = staleness(stem, provenance, repo)
     notebook = dst / f"{stem}.ipynb"
-    nb = clean_notebook(json.loads(notebook.read_text()))
-    _insert_at_top(nb, chapter_cell(stem, profile, provenance, state))
+    shown = _shown_path(src, repo)
+    nb = relocate_notebook(clean_notebook(json.loads(notebook.read_text())), stem, shown, repo)
+    _insert_at_top(nb, chapter_cell(stem, profile, provenance, state, shown))
     notebook.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
     return {"stem": stem, "profile": profile, "provenance": provenance, "state": state,
             "papermill_seconds": papermill_seconds(src / f"{stem}.ipynb")}
 
 
-def stage(site_dir: Path = SITE_DIR, results_dir: Path = RESULTS_DIR, repo: Path = REPO_ROOT) -> list[dict]:
-    """Stage every chapter (full if present, else smoke) and the generated pages into ``site_dir``."""
-    site_dir, results_dir = Path(site_dir), Path(results_dir)
+class SiteError(ValueError):
+    """The site cannot be staged from what was asked (no executed results there, an unknown profile)."""
+
+
+def stage(site_dir: Path = SITE_DIR, results_dir: Path | None = None, repo: Path = REPO_ROOT,
+          profiles: tuple[str, ...] = SITE_PROFILES) -> list[dict]:
+    """Stage every chapter and the generated pages into ``site_dir``: each chapter at the first of ``profiles`` it was
+    executed at (full, else smoke), read from ``results_dir`` (default: the committed ``results/``, with
+    ``_build/results`` in its place for a profile ``make book`` executed there; given: ``<results_dir>/<profile>``,
+    e.g. one's own smoke run in ``_build/results`` while ``results/full`` exists). Nothing is staged (SiteError) when
+    a chapter has no results there."""
+    site_dir = Path(site_dir)
+    results_dir = None if results_dir is None else Path(results_dir)
+    unknown = [p for p in profiles if p not in SITE_PROFILES]
+    if unknown or not profiles:
+        raise SiteError(f"unknown site profile(s) {unknown or list(profiles)}; valid: {', '.join(SITE_PROFILES)}")
+    stems = notebook_stems(Path(repo) / "notebooks")
+    chosen = {stem: site_profile(stem, results_dir, profiles) for stem in stems}
+    missing = [stem for stem, profile in chosen.items() if profile is None]
+    if missing:
+        raise SiteError(f"no executed results for {', '.join(missing)} in {results_label(results_dir, profiles, repo)}: "
+                        "run `make book` first (or name the folder of your run: make site SITE_RESULTS=DIR)")
     if site_dir.exists():
         shutil.rmtree(site_dir)
     site_dir.mkdir(parents=True)
-    entries = []
-    for stem in notebook_stems(Path(repo) / "notebooks"):
-        profile = site_profile(stem, results_dir)
-        if profile is None:
-            raise SystemExit(f"error: no executed results for {stem}: run `make book` first")
-        entries.append(stage_chapter(stem, profile, site_dir, results_dir, repo))
-    for profile in SITE_PROFILES:
+    entries = [stage_chapter(stem, chosen[stem], site_dir, results_dir, repo) for stem in stems]
+    for profile in profiles:
         for name in ("scorecard.csv", "benchmarks.csv"):
             src = profile_root(results_dir, profile) / name
             if src.exists() and not (site_dir / name).exists():
                 shutil.copy2(src, site_dir / name)
-                shown = src.relative_to(repo).as_posix() if src.is_relative_to(Path(repo)) else src.as_posix()
                 (site_dir / f"{Path(name).stem}_source.md").write_text(
-                    f"The table below is `{shown}` (profile `{profile}`).\n")
+                    f"The table below is `{_shown_path(src, repo)}` (profile `{profile}`).\n")
     if not (site_dir / "benchmarks.csv").exists():  # the benchmarks page renders this file; say plainly it is missing
         (site_dir / "benchmarks.csv").write_text(
             "benchmark,metric,value,unit,device,paper_value,note\n"
@@ -380,17 +384,16 @@ def stage(site_dir: Path = SITE_DIR, results_dir: Path = RESULTS_DIR, repo: Path
     (site_dir / "reproducibility_table.md").write_text(
         f"Read from the `provenance.json` of every chapter shown, when the site was staged ({staged_at}).\n\n"
         + reproducibility_table(entries))
-    draw_book_run(site_dir / "book_run.png", results_dir)
-    chosen = {e["stem"]: e["profile"] for e in entries}
+    draw_book_run(site_dir / "book_run.png", results_dir, profiles)
     (site_dir / "profiles.json").write_text(json.dumps(chosen, indent=2, sort_keys=True) + "\n")
     stale = [e["stem"] for e in entries if e["state"].stale]
-    print(f"site chapters: {chosen}")
+    print(f"site chapters (from {results_label(results_dir, profiles, repo)}): {chosen}")
     if stale:
         print(f"stale (code changed since their results): {', '.join(stale)}")
     return entries
 
 
-def draw_book_run(path: Path, results_dir: Path = RESULTS_DIR) -> None:
+def draw_book_run(path: Path, results_dir: Path | None = None, profiles: tuple[str, ...] = SITE_PROFILES) -> None:
     """The timeline of the book run the benchmarks page reports (full where recorded, else smoke) as a PNG at
     ``path``; a figure that says so where no run was recorded."""
     import matplotlib
@@ -398,8 +401,7 @@ def draw_book_run(path: Path, results_dir: Path = RESULTS_DIR) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    results_dir = Path(results_dir)
-    for profile in SITE_PROFILES:
+    for profile in profiles:
         record_path = profile_root(results_dir, profile) / BOOK_RUN
         if record_path.exists():
             record = json.loads(record_path.read_text())

@@ -563,11 +563,36 @@ SCORECARD_COLUMNS = ("claim_id", "paper", "claim", "paper_value", "our_value", "
                      "unit", "evidence")
 
 
+class UnreadableTable(ValueError):
+    """A chapter's table that a claim reads is not a readable CSV (cut short, overwritten, edited by hand): the chapter
+    that wrote it has to be executed again."""
+
+
+def read_evidence(results_dir: Path | str, evidence: str) -> pd.DataFrame:
+    """The table ``<results_dir>/<evidence>`` (``evidence``: ``<chapter>/<table>.csv``); one that pandas cannot parse
+    or that holds no rows is an :class:`UnreadableTable` whose one-line message names the file and the command that
+    writes it again."""
+    path = Path(results_dir) / evidence
+    stem = evidence.split("/")[0]
+    try:
+        table = pd.read_csv(path)
+        why = "" if len(table) else "it has no rows"
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        why = f"{type(err).__name__}: " + " ".join(str(err).split())[:160]
+    if why:
+        raise UnreadableTable(
+            f"{path} is not a readable table ({why}); execute chapter {stem} again, which writes it: "
+            f"python -m mfbook.run_book execute --profile {Path(results_dir).name} --only {stem} "
+            f"--results {Path(results_dir).parent}") from None
+    return table
+
+
 def scorecard(results_dir: Path | str) -> pd.DataFrame:
-    """Every claim of :data:`CLAIMS` checked against the tables under ``results_dir`` (``results/<profile>``)."""
+    """Every claim of :data:`CLAIMS` checked against the tables under ``results_dir`` (``results/<profile>``); a table
+    that exists but cannot be read stops it with an :class:`UnreadableTable` naming the file and what to do."""
     results_dir = Path(results_dir)
-    tables = {c.evidence: pd.read_csv(results_dir / c.evidence) for c in CLAIMS if (results_dir / c.evidence).exists()}
-    return scorecard_of(tables)
+    evidence = dict.fromkeys(c.evidence for c in CLAIMS if (results_dir / c.evidence).exists())
+    return scorecard_of({e: read_evidence(results_dir, e) for e in evidence})
 
 
 def scorecard_of(tables: dict[str, pd.DataFrame], claim_ids=None) -> pd.DataFrame:

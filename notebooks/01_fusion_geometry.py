@@ -173,7 +173,7 @@ plt.show()
 # ## How many weights? NaiveFuse against the factorised model
 #
 # NaiveFuse stores ω_{j,i} for every pair of pixels: Z1·Z2 numbers per ordered camera pair (Z = heatmap pixels). The
-# factorisation of Eq. (2), ω_i = T^{θ_i}(ω_base), stores one shared base map (Z2) and six affine numbers per view-1
+# factorisation of Eq. (2), ω_i = T<sup>θ_i</sup>(ω_base), stores one shared base map (Z2) and six affine numbers per view-1
 # pixel (6·Z1).
 
 # %%
@@ -197,7 +197,7 @@ for s in sizes.param_count_sides_px:
 # ## Can one warped base map hold every pixel's ideal weights?
 #
 # We fit Eq. (2) directly to the ideal maps: one base map ω_base shared by **every pixel of every ordered pair of the
-# 4 cameras**, and one affine θ_i per (pair, pixel). T^θ is the spatial-transformer warp (`affine_grid` +
+# 4 cameras**, and one affine θ_i per (pair, pixel). T<sup>θ</sup> is the spatial-transformer warp (`affine_grid` +
 # `grid_sample`, bilinear), the loss the mean squared error, the optimiser Adam, all maps in one batch. θ_i starts
 # from the rigid map that lays a centred line on the pixel's true line (from the calibration), ω_base from that centred
 # line; from a generic start a 1-pixel-wide line has no gradient towards a target it does not overlap. Methods:

@@ -91,7 +91,7 @@ display(Markdown(f"Warm-up: the heatmap MSE falls by a factor of **{warmup_ratio
 #
 # The backbone is frozen; its heatmaps of the dome frames are computed once (cached). MetaFuse meta-trains a *pair
 # model* (ω_base and one θ field) on tasks that are ordered camera pairs; for comparison the same loop meta-trains a
-# NaiveFuse pair model (the variant of Sec. 5.2), and the Table 1 baselines NaiveFuse^K and AffineFuse^K are
+# NaiveFuse pair model (the variant of Sec. 5.2), and the Table 1 baselines NaiveFuse<sup>K</sup> and AffineFuse<sup>K</sup> are
 # pre-trained by plain Adam on 4 selected dome cameras.
 #
 # ### The MAML steps, as the library runs them
@@ -160,7 +160,7 @@ for start_name, sigma_start in (("uniform", None), ("line", ch.profile.studio.he
     for rate_name, cap in (("one α (Eq. (4))", None), ("θ capped at σ (the book's)", theta_cap_px)):
         step = maml.inner_update(start, params, x0, y0, sizes.inner_lr, first_order=True, theta_step_px=cap)
         moved = (step["theta"] - params["theta"]).detach()[..., 2].abs()  # translation, normalised units
-        start_rows.append(dict(start=start_name, inner_rate=rate_name, omega_max=float(start.omega_base.max()),
+        start_rows.append(dict(start=start_name, inner_rate=rate_name, omega_max=float(start.omega_base.detach().max()),
                                theta_grad_max=float(theta_grad.abs().max()), inner_lr=sizes.inner_lr,
                                inner_step_shift_px=float(moved.max()) * side / 2,
                                pixels_moved_over_tenth_px=float((moved * side / 2 > 0.1).float().mean())))

@@ -226,8 +226,8 @@ robust.pivot(index="outlier_fraction", columns="estimator", values="mpjpe_mm").r
 # MetaFuse does, with PA-MPJPE (after a similarity alignment) beside it. The 2D methods are those of MetaFuse Table 1,
 # and their heatmaps are *chapter 4's own*: `mfcore.fewshot.fused_test_heatmaps` finetunes each model once (the same
 # pre-trained models, the same K labelled frames, the same seeds) and caches its fused test heatmaps, which both
-# chapters read. NoFusion is the backbone alone, MetaFuse^K the meta-trained model finetuned on K labelled frames of the
-# target rig, NaiveFuse^K the plainly pre-trained NaiveFuse finetuned on the same frames, NaiveFuse^full NaiveFuse
+# chapters read. NoFusion is the backbone alone, MetaFuse<sup>K</sup> the meta-trained model finetuned on K labelled frames of the
+# target rig, NaiveFuse<sup>K</sup> the plainly pre-trained NaiveFuse finetuned on the same frames, NaiveFuse<sup>full</sup> NaiveFuse
 # trained on the whole labelled pool. The ground-truth Gaussian heatmaps (GroundTruth2D) are a reference: perfect 2D,
 # so what remains is the 3D step's own error. Every target is measured on chapter 4's {glue:text}`table_test_frames`
 # test frames.
@@ -458,7 +458,7 @@ speed_table.round(2)
 # %% [markdown]
 # ### Table 3 analog: the Total-Capture-like ring, by motion type
 #
-# MetaFuse^{glue:text}`tc_k` is finetuned on {glue:text}`tc_k` labelled frames of the ring's training motions; the test
+# MetaFuse<sup>{glue:text}`tc_k`</sup> is finetuned on {glue:text}`tc_k` labelled frames of the ring's training motions; the test
 # frames come from the held-out test segments of the same motion types, and the table splits them by the clip's motion
 # type.
 
@@ -486,8 +486,8 @@ table3[table3.estimator == "rpsm"].pivot_table(index="motion_type", columns="met
 # %% [markdown]
 # ### Panoptic analog: the dome's held-out cameras
 #
-# MetaFuse Sec. 5.4 reports NoFusion 40.47 mm, MetaFuse^50 37.27 mm, MetaFuse^200 31.78 mm, NaiveFuse^50 43.39 mm and
-# NaiveFuse^200 35.60 mm on Panoptic. Here: the same methods on 4 of the dome's 6 held-out cameras, errors pooled over
+# MetaFuse Sec. 5.4 reports NoFusion 40.47 mm, MetaFuse<sup>50</sup> 37.27 mm, MetaFuse<sup>200</sup> 31.78 mm, NaiveFuse<sup>50</sup> 43.39 mm and
+# NaiveFuse<sup>200</sup> 35.60 mm on Panoptic. Here: the same methods on 4 of the dome's 6 held-out cameras, errors pooled over
 # {glue:text}`trials` camera draws.
 
 # %%

@@ -44,6 +44,8 @@ ch.glue("claims_not_run", int(counts.get("not run", 0)));
 # %%
 from IPython.display import HTML
 
+from mfbook import tables
+
 
 def colour(v):
     return {"yes": "background-color:#d9f2d9", "no": "background-color:#f7d4d4",
@@ -52,7 +54,7 @@ def colour(v):
 
 shown = card[["claim_id", "paper", "claim", "paper_value", "our_value", "holds", "ci_low", "ci_high", "n", "unit",
               "evidence"]].round({"ci_low": 2, "ci_high": 2})
-styled = shown.style.map(colour, subset=["holds"]).hide(axis="index")
+styled = tables.styled(shown, uuid="scorecard").map(colour, subset=["holds"]).hide(axis="index")
 HTML(styled.set_table_attributes('style="font-size:0.8em"').to_html())
 
 # %%

@@ -18,7 +18,7 @@
 # that the book's slowest chain of chapters stays short). Chapter 4 measured what the fusion methods of MetaFuse's
 # Table 1 gain on the Fig. 7 target rigs; this chapter asks how much *any* fusion by Eq. (1) could gain there, with
 # exact camera geometry instead of learned weights, and whether the loss of Eq. (3) rewards such weights (this
-# diagnostic is the book's own addition: the paper has no such experiment). Its last section trains NaiveFuse^full
+# diagnostic is the book's own addition: the paper has no such experiment). Its last section trains NaiveFuse<sup>full</sup>
 # as the paper describes its upper bound, the backbone and the fusion layers together, end to end.
 #
 # It reads the same backbone heatmaps of the same test frames as Fig. 7, and chapter 4's finetuned models through
@@ -38,6 +38,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from IPython.display import Markdown
 
 import inspect
 
@@ -53,7 +54,7 @@ RIG_TITLES = {"h36m": "H36M-like room (test subjects S9, S11)", "dome_heldout": 
 # %% [markdown]
 # ## The references from chapter 4
 #
-# The mean JDR (half a head, averaged over the draws of cameras) of NoFusion, NaiveFuse^full and MetaFuse at the
+# The mean JDR (half a head, averaged over the draws of cameras) of NoFusion, NaiveFuse<sup>full</sup> and MetaFuse at the
 # largest K on the test frames of each target rig: chapter 4's own numbers, from the heatmap maxima it cached for
 # every setting (`mfcore.fewshot.setting_peaks`, read by the function chapter 4 calls, `few_shot_curves`, for these
 # three settings); run alone, this chapter computes them the same way from chapter 4's cached fused heatmaps.
@@ -152,17 +153,17 @@ oracle_summary.round(3)
 
 # %% [markdown]
 # Mean JDR points over NoFusion, H36M-like room: the best oracle gains {glue:text}`oracle_h36m_gain_points` (gain
-# {glue:text}`oracle_h36m_best_gain`), NaiveFuse^full {glue:text}`naivefull_h36m_gain_points` and
-# MetaFuse^{glue:text}`oracle_top_k` {glue:text}`metafuse_top_h36m_gain_points`; dome's held-out cameras: oracle
-# {glue:text}`oracle_dome_heldout_gain_points` (gain {glue:text}`oracle_dome_heldout_best_gain`), NaiveFuse^full
-# {glue:text}`naivefull_dome_heldout_gain_points`, MetaFuse^{glue:text}`oracle_top_k`
+# {glue:text}`oracle_h36m_best_gain`), NaiveFuse<sup>full</sup> {glue:text}`naivefull_h36m_gain_points` and
+# MetaFuse<sup>{glue:text}`oracle_top_k`</sup> {glue:text}`metafuse_top_h36m_gain_points`; dome's held-out cameras: oracle
+# {glue:text}`oracle_dome_heldout_gain_points` (gain {glue:text}`oracle_dome_heldout_best_gain`), NaiveFuse<sup>full</sup>
+# {glue:text}`naivefull_dome_heldout_gain_points`, MetaFuse<sup>{glue:text}`oracle_top_k`</sup>
 # {glue:text}`metafuse_top_dome_heldout_gain_points`.
 #
 # How to read it. Where the oracle gains little, the errors the backbone makes on these images are mostly not of the
 # kind a sum of epipolar lines repairs (a line adds evidence along its whole length; it can move a maximum only where
 # a wrong peak is weak and the other views agree), and no learned Eq. (1) model can gain much either: MetaFuse and
 # AffineFuse sitting on NoFusion is then what this studio allows, not a failure of meta-learning. Where the oracle
-# gains clearly more than NaiveFuse^full and MetaFuse, exact geometry would help and the learned models do not find
+# gains clearly more than NaiveFuse<sup>full</sup> and MetaFuse, exact geometry would help and the learned models do not find
 # it. Our hypothesis for that case, written before the lower panels were computed (when the book's Eq. (3) was the MSE
 # of the plain sum `x_t + Σ_s W x_s`): the weights learned by it stay small, because an epipolar line adds the same
 # amount to every pixel along it and raises the squared error at all the pixels that are not the joint. The next
@@ -179,7 +180,7 @@ oracle_summary.round(3)
 # %% [markdown]
 # ## Which Eq. (3)? The candidate objectives along the oracle's lines
 #
-# Every learned model here (pre-training, meta-training, finetuning, NaiveFuse^full, the own-cameras path) minimises
+# Every learned model here (pre-training, meta-training, finetuning, NaiveFuse<sup>full</sup>, the own-cameras path) minimises
 # one loss, Eq. (3): the MSE between the fused heatmaps and the ground-truth Gaussians (peak 1). What that loss
 # rewards depends on how Eq. (1) mixes the views, and the papers give two readings. MetaFuse's Eq. (1) writes the plain
 # sum `x_t + Σ_s W x_s`; the Cross View Fusion code that MetaFuse builds on (`Aggregation` in the authors'
@@ -299,10 +300,10 @@ objective_summary.round(3)
 # (a distribution against a peak-1 map) needs a choice of ours.
 
 # %% [markdown]
-# ## Does training by Eq. (3) keep the lines? NaiveFuse^full started at the oracle
+# ## Does training by Eq. (3) keep the lines? NaiveFuse<sup>full</sup> started at the oracle
 #
-# The lower panels compare the loss at fixed weights. The direct test trains: NaiveFuse^full's recipe (the whole
-# labelled pool, the same Adam steps, rate, mini-batches and seed as the NaiveFuse^full curve of Fig. 7), started from
+# The lower panels compare the loss at fixed weights. The direct test trains: NaiveFuse<sup>full</sup>'s recipe (the whole
+# labelled pool, the same Adam steps, rate, mini-batches and seed as the NaiveFuse<sup>full</sup> curve of Fig. 7), started from
 # the oracle's weights instead of zero (`mfcore.oracle.oracle_init_rows`). The start is the oracle at gain
 # {glue:text}`oracle_init_gain`, its own calibration (a source peak adds about one), fixed before anything was run and
 # not picked on the test frames; where a rig's pool has several camera placements (the H36M-like room: one per
@@ -389,7 +390,7 @@ init_summary.round(3)
 # warps θ. Can that model hold the oracle's lines, and does its meta-testing keep them? AffineFuse is started with
 # ω_base the centred line (the oracle's profile and scale, gain {glue:text}`oracle_init_gain`) and θ that lays it on
 # every target pixel's epipolar line (`mfcore.oracle.line_theta`: chapter 1's closed-form start, from the pool's
-# camera placements, averaged by their frames where there are several), then finetuned exactly as MetaFuse^K is in
+# camera placements, averaged by their frames where there are several), then finetuned exactly as MetaFuse<sup>K</sup> is in
 # Fig. 7 (θ only, the same K = {glue:text}`affine_oracle_k` frames, steps, rate and mini-batches;
 # `mfcore.oracle.affine_oracle_init_rows`). The start differs from the oracle in two ways the model imposes: whole
 # lines instead of the visible half-lines, and a base map of finite extent (a rotated line can leave it). Why the
@@ -464,12 +465,12 @@ affine_summary.round(3)
 # diagnostic of the model and its start, not a method of the paper.
 
 # %% [markdown]
-# ## NaiveFuse^full end to end: is it the upper bound?
+# ## NaiveFuse<sup>full</sup> end to end: is it the upper bound?
 #
-# MetaFuse (Sec. 3) calls NaiveFuse^full, trained on all of a camera configuration's labelled frames, the upper bound of
+# MetaFuse (Sec. 3) calls NaiveFuse<sup>full</sup>, trained on all of a camera configuration's labelled frames, the upper bound of
 # the fusion methods, and says the whole network "together with the FCL parameters, can be trained end-to-end by
 # enforcing supervision on the fused heatmaps"; the Cross View Fusion code trains the backbone and the fusion layers
-# together and sums one MSE per view's own heatmap and one per view's fused heatmap. Chapter 4's NaiveFuse^full is the
+# together and sums one MSE per view's own heatmap and one per view's fused heatmap. Chapter 4's NaiveFuse<sup>full</sup> is the
 # cheaper reading that the rest of Fig. 7 shares: the fusion layer alone, fitted on the frozen warm-up backbone's
 # cached heatmaps of the {glue:text}`e2e_chapter4_pool`-frame pool. Here both parts train together
 # (`mfcore.endtoend.end_to_end_peaks`), with these choices of ours, fixed before any number was seen:
@@ -481,7 +482,7 @@ affine_summary.round(3)
 #   reference code; the gradient of both reaches the backbone;
 # * **optimiser**: Adam, {glue:text}`e2e_epochs` passes over the pool in steps of {glue:text}`e2e_batch` frames, the
 #   backbone at {glue:text}`e2e_backbone_lr` (the warm-up's rate after its first drop: it starts trained), the fusion
-#   weights at NaiveFuse^full's {glue:text}`e2e_fusion_lr`, both divided by 10 at half and at 5/6 of the passes.
+#   weights at NaiveFuse<sup>full</sup>'s {glue:text}`e2e_fusion_lr`, both divided by 10 at half and at 5/6 of the passes.
 #
 # One network gives two rows: **E2EBackbone**, its backbone's own heatmaps without fusion (what training on the
 # target's images buys with no fusion at all), and **NaiveFuseFullE2E**, its fused heatmaps. Every difference below
@@ -567,7 +568,7 @@ for r in gains.itertuples():
     ch.glue(f"e2e_{r.rig}_{key}", f"{r.gain_points:+.1f} [{r.ci_low:+.1f}, {r.ci_high:+.1f}]")
     ch.glue(f"e2e_{r.rig}_{key}_reading", READING[r.verdict])
 upper = gains[gains.comparison.isin([f"end to end − MetaFuse^{k_top}", "end to end − chapter 4's NaiveFuse^full"])]
-ch.glue("e2e_upper_bound", (
+ch.glue("e2e_upper_bound", Markdown(  # Markdown: NaiveFuse^full reads as a superscript on the page ({glue:md})
     "yes on both rigs: end to end, NaiveFuse^full is above chapter 4's NaiveFuse^full and above "
     f"MetaFuse^{k_top}, each with an interval above zero" if (upper.verdict == "yes").all() else
     "not on every rig: at least one of its differences with chapter 4's NaiveFuse^full or with "
@@ -581,18 +582,18 @@ gains.round(3)
 # Mean JDR points, paired 95 % intervals on the test frames. H36M-like room: end to end − NoFusion
 # {glue:text}`e2e_h36m_vs_nofusion`; of which its backbone alone {glue:text}`e2e_h36m_backbone` and its fusion layer
 # over that backbone {glue:text}`e2e_h36m_fusion` ({glue:text}`e2e_h36m_fusion_reading`); against chapter 4's
-# NaiveFuse^full {glue:text}`e2e_h36m_vs_frozen` and against MetaFuse^{glue:text}`oracle_top_k`
+# NaiveFuse<sup>full</sup> {glue:text}`e2e_h36m_vs_frozen` and against MetaFuse<sup>{glue:text}`oracle_top_k`</sup>
 # {glue:text}`e2e_h36m_vs_metafuse`. Dome's held-out cameras: end to end − NoFusion
 # {glue:text}`e2e_dome_heldout_vs_nofusion`; its backbone alone {glue:text}`e2e_dome_heldout_backbone`; its fusion
 # {glue:text}`e2e_dome_heldout_fusion` ({glue:text}`e2e_dome_heldout_fusion_reading`); against chapter 4's
-# NaiveFuse^full {glue:text}`e2e_dome_heldout_vs_frozen`; against MetaFuse^{glue:text}`oracle_top_k`
+# NaiveFuse<sup>full</sup> {glue:text}`e2e_dome_heldout_vs_frozen`; against MetaFuse<sup>{glue:text}`oracle_top_k`</sup>
 # {glue:text}`e2e_dome_heldout_vs_metafuse`.
 #
-# Is end-to-end NaiveFuse^full the upper bound of the methods of Fig. 7, as MetaFuse says? {glue:text}`e2e_upper_bound`.
-# Two things differ from chapter 4's NaiveFuse^full at once, the backbone that trains and the larger pool, and the
+# Is end-to-end NaiveFuse<sup>full</sup> the upper bound of the methods of Fig. 7, as MetaFuse says? {glue:md}`e2e_upper_bound`.
+# Two things differ from chapter 4's NaiveFuse<sup>full</sup> at once, the backbone that trains and the larger pool, and the
 # E2EBackbone row separates them: the backbone's own gain is what training on the target rig's images buys without
 # fusion, and "its fusion − its backbone alone" is what the fusion layer adds on top of it. The learned few-shot
-# methods of Fig. 7 never train the backbone, so the fair comparison for them is chapter 4's NaiveFuse^full; this
+# methods of Fig. 7 never train the backbone, so the fair comparison for them is chapter 4's NaiveFuse<sup>full</sup>; this
 # section is the paper's upper bound as the paper trains it. The scorecard's Fig. 7 claims keep chapter 4's
 # reference.
 

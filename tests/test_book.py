@@ -105,6 +105,25 @@ def test_keep_going_runs_the_chapters_after_a_failed_one_and_still_exits_nonzero
     assert summary["failed"] == ["01_bad"] and list(summary["wall_seconds"]) == ["02_good"]
 
 
+def test_a_chapter_that_raises_is_reported_in_one_line_with_its_exception(sandbox, capsys):
+    # chapter 7 stops on a damaged table with claims.UnreadableTable: the runner shows that message, not the cell's
+    # traceback (which stays in the partly executed notebook under _build/failed/)
+    bad = sandbox / "results" / "smoke" / "04_few_shot_curves" / "jdr_frames.csv"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("rig,method\na,b\na,b,c,d\n")
+    (sandbox / "notebooks" / "07_card.py").write_text(NOTEBOOK_OK.replace(
+        "ch.finish()", f"from mfcore import claims\nclaims.scorecard({str(bad.parents[1])!r})\nch.finish()"))
+    with pytest.raises(SystemExit) as exit_info:
+        run_book.main(["execute", "--profile", "smoke", "--device", "cpu"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error: 07_card failed at")]
+    assert len(lines) == 1 and "Traceback" not in err and "----" not in err, err
+    assert f"UnreadableTable: {bad} is not a readable table" in lines[0]
+    assert "execute chapter 04_few_shot_curves again" in lines[0]
+    assert (sandbox / "failed" / "smoke" / "07_card.ipynb").exists()
+
+
 def test_a_notebook_that_never_finishes_its_chapter_is_a_failure(sandbox):
     (sandbox / "notebooks" / "01_tiny.py").write_text(NOTEBOOK_OK.replace("ch.finish()", "pass"))
     with pytest.raises(SystemExit):
@@ -368,6 +387,31 @@ def test_an_unwritable_results_folder_is_one_clear_line_and_exit_2(where, sandbo
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and str(bad) in err[0] and "Traceback" not in err[0]
+
+
+@pytest.mark.parametrize("command", ["execute", "site"])
+@pytest.mark.parametrize("name, says", [("a" * 300, "a folder name of 300 bytes"),
+                                        ("x/" + "b" * 256 + "/y", "a folder name of 256 bytes"),
+                                        ("/".join(["c" * 250] * 17), "valid: a path shorter than")])
+def test_a_results_folder_name_too_long_for_the_file_system_is_one_clear_line(command, name, says, sandbox, capsys,
+                                                                               monkeypatch):
+    monkeypatch.chdir(sandbox)
+    with pytest.raises(SystemExit) as exit_info:
+        run_book.main([command, "--results", name])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --results ") and "valid:" in err[0], err
+    assert says in err[0], err
+    assert sorted(p.name for p in sandbox.iterdir()) == ["notebooks"]  # nothing made
+
+
+def test_site_names_a_missing_results_folder_or_profile_in_one_line(sandbox, capsys):
+    for args, named in ((["--results", str(sandbox / "nowhere")], "nowhere"), (["--profile", "tiny"], "tiny"),
+                        (["--results", str(sandbox / "notebooks")], "no executed results")):
+        with pytest.raises(SystemExit) as exit_info:
+            run_book.main(["site", *args])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert exit_info.value.code == 2 and len(err) == 1 and err[0].startswith("error: ") and named in err[0], err
 
 
 def test_a_publish_error_removes_the_staging_folder_and_is_one_clear_line(sandbox, monkeypatch, capsys):

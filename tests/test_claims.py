@@ -59,6 +59,25 @@ def test_missing_chapters_are_not_run(tmp_path):
     assert set(c.holds) == {"not run"} and c.ci_low.isna().all()
 
 
+@pytest.mark.parametrize("damage", ["extra_fields", "empty_file", "header_only", "binary"])
+def test_a_corrupted_table_is_one_line_naming_the_file_and_the_chapter_to_execute_again(tmp_path, damage):
+    results = tmp_path / "results" / "smoke"
+    write(results, claims.JDR_FRAMES, jdr_frames())
+    path = results / claims.JDR_FRAMES
+    text = path.read_text()
+    path.write_bytes({"extra_fields": (text + "h36m_s9,MetaFuse,50,0,1,mean,3,4,5,6,7,8\n" * 3).encode(),
+                      "empty_file": b"",
+                      "header_only": text.splitlines()[0].encode() + b"\n",
+                      "binary": b"\x89PNG\r\n\x1a\n\xff\xfe\x00\x00" * 20}[damage])
+    with pytest.raises(claims.UnreadableTable) as info:
+        claims.scorecard(results)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message
+    assert "execute chapter 04_few_shot_curves again" in message
+    assert f"--profile smoke --only 04_few_shot_curves --results {tmp_path / 'results'}" in message
+    assert info.value.__cause__ is None and info.value.__suppress_context__  # no pandas traceback chained
+
+
 def test_fig7_claims_on_a_table_where_they_hold(tmp_path):
     write(tmp_path, claims.JDR_FRAMES, jdr_frames())
     c = card(tmp_path).set_index("claim_id")

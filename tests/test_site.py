@@ -12,6 +12,7 @@ The built site, opened in a real headless Chromium: every page renders its title
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -25,6 +26,8 @@ from mfbook.chapter import SavedPath
 REPO = Path(__file__).resolve().parents[1]
 HTML = REPO / "_build" / "html"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+NO_BROWSER = ("the browser checks need Chromium and its driver, not installed here: "
+              "apt-get install chromium chromium-driver (as .ci/run does)")
 STEMS = sorted(p.stem for p in (REPO / "notebooks").glob("[0-9][0-9]_*.py"))
 
 
@@ -36,6 +39,7 @@ def _need(condition: bool, why: str):
 # ---------------------------------------------------------------------------------------------------------------------
 # Staging, on a fake repository and results tree
 
+RUN_ROOT = "/srv/gpu-box/checkout"  # where a chapter was executed (another machine's folders)
 PROGRESS = "\rwarm-up:  33%|███▎      | 2/6 [00:17<00:35,  8.79s/it, loss=0.000981]"
 
 
@@ -44,15 +48,20 @@ def _notebook(stem: str) -> dict:
         return {"cell_type": "code", "id": f"c{len(source)}{len(outputs)}", "metadata": {"tags": list(tags)},
                 "source": source, "outputs": list(outputs), "execution_count": 1}
 
-    return {"nbformat": 4, "nbformat_minor": 5, "metadata": {"papermill": {"duration": 12.5}}, "cells": [
+    return {"nbformat": 4, "nbformat_minor": 5, "metadata": {"papermill": {
+        "duration": 12.5, "input_path": f"{RUN_ROOT}/results/full/.staging-{stem}/.{stem}.source.ipynb",
+        "output_path": f"{RUN_ROOT}/results/full/.staging-{stem}/{stem}.ipynb",
+        "parameters": {"profile": "full", "out_dir": f"results/full/.staging-{stem}"}}}, "cells": [
         {"cell_type": "markdown", "id": "title", "metadata": {}, "source": f"# {stem}\n\nThe story."},
         code('profile = "smoke"', tags=["parameters"]),
-        code('profile = "full"\nout_dir = "results/full/.staging-x"', tags=["injected-parameters"]),
+        code(f'profile = "full"\nout_dir = "results/full/.staging-{stem}"', tags=["injected-parameters"]),
         code("train()", [{"output_type": "stream", "name": "stderr", "text": [PROGRESS, "\r          \r"]},
                          {"output_type": "stream", "name": "stderr", "text": ["UserWarning: something real\n"]},
                          {"output_type": "stream", "name": "stdout", "text": ["loss 0.5\n"]}]),
         code("ch.finish()", [{"output_type": "execute_result", "execution_count": 1, "metadata": {},
                               "data": {"text/plain": ["PosixPath('/w/results/full/.staging-x/provenance.json')"]}}]),
+        code("warn()", [{"output_type": "stream", "name": "stderr",
+                         "text": [f"{RUN_ROOT}/mfcore/fusion.py:12: UserWarning: kept, without the checkout\n"]}]),
     ]}
 
 
@@ -182,6 +191,46 @@ def test_staging_names_profile_and_commit_of_every_chapter_and_flags_the_stale_o
         assert text in repro, text
 
 
+def test_the_downloadable_notebook_names_its_final_folder_and_no_machines_paths(fake_repo):
+    first = _git(fake_repo, "rev-parse", "HEAD")
+    results = _results(fake_repo, {"01_alpha": "full", "02_beta": "smoke"}, first)  # results/ inside the checkout
+    before = _tree_hash(results)
+    site.stage(fake_repo / "book" / "_site", results, fake_repo)
+    assert _tree_hash(results) == before
+    for stem, profile in (("01_alpha", "full"), ("02_beta", "smoke")):
+        nb = json.loads((fake_repo / "book" / "_site" / stem / f"{stem}.ipynb").read_text())
+        text = json.dumps(nb)
+        for leak in (RUN_ROOT, str(fake_repo), ".staging-", "source.ipynb"):
+            assert leak not in text, (stem, leak)
+        papermill = nb["metadata"]["papermill"]
+        assert papermill["input_path"] == f"notebooks/{stem}.py"
+        assert papermill["output_path"] == f"results/{profile}/{stem}/{stem}.ipynb"
+        assert papermill["parameters"] == {"profile": "full", "out_dir": f"results/{profile}/{stem}"}
+        injected = next(c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", []))
+        assert f'out_dir = "results/{profile}/{stem}"' in injected["source"]
+        assert f"read from `results/{profile}/{stem}`" in nb["cells"][1]["source"]  # the page says where
+        warned = [o["text"] for c in nb["cells"] for o in c.get("outputs", []) if "fusion.py" in json.dumps(o)]
+        assert warned == [["mfcore/fusion.py:12: UserWarning: kept, without the checkout\n"]]
+
+
+def test_a_site_can_show_one_run_folder_or_one_profile(fake_repo, tmp_path):
+    first = _git(fake_repo, "rev-parse", "HEAD")
+    committed = _results(tmp_path / "committed", {"01_alpha": "full", "02_beta": "full"}, first)
+    _results(committed.parent / "more", {"01_alpha": "smoke", "02_beta": "smoke"}, first)
+    shutil.copytree(committed.parent / "more" / "results" / "smoke", committed / "smoke")
+    own = _results(tmp_path / "own", {"01_alpha": "smoke", "02_beta": "smoke"}, first)  # one's own smoke run
+    out = tmp_path / "site"
+    assert {e["profile"] for e in site.stage(out, committed, fake_repo)} == {"full"}
+    assert {e["profile"] for e in site.stage(out, own, fake_repo)} == {"smoke"}
+    assert json.loads((out / "01_alpha" / "01_alpha.ipynb").read_text())["metadata"]["papermill"]["output_path"] \
+        == f"{own}/smoke/01_alpha/01_alpha.ipynb"  # a folder outside the checkout is named as given
+    assert {e["profile"] for e in site.stage(out, committed, fake_repo, profiles=("smoke",))} == {"smoke"}
+    (out / "keep").write_text("")
+    with pytest.raises(site.SiteError, match="no executed results for 01_alpha, 02_beta in .*empty/full or .*empty/smoke"):
+        site.stage(out, tmp_path / "empty", fake_repo)
+    assert (out / "keep").exists()  # nothing was replaced
+
+
 def test_the_staged_copy_hides_parameters_staging_paths_and_progress_bars():
     nb = site.clean_notebook(_notebook("01_alpha"))
     cells = nb["cells"]
@@ -259,7 +308,7 @@ def browser():
     _need((HTML / "index.html").exists(), "no built site: run `make book` first")
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver_path = shutil.which("chromedriver")
-    _need(bool(chromium and driver_path), "chromium and chromedriver are not installed (apt-get install chromium chromium-driver)")
+    _need(bool(chromium and driver_path), NO_BROWSER)
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -349,6 +398,20 @@ def test_every_page_renders_its_math_figures_and_outputs_cleanly(browser):
         errors = browser.execute_script(
             "return document.querySelectorAll('.output.error, .output.traceback, .cell_output .ename').length;")
         assert errors == 0, f"{page}: {errors} error cells"
+        outputs = browser.execute_script("""
+            // what the cells' outputs show: everything, and the tables and Markdown alone (no printed text, code, math)
+            const all = [], read = [];
+            document.querySelectorAll('.cell_output').forEach(o => {
+              all.push(o.textContent);
+              const c = o.cloneNode(true);
+              c.querySelectorAll('pre, code, .math, mjx-container, script, style').forEach(e => e.remove());
+              read.push(c.textContent);
+            });
+            return [all.join('\\n'), read.join('\\n')];""")
+        kernel_paths = re.findall(r".{0,40}ipykernel_\d+.{0,30}", outputs[0])
+        assert not kernel_paths, f"{page}: an output names a kernel's temporary file: {kernel_paths[:3]}"
+        unread = re.findall(r".{0,40}(?:\bNaN\b|\d\.\d*0000\b|[A-Za-z]\^[A-Za-z0-9{]).{0,30}", outputs[1])
+        assert not unread, f"{page}: tables or Markdown show NaN, 0.590000-style numbers or raw carets: {unread[:5]}"
 
 
 def test_math_is_typeset_by_the_local_mathjax(browser):
@@ -392,6 +455,10 @@ def test_chapter_pages_show_figures_provenance_staleness_and_downloads(browser):
         for suffix in (".ipynb", ".py"):
             found = [h for h in links if h.startswith("file://") and h.endswith(f"/{stem}{suffix}")]
             assert found and all(Path(h[len("file://"):]).stat().st_size > 0 for h in found), f"{stem}{suffix}"
+        for download in {h[len("file://"):] for h in links if h.startswith("file://") and h.endswith(f"/{stem}.ipynb")}:
+            text = Path(download).read_text()  # names the final results folder, never a staging or checkout path
+            assert ".staging-" not in text and str(REPO) not in text and "source.ipynb" not in text, download
+            assert f'"input_path": "notebooks/{stem}.py"' in text, download
 
 
 def test_the_reproducibility_and_references_pages_cover_every_chapter_and_paper(browser):
