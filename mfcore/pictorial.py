@@ -55,7 +55,9 @@ device and kept in a small LRU (it does not depend on the cameras); each limb's 
 of the ≤ 3(G−1)² + 1 possible values. Messages are exact max-plus products computed in chunks of parent cells, in
 buffers allocated once per call, so the largest temporary is ``B × chunk × G³`` floats, bounded by ``chunk_elements``
 (default 2²⁷ floats = 512 MiB; B = 64, G = 15 → chunks of 621 cells), plus the offset table. RPSM stages need only
-(B, limbs, n³, n³) with n³ = 8. ``benchmarks/bench_rpsm.py`` measures frames/s batched and one frame per call.
+(B, limbs, n³, n³) with n³ = 8. This module is the reference; :class:`mfcore.rpsm_solver.RPSMSolver` gives the same
+poses with everything that depends only on the rig, the grid and the limb statistics built once, for live use one
+frame per call (``benchmarks/bench_rpsm.py`` measures both, batched and one frame per call).
 
 **Bad views.** A view whose heatmaps for a frame are all zero or contain NaN/inf is ignored with a warning (it never
 turns into a NaN pose); a frame left with fewer than 2 usable views is a ``ValueError`` naming it.

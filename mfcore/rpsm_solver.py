@@ -3,9 +3,10 @@ statistics built once, then one frame (or a batch) solved with few kernel launch
 
 :func:`mfcore.pictorial.rpsm` is the reference: it rebuilds its tables on every call, solves the tree one limb at a
 time and reads the blur radius of every smoothing stage back to the host. On a GPU a single frame is then launch-bound:
-about 2,500 small kernels and four host syncs per frame at 10 stages (28 frames/s one frame per call on an H200,
-against 759 batched). :class:`RPSMSolver` gives the same poses (the same arithmetic in the same order: bitwise equal on
-the CPU, ``tests/test_rpsm_solver.py``) with
+about 1,700 tensor operations and 19 values read back to the host per frame at 10 stages (28 frames/s one frame per
+call on an H200, against 759 batched: ``results/full/benchmarks.csv`` at 09c2400). :class:`RPSMSolver` gives the same
+poses (the same arithmetic in the same order: bitwise equal on the CPU, ``tests/test_rpsm_solver.py``) in about 1,060
+device operations and one read back, with
 
 * **state built once per rig, grid and limb statistics**: the projection matrices on the device, the PSM's cell
   offsets (G³, 3), its log ψ tables (per limb, dense (L, G³, G³) where they fit in :data:`DENSE_TABLE_BYTES`, else
@@ -32,13 +33,12 @@ stage 0). ``benchmarks/bench_rpsm.py`` measures both paths, batched and one fram
 from __future__ import annotations
 
 import hashlib
-import warnings
-from collections import OrderedDict
 from typing import Callable, NamedTuple
 
 import torch
 
 from . import pictorial, skeleton
+from .cuda_graphs import LRU, GraphRunner
 from .pictorial import LimbLengthStats
 
 Tensor = torch.Tensor
@@ -113,26 +113,7 @@ def rig_key(projections_hm: Tensor) -> str:
     return f"V={values.shape[0]}:" + hashlib.sha1(values.numpy().tobytes()).hexdigest()[:12]
 
 
-class _LRU(OrderedDict):
-    def __init__(self, size: int):
-        super().__init__()
-        self.size = size
-
-    def put(self, key, value):
-        self[key] = value
-        self.move_to_end(key)
-        while len(self) > self.size:
-            self.popitem(last=False)
-        return value
-
-    def take(self, key):
-        if key in self:
-            self.move_to_end(key)
-            return self[key]
-        return None
-
-
-_TABLES = _LRU(2)  # dense PSM tables: they depend on the grid and the statistics, not on the rig
+_TABLES = LRU(2)  # dense PSM tables: they depend on the grid and the statistics, not on the rig
 
 
 class _Slot(NamedTuple):
@@ -181,7 +162,6 @@ class RPSMSolver:
         self.grid_bins, self.cube_size_mm, self.parents = grid_bins, float(cube_size_mm), tuple(parents)
         self.floor, self.interpolation, self.antialias, self.chunk_elements = floor, interpolation, antialias, \
             chunk_elements
-        self.use_graphs = device.type == "cuda" if cuda_graphs is None else bool(cuda_graphs)
         self.V, self.J = projections_hm.shape[0], len(parents)
         self.levels = tree_levels(parents)
         self.rig_key = rig_key(projections_hm)
@@ -210,11 +190,17 @@ class RPSMSolver:
             self._stage_offsets.append(torch.stack(torch.meshgrid(a, a, a, indexing="ij"), -1).reshape(-1, 3))
         self._psm_tables(G, s0, mean, band, sigma, stats, min_std_m, len(limbs))
 
-        self._slots = _LRU(4)
-        self._graphs = _LRU(GRAPH_CACHE_SIZE)
-        self._seen: dict = {}
-        self._pool = None
-        self.graphs_captured = 0
+        self._slots = LRU(2)  # batch sizes with static buffers (a loop of full batches and its last one)
+        self._graphs = GraphRunner(device, cuda_graphs is not False, GRAPH_CACHE_SIZE)
+
+    @property
+    def use_graphs(self) -> bool:
+        """Whether calls run from CUDA graphs (on a CUDA device, unless turned off or a capture failed)."""
+        return self._graphs.enabled
+
+    @property
+    def graphs_captured(self) -> int:
+        return self._graphs.captured
 
     # ------------------------------------------------------------------------------------------------ built once
 
@@ -272,14 +258,14 @@ class RPSMSolver:
             slot = self._slot(B) if self.use_graphs else None
             if slot is not None:
                 slot.heatmaps.copy_(heatmaps)
-                self._run(("clean", B), lambda: self._clean_into(slot))
+                self._graphs.run(("clean", B), lambda: self._clean_into(slot))
                 clean, packed = slot.clean, slot.packed
             else:
                 clean, packed = self._clean(heatmaps.to(self.device, torch.float32))
             upload, radii = self._host_step(packed.cpu(), centre_m)  # the call's one host sync
             if slot is not None:
                 slot.upload.copy_(upload)
-                self._run(("solve", B, radii), lambda: torch.stack(
+                self._graphs.run(("solve", B, radii), lambda: torch.stack(
                     self._solve(slot.clean, slot.upload, radii), out=slot.poses))
                 poses = slot.poses.clone()
             else:
@@ -393,8 +379,6 @@ class RPSMSolver:
             return (best[0], arg[0]) if len(best) == 1 else (torch.cat(best, 2), torch.cat(arg, 2))
         return message
 
-    # ---------------------------------------------------------------------------------------------- CUDA graphs
-
     def _slot(self, B: int) -> _Slot:
         """The static buffers of batch size ``B`` (the last few sizes are kept; graphs of a dropped size go too)."""
         slot = self._slots.take(B)
@@ -406,43 +390,8 @@ class RPSMSolver:
                                             torch.zeros(B, self.V, self.J, h, w, **e), torch.zeros(B, self.V, 4, **e),
                                             torch.zeros(B, 3 + 2 * T1 * self.V, **e),
                                             torch.zeros(self.stages + 1, B, self.J, 3, **e)))
-            for key in [k for k in self._graphs if k[1] not in self._slots or k[1] == B]:
-                del self._graphs[key]  # a graph reads the buffers it was captured with
+            self._graphs.forget(lambda key: key[1] in self._slots and key[1] != B)  # their buffers are gone
         return slot
-
-    def _run(self, key: tuple, fn: Callable[[], object]) -> None:
-        """Run ``fn`` (which reads and writes only slot buffers): eagerly the first time a key is seen, then from a
-        graph captured at its second call."""
-        graph = self._graphs.take(key)
-        if graph is not None:
-            graph.replay()
-            return
-        seen = self._seen.get(key, 0) + 1
-        self._seen[key] = seen
-        if seen < 2 or not self.use_graphs:
-            fn()
-            return
-        try:
-            stream = torch.cuda.Stream(self.device)
-            stream.wait_stream(torch.cuda.current_stream(self.device))
-            with torch.cuda.stream(stream):  # warm-up on a side stream, as torch's CUDA-graph notes ask
-                fn()
-            torch.cuda.current_stream(self.device).wait_stream(stream)
-            if self._pool is None:
-                self._pool = torch.cuda.graph_pool_handle()
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, pool=self._pool):
-                fn()
-        except Exception as err:  # noqa: BLE001 — a capture that fails must not fail the estimate
-            warnings.warn(f"RPSMSolver: CUDA graph capture failed ({type(err).__name__}: {err}); running eagerly",
-                          RuntimeWarning, stacklevel=3)
-            self.use_graphs = False
-            torch.cuda.synchronize(self.device)
-            fn()
-            return
-        self._graphs.put(key, graph)
-        self.graphs_captured += 1
-        graph.replay()
 
 
 def solver_for(projections_hm: Tensor, heatmap_hw, stats: LimbLengthStats, sizes, *, stages: int | None = None,
@@ -454,15 +403,16 @@ def solver_for(projections_hm: Tensor, heatmap_hw, stats: LimbLengthStats, sizes
     grid_bins = sizes.grid_bins if grid_bins is None else grid_bins
     antialias = sizes.antialias if antialias is None else antialias
     device = torch.device(device if device is not None else projections_hm.device)
-    key = (rig_key(projections_hm), str(projections_hm.dtype), str(heatmap_hw),
+    hw = (heatmap_hw, heatmap_hw) if isinstance(heatmap_hw, int) else tuple(int(x) for x in heatmap_hw)
+    key = (rig_key(projections_hm), str(projections_hm.dtype), hw,
            stats.mean_m.detach().cpu().numpy().tobytes(), stats.std_m.detach().cpu().numpy().tobytes(),
            grid_bins, sizes.cube_size_mm, stages, sizes.rpsm_bins, antialias, str(device), cuda_graphs)
     return _SOLVERS.take(key) or _SOLVERS.put(key, RPSMSolver(
-        projections_hm, heatmap_hw, stats, grid_bins, sizes.cube_size_mm, stages, sizes.rpsm_bins,
+        projections_hm, hw, stats, grid_bins, sizes.cube_size_mm, stages, sizes.rpsm_bins,
         antialias=antialias, device=device, cuda_graphs=cuda_graphs))
 
 
-_SOLVERS = _LRU(SOLVER_CACHE_SIZE)
+_SOLVERS = LRU(SOLVER_CACHE_SIZE)
 
 
 def estimate_all(estimators, heatmaps: Tensor, projections_hm: Tensor, stats: LimbLengthStats | None = None,

@@ -164,3 +164,15 @@ def test_the_rpsm_benchmark_writes_the_columns_run_all_reads(tmp_path):
     assert {"views", "joints", "grid_bins", "stages", "batch", "frames", "warmup_s", "graphs"} <= set(table.columns)
     with pytest.raises(SystemExit):
         bench.main(["--device", "cpu", "--frames", "0"])
+
+
+def test_the_site_names_the_run_that_measured_the_benchmarks(run_all, tmp_path, monkeypatch):
+    from mfbook import site
+    from mfcore import profiles
+
+    out = tmp_path / "benchmarks.csv"
+    assert site.measured_at(out) == ""  # no provenance: nothing claimed
+    monkeypatch.setenv("MFCORE_SOURCE_SHA", "abcdef0123" + "0" * 30)
+    run_all.write_provenance(out, profiles.get_profile("smoke"), "cpu", "2026-01-01T00:00:00+00:00", 1.0, 3, [])
+    line = site.measured_at(out)
+    assert line.startswith(", measured at commit `abcdef0123` on cpu") and "2026-01-01T00:00:00+00:00 to" in line

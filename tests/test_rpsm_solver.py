@@ -208,3 +208,25 @@ def test_views_in_any_order_and_subsets_each_get_their_own_solver():
         if v != [0, 1, 2]:
             with pytest.raises(ValueError, match="built for the rig"):
                 solver(hm[:, :3], P[:3])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_on_a_gpu_the_captured_graphs_give_the_eager_solvers_and_the_references_poses():
+    """Run on the GPU machine: `python -m pytest tests/test_rpsm_solver.py -k gpu`. The second call of a shape
+    captures its graphs and later calls replay them; their poses are the eager solver's and, up to the float noise of
+    the root's DLT (LAPACK on the host against cuSOLVER), the reference's."""
+    _, P = ring_rig(4)
+    P = P.cuda()
+    hm = noisy_heatmaps(P.cpu(), 3).cuda()
+    stats = true_stats(0.02)
+    graphs = rs.RPSMSolver(P, HEATMAP_PX, stats, 15, 2000.0, 10, antialias=True)
+    eager = rs.RPSMSolver(P, HEATMAP_PX, stats, 15, 2000.0, 10, antialias=True, cuda_graphs=False)
+    assert graphs.use_graphs and graphs._dense is not None
+    for frames in (hm, hm[:1], hm[1:2], hm[:1]):  # batch, then single frames: their shapes seen once, twice, ...
+        for _ in range(3):
+            got = graphs(frames, P, return_stages=True)
+        want = eager(frames, P, return_stages=True)
+        assert_same_stages(got, want)
+        reference = pc.rpsm(frames, P, stats, 15, 2000.0, 10, antialias=True, return_stages=True)
+        assert max((a - b).norm(dim=-1).max().item() for a, b in zip(got, reference)) < 1e-3
+    assert graphs.graphs_captured >= 4 and graphs.use_graphs  # no capture fell back to eager
