@@ -93,7 +93,8 @@ def main(argv=None) -> list[dict]:
           f"antialias {sizes.antialias}")
     rate = {(r["path"], r["mode"]): r["frames_per_s"] for r in rows}
     for r in rows:
-        extra = f", warm-up {r['warmup_s']:.2f} s, {r['graphs']} CUDA graphs" if r["path"] == "solver" else ""
+        extra = (f", host step {r['host_ms_per_call']:.2f} ms per call, warm-up {r['warmup_s']:.2f} s, "
+                 f"{r['graphs']} CUDA graphs" if r["path"] == "solver" else "")
         diff = (f", max difference to the reference {r['max_difference_mm']:.3g} mm"
                 if r["path"] == "solver" and r["max_difference_mm"] == r["max_difference_mm"] else "")
         peak = f", peak GPU memory {r['peak_mib']:.0f} MiB" if r["peak_mib"] == r["peak_mib"] else ""

@@ -215,6 +215,12 @@ def idle_stretches(samples: list[Sample], threshold_pct: float = IDLE_THRESHOLD_
     return runs[:count]
 
 
+def _utc(text: str) -> _dt.datetime:
+    """An ISO time; one without a zone is UTC (papermill's older versions write naive UTC times)."""
+    t = _dt.datetime.fromisoformat(text)
+    return t if t.tzinfo else t.replace(tzinfo=_dt.timezone.utc)
+
+
 def notebook_cells(notebook: Path, book_started_at: str) -> list[tuple[float, float, str]]:
     """(start_s, end_s, label) of every executed code cell of a papermill notebook, in seconds from the book run's
     start (``book_started_at``, ISO); label ``cell N: first source line``. Empty where the notebook is missing."""
@@ -222,7 +228,7 @@ def notebook_cells(notebook: Path, book_started_at: str) -> list[tuple[float, fl
         nb = json.loads(Path(notebook).read_text())
     except (OSError, ValueError):
         return []
-    t0 = _dt.datetime.fromisoformat(book_started_at)
+    t0 = _utc(book_started_at)
     cells = []
     for number, cell in enumerate(nb.get("cells", []), start=1):
         meta = cell.get("metadata", {}).get("papermill", {})
@@ -231,8 +237,8 @@ def notebook_cells(notebook: Path, book_started_at: str) -> list[tuple[float, fl
         source = cell.get("source", "")
         source = "".join(source) if isinstance(source, list) else source
         first = next((ln.strip() for ln in source.splitlines() if ln.strip() and not ln.lstrip().startswith("#")), "")
-        start = (_dt.datetime.fromisoformat(meta["start_time"]) - t0).total_seconds()
-        end = (_dt.datetime.fromisoformat(meta["end_time"]) - t0).total_seconds()
+        start = (_utc(meta["start_time"]) - t0).total_seconds()
+        end = (_utc(meta["end_time"]) - t0).total_seconds()
         cells.append((start, end, f"cell {number}: {first[:60]}"))
     return cells
 

@@ -171,9 +171,10 @@ def rpsm_speed(heatmaps: torch.Tensor, projections_hm: torch.Tensor, stats, size
     :class:`mfcore.rpsm_solver.RPSMSolver` for the rig) and mode (``batched``: calls of ``batch`` frames, default
     ``sizes.batch_frames``, over all N; ``one frame per call``: the first ``single_frames`` frames one by one).
 
-    Rows: ``path, mode, frames, batch, seconds, frames_per_s, ms_per_frame, warmup_s, graphs, peak_mib,
-    max_difference_mm`` (the solver's largest joint distance to the reference's poses of the same frames; the peak
-    GPU memory of the row's passes, NaN on the CPU); with ``return_poses`` also {(path, mode): poses}. The
+    Rows: ``path, mode, frames, batch, seconds, frames_per_s, ms_per_frame, warmup_s, graphs, host_ms_per_call,
+    peak_mib, max_difference_mm`` (the solver's host step per call: the RANSAC root and the blur radii, while the GPU
+    waits; the peak GPU memory of the row's passes, NaN on the CPU; the solver's largest joint distance to the
+    reference's poses of the same frames); with ``return_poses`` also {(path, mode): poses}. The
     reference is timed after one warm-up call per mode (its tables are then cached); the solver after two untimed
     passes over the same calls (a call shape's first sighting runs eagerly, its second captures a CUDA graph on a
     GPU): both the steady state of a session, the solver's one-off warm-up in ``warmup_s``. Wall time, synchronised
@@ -212,11 +213,15 @@ def rpsm_speed(heatmaps: torch.Tensor, projections_hm: torch.Tensor, stats, size
                 torch.cuda.reset_peak_memory_stats(device)
             warm_s, _ = (passes(path, frames, per_call, 2) if path == "solver"
                          else passes(path, per_call, per_call, 1))
+            calls, host_s = solver.calls, solver.host_seconds
             seconds, poses[path, mode] = passes(path, frames, per_call, 1)
+            host_ms = (1000 * (solver.host_seconds - host_s) / (solver.calls - calls) if path == "solver"
+                       else float("nan"))
             peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else float("nan")
             rows.append(dict(path=path, mode=mode, frames=frames, batch=per_call, seconds=seconds,
                              frames_per_s=frames / seconds, ms_per_frame=1000 * seconds / frames, warmup_s=warm_s,
-                             graphs=solver.graphs_captured - before if path == "solver" else 0, peak_mib=peak))
+                             graphs=solver.graphs_captured - before if path == "solver" else 0,
+                             host_ms_per_call=host_ms, peak_mib=peak))
     for row in rows:
         ref = poses.get(("reference", row["mode"]))
         mine = poses[row["path"], row["mode"]]

@@ -98,6 +98,7 @@ def test_each_idle_stretch_names_the_chapters_and_cells_executing_then(tmp_path)
     executed_notebook(tmp_path / "b" / "b.ipynb", [(3.6, 5.9, "train()")])
     cells = {s: gb.notebook_cells(tmp_path / s / f"{s}.ipynb", "2026-01-01T00:00:00+00:00") for s in SPANS}
     assert cells["a"] == [(0.2, 1.9, "cell 1: import torch"), (1.9, 3.9, "cell 2: rows = slow()")]
+    assert gb.notebook_cells(tmp_path / "a" / "a.ipynb", "2026-01-01T00:00:00") == cells["a"]  # naive: UTC
     (row,) = gb.idle_rows(SAMPLES, SPANS, cells, 10.0, 5)
     assert (row["rank"], row["start_s"], row["end_s"], row["seconds"], row["chapters"]) == (1, 2.0, 3.5, 1.5, "a, b")
     assert row["cause"] == "a: cell 2: rows = slow() (1.5 s) | b: kernel start-up, before its first cell"
