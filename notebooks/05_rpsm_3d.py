@@ -111,8 +111,9 @@ UNARY = {"paper (bilinear read-out)": False, "smoothed to the grid (ours)": True
 rows = []
 for G in tqdm(S.quant_grid_bins, desc="grid sizes"):
     for unary, antialias in UNARY.items():
+        # a few calls per grid: capturing CUDA graphs would cost more than it saves
         solver = rpsm_solver.solver_for(P9, HM_PX, stats, S, stages=S.quant_max_stages, grid_bins=G,
-                                        antialias=antialias)
+                                        antialias=antialias, cuda_graphs=False)
         for b0 in range(0, len(quant_poses), S.batch_frames):
             sl = slice(b0, b0 + S.batch_frames)
             stages = solver(quant_perfect[sl], P9, return_stages=True)
@@ -377,7 +378,7 @@ for idx, P_image, _ in metrics.camera_sets(gt_sample):
     hm, gt = gt_heatmaps[idx].to(ch.device), gt_sample["joints_3d_m"][idx]
     poses = {("triangulation", 0, 0): pictorial.triangulate_argmax(hm, P)}
     for G in tqdm(FLOOR_GRIDS, desc="floor grids", leave=False):
-        solver = rpsm_solver.solver_for(P, HM_PX, stats, S, grid_bins=G)
+        solver = rpsm_solver.solver_for(P, HM_PX, stats, S, grid_bins=G, cuda_graphs=False)  # a few calls per grid
         calls = [solver(hm[b:b + S.batch_frames], P, return_stages=True) for b in range(0, len(idx), S.batch_frames)]
         for t, parts in enumerate(zip(*calls)):  # stage t of every call: 0 is the PSM
             poses[("psm" if t == 0 else "rpsm", G, t)] = torch.cat(parts)

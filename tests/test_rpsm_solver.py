@@ -230,3 +230,22 @@ def test_on_a_gpu_the_captured_graphs_give_the_eager_solvers_and_the_references_
         reference = pc.rpsm(frames, P, stats, 15, 2000.0, 10, antialias=True, return_stages=True)
         assert max((a - b).norm(dim=-1).max().item() for a, b in zip(got, reference)) < 1e-3
     assert graphs.graphs_captured >= 4 and graphs.use_graphs  # no capture fell back to eager
+
+
+def test_the_static_buffers_that_cuda_graphs_read_give_the_same_poses(monkeypatch):
+    """The graph path (each call's heatmaps copied into per-batch-size buffers, the device parts reading and writing
+    only those) run eagerly on the CPU: the same poses as the plain path, across batch sizes that evict each other."""
+    _, P = ring_rig(4)
+    hm = noisy_heatmaps(P, 3, seed=6)
+    stats = true_stats(0.02)
+    plain = rs.RPSMSolver(P, HEATMAP_PX, stats, 5, 2000.0, 3, antialias=True)
+    buffered = rs.RPSMSolver(P, HEATMAP_PX, stats, 5, 2000.0, 3, antialias=True)
+    keys = []
+    monkeypatch.setattr(buffered._graphs, "enabled", True)
+    monkeypatch.setattr(buffered._graphs, "run", lambda key, fn: (keys.append(key), fn()))
+    for frames in (hm, hm[:1], hm[1:3], hm[2:3], hm, hm[:1]):  # batch sizes 3, 1, 2, 1, 3, 1: two kept at a time
+        got = buffered(frames, P, return_stages=True)
+        assert_same_stages(got, plain(frames, P, return_stages=True))
+        assert all(g.data_ptr() != s.data_ptr() for g, s in zip(got, buffered._slots.take(frames.shape[0]).poses))
+    assert sorted(buffered._slots) == [1, 3] and {k[0] for k in keys} == {"clean", "solve"}
+    assert buffered.calls == 6 and buffered.host_seconds > 0
