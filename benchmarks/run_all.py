@@ -1,24 +1,31 @@
-"""Every speed measurement of the book in one run, as one tidy table: ``results/<profile>/benchmarks.csv``.
+"""Every speed measurement of the book in one run, as one tidy table: ``results/<profile>/benchmarks.csv``, with
+``benchmarks_provenance.json`` beside it (the code's commit and dirty flag, device, python/torch/CUDA versions,
+profile, start and end time: the fields of a chapter's ``provenance.json``).
 
     python benchmarks/run_all.py --profile full --device cuda     # on the GPU machine, after `run_book execute`
     python benchmarks/run_all.py --profile smoke --device cpu     # a quick CPU check of the same pipeline
 
-Runs the five benchmark scripts (fusion step ratio, RPSM batched vs single, renderer throughput, pruning, Tekin's
-ensemble against one network with chapter 06's estimated training time) in this run, times the fused 2D inference per image (backbone forward + fusion), and gathers the finetuning seconds per K
+Runs the five benchmark scripts (fusion step ratio, RPSM reference and solver batched and one frame per call,
+renderer throughput, pruning, Tekin's ensemble against one network with chapter 06's estimated training time) in this
+run, times the fused 2D inference per image (backbone forward + fusion), and gathers the finetuning seconds per K
 (chapter 04's timings) and the wall time of each chapter (papermill's duration of its executed notebook;
-``--chapters-only`` refreshes just those rows). Each row: ``benchmark, metric, value,
-unit, device, paper_value, note``. Ratios are measured within one run on one device; the papers' figures are quoted
-for orientation only (their workloads differ: real images, ResNet-50, a 2080 Ti).
+``--chapters-only`` refreshes just those rows, and notes the refresh in the provenance). Each row: ``benchmark, metric,
+value, unit, device, paper_value, note``. Ratios are measured within one run on one device; the papers' figures are
+quoted for orientation only (their workloads differ: real images, ResNet-50, a 2080 Ti). On a tree copied to a GPU
+machine without its ``.git``, ``$MFCORE_SOURCE_SHA`` names the commit (``tools/gpu_book.sh``).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
 import json
 import os
+import platform
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -144,10 +151,92 @@ def timing_rows(results: Path, profile, device_name: str) -> list[dict]:
     return rows
 
 
+RPSM_LABELS = {"solver": "RPSMSolver", "reference": "pictorial.rpsm, the reference"}
+RPSM_TARGETS = {"batched": "target ≥ 800 on one H100/H200", "one frame per call": "target ≥ 200 on one H100/H200"}
+
+
+def rpsm_rows(rp: pd.DataFrame, device_name: str) -> list[dict]:
+    """The rows of ``benchmarks/bench_rpsm.py``'s table: frames per second of both paths in both modes, and the
+    ratios between them (measured in the same run on the same heatmaps)."""
+    rows = []
+    rate = {}
+    for _, r in rp.iterrows():
+        rate[r["path"], r["mode"]] = r.frames_per_s
+        setting = (f"{r.views} views, {r.joints} joints, {r.grid_bins}³ grid, {r.stages} stages, B={r.batch}, "
+                   f"{r.frames} frames")
+        if r["path"] == "solver":
+            setting += (f"; {RPSM_TARGETS[r['mode']]}; after a warm-up of {r.warmup_s:.2f} s ({r.graphs} CUDA graphs "
+                        f"captured); max difference to the reference {r.max_difference_mm:.3g} mm")
+        rows.append(dict(benchmark="rpsm", metric=f"RPSM frames per second, {r['mode']} ({RPSM_LABELS[r['path']]})",
+                         value=float(r.frames_per_s), unit="frames/s", device=device_name, paper_value="",
+                         note=setting))
+
+    def ratio(metric, a, b, note=""):
+        if a in rate and b in rate:
+            rows.append(dict(benchmark="rpsm", metric=metric, value=float(rate[a] / rate[b]), unit="ratio",
+                             device=device_name, paper_value="", note=note))
+
+    for mode in ("one frame per call", "batched"):
+        ratio(f"RPSM {mode}: RPSMSolver / reference", ("solver", mode), ("reference", mode))
+    for path in ("solver", "reference"):
+        ratio(f"RPSM batched / one frame per call ({RPSM_LABELS[path]})", (path, "batched"),
+              (path, "one frame per call"))
+    return rows
+
+
 def write_table(table: pd.DataFrame, out: Path) -> pd.DataFrame:
     """Write the benchmarks table atomically (nothing already written is lost to an interrupted write)."""
     chapter.atomic_write_bytes(Path(out), table.to_csv(index=False, float_format="%.6g").encode())
     return table
+
+
+def provenance_path(out: Path) -> Path:
+    """``benchmarks_provenance.json`` beside the table ``out`` (``<stem>_provenance.json`` for another name)."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}_provenance.json")
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def write_provenance(out: Path, profile, device, started_at: str, wall_seconds: float, rows: int,
+                     argv: list[str]) -> dict:
+    """Write the provenance of the benchmarks table ``out`` beside it, atomically: the fields of a chapter's
+    ``provenance.json`` (:func:`mfbook.chapter.git_state`, device, versions, times) for the run that measured it."""
+    device = torch.device(device)
+    record = {
+        "table": Path(out).name,
+        **chapter.git_state(),
+        "profile": profile.name,
+        "device": str(device),
+        "device_name": chapter.device_name(device),
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda if device.type == "cuda" else None,
+        "host": platform.node(),
+        "command": " ".join(["python", "benchmarks/run_all.py", *argv]),
+        "rows": rows,
+        "started_at": started_at,
+        "ended_at": _now(),
+        "wall_seconds": round(wall_seconds, 2),
+    }
+    chapter.atomic_write_bytes(provenance_path(out), (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
+    return record
+
+
+def note_chapter_refresh(out: Path, rows: int) -> dict:
+    """Record in the provenance beside ``out`` that its chapter rows were read again (when, at which commit); the
+    measuring run's fields stay. A table without a provenance gets one that says its measuring run is unknown."""
+    path = provenance_path(out)
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        record = {"table": Path(out).name, "git_sha": "unknown (measured before provenance was written)",
+                  "git_dirty": None}
+    record["chapter_rows_refreshed"] = {**chapter.git_state(), "at": _now(), "rows": rows}
+    chapter.atomic_write_bytes(path, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
+    return record
 
 
 def refresh_chapter_rows(out: Path, results: Path, profile) -> pd.DataFrame:
@@ -158,41 +247,52 @@ def refresh_chapter_rows(out: Path, results: Path, profile) -> pd.DataFrame:
                      | ((table.benchmark == "training") & (table.metric != BARE_LOOP)))
     device = table.device.iloc[0] if len(table) else ""
     kept = table[~from_chapters]
-    return write_table(pd.concat([kept, pd.DataFrame(timing_rows(results, profile, device)),
-                                  pd.DataFrame(chapter_rows(results))], ignore_index=True), out)
+    table = write_table(pd.concat([kept, pd.DataFrame(timing_rows(results, profile, device)),
+                                   pd.DataFrame(chapter_rows(results))], ignore_index=True), out)
+    note_chapter_refresh(out, len(table))
+    return table
 
 
 def main(argv=None) -> pd.DataFrame:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--profile", default="smoke", choices=sorted(profiles.PROFILES))
     ap.add_argument("--device", default="auto", choices=profiles.DEVICE_CHOICES)
-    ap.add_argument("--out", type=Path, default=None, help="default: results/<profile>/benchmarks.csv")
+    ap.add_argument("--out", type=Path, default=None, help="default: <results>/<profile>/benchmarks.csv")
+    ap.add_argument("--results", type=Path, default=REPO / "results",
+                    help="the results folder whose executed chapters are read (default: results/)")
     ap.add_argument("--chapters-only", action="store_true",
                     help="only refresh the rows read from the executed chapters (wall times, their own timings) of an "
                          "existing table")
     args = ap.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
     profile = profiles.get_profile(args.profile)
+    results = args.results / profile.name
+    out = args.out or results / "benchmarks.csv"
     if args.chapters_only:
-        out = args.out or REPO / "results" / profile.name / "benchmarks.csv"
         if not out.exists():
-            raise SystemExit(f"error: {out} does not exist; run the benchmarks first")
-        table = refresh_chapter_rows(out, REPO / "results" / profile.name, profile)
-        print(f"refreshed the chapter rows of {out}")
+            print(f"error: {out} does not exist; run the benchmarks first", file=sys.stderr)
+            raise SystemExit(2)
+        table = refresh_chapter_rows(out, results, profile)
+        print(f"refreshed the chapter rows of {out} (and {provenance_path(out).name})")
         return table
-    device = profiles.resolve_device(args.device)
+    try:
+        device = profiles.resolve_device(args.device)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2)
     dev_name = chapter.device_name(device)
     quick = device.type == "cpu"
     rows = []
-
-    results = REPO / "results" / profile.name
-    out = args.out or results / "benchmarks.csv"
+    started_at, t0 = _now(), time.perf_counter()
 
     def add(benchmark, metric, value, unit, paper_value="", note=""):
         rows.append(dict(benchmark=benchmark, metric=metric, value=float(value), unit=unit, device=dev_name,
                          paper_value=paper_value, note=note))
 
     def write() -> pd.DataFrame:  # after every benchmark: an interrupted run keeps what it measured
-        return write_table(pd.DataFrame(rows), out)
+        table = write_table(pd.DataFrame(rows), out)
+        write_provenance(out, profile, device, started_at, time.perf_counter() - t0, len(table), argv)
+        return table
 
     fz = run_script("bench_fusion", ["--device", device.type] + (["--repeats", "3", "--warmup", "1"] if quick else []))
     for phase in ("fwd_bwd", "step", "infer"):
@@ -210,17 +310,7 @@ def main(argv=None) -> pd.DataFrame:
     write()
     rp = run_script("bench_rpsm", ["--device", device.type, "--profile", profile.name]
                     + (["--frames", "4", "--single-frames", "2", "--batch", "4"] if quick else []))
-    for mode, label in (("batched", "batched"), ("single", "one frame per call")):
-        r = rp[rp["mode"] == mode]
-        if len(r):
-            setting = (f"4 views, 17 joints, {r.grid_bins.iloc[0]}³ grid, {r.stages.iloc[0]} stages, "
-                       f"B={r.batch.iloc[0]}" if {"grid_bins", "stages", "batch"} <= set(r.columns) else
-                       "4 views, 17 joints")
-            add("rpsm", f"RPSM frames per second ({label})", r.frames_per_s.iloc[0], "frames/s",
-                note=setting + (" (target ≥ 800 on one H200)" if mode == "batched" else " (live use)"))
-    if {"batched", "single"} <= set(rp["mode"]):
-        add("rpsm", "RPSM batched / one frame per call", rp[rp["mode"] == "batched"].frames_per_s.iloc[0]
-            / rp[rp["mode"] == "single"].frames_per_s.iloc[0], "ratio")
+    rows += rpsm_rows(rp, dev_name)
 
     write()
     rd = run_script("bench_render", ["--device", device.type, "--profile", profile.name] + (["--repeats", "1"] if quick else []))

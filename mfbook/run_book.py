@@ -43,7 +43,7 @@ from pathlib import Path
 from mfcore.files import atomic_write_bytes
 from mfcore.profiles import PROFILES, get_profile, resolve_device
 
-from . import numerics
+from . import gpu_busy, numerics
 from .chapter import validate_seed
 from .paths import NOTEBOOK_DIR, REPO_ROOT, RESULTS_DIR, RESULTS_ENV
 from .plan import BOOK_RUN, CHAPTER_NEEDS, TIMED_CHAPTERS, papermill_seconds  # noqa: F401 (part of this module's API)
@@ -480,6 +480,7 @@ def _execute_locked(args, stems: list[str], jobs: int, signals) -> None:
     priority = critical_path_seconds(selected, seconds) if jobs > 1 else {s: 0.0 for s in selected}
     timings, failed, spans, publish_errors = {}, [], {}, []
     book_t0 = time.perf_counter()
+    sampler = gpu_busy.start_sampler(resolve_device(args.device).type, book_t0)  # the GPU's utilisation, on CUDA
     pending, running, finished = list(selected), {}, set()
     say(f"[{args.profile}] executing {len(selected)} chapter(s), at most {jobs} at once")
     with kernel_environment(kernel_variables(jobs, results, args.device)), ThreadPoolExecutor(jobs, thread_name_prefix="chapter") as pool:
@@ -529,12 +530,16 @@ def _execute_locked(args, stems: list[str], jobs: int, signals) -> None:
                 release_lock(folder / LOCK_NAME)
                 sys.stdout.flush()
                 os._exit(143 if signals else 130)
+    book_seconds = time.perf_counter() - book_t0
+    sampler.stop()
     if publish_errors:
         _fail(f"{publish_errors[0]}; the run stopped ({folder / BOOK_RUN} not rewritten)")
-    book_seconds = time.perf_counter() - book_t0
     publish_profile_tables(args.profile, results)
     if not failed:  # a failed run never rewrites the record of the last complete one
         write_book_run(args.profile, jobs, book_seconds, spans, timings, failed, results)
+        busy = gpu_busy.write_report(folder, sampler.record(), {s: tuple(spans[s]) for s in timings}, book_seconds)
+        if busy:
+            say(f"[{args.profile}] {gpu_busy.summary(busy)}: {folder / gpu_busy.BUSY_FILE}, {gpu_busy.IDLE_FILE}")
     print(json.dumps({"profile": args.profile, "jobs": jobs,
                       "wall_seconds": {k: round(timings[k], 1) for k in selected if k in timings},
                       "total_wall_seconds": round(sum(timings.values()), 1),

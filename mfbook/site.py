@@ -28,7 +28,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import calibration_page, plots
+from . import calibration_page, gpu_busy, plots
 from .chapter import save_png
 from .paths import NOTEBOOK_DIR, REPO_ROOT, SITE_DIR, fresh_results_dir
 from .plan import BOOK_RUN, CHAPTER_NEEDS, TIMED_CHAPTERS, papermill_seconds
@@ -367,17 +367,18 @@ def stage(site_dir: Path = SITE_DIR, results_dir: Path | None = None, repo: Path
     site_dir.mkdir(parents=True)
     entries = [stage_chapter(stem, chosen[stem], site_dir, results_dir, repo) for stem in stems]
     for profile in profiles:
-        for name in ("scorecard.csv", "benchmarks.csv"):
+        for name in ("scorecard.csv", "benchmarks.csv", gpu_busy.BUSY_FILE, gpu_busy.IDLE_FILE):
             src = profile_root(results_dir, profile) / name
             if src.exists() and not (site_dir / name).exists():
                 shutil.copy2(src, site_dir / name)
                 (site_dir / f"{Path(name).stem}_source.md").write_text(
-                    f"The table below is `{_shown_path(src, repo)}` (profile `{profile}`).\n")
+                    f"The table below is `{_shown_path(src, repo)}` (profile `{profile}`){measured_at(src)}.\n")
     if not (site_dir / "benchmarks.csv").exists():  # the benchmarks page renders this file; say plainly it is missing
         (site_dir / "benchmarks.csv").write_text(
             "benchmark,metric,value,unit,device,paper_value,note\n"
             "none,not measured yet,,,,,run benchmarks/run_all.py (or tools/gpu_book.sh) after executing the book\n")
         (site_dir / "benchmarks_source.md").write_text("No book run has been benchmarked yet.\n")
+    gpu_busy.stage(site_dir, [profile_root(results_dir, p) for p in profiles])
     (site_dir / "chapters.md").write_text(chapters_table(entries))
     (site_dir / "calibration_imports.md").write_text(calibration_page.imports_table())
     staged_at = _dt.datetime.now(_dt.timezone.utc).date().isoformat()
@@ -391,6 +392,18 @@ def stage(site_dir: Path = SITE_DIR, results_dir: Path | None = None, repo: Path
     if stale:
         print(f"stale (code changed since their results): {', '.join(stale)}")
     return entries
+
+
+def measured_at(table: Path) -> str:
+    """", measured at commit … on …" from the provenance beside a profile-level table (``<stem>_provenance.json``,
+    written by benchmarks/run_all.py), or "" where it has none."""
+    try:
+        prov = json.loads(table.with_name(f"{table.stem}_provenance.json").read_text())
+        dirty = " with uncommitted changes" if prov.get("git_dirty") else ""
+        return (f", measured at commit `{str(prov['git_sha'])[:10]}`{dirty} on {prov['device_name']} "
+                f"(torch {prov['torch']}), {prov['started_at']} to {prov['ended_at']}")
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
 
 
 def draw_book_run(path: Path, results_dir: Path | None = None, profiles: tuple[str, ...] = SITE_PROFILES) -> None:

@@ -8,8 +8,9 @@
   (rendering, label heatmaps and the book's loop) is compared with.
 * :func:`fused_inference_ms` — milliseconds per image of the 2D estimator with fusion (backbone + MetaFuse), the
   figure MetaFuse Sec. 5.1 quotes as 0.015 s per image.
-* :func:`rpsm_frames_per_s` — frames per second of the RPSM (chapter 05) batched and one frame per call (live use),
-  the same code and heatmaps in both modes.
+* :func:`rpsm_speed` — frames per second of the RPSM (chapter 05), batched and one frame per call (live use), for the
+  reference :func:`mfcore.pictorial.rpsm` and the :class:`mfcore.rpsm_solver.RPSMSolver` built once per rig, on the
+  same heatmaps, with the largest difference between their poses.
 Times are medians of ``repeats`` runs after ``warmup`` runs, synchronised on CUDA.
 """
 
@@ -159,31 +160,71 @@ def bare_backbone_images_per_s(profile, device: torch.device, steps: int = 20, w
     return b.batch_size / (ms / 1e3)
 
 
-def rpsm_frames_per_s(heatmaps: torch.Tensor, projections_hm: torch.Tensor, stats, sizes, device: torch.device,
-                      batch: int | None = None, single_frames: int = 8) -> dict[str, float]:
-    """RPSM frames per second on (N, V, J, h, w) ``heatmaps``: "batched" (calls of ``batch`` frames, default the
-    profile's ``batch_frames``, over all N) and "one frame per call" (the first ``single_frames`` frames one by one).
+RPSM_PATHS = ("reference", "solver")
+RPSM_MODES = ("batched", "one frame per call")
 
-    Each mode runs after one warm-up call, so the PSM's offset table (built once per grid) is already cached: the
-    steady state of a session. Wall time, synchronised on CUDA.
+
+def rpsm_speed(heatmaps: torch.Tensor, projections_hm: torch.Tensor, stats, sizes, device: torch.device,
+               batch: int | None = None, single_frames: int = 8, paths=RPSM_PATHS, return_poses: bool = False):
+    """RPSM frames per second on (N, V, J, h, w) ``heatmaps`` at the pictorial ``sizes``: one row per path
+    (``reference``: :func:`mfcore.pictorial.rpsm` through ``estimate_3d``; ``solver``: one
+    :class:`mfcore.rpsm_solver.RPSMSolver` for the rig) and mode (``batched``: calls of ``batch`` frames, default
+    ``sizes.batch_frames``, over all N; ``one frame per call``: the first ``single_frames`` frames one by one).
+
+    Rows: ``path, mode, frames, batch, seconds, frames_per_s, ms_per_frame, warmup_s, graphs, host_ms_per_call,
+    peak_mib, max_difference_mm`` (the solver's host step per call: the RANSAC root and the blur radii, while the GPU
+    waits; the peak GPU memory of the row's passes, NaN on the CPU; the solver's largest joint distance to the
+    reference's poses of the same frames); with ``return_poses`` also {(path, mode): poses}. The
+    reference is timed after one warm-up call per mode (its tables are then cached); the solver after two untimed
+    passes over the same calls (a call shape's first sighting runs eagerly, its second captures a CUDA graph on a
+    GPU): both the steady state of a session, the solver's one-off warm-up in ``warmup_s``. Wall time, synchronised
+    on CUDA.
     """
-    from mfcore import pictorial
+    from mfcore import pictorial, rpsm_solver
 
+    device = torch.device(device)
+    unknown = [p for p in paths if p not in RPSM_PATHS]
+    if unknown:
+        raise ValueError(f"unknown RPSM path(s) {unknown}; valid: {', '.join(RPSM_PATHS)}")
     n = heatmaps.shape[0]
     batch = min(batch or sizes.batch_frames, n)
     single_frames = min(single_frames, n)
     if n < 1 or single_frames < 1:
         raise ValueError(f"need at least one frame, got {n} frames and single_frames={single_frames}")
+    solver = rpsm_solver.RPSMSolver(projections_hm, tuple(heatmaps.shape[-2:]), stats, sizes.grid_bins,
+                                    sizes.cube_size_mm, sizes.rpsm_stages, sizes.rpsm_bins,
+                                    antialias=sizes.antialias, device=device)
+    estimate = {"reference": lambda hm: pictorial.estimate_3d("rpsm", hm, projections_hm, stats, sizes,
+                                                              batch_frames=hm.shape[0]),
+                "solver": lambda hm: solver(hm, projections_hm)}
 
-    def rate(frames: int, per_call: int) -> float:
-        pictorial.estimate_3d("rpsm", heatmaps[:per_call], projections_hm, stats, sizes, batch_frames=per_call)
-        _sync(device)
+    def passes(path: str, frames: int, per_call: int, count: int) -> tuple[float, torch.Tensor]:
         t0 = time.perf_counter()
-        for start in range(0, frames, per_call):
-            pictorial.estimate_3d("rpsm", heatmaps[start:min(start + per_call, frames)], projections_hm, stats, sizes,
-                                  batch_frames=per_call)
+        for _ in range(count):
+            poses = [estimate[path](heatmaps[s:min(s + per_call, frames)]) for s in range(0, frames, per_call)]
         _sync(device)
-        return frames / (time.perf_counter() - t0)
+        return time.perf_counter() - t0, torch.cat(poses)
 
-    return {"batched": rate(n, batch), "one frame per call": rate(single_frames, 1), "batch": float(batch),
-            "frames": float(n), "single_frames": float(single_frames)}
+    rows, poses = [], {}
+    for path in paths:
+        for mode, frames, per_call in (("batched", n, batch), ("one frame per call", single_frames, 1)):
+            before = solver.graphs_captured
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            warm_s, _ = (passes(path, frames, per_call, 2) if path == "solver"
+                         else passes(path, per_call, per_call, 1))
+            calls, host_s = solver.calls, solver.host_seconds
+            seconds, poses[path, mode] = passes(path, frames, per_call, 1)
+            host_ms = (1000 * (solver.host_seconds - host_s) / (solver.calls - calls) if path == "solver"
+                       else float("nan"))
+            peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else float("nan")
+            rows.append(dict(path=path, mode=mode, frames=frames, batch=per_call, seconds=seconds,
+                             frames_per_s=frames / seconds, ms_per_frame=1000 * seconds / frames, warmup_s=warm_s,
+                             graphs=solver.graphs_captured - before if path == "solver" else 0,
+                             host_ms_per_call=host_ms, peak_mib=peak))
+    for row in rows:
+        ref = poses.get(("reference", row["mode"]))
+        mine = poses[row["path"], row["mode"]]
+        row["max_difference_mm"] = (float("nan") if ref is None else
+                                    1000 * (mine.float() - ref.float()).norm(dim=-1).max().item())
+    return (rows, poses) if return_poses else rows

@@ -55,7 +55,9 @@ device and kept in a small LRU (it does not depend on the cameras); each limb's 
 of the ≤ 3(G−1)² + 1 possible values. Messages are exact max-plus products computed in chunks of parent cells, in
 buffers allocated once per call, so the largest temporary is ``B × chunk × G³`` floats, bounded by ``chunk_elements``
 (default 2²⁷ floats = 512 MiB; B = 64, G = 15 → chunks of 621 cells), plus the offset table. RPSM stages need only
-(B, limbs, n³, n³) with n³ = 8. ``benchmarks/bench_rpsm.py`` measures frames/s batched and one frame per call.
+(B, limbs, n³, n³) with n³ = 8. This module is the reference; :class:`mfcore.rpsm_solver.RPSMSolver` gives the same
+poses with everything that depends only on the rig, the grid and the limb statistics built once, for live use one
+frame per call (``benchmarks/bench_rpsm.py`` measures both, batched and one frame per call).
 
 **Bad views.** A view whose heatmaps for a frame are all zero or contain NaN/inf is ignored with a warning (it never
 turns into a NaN pose); a frame left with fewer than 2 usable views is a ``ValueError`` naming it.
@@ -161,22 +163,33 @@ def _check_inputs(heatmaps: Tensor, projections_hm: Tensor) -> None:
         raise ValueError(f"3D estimation needs at least 2 views, got V={V}")
 
 
+def usable_flags(heatmaps: Tensor) -> Tensor:
+    """(B, V) bool: the view's heatmaps for that frame are finite and not all ≤ 0 (on the heatmaps' device, no sync)."""
+    finite = torch.isfinite(heatmaps).flatten(2).all(-1)  # (B, V)
+    signal = (heatmaps.nan_to_num(0.0, 0.0, 0.0) > 0).flatten(2).any(-1)
+    return finite & signal
+
+
+def report_unusable(ok: Tensor, stacklevel: int = 2) -> None:
+    """Warn about the (frame, view) pairs that ``ok`` (B, V) rules out (``stacklevel`` as :func:`warnings.warn`'s); a
+    ``ValueError`` naming the frames left with fewer than 2 usable views."""
+    if not bool(ok.all()):
+        bad = (~ok).nonzero().tolist()
+        warnings.warn(f"pictorial: ignoring {len(bad)} view(s) with all-zero or non-finite heatmaps, as (frame, view): "
+                      f"{bad[:12]}{' …' if len(bad) > 12 else ''}", RuntimeWarning, stacklevel=stacklevel)
+        short = (ok.sum(1) < 2).nonzero().flatten().tolist()
+        if short:
+            raise ValueError(f"frame(s) {short[:12]}{' …' if len(short) > 12 else ''} have fewer than 2 usable views "
+                             f"(the others are all-zero or NaN); 3D estimation needs at least 2")
+
+
 def usable_views(heatmaps: Tensor) -> Tensor:
     """(B, V) bool: the view's heatmaps for that frame are finite and not all ≤ 0. Warns about the others.
 
     Raises ``ValueError`` naming the frames left with fewer than 2 usable views.
     """
-    finite = torch.isfinite(heatmaps).flatten(2).all(-1)  # (B, V)
-    signal = (heatmaps.nan_to_num(0.0, 0.0, 0.0) > 0).flatten(2).any(-1)
-    ok = finite & signal
-    if not bool(ok.all()):
-        bad = (~ok).nonzero().tolist()
-        warnings.warn(f"pictorial: ignoring {len(bad)} view(s) with all-zero or non-finite heatmaps, as (frame, view): "
-                      f"{bad[:12]}{' …' if len(bad) > 12 else ''}", RuntimeWarning, stacklevel=3)
-        short = (ok.sum(1) < 2).nonzero().flatten().tolist()
-        if short:
-            raise ValueError(f"frame(s) {short[:12]}{' …' if len(short) > 12 else ''} have fewer than 2 usable views "
-                             f"(the others are all-zero or NaN); 3D estimation needs at least 2")
+    ok = usable_flags(heatmaps)
+    report_unusable(ok, stacklevel=4)
     return ok
 
 
@@ -375,18 +388,21 @@ def _check_stats(stats: LimbLengthStats, parents) -> tuple[tuple[int, int], ...]
     return limbs
 
 
-def _log_unary(hm: Tensor, P: Tensor, points: Tensor, floor: float, mode: str = "bilinear") -> Tensor:
+def _log_unary(hm: Tensor, P: Tensor, points: Tensor, floor: float, mode: str = "bilinear",
+               size: Tensor | None = None) -> Tensor:
     """log(φ + floor·max φ) at ``points`` (B, Jp, S, 3), Jp ∈ {1 (shared grid), J} → (B, J, S).
 
     φ_j(X) = Σ_v heatmap_vj(project_v(X)), read with ``mode`` ("bilinear" or "bicubic", clamped at 0); a point outside
     a view's window or behind it adds 0 for that view. One ``grid_sample`` for all frames, views and joints. The floor
-    (relative to the best point) keeps log φ finite.
+    (relative to the best point) keeps log φ finite. ``size`` is ``[w − 1, h − 1]`` on the device when the caller has it
+    (a CUDA graph cannot copy it from the host).
     """
     B, V, J, h, w = hm.shape
     Jp, S = points.shape[1], points.shape[2]
     uv, z = _project(P.float(), points.reshape(B, Jp * S, 3).float())  # (B, V, Jp·S, 2), (B, V, Jp·S)
     inside = (z > 0) & (uv[..., 0] >= -0.5) & (uv[..., 0] <= w - 0.5) & (uv[..., 1] >= -0.5) & (uv[..., 1] <= h - 0.5)
-    size = torch.tensor([w - 1, h - 1], dtype=uv.dtype, device=uv.device)
+    if size is None:
+        size = torch.tensor([w - 1, h - 1], dtype=uv.dtype, device=uv.device)
     grid = (2.0 * uv / size - 1.0).nan_to_num(0.0, 0.0, 0.0)
     if Jp == 1:  # one grid for all joints: sample every channel at the same points
         val = F.grid_sample(hm.reshape(B * V, J, h, w), grid.reshape(B * V, 1, S, 2), mode=mode,
@@ -414,16 +430,35 @@ def _smooth_to_grid(hm: Tensor, P: Tensor, centre_m: Tensor, spacing_m: float) -
     gets a Gaussian blur of σ = ``ANTIALIAS_FRACTION`` × the projected spacing (RMS over the three axes, in heatmap
     px), truncated at 3σ per channel (so a frame's result does not depend on the batch); σ < 0.3 px leaves it as is.
     """
-    B, V, J, h, w = hm.shape
-    steps = torch.eye(3, device=hm.device) * spacing_m
-    pts = torch.cat([centre_m.float()[:, None], centre_m.float()[:, None] + steps[None]], 1)  # (B, 4, 3)
-    uv, _ = _project(P.float(), pts)  # (B, V, 4, 2)
-    foot = (uv[:, :, 1:] - uv[:, :, :1]).norm(dim=-1).pow(2).mean(-1).sqrt()  # (B, V) px
-    sigma = (ANTIALIAS_FRACTION * foot).nan_to_num(0.0, 0.0, 0.0).clamp(0.0, float(max(h, w)))
-    radius = torch.where(sigma < 0.3, torch.zeros_like(sigma), torch.ceil(3 * sigma))  # (B, V)
+    sigma, radius = blur_sigma_px(P, centre_m, spacing_m, hm.shape[-2:])
     r = int(radius.max())
-    if r == 0:
-        return hm
+    return hm if r == 0 else blur(hm, sigma, radius, r)
+
+
+def blur_sigma_px(P: Tensor, centre_m: Tensor, spacing_m, heatmap_hw) -> tuple[Tensor, Tensor]:
+    """σ in heatmap px of :func:`_smooth_to_grid`'s blur for a grid of ``spacing_m`` at ``centre_m`` (B, 3), and its
+    radius ``ceil(3σ)`` (0 where σ < 0.3 px: no blur): (B, V) each, or (B, T, V) for a sequence of T spacings."""
+    h, w = int(heatmap_hw[0]), int(heatmap_hw[1])
+    spacings = torch.tensor([spacing_m] if isinstance(spacing_m, (int, float)) else list(spacing_m),
+                            dtype=torch.float32, device=centre_m.device)  # (T,)
+    T, B = spacings.shape[0], centre_m.shape[0]
+    steps = torch.eye(3, device=centre_m.device) * spacings[:, None, None]  # (T, 3, 3)
+    c = centre_m.float()[:, None, None, :]  # (B, 1, 1, 3)
+    pts = torch.cat([c.expand(B, T, 1, 3), c + steps[None]], 2)  # (B, T, 4, 3)
+    uv, _ = _project(P.float(), pts.reshape(B, T * 4, 3))  # (B, V, T·4, 2)
+    uv = uv.reshape(B, -1, T, 4, 2)
+    foot = (uv[..., 1:, :] - uv[..., :1, :]).norm(dim=-1).pow(2).mean(-1).sqrt()  # (B, V, T) px
+    sigma = (ANTIALIAS_FRACTION * foot).nan_to_num(0.0, 0.0, 0.0).clamp(0.0, float(max(h, w)))
+    radius = torch.where(sigma < 0.3, torch.zeros_like(sigma), torch.ceil(3 * sigma))
+    if isinstance(spacing_m, (int, float)):
+        return sigma[..., 0], radius[..., 0]
+    return sigma.transpose(1, 2), radius.transpose(1, 2)
+
+
+def blur(hm: Tensor, sigma: Tensor, radius: Tensor, r: int) -> Tensor:
+    """Separable Gaussian blur of (B, V, J, h, w) heatmaps, σ (B, V) px truncated at ``radius`` (B, V), in a kernel of
+    ``2r + 1`` taps (r ≥ every radius; the taps beyond a channel's radius are 0)."""
+    B, V, J, h, w = hm.shape
     x = torch.arange(-r, r + 1, device=hm.device, dtype=torch.float32)
     k = torch.exp(-0.5 * (x / sigma[..., None].clamp_min(1e-3)) ** 2) * (x.abs() <= radius[..., None])  # (B, V, K)
     k = (k / k.sum(-1, keepdim=True))[:, :, None].expand(B, V, J, 2 * r + 1).reshape(B * V * J, 1, 2 * r + 1)
@@ -567,6 +602,22 @@ def _rpsm_stage(hm, P, pose_m, limb_index, terms, parents, spacing_m, bins, floo
     return cand.gather(2, states[:, :, None, None].expand(B, J, 1, 3))[:, :, 0]
 
 
+def check_rpsm_settings(grid_bins, cube_size_mm, stages, rpsm_bins, floor, interpolation) -> None:
+    """The RPSM's settings, each a ``ValueError`` naming the bad value and what is allowed."""
+    if isinstance(grid_bins, bool) or not isinstance(grid_bins, int) or grid_bins < 2:
+        raise ValueError(f"grid_bins must be an int >= 2, got {grid_bins!r}")
+    if isinstance(rpsm_bins, bool) or not isinstance(rpsm_bins, int) or rpsm_bins < 2:
+        raise ValueError(f"rpsm_bins must be an int >= 2, got {rpsm_bins!r}")
+    if isinstance(stages, bool) or not isinstance(stages, int) or stages < 0:
+        raise ValueError(f"stages must be an int >= 0, got {stages!r}")
+    if not (cube_size_mm > 0 and math.isfinite(cube_size_mm)):
+        raise ValueError(f"cube_size_mm must be positive, got {cube_size_mm!r}")
+    if not floor > 0:
+        raise ValueError(f"floor must be positive, got {floor!r}")
+    if interpolation not in ("bilinear", "bicubic"):
+        raise ValueError(f"interpolation must be 'bilinear' or 'bicubic', got {interpolation!r}")
+
+
 def psm(heatmaps: Tensor, projections_hm: Tensor, stats: LimbLengthStats, grid_bins: int, cube_size_mm: float,
         centre_m: Tensor | None = None, parents=skeleton.PARENTS, floor: float = 1e-3, min_std_m: float = 0.005,
         chunk_elements: int = DEFAULT_CHUNK_ELEMENTS, interpolation: str = "bilinear",
@@ -597,18 +648,7 @@ def rpsm(heatmaps: Tensor, projections_hm: Tensor, stats: LimbLengthStats, grid_
     ``return_stages=True`` returns the list of the ``stages + 1`` poses (PSM first). Other arguments as :func:`psm`.
     """
     hm, P, limbs = _prepare(heatmaps, projections_hm, stats, parents)
-    if isinstance(grid_bins, bool) or not isinstance(grid_bins, int) or grid_bins < 2:
-        raise ValueError(f"grid_bins must be an int >= 2, got {grid_bins!r}")
-    if isinstance(rpsm_bins, bool) or not isinstance(rpsm_bins, int) or rpsm_bins < 2:
-        raise ValueError(f"rpsm_bins must be an int >= 2, got {rpsm_bins!r}")
-    if isinstance(stages, bool) or not isinstance(stages, int) or stages < 0:
-        raise ValueError(f"stages must be an int >= 0, got {stages!r}")
-    if not (cube_size_mm > 0 and math.isfinite(cube_size_mm)):
-        raise ValueError(f"cube_size_mm must be positive, got {cube_size_mm!r}")
-    if not floor > 0:
-        raise ValueError(f"floor must be positive, got {floor!r}")
-    if interpolation not in ("bilinear", "bicubic"):
-        raise ValueError(f"interpolation must be 'bilinear' or 'bicubic', got {interpolation!r}")
+    check_rpsm_settings(grid_bins, cube_size_mm, stages, rpsm_bins, floor, interpolation)
     B = hm.shape[0]
     if centre_m is None:
         root = next(j for j, p in enumerate(parents) if p < 0)

@@ -20,7 +20,8 @@
 #
 # 1. the estimators: DLT triangulation of the heatmap maxima, confidence-weighted DLT, RANSAC over views, the
 #    Pictorial Structure Model (PSM) on a 3D grid, and the Recursive PSM (RPSM) of Cross View Fusion
-#    (`mfcore/pictorial.py`);
+#    (`mfcore/pictorial.py`; the chapter runs them through `mfcore/rpsm_solver.py`, which builds what depends only on
+#    the rig and the grid once and gives the same poses);
 # 2. how much the grid's quantisation costs (PSM error against grid size, RPSM error against the number of stages),
 #    and the 3D step's floor on ground-truth heatmaps of the test frames;
 # 3. how each estimator copes with misplaced heatmap peaks;
@@ -56,7 +57,7 @@ import torch
 from mfbook.progress import tqdm
 from IPython.display import Markdown, display
 
-from mfcore import metrics, motion, pictorial, skeleton, studio
+from mfcore import metrics, motion, pictorial, rpsm_solver, skeleton, studio
 from mfbook import chapter, plots
 
 ch = chapter.open_chapter("05_rpsm_3d", profile=profile, device=device, seed=seed, out_dir=out_dir)
@@ -110,10 +111,12 @@ UNARY = {"paper (bilinear read-out)": False, "smoothed to the grid (ours)": True
 rows = []
 for G in tqdm(S.quant_grid_bins, desc="grid sizes"):
     for unary, antialias in UNARY.items():
+        # a few calls per grid: capturing CUDA graphs would cost more than it saves
+        solver = rpsm_solver.solver_for(P9, HM_PX, stats, S, stages=S.quant_max_stages, grid_bins=G,
+                                        antialias=antialias, cuda_graphs=False)
         for b0 in range(0, len(quant_poses), S.batch_frames):
             sl = slice(b0, b0 + S.batch_frames)
-            stages = pictorial.rpsm(quant_perfect[sl], P9, stats, G, S.cube_size_mm, S.quant_max_stages, S.rpsm_bins,
-                                    antialias=antialias, return_stages=True)
+            stages = solver(quant_perfect[sl], P9, return_stages=True)
             for t, est in enumerate(stages):
                 err = metrics.mpjpe_mm(est.cpu(), quant_poses[sl].cpu())
                 pa = metrics.pa_mpjpe_mm(est.cpu(), quant_poses[sl].cpu())
@@ -190,8 +193,7 @@ rows = []
 for frac in tqdm(S.outlier_fractions, desc="outlier fractions"):
     noisy = pictorial.render_gaussian_heatmaps(test_poses, P9, HM_PX, SIGMA_PX, jitter_px=ROBUST_JITTER_PX,
                                                outlier_fraction=frac, seed=seed + 2)
-    for est in pictorial.ESTIMATORS:
-        pose = pictorial.estimate_3d(est, noisy, P9, stats, S)
+    for est, pose in rpsm_solver.estimate_all(pictorial.ESTIMATORS, noisy, P9, stats, S).items():
         rows.append(dict(outlier_fraction=frac, estimator=est,
                          mpjpe_mm=metrics.mpjpe_mm(pose.cpu(), test_poses.cpu()).mean().item(),
                          pa_mpjpe_mm=metrics.pa_mpjpe_mm(pose.cpu(), test_poses.cpu()).mean().item()))
@@ -280,8 +282,8 @@ def per_frame_errors(heatmaps, sample, estimators=TABLE_ESTIMATORS):
     for idx, P_image, _ in metrics.camera_sets(sample):
         P = pictorial.heatmap_projections(P_image, IMAGE_PX, HM_PX).to(ch.device)
         gt = sample["joints_3d_m"][idx]
-        for est in estimators:
-            pose = pictorial.estimate_3d(est, heatmaps[idx].to(ch.device), P, stats, S).cpu()
+        for est, pose in rpsm_solver.estimate_all(estimators, heatmaps[idx].to(ch.device), P, stats, S).items():
+            pose = pose.cpu()
             out[est][0][idx] = metrics.mpjpe_mm(pose, gt).double()
             out[est][1][idx] = metrics.pa_mpjpe_mm(pose, gt).double()
             out[est][2][idx] = metrics.pcp_correct(pose, gt)
@@ -376,8 +378,8 @@ for idx, P_image, _ in metrics.camera_sets(gt_sample):
     hm, gt = gt_heatmaps[idx].to(ch.device), gt_sample["joints_3d_m"][idx]
     poses = {("triangulation", 0, 0): pictorial.triangulate_argmax(hm, P)}
     for G in tqdm(FLOOR_GRIDS, desc="floor grids", leave=False):
-        calls = [pictorial.rpsm(hm[b:b + S.batch_frames], P, stats, G, S.cube_size_mm, S.rpsm_stages, S.rpsm_bins,
-                                antialias=S.antialias, return_stages=True) for b in range(0, len(idx), S.batch_frames)]
+        solver = rpsm_solver.solver_for(P, HM_PX, stats, S, grid_bins=G, cuda_graphs=False)  # a few calls per grid
+        calls = [solver(hm[b:b + S.batch_frames], P, return_stages=True) for b in range(0, len(idx), S.batch_frames)]
         for t, parts in enumerate(zip(*calls)):  # stage t of every call: 0 is the PSM
             poses[("psm" if t == 0 else "rpsm", G, t)] = torch.cat(parts)
     for key, pose in poses.items():
@@ -431,29 +433,33 @@ floor.pivot_table(index="stages", columns=["estimator", "grid_bins"], values="mp
 # %% [markdown]
 # ### Speed: batched, and one frame per call
 #
-# The RPSM of the tables runs {glue:text}`speed_batch` frames per call; live use wants one frame per call. The PSM's
-# table of grid offsets is built once per grid (`pictorial.lattice_sq_offsets`) and reused by every later call, so a
-# single frame costs its own message passing only. Measured here on {glue:text}`speed_device`, on the ground-truth
-# heatmaps of the first test subject's frames, after one warm-up call in each mode (`benchmarks/bench_rpsm.py` prints
-# the same two rates on synthetic heatmaps; wall time, in `speed.json`, not a CSV: it differs run to run).
+# The tables above run the RPSM {glue:text}`speed_batch` frames per call; live use wants one frame per call. Two
+# implementations give the same poses. `pictorial.rpsm`, the reference, rebuilds its tables on every call, solves the
+# skeleton's tree one limb at a time and reads every smoothing stage's blur radius back to the host.
+# `rpsm_solver.RPSMSolver` builds what depends only on the rig, the grid and the limb statistics once, solves one
+# depth of the tree at a time, reads back to the host once per call and, on a GPU, replays every call shape it has
+# seen twice from a CUDA graph. Measured here on {glue:text}`speed_device`, on the ground-truth heatmaps of the first
+# test subject's frames: the reference after one warm-up call in each mode, the solver after two untimed passes (its
+# one-off warm-up in `warmup_s`), with the largest distance between the two paths' poses. Other chapters may share the
+# GPU while this one runs; `benchmarks/bench_rpsm.py` measures the same alone, on synthetic heatmaps at the profile's
+# benchmark sizes (wall time, in `speed.json`, not a CSV: it differs run to run).
 
 # %%
 from mfbook import speed
 
 idx0, P0_image, _ = metrics.camera_sets(gt_sample)[0]
 P0 = pictorial.heatmap_projections(P0_image, IMAGE_PX, HM_PX).to(ch.device)
-rates = speed.rpsm_frames_per_s(gt_heatmaps[idx0].to(ch.device), P0, stats, S, ch.device, single_frames=8)
-setting = (f"{S.grid_bins}³ PSM over {S.cube_size_mm:.0f} mm + {S.rpsm_stages} RPSM stages of {S.rpsm_bins}³, "
-           f"{gt_heatmaps.shape[1]} views, 17 joints, {HM_PX}² heatmaps")
-speed_table = pd.DataFrame([
-    dict(measurement=f"RPSM, batched (B = {int(rates['batch'])})", frames_per_s=rates["batched"],
-         ms_per_frame=1000 / rates["batched"], frames=int(rates["frames"]), setting=setting),
-    dict(measurement="RPSM, one frame per call", frames_per_s=rates["one frame per call"],
-         ms_per_frame=1000 / rates["one frame per call"], frames=int(rates["single_frames"]), setting=setting)])
+speed_table = pd.DataFrame(speed.rpsm_speed(gt_heatmaps[idx0].to(ch.device), P0, stats, S, ch.device,
+                                            single_frames=8))
+speed_table["setting"] = (f"{S.grid_bins}³ PSM over {S.cube_size_mm:.0f} mm + {S.rpsm_stages} RPSM stages of "
+                          f"{S.rpsm_bins}³, {gt_heatmaps.shape[1]} views, 17 joints, {HM_PX}² heatmaps")
 ch.save_timings(speed_table, "speed")
-ch.glue("speed_batch", int(rates["batch"]))
+ch.glue("speed_batch", int(speed_table.batch.max()))
 ch.glue("speed_device", chapter.device_name(ch.device))
-speed_table.round(2)
+rate = speed_table.set_index(["path", "mode"]).frames_per_s
+for mode in speed.RPSM_MODES:
+    print(f"{mode}: the solver runs {rate['solver', mode] / rate['reference', mode]:.1f}x the reference's frames/s")
+speed_table.drop(columns="setting").round(3)
 
 # %% [markdown]
 # ### Table 3 analog: the Total-Capture-like ring, by motion type
@@ -583,7 +589,7 @@ walk_heatmaps = {  # the clip is rendered on its own: the ring's MetaFuse^K mode
                                  walk_sample["pred"])}
 rows, tracks = [], {}
 for method, heatmaps in walk_heatmaps.items():
-    pose = pictorial.estimate_3d("rpsm", heatmaps.to(ch.device), P_tc, stats, S).cpu()
+    pose = rpsm_solver.estimate_all(["rpsm"], heatmaps.to(ch.device), P_tc, stats, S)["rpsm"].cpu()
     smooth = torch.as_tensor(savgol_filter(pose.numpy(), window, S.savgol_polyorder, axis=0), dtype=pose.dtype)
     for name, est in (("none", pose), ("savgol", smooth)):
         rows.append(dict(rig="totalcapture", method=method, k=TC_K if method == "MetaFuse" else 0, estimator="rpsm",

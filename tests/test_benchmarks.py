@@ -93,3 +93,86 @@ def test_a_run_record_of_other_results_is_ignored_and_the_chapters_are_summed(ru
     _book_run(tmp_path, {"01_a": (0.0, 12.6, 3.0), "02_b": (0.0, 30.1, 20.0)}, 30.2,
               started_at={"02_b": "2025-12-31T23:59:59+00:00"})  # 02_b was executed again since
     assert run_all.chapter_rows(tmp_path)[-1]["metric"] == "wall time of the whole book (sum of the chapters)"
+
+
+def test_the_provenance_beside_the_table_names_the_shipped_commit_device_versions_and_times(run_all, tmp_path,
+                                                                                          monkeypatch):
+    from mfcore import profiles
+
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    monkeypatch.setenv("MFCORE_SOURCE_SHA", sha)  # a tree copied to the GPU machine without its .git
+    monkeypatch.setenv("MFCORE_SOURCE_DIRTY", "1")
+    out = tmp_path / "full" / "benchmarks.csv"
+    record = run_all.write_provenance(out, profiles.get_profile("full"), "cpu", "2026-01-01T00:00:00+00:00", 12.345,
+                                      7, ["--profile", "full"])
+    assert run_all.provenance_path(out) == tmp_path / "full" / "benchmarks_provenance.json"
+    written = json.loads(run_all.provenance_path(out).read_text())
+    assert written == record
+    assert (written["git_sha"], written["git_dirty"], written["profile"], written["rows"]) == (sha, True, "full", 7)
+    assert written["device_name"].startswith("cpu") and written["cuda"] is None and written["wall_seconds"] == 12.35
+    assert written["torch"] and written["python"].count(".") == 2 and written["ended_at"] >= written["started_at"]
+    assert written["command"] == "python benchmarks/run_all.py --profile full" and written["table"] == "benchmarks.csv"
+
+
+def test_refreshing_the_chapter_rows_is_noted_in_the_provenance_and_a_missing_table_is_an_error(run_all, tmp_path,
+                                                                                             monkeypatch, capsys):
+    monkeypatch.setenv("MFCORE_SOURCE_SHA", "f" * 40)
+    results = tmp_path / "results"
+    _chapter(results / "smoke", "01_a", 12.5, 3.0)
+    out = results / "smoke" / "benchmarks.csv"
+    with pytest.raises(SystemExit) as stop:
+        run_all.main(["--profile", "smoke", "--results", str(results), "--chapters-only"])
+    assert stop.value.code == 2 and "does not exist" in capsys.readouterr().err
+    pd.DataFrame([dict(benchmark="fusion", metric="ratio", value=1.5, unit="ratio", device="GPU X", paper_value="",
+                       note="")]).to_csv(out, index=False)
+    run_all.provenance_path(out).write_text(json.dumps({"git_sha": "a" * 40, "device_name": "GPU X"}))
+    table = run_all.main(["--profile", "smoke", "--results", str(results), "--chapters-only"])
+    assert table.metric.tolist() == ["ratio", "wall time of 01_a", "wall time of the whole book (sum of the chapters)"]
+    record = json.loads(run_all.provenance_path(out).read_text())
+    assert record["git_sha"] == "a" * 40  # the run that measured the benchmarks
+    assert record["chapter_rows_refreshed"]["git_sha"] == "f" * 40 and record["chapter_rows_refreshed"]["rows"] == 3
+
+
+def test_rpsm_rows_give_both_paths_and_their_ratios(run_all):
+    common = dict(views=4, joints=17, grid_bins=15, stages=10, warmup_s=1.0, graphs=2, max_difference_mm=0.0)
+    bench = pd.DataFrame([dict(path="reference", mode="batched", batch=64, frames=512, frames_per_s=760.0, **common),
+                          dict(path="reference", mode="one frame per call", batch=1, frames=32, frames_per_s=28.0,
+                               **common),
+                          dict(path="solver", mode="batched", batch=64, frames=512, frames_per_s=1520.0, **common),
+                          dict(path="solver", mode="one frame per call", batch=1, frames=32, frames_per_s=280.0,
+                               **common)])
+    rows = {r["metric"]: r for r in run_all.rpsm_rows(bench, "GPU X")}
+    assert rows["RPSM frames per second, one frame per call (RPSMSolver)"]["value"] == 280.0
+    assert "target ≥ 200" in rows["RPSM frames per second, one frame per call (RPSMSolver)"]["note"]
+    assert rows["RPSM one frame per call: RPSMSolver / reference"]["value"] == 10.0
+    assert rows["RPSM batched: RPSMSolver / reference"]["value"] == 2.0
+    assert rows["RPSM batched / one frame per call (RPSMSolver)"]["value"] == pytest.approx(1520 / 280)
+    assert {r["device"] for r in rows.values()} == {"GPU X"}
+
+
+def test_the_rpsm_benchmark_writes_the_columns_run_all_reads(tmp_path):
+    spec = importlib.util.spec_from_file_location("bench_rpsm", REPO / "benchmarks" / "bench_rpsm.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "rpsm.csv"
+    bench.main(["--device", "cpu", "--profile", "smoke", "--frames", "2", "--single-frames", "1", "--batch", "2",
+                "--grid-bins", "3", "--stages", "1", "--out", str(out)])
+    table = pd.read_csv(out)
+    assert set(zip(table["path"], table["mode"])) == {(p, m) for p in ("reference", "solver")
+                                                      for m in ("batched", "one frame per call")}
+    assert (table.max_difference_mm == 0).all()  # the solver gives the reference's poses
+    assert {"views", "joints", "grid_bins", "stages", "batch", "frames", "warmup_s", "graphs"} <= set(table.columns)
+    with pytest.raises(SystemExit):
+        bench.main(["--device", "cpu", "--frames", "0"])
+
+
+def test_the_site_names_the_run_that_measured_the_benchmarks(run_all, tmp_path, monkeypatch):
+    from mfbook import site
+    from mfcore import profiles
+
+    out = tmp_path / "benchmarks.csv"
+    assert site.measured_at(out) == ""  # no provenance: nothing claimed
+    monkeypatch.setenv("MFCORE_SOURCE_SHA", "abcdef0123" + "0" * 30)
+    run_all.write_provenance(out, profiles.get_profile("smoke"), "cpu", "2026-01-01T00:00:00+00:00", 1.0, 3, [])
+    line = site.measured_at(out)
+    assert line.startswith(", measured at commit `abcdef0123` on cpu") and "2026-01-01T00:00:00+00:00 to" in line
