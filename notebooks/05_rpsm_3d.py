@@ -747,7 +747,7 @@ claims = pd.DataFrame(claim_rows)
 ch.save_table(claims, "claims")
 ch.glue("profile_name", ch.profile.name)
 ch.glue("claims_held", f"{int((claims.holds == 'yes').sum())} of {len(claims)}")
-ch.glue("claims_tied", int((claims.holds == "tie").sum()))
+ch.glue("claims_inconclusive", int((claims.holds == "inconclusive").sum()))
 display_table = comparison.round(1)
 display_table
 
@@ -757,8 +757,8 @@ claims.round(1)
 # %% [markdown]
 # Each ordering is decided as every claim of the book: the per-frame difference of the two settings' MPJPE on the same
 # test frames (and camera draws), its 95 % bootstrap interval (`ci_low`, `ci_high`, mm; `n` frames), "yes" when the
-# interval lies below zero, "no" above, "tie" when it covers zero. On this profile {glue:text}`claims_held` of the
-# papers' orderings hold ({glue:text}`claims_tied` ties). On the `smoke` profile the backbone is
+# interval lies below zero, "no" above, "inconclusive" when it covers zero. On this profile {glue:text}`claims_held`
+# of the papers' orderings hold ({glue:text}`claims_inconclusive` inconclusive). On the `smoke` profile the backbone is
 # trained for a few CPU minutes and its heatmaps are poor, so fusion has little to work with; the `full` profile is the
 # one to read.
 
@@ -768,7 +768,7 @@ claims.round(1)
 # The scorecard's rows that this chapter decides (chapter 7 collects every chapter's): the 3D claims of MetaFuse
 # read the RPSM rows (its 3D step is "the pictorial model of [25]", the Cross View Fusion paper), and Cross View
 # Fusion's RPSM-against-PSM claim pairs the two estimators frame by frame on the 2D methods' own heatmaps, never on
-# the ground-truth 2D reference. For each claim that is "no" or "tie", the evidence, written from the numbers by
+# the ground-truth 2D reference. For each claim that is "no" or "inconclusive", the evidence, written from the numbers by
 # `mfcore.claims.claim_paragraph`.
 
 # %%

@@ -136,7 +136,7 @@ ch.glue("oracle_top_k", k_top)
 
 
 def oracle_verdict(r, margin=0.01):
-    """Which reading the numbers support, with a margin of 1 JDR point (10x the scorecard's tie resolution)."""
+    """Which reading the numbers support, with a margin of 1 JDR point (10x the printed precision of a JDR)."""
     learned = max(r.naivefuse_full, r.metafuse_top_k)
     if r.oracle_best - r.nofusion < margin:
         return "even the oracle gains less than 1 JDR point: there is little here that an Eq. (1) sum can fix"
@@ -526,7 +526,7 @@ for rig in targets.FIG7_TARGETS:
         iv, jdr_a, jdr_b = claims.paired_jdr(frames, rig, a, b)
         gains.append(dict(rig=rig, comparison=text, method_a=a[0], method_b=b[0], jdr_a=jdr_a, jdr_b=jdr_b,
                           gain_points=iv.diff, ci_low=iv.low, ci_high=iv.high, n=iv.n,
-                          verdict=stats.verdict(iv, "greater")))
+                          verdict=stats.verdict(iv, "greater", claims.UNPRINTED_JDR.margin)))
 gains = pd.DataFrame(gains)
 ch.save_table(gains, "end_to_end_gains")
 
@@ -558,8 +558,11 @@ ch.save_figure(fig, "naivefuse_end_to_end")
 plt.show()
 
 ch.glue("e2e_seconds", ", ".join(f"{r.rig} {r.trial}: {r.render_s:.1f} + {r.train_s:.1f}" for r in e2e_seconds.itertuples()))
-READING = {"yes": "above (the whole interval above zero)", "no": "below (the whole interval below zero)",
-           "tie": "a tie (the interval covers zero)"}
+READING = {"yes": "above (the whole interval above zero)",
+           "no": f"not above by the scorecard's {claims.UNPRINTED_JDR.margin:g}-point margin (the whole interval below "
+                 "zero or below that margin)",
+           "inconclusive": f"undecided (the interval holds both zero and the {claims.UNPRINTED_JDR.margin:g}-point "
+                           "margin)"}
 for r in gains.itertuples():
     key = {"end to end − NoFusion": "vs_nofusion", "its backbone alone − NoFusion": "backbone",
            "its fusion − its backbone alone": "fusion", "end to end − chapter 4's NaiveFuse^full": "vs_frozen"}.get(
