@@ -2,6 +2,7 @@
 by its 95 % bootstrap interval (clustered by clip, crossed with seeds) against zero and a margin stated before the
 numbers: yes / no (not reproduced) / inconclusive; a missing chapter is 'not run', never a made-up value."""
 
+import ast
 import subprocess
 from pathlib import Path
 
@@ -354,23 +355,54 @@ def _git(*args) -> str:
                           check=True).stdout.strip()
 
 
+def _reason_texts(source: str) -> dict[str, str]:
+    """The REASONS texts of one version of the claims' source: {claim_id: text} (a text literal, or the first argument
+    of ``Reason(...)``)."""
+    texts = {}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "REASONS" for t in node.targets) \
+                and isinstance(node.value, ast.Dict):
+            for key, value in zip(node.value.keys, node.value.values):
+                if isinstance(value, ast.Call) and value.args:
+                    value = value.args[0]
+                if isinstance(key, ast.Constant) and isinstance(value, ast.Constant):
+                    texts[key.value] = value.value
+    return texts
+
+
 def test_every_reason_is_dated_by_the_history():
     """A reason's label says which full results its text had seen: the last commit touching results/full before the
-    commit that wrote the text. None may claim to be written before the numbers unless the history shows it."""
+    first commit whose source holds that exact text. None may claim to be written before the numbers unless the
+    history shows it."""
     try:
         if _git("rev-parse", "--is-shallow-repository") == "true":
             pytest.skip("a shallow clone has no history to check against")
     except (OSError, subprocess.CalledProcessError):
         pytest.skip("not a git checkout")
+    paths = ("mfcore/claims.py", "mfcore/claims/registry.py")
+    commits = _git("log", "--reverse", "--format=%H", "--", *paths).splitlines()
+    wanted = [f"{c}:{p}" for c in commits for p in paths]
+    batch = subprocess.run(["git", "cat-file", "--batch"], input="\n".join(wanted).encode(), capture_output=True,
+                           cwd=Path(__file__).resolve().parents[1], check=True).stdout
+    first_with, pos = {}, 0  # claim_id -> the first commit whose source holds its text
+    for name in wanted:
+        header_end = batch.index(b"\n", pos)
+        header = batch[pos:header_end].split()
+        pos = header_end + 1
+        if header[-1] == b"missing":
+            continue
+        size = int(header[2])
+        source, pos = batch[pos:pos + size].decode(), pos + size + 1
+        for cid, text in _reason_texts(source).items():
+            if text == getattr(claims.REASONS.get(cid), "text", None):
+                first_with.setdefault(cid, name.split(":")[0])
+    assert set(claims.REASONS) <= {c.claim_id for c in claims.CLAIMS}
     for cid, reason in claims.REASONS.items():
-        assert cid in {c.claim_id for c in claims.CLAIMS}
-        wrote = _git("log", "--reverse", "--format=%H", "-S", reason.text[:60], "--", "mfcore/claims",
-                     "mfcore/claims.py").splitlines()
-        if not wrote:
+        if cid not in first_with:
             continue  # not committed yet: checked once it is
-        seen = _git("log", "-1", "--format=%h", f"{wrote[0]}^", "--", "results/full")
+        seen = _git("log", "-1", "--format=%h", f"{first_with[cid]}^", "--", "results/full")
         if reason.written_after is None:
             assert not seen, f"{cid}: labelled 'written before the numbers' but results/full existed ({seen})"
         else:
             assert seen and _git("rev-parse", "--short", reason.written_after) == _git("rev-parse", "--short", seen), \
-                (cid, reason.written_after, seen)
+                (cid, reason.written_after, seen, first_with[cid])

@@ -119,7 +119,7 @@ REASONS = {  # where a finding fails here, what differs from the paper's setting
         "acf171f"),
     "MF-fig7-naive50": Reason(
         "NaiveFuse over-fits K frames through Z1·Z2 free weights per pair; with our finetuning step count it may not "
-        "have moved far enough from its zero (= NoFusion) start to over-fit", "f0aab52"),
+        "have moved far enough from its zero (= NoFusion) start to over-fit", "099def9"),
     "MF-fig7-meta50": Reason(
         "the errors are there to fix (the oracle and end-to-end NaiveFuse^full gain several points, chapter 4b), but "
         "Eq. (3) as trained here, the MSE of the mixed fused map against peak-1 Gaussians, charges a line's source "
@@ -127,15 +127,15 @@ REASONS = {  # where a finding fails here, what differs from the paper's setting
         "the oracle's lines off the evidence (chapter 4b), so MetaFuse ends on NoFusion", "acf171f"),
     "MF-fig7-joints": Reason(
         "the paper's wrist/elbow gains come from self-occlusion of the arms in real footage; our occluders and body "
-        "model make other joints the hard ones", "f0aab52"),
+        "model make other joints the hard ones", "099def9"),
     "MF-fig7-500": Reason(
         "NaiveFuse^full learns every weight freely from the whole pool for many more steps; MetaFuse's finetuning "
         "moves θ only, over an ω_base whose line meta-training erased (chapter 3)", "acf171f"),
     "MF-fig7-trend": Reason(
-        "more frames help only when the few-shot fits are limited by data, not by the step budget", "f0aab52"),
+        "more frames help only when the few-shot fits are limited by data, not by the step budget", "099def9"),
     "MF-naive-meta": Reason(
         "meta-learning a shared Z1×Z2 matrix has no geometry to transfer; a small gap means our target rigs resemble "
-        "the dome's training pairs more than Human3.6M resembles Panoptic", "f0aab52"),
+        "the dome's training pairs more than Human3.6M resembles Panoptic", "099def9"),
     "MF-table2": Reason(
         "the RPSM scores every grid cell by the sum of the views' heatmap values at its projections, so it reads the "
         "whole fused map, not its maximum: a fusion that moves maxima to the right place (a JDR gain) can still spread "
@@ -158,7 +158,7 @@ REASONS = {  # where a finding fails here, what differs from the paper's setting
         "frames removes only the jitter, and on fast motion it also smooths the truth", "e677cd6"),
     "TK-table5": Reason(
         "the networks are tiny and trained for the profile's steps on synthetic images; fusion can only help when "
-        "both streams carry information the other lacks", "099def9"),
+        "both streams carry information the other lacks", "e677cd6"),
     "TK-fusion-streams": Reason(
         "early fusion concatenates the image with the confidence maps at the input, where a small network trained "
         "briefly may learn to lean on the image stream's weaker cue; late fusion and the trainable fusion keep the "
