@@ -125,8 +125,11 @@ class PictorialSizes:
     outlier_fractions: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3)  # misplaced heatmap peaks in the robustness study
     batch_frames: int = 64  # frames per call of the 3D estimators
     antialias: bool = True  # smooth heatmaps to each grid's scale before reading them (False: the paper's unary)
-    savgol_window: int = 9  # frames of the Savitzky-Golay filter on a walking clip (MetaFuse Sec. 5.3), odd
+    savgol_window: int = 9  # frames of the Savitzky-Golay filter over a test sequence (MetaFuse Sec. 5.3), odd
     savgol_polyorder: int = 2
+    sequence_frames: int = 12  # at most this many frames of each clip's held-out test segment in the smoothing study
+    sequence_clips: int = 3  # at most this many test segments (the library's order) in the smoothing study
+    sequence_fps: float = 30.0  # the test segments are resampled to this rate: the filter's window spans 0.3 s in each
 
 
 @dataclass(frozen=True)
@@ -191,7 +194,8 @@ PROFILES: dict[str, Profile] = {
                                speed_batch=32, speed_repeats=10),
         endtoend=EndToEndSizes(pool_frames=10000, epochs=2, batch_frames=32, backbone_lr=1e-4),
         pictorial=PictorialSizes(grid_bins=15, test_frames=1000, quant_frames=250, bench_frames=512, bench_batch=64,
-                                 quant_grid_bins=(4, 8, 12, 16, 24), quant_max_stages=6, stats_frames=20000),
+                                 quant_grid_bins=(4, 8, 12, 16, 24), quant_max_stages=6, stats_frames=20000,
+                                 sequence_frames=60, sequence_clips=32),
         # Tekin: 3 seeds paid for by 4x larger minibatches (Adam's rate for θ scaled by √4, α and β at the paper's
         # 10⁻³): 13 epochs of 20 steps = 260 steps per network (was 10 x 79 = 790); each step is launch-bound on the
         # H200 (3.5-9 ms whatever the batch from 128 to 512), so steps, not samples, are what costs.

@@ -51,7 +51,7 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import Markdown, display
 
-from mfcore import claims, fewshot, metrics, stats, targets
+from mfcore import claims, fewshot, metrics, motion, stats, targets
 from mfbook import chapter, plots, speed
 
 ch = chapter.open_chapter("04_few_shot_curves", profile=profile, device=device, seed=seed, out_dir=out_dir)
@@ -76,6 +76,10 @@ ch.save_table(rows[rows.subject == "all"].reset_index(drop=True), "jdr")  # test
 stress_jdr = rows[(rows.split == "stress") & (rows.subject == "all")].reset_index(drop=True)
 rows = rows[rows.split == "test"]  # the headline: every table and figure below reads the test split only
 frames = pd.DataFrame(frames)[["rig", "method", "k", "trial", "frame", "joint", "detected", "counted", "split"]]
+clips = {(rig, trial): motion.clip_labels(targets.target_data(rig, trial, ch.profile, seed, ch.device)["test"]
+                                          ["clip_index"]) for rig, trial in frames[["rig", "trial"]].drop_duplicates()
+                                                                                .itertuples(index=False)}
+frames["clip"] = [clips[(r, t)][f] for r, t, f in zip(frames.rig, frames.trial, frames.frame)]  # intervals cluster by it
 ch.save_table(frames, "jdr_frames")  # test frames only
 jdr = rows[rows.subject == "all"].reset_index(drop=True)  # pooled over the test subjects
 by_subject = rows[(rows.subject != "all") & (rows.joint == "mean") & (rows.threshold == "half_head")]

@@ -10,7 +10,7 @@ compared difference of every claim.
 The rule (:mod:`mfcore.stats`, :mod:`mfcore.claims.units`): every comparison of two methods is paired on the SAME
 test frames (samples), and decided by the 95 % bootstrap interval of the mean difference, clustered by the frames'
 motion clips and crossed with the seeds of the trained models and the camera draws. Each difference has a margin,
-stated here before any number is computed: half the paper's effect where the paper prints one, else half the
+stated here before the results it decides: half the paper's effect where the paper prints one, else half the
 smallest difference the paper prints in that metric. ``holds`` is "yes" when the interval lies on the claimed side of
 zero; "no" when it lies on the other side, or wholly short of the margin (the paper's effect is not reproduced);
 "inconclusive" when it holds both zero and the margin (too few samples: ``our_value`` says how many would decide it);
@@ -29,7 +29,7 @@ from .card import (PART_COLUMNS, SCORECARD_COLUMNS, claim_paragraph, claims_sect
                    no_sentence, scorecard, scorecard_of, scorecard_parts, tally)
 from .fig7 import ARM_GROUPS, CLOSE_JDR_POINTS, ELBOW_K50, LEG_GROUPS, SIMILAR, TREND_METHODS, paired_jdr  # noqa: F401
 from .papers import (PAPER_MPJPE_MM, SMALLEST_JDR, SMALLEST_MM, TABLE5_MM, UNPRINTED_JDR, UNPRINTED_MM,  # noqa: F401
-                     paper_mpjpe_mm)
+                     mm_effect, paper_mpjpe_mm)
 from .registry import (ABLATION_SAMPLES, BOTH_RIGS, CLAIMS, CV, FIG7_REASONS, FUSION_PARAMETERS,  # noqa: F401
                        H36M_FRAMES, JDR, JDR_FRAMES, MF, MPJPE_FRAMES, REASONS, STREAM_CORRELATION, TK, Claim, Reason)
 from .tekin import NO_PRINTED_VALUE, TABLE5, TEKIN_ADAM_RATE, beta_margin  # noqa: F401

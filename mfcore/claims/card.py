@@ -21,13 +21,13 @@ def _evaluate(c: Claim, table: pd.DataFrame, **kw) -> tuple[dict, tuple[Part, ..
         r = c.check(table, **kw)
     except Missing as why:
         return dict(our_value=f"not measured: {why}", holds="not run", ci_low=np.nan, ci_high=np.nan, n=np.nan,
-                    paper_effect=np.nan, margin=np.nan, rule="", seeds=np.nan, unit="", direction=""), ()
+                    paper_effect=np.nan, margin=np.nan, rule="", seeds=np.nan, unit="", direction="", part=""), ()
     iv, d = r.interval, r.deciding
     return dict(our_value=r.our_value, holds=r.holds, ci_low=iv.low if iv else np.nan,
                 ci_high=iv.high if iv else np.nan, n=iv.n if iv else np.nan,
                 paper_effect=np.nan if d is None or d.effect.paper is None else d.effect.paper,
                 margin=np.nan if d is None else d.signed_margin, rule=r.rule, seeds=r.seeds, unit=r.unit,
-                direction="" if d is None else d.direction), r.parts
+                direction="" if d is None else d.direction, part="" if d is None else d.label), r.parts
 
 
 def fig7_findings(jdr_frames: pd.DataFrame) -> pd.DataFrame:
@@ -54,7 +54,7 @@ def fig7_findings(jdr_frames: pd.DataFrame) -> pd.DataFrame:
 
 
 SCORECARD_COLUMNS = ("claim_id", "paper", "claim", "paper_value", "our_value", "holds", "ci_low", "ci_high", "n",
-                     "paper_effect", "margin", "rule", "seeds", "unit", "direction", "evidence")
+                     "paper_effect", "margin", "rule", "seeds", "unit", "direction", "part", "evidence")
 PART_COLUMNS = ("claim_id", "part", "direction", "diff", "ci_low", "ci_high", "n", "paper_effect", "margin",
                 "verdict", "n_to_decide", "seeds", "unit", "source")
 
@@ -88,7 +88,7 @@ def scorecard_of(tables: dict[str, pd.DataFrame], claim_ids=None, *, with_parts:
         else:
             out, parts = dict(our_value=f"not measured: {c.evidence} was not produced", holds="not run",
                               ci_low=np.nan, ci_high=np.nan, n=np.nan, paper_effect=np.nan, margin=np.nan, rule="",
-                              seeds=np.nan, unit="", direction=""), ()
+                              seeds=np.nan, unit="", direction="", part=""), ()
         rows.append(dict(claim_id=c.claim_id, paper=c.paper, claim=c.claim, paper_value=c.paper_value, **out,
                          evidence=c.evidence))
         part_rows += [dict(claim_id=c.claim_id, part=p.label, direction=p.direction, diff=p.interval.diff,
@@ -110,22 +110,23 @@ def _num(x: float, unit: str) -> str:
 
 def no_sentence(row) -> str:
     """One plain sentence for a claim that is "no", from its scorecard row: what the paper finds, what the deciding
-    interval shows, and why that is a "no" (the other side of zero, or short of the margin)."""
+    part's interval shows, and why that is a "no" (the other side of zero, or short of the margin)."""
     c = next(c for c in CLAIMS if c.claim_id == row["claim_id"])
     unit = row.get("unit", "")
     low, high, margin = row["ci_low"], row["ci_high"], row["margin"]
-    paper = "" if pd.isna(row.get("paper_effect")) else f" (paper: {_num(row['paper_effect'], unit)})"
     if pd.isna(low):
-        return f"**{c.claim_id}**: the paper finds that {c.plain}{paper}; here it does not ({row['our_value']})."
+        return f"**{c.claim_id}**: the paper finds that {c.plain}; here it does not ({row['our_value']})."
+    part = f", for {row['part']}" if isinstance(row.get("part"), str) and row["part"] else ""
+    paper = "" if pd.isna(row.get("paper_effect")) else f" (the paper: {_num(row['paper_effect'], unit)})"
     span = f"[{low:+.3g}, {high:+.3g}] {unit}"
     if row.get("direction") == WITHIN:  # a closeness claim
-        why = f"the whole interval {span} lies outside ±{abs(margin):g} {unit}"
-    elif (margin >= 0 and high < 0) or (margin < 0 and low > 0):
+        why = f"the 95 % interval {span} lies wholly outside ±{abs(margin):g} {unit}"
+    elif (row.get("direction") != "less" and high < 0) or (row.get("direction") == "less" and low > 0):
         why = f"the 95 % interval {span} lies on the other side of 0"
     else:
-        why = (f"the 95 % interval {span} excludes the margin {margin:+.3g} {unit}, half the paper's effect: the "
-               f"effect is not reproduced")
-    return f"**{c.claim_id}**: the paper finds that {c.plain}{paper}; here {why}."
+        why = (f"the 95 % interval {span} does not reach the margin {margin:+.3g} {unit}, half the paper's effect: "
+               f"the effect is not reproduced")
+    return f"**{c.claim_id}**: the paper finds that {c.plain}; here{part}{paper}, {why}."
 
 
 def claim_paragraph(row) -> str:

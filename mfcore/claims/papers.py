@@ -1,4 +1,4 @@
-"""The papers' numbers the claims compare with, and the margins stated from them before any result is computed: a
+"""The papers' numbers the claims compare with, and the margins stated from them before the results they decide: a
 difference must reach :data:`~mfcore.claims.units.MARGIN_SHARE` (half) of the paper's effect to reproduce it; where the
 paper prints no number for a difference it draws, half the smallest difference it prints in that metric."""
 

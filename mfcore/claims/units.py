@@ -7,7 +7,7 @@ claims; :mod:`mfcore.stats` is the rule).
   (:func:`design`): frames drawn together across camera draws and seeds, clustered by clip, seeds and camera draws
   crossed with the frames.
 * Verdicts: a claim is one or more :class:`Part` (a paired interval, the claimed direction and the paper's
-  :class:`Effect`, stated before the numbers); :func:`decide` turns them into a :class:`Result` (yes when every part is
+  :class:`Effect`, stated before the results it decides); :func:`decide` turns them into a :class:`Result` (yes when every part is
   yes, no when any is no, else inconclusive), reporting the part that decided it.
 """
 
@@ -35,7 +35,7 @@ class Missing(Exception):
 
 @dataclass(frozen=True)
 class Effect:
-    """The paper's side of one compared difference, stated before it is computed: ``paper`` the paper's difference in
+    """The paper's side of one compared difference, stated before the result it decides: ``paper`` the paper's difference in
     the claim's unit, signed as the paper has it (None where the paper prints no number for it); ``margin`` ≥ 0, how
     far toward the claimed side our interval must reach for the paper's effect to count as reproduced (for a
     closeness claim: the tolerance); ``source`` where both come from."""
