@@ -170,6 +170,10 @@ def test_seeds_are_crossed_and_counted(tmp_path):
     t.loc[meta, "detected"] = t.loc[meta, "detected"] - 100  # seed 2's MetaFuse^50 is 10 points worse everywhere
     iv = claims.paired_jdr(claims.headline(t), "h36m", ("MetaFuse", 50), ("NoFusion", None))[0]
     assert iv.low < -4 and iv.high > 4  # resampling the seeds sees their disagreement
+    # a reference written once with no seed (NaN) pairs with every seed as well
+    t.loc[t.method == "NoFusion", "seed"] = np.nan
+    iv_nan = claims.paired_jdr(claims.headline(t), "h36m", ("MetaFuse", 50), ("NoFusion", None))[0]
+    assert (iv_nan.diff, iv_nan.n) == (pytest.approx(iv.diff), iv.n)
 
 
 def mpjpe_frames(savgol_gain_gt=5.0, savgol_gain_meta=-1.0, clip_shift=None) -> pd.DataFrame:

@@ -25,7 +25,8 @@ def _sample_units(df: pd.DataFrame, method: str) -> pd.DataFrame:
     rows = df[df.method == method]
     if rows.empty:
         raise Missing(f"ablation lacks {method}")
-    out = pd.DataFrame({"seed": rows.seed if "seed" in rows.columns else 0, "trial": 0, "frame": rows["sample"],
+    out = pd.DataFrame({"seed": rows.seed.fillna(-1) if "seed" in rows.columns else 0, "trial": 0,
+                        "frame": rows["sample"],
                         "value": rows.mpjpe_mm.astype(float)})
     if "clip" in rows.columns:
         out["clip"] = rows["clip"].astype(str)

@@ -197,7 +197,7 @@ def k_value(k) -> int:
 def _unit_frame(rows: pd.DataFrame, values: list[str], frame_col: str = "frame") -> pd.DataFrame:
     """Rows of one setting → columns seed, trial, frame, clip (where known) and ``values``; seed and trial 0 where the
     table has none."""
-    out = pd.DataFrame({"seed": rows["seed"] if "seed" in rows.columns else 0,
+    out = pd.DataFrame({"seed": rows["seed"].fillna(-1) if "seed" in rows.columns else 0,  # -1: no seed (untrained)
                         "trial": rows["trial"] if "trial" in rows.columns else 0,
                         "frame": rows[frame_col]})
     if "clip" in rows.columns:
