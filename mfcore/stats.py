@@ -286,9 +286,10 @@ def _toward_claim(interval: Interval, direction: str) -> tuple[float, float]:
 def verdict(interval: Interval, direction: str, margin: float = 0.0) -> str:
     """Whether a claimed difference holds: ``direction`` "greater" (the claim: diff > 0) or "less" (diff < 0);
     ``margin`` ≥ 0, how far toward the claimed side the paper's effect reaches at least (e.g. half of it), stated
-    before the results it decides. "yes" when the whole interval lies on the claimed side of 0 (an interval that touches 0 does
-    not); "no" when it lies wholly on the other side of 0, or wholly short of the margin (the data exclude an effect
-    of that size: not reproduced); "inconclusive" when it holds both 0 and the margin (too few samples)."""
+    before the results it decides. "yes" when the whole interval lies on the claimed side of 0 (an interval that
+    touches 0 does not); "no" when it lies wholly on the other side of 0, or wholly short of the margin (the data
+    exclude an effect of that size: not reproduced); "inconclusive" when it holds both 0 and the margin (too few
+    samples)."""
     margin = _check_margin(margin)
     low, high = _toward_claim(interval, direction)
     if low > 0:

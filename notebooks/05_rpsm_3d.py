@@ -699,9 +699,9 @@ stress[stress.estimator == "rpsm"].pivot_table(index=["rig", "method", "k"], col
 # about 5 mm lower. Here: the clips' held-out test segments, and nothing else (no frame of these sequences is a
 # training or gap frame), resampled to {glue:text}`seq_fps` fps and cut to their first {glue:text}`seq_max_frames`
 # frames, wherever one is at least as long as the filter's window (at most {glue:text}`seq_max_clips` of them, in the
-# library's order): {glue:text}`seq_count` sequences ({glue:text}`seq_types`), {glue:text}`seq_frames` frames in all. The studio's only walking clip has
-# {glue:text}`walk_test_frames` held-out frames, fewer than the window, so walking itself cannot be tested here; the
-# other motions stand in for it. Each sequence is rendered as one video in the Total-Capture-like ring
+# library's order): {glue:text}`seq_count` sequences ({glue:text}`seq_types`), {glue:text}`seq_frames` frames in
+# all. The studio's only walking clip has {glue:text}`walk_test_frames` held-out frames, fewer than the window, so
+# walking itself cannot be tested here; the other motions stand in for it. Each sequence is rendered as one video in the Total-Capture-like ring
 # (`mfcore.data.render_sequence`: the same clothes, room, light and occluders in every frame; the tables' test frames
 # draw a new scene each), its path centred on the capture volume; every frame is estimated with the RPSM from the
 # ring's MetaFuse^{glue:text}`tc_k` (chapter 4's recipe), the backbone alone (NoFusion) and the ground-truth heatmaps;
@@ -944,9 +944,9 @@ claims.round(1)
 # `paper_effect_mm`; half the paper's smallest printed 3D difference where the paper prints none): "yes" when the
 # interval lies below 0, "no" when it lies above 0 or wholly above the margin (the paper's effect is not reproduced),
 # "inconclusive" when it holds both. On this profile {glue:text}`claims_held` of the papers' orderings hold,
-# {glue:text}`claims_not_reproduced` are not reproduced and {glue:text}`claims_inconclusive` are inconclusive. On the `smoke` profile the backbone is
-# trained for a few CPU minutes and its heatmaps are poor, so fusion has little to work with; the `full` profile is the
-# one to read.
+# {glue:text}`claims_not_reproduced` are not reproduced and {glue:text}`claims_inconclusive` are inconclusive. On the
+# `smoke` profile the backbone is trained for a few CPU minutes and its heatmaps are poor, so fusion has little to work
+# with; the `full` profile is the one to read.
 
 # %% [markdown]
 # ## Claims of this chapter

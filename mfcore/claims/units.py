@@ -7,8 +7,8 @@ claims; :mod:`mfcore.stats` is the rule).
   (:func:`design`): frames drawn together across camera draws and seeds, clustered by clip, seeds and camera draws
   crossed with the frames.
 * Verdicts: a claim is one or more :class:`Part` (a paired interval, the claimed direction and the paper's
-  :class:`Effect`, stated before the results it decides); :func:`decide` turns them into a :class:`Result` (yes when every part is
-  yes, no when any is no, else inconclusive), reporting the part that decided it.
+  :class:`Effect`, stated before the results it decides); :func:`decide` turns them into a :class:`Result` (yes when
+  every part is yes, no when any is no, else inconclusive), reporting the part that decided it.
 """
 
 from __future__ import annotations
@@ -35,10 +35,10 @@ class Missing(Exception):
 
 @dataclass(frozen=True)
 class Effect:
-    """The paper's side of one compared difference, stated before the result it decides: ``paper`` the paper's difference in
-    the claim's unit, signed as the paper has it (None where the paper prints no number for it); ``margin`` ≥ 0, how
-    far toward the claimed side our interval must reach for the paper's effect to count as reproduced (for a
-    closeness claim: the tolerance); ``source`` where both come from."""
+    """The paper's side of one compared difference, stated before the result it decides: ``paper`` the paper's
+    difference in the claim's unit, signed as the paper has it (None where the paper prints no number for it);
+    ``margin`` ≥ 0, how far toward the claimed side our interval must reach for the paper's effect to count as
+    reproduced (for a closeness claim: the tolerance); ``source`` where both come from."""
     paper: float | None
     margin: float
     source: str
@@ -176,8 +176,8 @@ def decide(parts: list[Part], unit: str, text: str = "") -> Result:
                 f"{MARGIN_SHARE:g} of the paper's effect, or the interval reaches below it)")
     if holds == "inconclusive":
         need = deciding.n_to_decide
-        our += (f"; inconclusive: about {need:,.0f} units (×{need / deciding.interval.n:.1g} these) would decide it"
-                if math.isfinite(need) else "; inconclusive: its centre lies on the boundary")
+        our += (f"; inconclusive: about {need:,.0f} units ({need / deciding.interval.n:,.1f} times these) would "
+                "decide it" if math.isfinite(need) else "; inconclusive: its centre lies on the boundary")
     return Result(our, holds, deciding.interval, unit, tuple(parts), deciding, seeds, rule_text(parts, unit, seeds))
 
 
