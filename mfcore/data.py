@@ -105,6 +105,27 @@ def render_multiview(rig: Rig, joints_3d_m: Tensor, profile: Profile, seed: int,
     return MultiViewBatch(images=images, **_labels(rig, X, scene, sizes))
 
 
+def render_sequence(rig: Rig, joints_3d_m: Tensor, profile: Profile, seed: int, device,
+                    chunk_frames: int | None = None) -> MultiViewBatch:
+    """Render a contiguous sequence of poses (T, J, 3) as one video: every frame gets the scene draws of frame 0 of
+    ``seed`` (the same clothes, room textures, light and occluder spots, placed clear of each frame's pelvis as
+    :func:`mfcore.render.sample_scene` places them), rendered in batches like :func:`render_multiview`. Frame t of
+    the result is :func:`render_multiview` of pose t alone with the same ``seed``."""
+    _check_joints(joints_3d_m)
+    device = torch.device(device)
+    sizes = profile.studio
+    rig = get_rig(rig).at_resolution(sizes.image_px)
+    X = joints_3d_m.to(device, torch.float32)
+    per_frame = [render.sample_scene(X[i:i + 1], seed) for i in range(X.shape[0])]
+    scene = render.Scene(**{f.name: torch.cat([getattr(s, f.name) for s in per_frame]) for f in fields(render.Scene)})
+    scene = scene.to(device)
+    K = torch.stack([c.K for c in rig.cameras]).float().to(device)
+    R = torch.stack([c.R for c in rig.cameras]).float().to(device)
+    t = torch.stack([c.t for c in rig.cameras]).float().to(device)
+    images = render.render_images(scene, K, R, t, sizes.image_px, chunk_frames)
+    return MultiViewBatch(images=images, **_labels(rig, X, scene, sizes))
+
+
 def make_multiview(rig_name_or_rig, split: str, n_frames: int, profile: Profile, seed: int, device,
                    batch_size: int | None = None) -> MultiViewBatch:
     """``n_frames`` multi-view samples of motion-capture poses of ``split`` ("train", "test" or "stress", :data:`mfcore.motion.SPLITS`) in a rig (name, path

@@ -13,6 +13,7 @@ heatmaps of the 1,000-frame pool. This module trains both parts:
 * :func:`end_to_end_peaks` — one target rig and trial, cached: the pool rendered on the device, the warm-up backbone and
   a zero NaiveFuse trained together, the heatmap maxima of the test and stress frames before ("views") and after
   ("fused") the fusion layer, the loss of every step and the wall seconds.
+* :func:`end_to_end_heatmaps` — the test heatmaps of that same trained network (chapter 4b puts them through the RPSM).
 * :func:`end_to_end_rows` — JDR rows and per-frame rows (for paired intervals) of the two: "E2EBackbone" (the jointly
   trained backbone's own heatmaps, no fusion: what training on the target's images does without fusion) and
   "NaiveFuseFullE2E" (its fused heatmaps).
@@ -103,6 +104,54 @@ def _key(target: str, trial: int, profile, seed: int) -> dict:
                 test_frames=profile.metafuse.target_test_frames, stress_frames=profile.metafuse.stress_test_frames)
 
 
+def _train_and_read(target: str, trial: int, profile, seed: int, device: torch.device,
+                    progress: bool) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """One end-to-end training and its reading (:func:`end_to_end_peaks`): (the peaks entry, the maps entry: the test
+    split's "views" and "fused" heatmaps (N, V, J, h, w) as float16 on the CPU)."""
+    e, s = profile.endtoend, profile.studio
+    torch.manual_seed(seed)
+    t0 = time.perf_counter()
+    images, joints = [], []
+    for im, j in target_images(target, trial, "train", e.pool_frames, profile, seed, device, batch_frames=256):
+        images.append((im * 255).round().to(torch.uint8))
+        joints.append(scale_pixels(j, s.image_px, s.heatmap_px))
+    images, joints = torch.cat(images), torch.cat(joints)
+    backbone._sync(device)
+    t1 = time.perf_counter()
+    net = backbone.warmup_backbone(profile, seed, device)
+    if device.type == "cuda":
+        net = net.to(memory_format=torch.channels_last)
+    fuse = fusion.NaiveFuse(images.shape[1], s.heatmap_px, device=device)
+    history = train_end_to_end(net, fuse, images, joints, epochs=e.epochs, batch_frames=e.batch_frames,
+                               backbone_lr=e.backbone_lr, fusion_lr=profile.metafuse.outer_lr,
+                               sigma_px=s.heatmap_sigma_px, seed=seed, progress=progress)
+    backbone._sync(device)
+    t2 = time.perf_counter()
+    del images
+    out = {k: torch.tensor(v, dtype=torch.float64) for k, v in history.items()}
+    maps = {"views": [], "fused": []}
+    labels = target_data(target, trial, profile, seed, device)
+    for split in HELD_OUT_SPLITS:
+        n = labels[split]["joints_2d_px"].shape[0]
+        peaks = {"views": [], "fused": []}
+        rendered = []
+        for im, j in target_images(target, trial, split, n, profile, seed, device):
+            h = backbone.predict_heatmaps(net, im).float()
+            with torch.no_grad(), autocast(device):
+                fused = fuse(h)
+            peaks["views"].append(metrics.heatmap_peaks_px(h, s.image_px).cpu())
+            peaks["fused"].append(metrics.heatmap_peaks_px(fused.float(), s.image_px).cpu())
+            if split == "test":
+                maps["views"].append(h.half().cpu())
+                maps["fused"].append(fused.half().cpu())
+            rendered.append(j.cpu())
+        if not torch.equal(torch.cat(rendered), labels[split]["joints_2d_px"]):
+            raise RuntimeError(f"the re-rendered {split} frames of {target} trial {trial} are not target_data's")
+        out.update({f"{kind}.{split}": torch.cat(p) for kind, p in peaks.items()})
+    out["seconds"] = torch.tensor([t1 - t0, t2 - t1], dtype=torch.float64)
+    return out, {kind: torch.cat(m) for kind, m in maps.items()}
+
+
 def end_to_end_peaks(target: str, trial: int, profile, seed: int, device, *, progress: bool = False) -> dict:
     """NaiveFuse^full end to end on one target rig and trial (:func:`mfcore.targets.target_data`'s rigs), cached
     under the profile's studio / backbone / endtoend sections, NaiveFuse^full's rate, the test-set sizes, ``seed``,
@@ -115,52 +164,34 @@ def end_to_end_peaks(target: str, trial: int, profile, seed: int, device, *, pro
     :func:`mfcore.targets.target_data` are rendered again (the same frames: their labels are checked) and read.
     Returns CPU tensors: "views.<split>" and "fused.<split>" (N, V, J, 2) heatmap maxima in image pixels for the
     splits of :data:`mfcore.targets.HELD_OUT_SPLITS`; "view_loss" and "fused_loss" (steps,) float64; "seconds"
-    (render_s, train_s) float64."""
+    (render_s, train_s) float64. The same training stores its test heatmaps for :func:`end_to_end_heatmaps`."""
     _check_target(target)
     _check_trial(target, trial, profile)
-    device = torch.device(device)
-    e, s = profile.endtoend, profile.studio
+    device, key = torch.device(device), _key(target, trial, profile, seed)
 
     def build() -> dict[str, Tensor]:
-        torch.manual_seed(seed)
-        t0 = time.perf_counter()
-        images, joints = [], []
-        for im, j in target_images(target, trial, "train", e.pool_frames, profile, seed, device, batch_frames=256):
-            images.append((im * 255).round().to(torch.uint8))
-            joints.append(scale_pixels(j, s.image_px, s.heatmap_px))
-        images, joints = torch.cat(images), torch.cat(joints)
-        backbone._sync(device)
-        t1 = time.perf_counter()
-        net = backbone.warmup_backbone(profile, seed, device)
-        if device.type == "cuda":
-            net = net.to(memory_format=torch.channels_last)
-        fuse = fusion.NaiveFuse(images.shape[1], s.heatmap_px, device=device)
-        history = train_end_to_end(net, fuse, images, joints, epochs=e.epochs, batch_frames=e.batch_frames,
-                                   backbone_lr=e.backbone_lr, fusion_lr=profile.metafuse.outer_lr,
-                                   sigma_px=s.heatmap_sigma_px, seed=seed, progress=progress)
-        backbone._sync(device)
-        t2 = time.perf_counter()
-        del images
-        out = {k: torch.tensor(v, dtype=torch.float64) for k, v in history.items()}
-        labels = target_data(target, trial, profile, seed, device)
-        for split in HELD_OUT_SPLITS:
-            n = labels[split]["joints_2d_px"].shape[0]
-            peaks = {"views": [], "fused": []}
-            rendered = []
-            for im, j in target_images(target, trial, split, n, profile, seed, device):
-                h = backbone.predict_heatmaps(net, im).float()
-                with torch.no_grad(), autocast(device):
-                    fused = fuse(h)
-                peaks["views"].append(metrics.heatmap_peaks_px(h, s.image_px).cpu())
-                peaks["fused"].append(metrics.heatmap_peaks_px(fused.float(), s.image_px).cpu())
-                rendered.append(j.cpu())
-            if not torch.equal(torch.cat(rendered), labels[split]["joints_2d_px"]):
-                raise RuntimeError(f"the re-rendered {split} frames of {target} trial {trial} are not target_data's")
-            out.update({f"{kind}.{split}": torch.cat(p) for kind, p in peaks.items()})
-        out["seconds"] = torch.tensor([t1 - t0, t2 - t1], dtype=torch.float64)
-        return out
+        peaks, maps = _train_and_read(target, trial, profile, seed, device, progress)
+        runtime.cached("endtoend_maps", key, lambda: maps, code=E2E_CODE)  # the same training's maps
+        return peaks
 
-    return runtime.cached("endtoend", _key(target, trial, profile, seed), build, code=E2E_CODE)
+    return runtime.cached("endtoend", key, build, code=E2E_CODE)
+
+
+def end_to_end_heatmaps(target: str, trial: int, profile, seed: int, device, *, progress: bool = False) -> dict:
+    """The test split's heatmaps of :func:`end_to_end_peaks`' trained network: "views" (its backbone alone,
+    E2EBackbone) and "fused" (NaiveFuseFullE2E), (N, V, J, h, w) float32 on the CPU (stored as float16). They come
+    from the same training as the peaks (one training fills both cache entries; a missing one is rebuilt by training
+    again the same way)."""
+    _check_target(target)
+    _check_trial(target, trial, profile)
+    device, key = torch.device(device), _key(target, trial, profile, seed)
+
+    def build() -> dict[str, Tensor]:
+        peaks, maps = _train_and_read(target, trial, profile, seed, device, progress)
+        runtime.cached("endtoend", key, lambda: peaks, code=E2E_CODE)
+        return maps
+
+    return {kind: m.float().cpu() for kind, m in runtime.cached("endtoend_maps", key, build, code=E2E_CODE).items()}
 
 
 def end_to_end_rows(target: str, trial: int, profile, seed: int, device, *, progress: bool = False,

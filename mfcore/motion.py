@@ -715,6 +715,13 @@ def clip_segments(frames: int, fps: float, stress: bool) -> tuple[tuple[str, int
     return (("train", gap, frames - test - gap), ("test", frames - test, frames))
 
 
+def clip_labels(clip_index) -> list[str]:
+    """The clip of each frame as ``source/name``, from library clip indices (N,) (:func:`sample_poses`' second
+    output): the cluster of a test frame in the book's intervals (frames of one clip are not independent)."""
+    lib = load_motion_library()
+    return [f"{lib.clips[int(i)].source}/{lib.clips[int(i)].name}" for i in torch.as_tensor(clip_index).reshape(-1)]
+
+
 def split_table(path: str | Path | None = None) -> pd.DataFrame:
     """One row per (split, clip) segment: split, source, clip, motion_type, frames, first_frame, end_frame (exclusive)
     (the book's splits.csv), in SPLITS order then library order."""

@@ -110,6 +110,26 @@ ORACLE_INIT_GAIN = 1.0  # the oracle's own calibration (a source peak adds about
 ORACLE_INIT_CHECKPOINTS = (0.0, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)  # fractions of NaiveFuse^full's steps
 
 
+def oracle_fused_heatmaps(test: dict[str, Tensor], profile, device, *, gain: float = ORACLE_INIT_GAIN,
+                          batch_frames: int = 32) -> Tensor:
+    """Eq. (1) with the calibrated cameras' exact epipolar lines (:func:`placement_oracle_weights` at ``gain``, the
+    oracle's own calibration) applied to a test set of :func:`mfcore.targets.target_data` (its backbone heatmaps
+    "pred"), each camera set with its own cameras: the mixed fused maps (N, V, J, h, w) float32 on the CPU, what
+    NaiveFuse would output had it learned the geometry exactly (the maps chapter 5 puts through the RPSM)."""
+    if not gain > 0:
+        raise ValueError(f"gain must be > 0 (gain 0 is NoFusion's own maps); got {gain!r}")
+    device = torch.device(device)
+    pred = test["pred"]
+    out = torch.empty(pred.shape, dtype=torch.float32)
+    pairs = fusion.ordered_pairs(pred.shape[1])
+    for idx, P_image, _ in metrics.camera_sets(test):
+        weights = placement_oracle_weights(P_image, profile, device, gain)
+        for start in range(0, len(idx), batch_frames):
+            sel = idx[start:start + batch_frames]
+            out[sel] = fusion.fuse(pred[sel].to(device), weights, pairs).float().cpu()
+    return out
+
+
 def pool_oracle_weights(pool: dict[str, Tensor], profile, device, gain: float = ORACLE_INIT_GAIN) -> Tensor:
     """One NaiveFuse weight tensor (P, Z, Z) for a labelled pool: :func:`epipolar_oracle_weights` of each camera
     placement of the pool (:func:`mfcore.metrics.camera_sets`; the H36M-like pool has one per training subject), averaged with the

@@ -125,8 +125,11 @@ class PictorialSizes:
     outlier_fractions: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3)  # misplaced heatmap peaks in the robustness study
     batch_frames: int = 64  # frames per call of the 3D estimators
     antialias: bool = True  # smooth heatmaps to each grid's scale before reading them (False: the paper's unary)
-    savgol_window: int = 9  # frames of the Savitzky-Golay filter on a walking clip (MetaFuse Sec. 5.3), odd
+    savgol_window: int = 9  # frames of the Savitzky-Golay filter over a test sequence (MetaFuse Sec. 5.3), odd
     savgol_polyorder: int = 2
+    sequence_frames: int = 12  # at most this many frames of each clip's held-out test segment in the smoothing study
+    sequence_clips: int = 3  # at most this many test segments (the library's order) in the smoothing study
+    sequence_fps: float = 30.0  # the test segments are resampled to this rate: the filter's window spans 0.3 s in each
 
 
 @dataclass(frozen=True)
@@ -197,7 +200,8 @@ PROFILES: dict[str, Profile] = {
                                speed_batch=32, speed_repeats=10),
         endtoend=EndToEndSizes(pool_frames=10000, epochs=2, batch_frames=32, backbone_lr=1e-4),
         pictorial=PictorialSizes(grid_bins=15, test_frames=1000, quant_frames=250, bench_frames=512, bench_batch=64,
-                                 quant_grid_bins=(4, 8, 12, 16, 24), quant_max_stages=6, stats_frames=20000),
+                                 quant_grid_bins=(4, 8, 12, 16, 24), quant_max_stages=6, stats_frames=20000,
+                                 sequence_frames=60, sequence_clips=32),
         # Tekin in the paper's regime: Adam at 10⁻³ for θ, α and β; 4000 steps, the steps β needs at that rate to
         # reach either end of 0..L from L/2 (Adam moves a parameter by at most about its rate per step), 15× the
         # 260 steps of the first full runs. One network's step is launch-bound on the H200 (3.5-9 ms whatever the

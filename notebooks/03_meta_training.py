@@ -389,7 +389,7 @@ panels = [("ground truth", test["target"][n, v, j]), ("initial heatmap", test["p
 panels += [(f"warped from view {s}", terms[k, j]) for k, s in incoming]
 gt_hm = test["joints_2d_px"][n, v, j] * side / image_px + (side / image_px - 1) / 2  # image px -> heatmap px
 fig, axes = plots.heatmap_panels([img for _, img in panels], [title for title, _ in panels], ncols=3,
-                                 cmap="viridis")
+                                 cmap="viridis", colorbar="heatmap value")
 for ax, (title, img) in zip(axes, panels):
     peak = np.unravel_index(int(img.argmax()), img.shape)
     ax.plot(gt_hm[0], gt_hm[1], "w+", ms=12, mew=2)

@@ -123,3 +123,17 @@ def test_bad_inputs_are_clear_errors():
         data.render_multiview(studio.dome_rig(), torch.full((1, 17, 3), float("nan")), TINY, seed=0, device="cpu")
     with pytest.raises(ValueError, match="batch_size"):
         data.make_multiview("dome", "train", 2, TINY, seed=0, device="cpu", batch_size=0)
+
+
+def test_a_sequence_is_rendered_as_one_video_of_its_frames():
+    """render_sequence draws the scene of frame 0 for every pose (the same clothes, room and light, as a video) and
+    renders them at once: frame t equals the pose rendered alone with the same seed."""
+    clip = next(c for c in motion.load_motion_library().clips if c.motion_type == "walk")
+    poses = clip.joints_3d_m[:2].clone()
+    poses[..., :2] -= poses[0, 0, :2].clone()
+    video = data.render_sequence("totalcapture", poses, TINY, seed=30, device="cpu")
+    for t in range(2):
+        alone = data.render_multiview("totalcapture", poses[t:t + 1], TINY, seed=30, device="cpu")
+        assert torch.equal(video.images[t], alone.images[0]) and torch.equal(video.heatmaps[t], alone.heatmaps[0])
+    other = data.render_multiview("totalcapture", poses, TINY, seed=30, device="cpu")  # frame t draws scene t
+    assert not torch.equal(video.images[1:], other.images[1:])

@@ -113,3 +113,27 @@ def test_target_images_are_the_frames_of_target_data(monkeypatch, tmp_path):
         next(targets.target_images("h36m", 0, "val", 2, prof, 0, "cpu"))
     with pytest.raises(ValueError, match="n_frames must be a positive int"):
         next(targets.target_images("h36m", 0, "test", 0, prof, 0, "cpu"))
+
+
+def test_one_training_gives_the_peaks_and_the_test_heatmaps(monkeypatch, tmp_path):
+    """end_to_end_heatmaps reads the test maps of the very training behind end_to_end_peaks: one training fills both
+    cache entries, whichever is asked first (the training itself is chapter 4b's; a stand-in keeps this fast)."""
+    monkeypatch.setenv("MFCORE_CACHE", str(tmp_path))
+    trainings = []
+    maps = {"views": torch.rand(3, 4, 17, 4, 4).half(), "fused": torch.rand(3, 4, 17, 4, 4).half()}
+
+    def stand_in(target, trial, profile, seed, device, progress):
+        trainings.append((target, trial, seed))
+        return {"fused.test": torch.zeros(3, 4, 17, 2), "seconds": torch.zeros(2, dtype=torch.float64)}, maps
+
+    monkeypatch.setattr(endtoend, "_train_and_read", stand_in)
+    for first, second in ((endtoend.end_to_end_peaks, endtoend.end_to_end_heatmaps),
+                          (endtoend.end_to_end_heatmaps, endtoend.end_to_end_peaks)):
+        trainings.clear()
+        seed = 7 if first is endtoend.end_to_end_peaks else 8  # a fresh cache key for each order
+        first("h36m", 0, SMOKE, seed, "cpu")
+        out = second("h36m", 0, SMOKE, seed, "cpu")
+        assert trainings == [("h36m", 0, seed)]
+    read = endtoend.end_to_end_heatmaps("h36m", 0, SMOKE, 8, "cpu")
+    assert read["fused"].dtype == torch.float32 and torch.equal(read["fused"], maps["fused"].float())
+    assert "fused.test" in out

@@ -98,7 +98,6 @@ def test_no_module_is_longer_than_one_concept(package):
                    "mfcore/epipolar.py": "chapter 1's epipolar geometry of fusion weights",
                    "mfcore/fusion.py": "Eq. (1)-(2): NaiveFuse and AffineFuse with its kernels",
                    "mfcore/calibration.py": "readers and writers of six calibration formats under one conventions table",
-                   "mfcore/claims.py": "the papers' claims, each next to its paired test, and the scorecard",
                    "mfcore/studio.py": "the rigs: real sensors, their person-centred views, and the book's rig file",
                    "mfbook/run_book.py": "the batch runner"}
     long = {f"{package}/{p.name}": n for p in (REPO / package).glob("*.py")

@@ -246,3 +246,12 @@ def test_sampled_poses_keep_their_skeleton_intact():
 def test_a_bad_split_name_lists_the_three_splits():
     with pytest.raises(ValueError, match=r"split='val': allowed values are \('train', 'test', 'stress'\)"):
         motion.sample_poses("val", 4, seed=0)
+
+
+def test_clip_labels_name_each_frames_clip():
+    lib = motion.load_motion_library()
+    _, clip_index = motion.sample_poses("test", 12, seed=4)
+    labels = motion.clip_labels(clip_index)
+    assert len(labels) == 12
+    assert labels == [f"{lib.clips[int(i)].source}/{lib.clips[int(i)].name}" for i in clip_index]
+    assert motion.clip_labels(torch.tensor([0])) == [f"{lib.clips[0].source}/{lib.clips[0].name}"]
