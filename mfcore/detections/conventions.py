@@ -129,6 +129,25 @@ def to_h36m(xy_px: np.ndarray, score: np.ndarray, layout: str) -> tuple[np.ndarr
     return np.where(out[..., None] > 0, xy, 0.0), out
 
 
+# the layout's joints written from the H36M body where the layout has them (OpenPose's neck is the thorax, its mid-hip
+# the pelvis); the layout's other joints (eyes, ears, feet) are written as missing
+_FROM_H36M = {"neck": "thorax", "mid_hip": "pelvis"}
+
+
+def from_h36m(xy_px: np.ndarray, score: np.ndarray, layout: str) -> tuple[np.ndarray, np.ndarray]:
+    """The book's 17 joints (..., 17, 2), (..., 17) written in ``layout``: each of the layout's joints that is an H36M
+    joint (or OpenPose's neck = thorax, mid-hip = pelvis) copied, the others missing (score 0). Reading the result
+    back (:func:`to_h36m`) gives the same joints where the mapping is one-to-one and the mapping's means elsewhere."""
+    joints = LAYOUTS[check_layout(layout)]
+    xy = np.zeros((*xy_px.shape[:-2], len(joints), 2))
+    s = np.zeros((*score.shape[:-1], len(joints)))
+    for k, name in enumerate(joints):
+        src = _FROM_H36M.get(name, name)
+        if src in H36M17:
+            xy[..., k, :], s[..., k] = xy_px[..., H36M17.index(src), :], score[..., H36M17.index(src)]
+    return xy, s
+
+
 def read_scores(values, source, camera, frame, field) -> np.ndarray:
     """Scores as the table says: finite, ≥ 0, above 1 read as 1; anything else is the one-line error."""
     s = np.asarray(values, dtype=np.float64)
