@@ -111,7 +111,6 @@ def test_coco_keypoint_scores_apart_h36m_names_and_visibility_flags(tmp_path):
     np.testing.assert_array_equal(named.xy_px[0], xy)
     flags = np.array([2.0, 1.0, 0.0] + [2.0] * 14)  # COCO ground truth: visibility, not scores
     gt = det.read_coco(_coco_dataset(tmp_path / "gt.json", ["a"], {0: [(xy, flags, 1.0)]}))
-    c = {n: i for i, n in enumerate(det.COCO17)}
     assert gt.score[0, J["nose"]] == 1.0 and gt.score[0, J["head_top"]] == 0.0  # right eye v=0: head top missing
 
 
