@@ -92,10 +92,10 @@ def _deterministic_kernels_on(device) -> None:
 
 def apply_numeric_settings(device) -> None:
     """The chapters' numeric settings on ``device``, for every program whose results enter the book's cache (the
-    chapters, ``python -m mfbook.adapt``, ``python -m mfbook.lift``): the cache keys results by their settings and
-    code, not by these, so a program that computed with others would leave entries that differ from a chapter's.
-    Deterministic kernels where :func:`deterministic_kernels` says; one torch thread on the CPU (the tables then do
-    not depend on the machine's core count, and the tiny smoke tensors gain nothing from more threads)."""
+    chapters, ``python -m mfbook.adapt``): the cache keys results by their settings and code, not by these, so a
+    program that computed with others would leave entries that differ from a chapter's. Deterministic kernels where
+    :func:`deterministic_kernels` says; one torch thread on the CPU (the tables then do not depend on the machine's
+    core count, and the tiny smoke tensors gain nothing from more threads)."""
     _deterministic_kernels_on(device)
     if torch.device(device).type == "cpu":
         torch.set_num_threads(1)

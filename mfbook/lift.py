@@ -117,9 +117,10 @@ def preview(lifted: lift.Lifted, rig: studio.Rig, frame: int | None = None) -> t
     if not 0 <= f < len(lifted.frames) or not lifted.lifted[f]:
         raise ValueError(f"--preview-frame {frame}: not a lifted frame; lifted frames: {ok[:10].tolist()}…")
     V = rig.num_views
-    fig = Figure(figsize=(3.4 * (V + 1), 3.8))
+    fig = Figure(figsize=(3.4 * (V + 1.5), 4.0))
     FigureCanvasAgg(fig)
-    ax3 = fig.add_subplot(1, V + 1, 1, projection="3d")
+    grid = fig.add_gridspec(1, V + 1, width_ratios=[1.5] + [1.0] * V)
+    ax3 = fig.add_subplot(grid[0, 0], projection="3d")
     for est, style in (("rpsm", "-"), ("ransac", "--")):
         X = lifted.points_m.get(est)
         if X is None:
@@ -127,11 +128,16 @@ def preview(lifted: lift.Lifted, rig: studio.Rig, frame: int | None = None) -> t
         for a, b in skeleton.LIMBS:
             ax3.plot(*X[f, [a, b]].T, style, color="C0" if est == "rpsm" else "C1", lw=1.2,
                      label=est.upper() if (a, b) == skeleton.LIMBS[0] else None)
-    ax3.set(xlabel="x (m)", ylabel="y (m)", zlabel="z (m, up)", title="3D pose (book frame)")
+    X = lifted.points_m["rpsm"][f]
+    centre, reach = np.nanmean(X, axis=0), max(float(np.nanmax(np.abs(X - np.nanmean(X, axis=0)))), 0.5)
+    ax3.set(xlabel="x (m)", ylabel="y (m)", zlabel="z (m, up)", title="3D pose (book frame)",
+            xlim=(centre[0] - reach, centre[0] + reach), ylim=(centre[1] - reach, centre[1] + reach),
+            zlim=(centre[2] - reach, centre[2] + reach))
+    ax3.set_box_aspect((1, 1, 1))
     ax3.legend(fontsize=7)
     err = reprojection_error_px(lifted)[f]
     for v in range(V):
-        ax = fig.add_subplot(1, V + 1, v + 2)
+        ax = fig.add_subplot(grid[0, v + 1])
         w, h = detections.sensor_window(rig, v)[1]
         det, rep = lifted.detections_px[f, v], lifted.reprojection_px["rpsm"][f, v]
         for a, b in skeleton.LIMBS:
@@ -194,13 +200,15 @@ def main(argv=None) -> int:
         prof = get_profile(args.profile)
         device = resolve_device(args.device)
         chapter.validate_seed(args.seed)
-        chapter.set_seed(args.seed, device)
-        chapter.apply_numeric_settings(device)
-        progress.install()
+        chapter.set_seed(args.seed, device)  # (not the chapters' one CPU thread: lifting writes no cache entry,
+        progress.install()                    # and a long recording on a CPU wants every core)
         options = calibration_cli.import_options(args)
         rig, imported = read_rig(args.rig, prof, options)
         recording = read_recording(rig, args.detections, args.layout, args.frames, args.pixel_centre)
         spec = args.fusion
+        if spec not in lift.FUSIONS and not Path(spec).exists() and Path(spec).suffix != ".pt":
+            raise ValueError(f"unknown --fusion {spec!r}; valid: {', '.join(lift.FUSIONS)}, or the .pt file "
+                             f"python -m mfbook.adapt saved")
         if spec not in lift.FUSIONS:
             spec = adapt.load_adapted(spec, rig, device)
         print(f"rig {rig.name!r}: {rig.num_views} cameras; {recording.num_frames} frames; profile {prof.name!r} "

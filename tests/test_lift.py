@@ -373,8 +373,32 @@ def test_the_command_says_bad_input_in_one_line(backbone_like, tmp_path, capsys,
                               (args + [f"extra={args[0].split('=')[1]}"], "camera 'extra': no such camera"),
                               ([a.replace(".json", ".jsn") for a in args], "does not exist"),
                               (args + ["--fusion", "nonsense.pt"], "adapted-parameter file 'nonsense.pt' does not "
-                                                                   "exist")):
+                                                                   "exist"),
+                              (args + ["--fusion", "epipolr"], "unknown --fusion 'epipolr'; valid: none, epipolar")):
         assert lift_cli.main(base[:1] + bad_args + base[1:]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("error: ") and message in err, err
     assert not (tmp_path / "p.npz").exists()
+
+
+def test_the_command_fuses_with_an_adapted_metafuse_file_of_the_same_rig_and_profile(backbone_like, tmp_path, capsys,
+                                                                                  numerics):
+    from mfcore import adapt, fusion
+
+    b = backbone_like
+    side = b["prof"].studio.heatmap_px
+    args = det.export(b["pred"], b["rig"], tmp_path, formats=("coco",))["coco"]
+    base = [str(CEILING5), *args, "--profile", "smoke", "--device", "cpu"]
+    model = fusion.AffineFuse(5, side, start="line", sigma_px=b["prof"].studio.heatmap_sigma_px)
+    good = adapt.save_adapted(model, tmp_path / "adapted.pt")
+    assert lift_cli.main(base + ["-o", str(tmp_path / "m.npz"), "--fusion", str(good)]) == 0
+    z = np.load(tmp_path / "m.npz")
+    assert str(z["fusion"]) == "MetaFuse" and z["lifted"].all()
+    fused = lift.fuse_block(model.freeze(), torch.from_numpy(np.ones((1, 5, 17, side, side), np.float32)),
+                            torch.ones(1, 5, dtype=torch.bool))
+    assert not np.allclose(z["fused_score"], z["detection_score"])  # the model fused the views (Eq. (1)'s mix)
+    assert torch.isfinite(fused).all()
+    other = adapt.save_adapted(fusion.AffineFuse(5, 2 * side), tmp_path / "other.pt")
+    assert lift_cli.main(base + ["-o", str(tmp_path / "o.npz"), "--fusion", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert f"fuses 5 views of {2 * side}² heatmaps" in err and f"profile 'smoke' {side}² heatmaps" in err

@@ -105,13 +105,22 @@ def _check_inside(cam: CameraKeypoints, rig: studio.Rig, v: int) -> list[str]:
     w, h = sensor_window(rig, v)[1]
     xy, s = cam.xy_px, cam.score
     outside = (s > 0) & ((xy[..., 0] < -0.5) | (xy[..., 0] > w - 0.5) | (xy[..., 1] < -0.5) | (xy[..., 1] > h - 0.5))
-    if not outside.any():
-        return []
-    f, j = (int(i[0]) for i in np.nonzero(outside))
-    cam.score = np.where(outside, 0.0, s)
-    return [f"detections file {cam.source!r}: camera {rig.cameras[v].name!r}: {int(outside.sum())} keypoints outside "
-            f"the {w}×{h} image were dropped (first: frame {cam.frames[f]!r}, joint {H36M17[j]!r} at "
-            f"{np.round(xy[f, j], 1).tolist()}); wrong image size, camera or pixel convention if there are many"]
+    notes = []
+    if outside.any():
+        f, j = (int(i[0]) for i in np.nonzero(outside))
+        cam.score = np.where(outside, 0.0, s)
+        notes.append(f"detections file {cam.source!r}: camera {rig.cameras[v].name!r}: {int(outside.sum())} keypoints "
+                     f"outside the {w}×{h} image were dropped (first: frame {cam.frames[f]!r}, joint {H36M17[j]!r} at "
+                     f"{np.round(xy[f, j], 1).tolist()}); wrong image size, camera or pixel convention if there are "
+                     f"many")
+    x0, y0, side = sensor_window(rig, v)[0]
+    beyond = (cam.score > 0) & ((xy[..., 0] < x0 - 0.5) | (xy[..., 0] > x0 + side - 0.5) | (xy[..., 1] < y0 - 0.5)
+                                | (xy[..., 1] > y0 + side - 0.5))
+    if beyond.any():
+        notes.append(f"camera {rig.cameras[v].name!r}: {int(beyond.sum())} keypoints lie in the image but outside the "
+                     f"square view the book reads (the window x {x0}…{x0 + side - 1}, y {y0}…{y0 + side - 1} px around "
+                     f"the capture volume): read as not detected")
+    return notes
 
 
 def _empty_frames(cam: CameraKeypoints, name: str) -> list[str]:
