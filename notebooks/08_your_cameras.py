@@ -39,7 +39,9 @@ seed = 0
 out_dir = ""
 
 # %%
+import contextlib
 import inspect
+import io
 import tempfile
 from pathlib import Path
 
@@ -306,11 +308,12 @@ with tempfile.TemporaryDirectory() as tmp:
         layout = ["--layout", "h36m17"] if fmt == "heatmaps" else []  # 17 channels say no layout: the reader asks
         argv = [str(chapter.REPO_ROOT / RIG_FILE), *files, "-o", str(out), "--profile", ch.profile.name,
                 "--device", ch.device.type, "--seed", str(seed), *layout]
+        said = io.StringIO()
+        with contextlib.redirect_stdout(said):  # the command's report (its progress bar goes to stderr)
+            assert lift_cli.main(argv) == 0
         if fmt == "coco":
-            first = files[0].replace(tmp + "/", "")
-            print(f"$ python -m mfbook.lift {RIG_FILE} {first} … ({len(files)} cameras) -o poses.npz --profile "
-                  f"{ch.profile.name}")
-        assert lift_cli.main(argv) == 0
+            print(f"$ python -m mfbook.lift {RIG_FILE} {files[0].replace(tmp + '/', '')} … ({len(files)} cameras) "
+                  f"-o coco.npz --profile {ch.profile.name}\n{said.getvalue().replace(tmp + '/', '')}")
         z = np.load(out)
         for est in lift.ESTIMATORS:
             ref = internal_kp.cpu().double() if (est == "rpsm" and fmt == "coco") else internal[est]
