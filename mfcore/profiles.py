@@ -199,9 +199,9 @@ PROFILES: dict[str, Profile] = {
                                first_order=True, batch_size=32, pretrain_steps=1000, full_steps=1000,
                                speed_batch=32, speed_repeats=10),
         endtoend=EndToEndSizes(pool_frames=10000, epochs=2, batch_frames=32, backbone_lr=1e-4),
+        lift=LiftSizes(demo_frames=64),  # 64 frames × 5 views of 64² heatmaps: 89 MB per heatmap format
         pictorial=PictorialSizes(grid_bins=15, test_frames=1000, quant_frames=250, bench_frames=512, bench_batch=64,
                                  quant_grid_bins=(4, 8, 12, 16, 24), quant_max_stages=6, stats_frames=20000),
-        lift=LiftSizes(demo_frames=64),  # 64 frames × 5 views of 64² heatmaps: 89 MB per heatmap format
         # Tekin: 3 seeds paid for by 4x larger minibatches (Adam's rate for θ scaled by √4, α and β at the paper's
         # 10⁻³): 13 epochs of 20 steps = 260 steps per network (was 10 x 79 = 790); each step is launch-bound on the
         # H200 (3.5-9 ms whatever the batch from 128 to 512), so steps, not samples, are what costs.

@@ -129,6 +129,7 @@ def test_no_module_is_longer_than_one_concept(package):
                    "mfcore/studio.py": "the rigs: real sensors, their person-centred views, and the book's rig file",
                    "mfbook/run_book.py": "the batch runner"}
     files = [p for p in (REPO / package).rglob("*.py") if "__pycache__" not in p.parts]
+    listed = lambda name: any(name == k or (k.endswith("/") and name.startswith(k)) for k in one_concept)  # noqa: E731
     long = {name: n for p in files if (n := len(p.read_text().splitlines())) > 450
-            and (name := p.relative_to(REPO).as_posix()) not in one_concept}
+            and not listed(name := p.relative_to(REPO).as_posix())}
     assert not long, long
