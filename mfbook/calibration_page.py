@@ -24,7 +24,7 @@ RIG_FILE = REPO_ROOT / "mfcore" / "rigs" / "ceiling5.yaml"
 def _cameras(rig: studio.Rig) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(K (3, 3), R (3, 3), t (3,)) of every real sensor of ``rig``, as the calibration writers read them (the view
     itself where a camera has no sensor)."""
-    return [(K, R, t) for _, K, _, _, R, t in calibration._real(rig)]
+    return [(K, R, t) for _, K, _, _, R, t in calibration.real_cameras(rig)]
 
 
 def reprojection_difference_px(original: studio.Rig, imported: studio.Rig, points_cam0_m: np.ndarray) -> float:

@@ -75,12 +75,28 @@ def set_seed(seed: int, device="cpu") -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+    _deterministic_kernels_on(device)
+
+
+def _deterministic_kernels_on(device) -> None:
     deterministic = deterministic_kernels(device)
     # switching the flag imports torch._inductor (1.5-2 s per process); off is torch's default, so leave it alone then
     if deterministic != torch.are_deterministic_algorithms_enabled():
         torch.use_deterministic_algorithms(deterministic, warn_only=True)
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+def apply_numeric_settings(device) -> None:
+    """The chapters' numeric settings on ``device``, for every program whose results enter the book's cache (the
+    chapters, ``python -m mfbook.adapt``): the cache keys results by their settings and code, not by these, so a
+    program that computed with others would leave entries that differ from a chapter's. Deterministic kernels where
+    :func:`deterministic_kernels` says; one torch thread on the CPU (the tables then do not depend on the machine's
+    core count, and the tiny smoke tensors gain nothing from more threads), oneDNN and NNPACK off
+    (:func:`mfbook.numerics.apply_in_process`: with the environment the book runner gives its kernels, the tables are
+    the same bits on every x86-64 CPU)."""
+    _deterministic_kernels_on(device)
+    numerics.apply_in_process(device)
 
 
 def validate_seed(seed) -> int:
@@ -229,12 +245,10 @@ def open_chapter(stem: str, *, profile: str, device: str = "auto", seed: int = 0
     dev = resolve_device(device)
     validate_seed(seed)
     set_seed(seed, dev)
+    apply_numeric_settings(dev)  # one CPU thread, oneDNN/NNPACK off: the golden smoke copy is compared across machines
     cache.install()
     progress.install()
     tables.install()  # the tables a cell displays read as numbers for people (mfbook/tables.py)
-    # On the CPU: one thread, oneDNN and NNPACK off (mfbook.numerics): with the environment the runner gives, the tables
-    # are the same bits on every x86-64 CPU (the golden smoke copy is compared across machines).
-    numerics.apply_in_process(dev)
     out = REPO_ROOT / out_dir if out_dir else REPO_ROOT / "_build" / "interactive" / prof.name / stem
     out.mkdir(parents=True, exist_ok=True)
     ch = Chapter(stem=stem, profile=prof, device=dev, seed=seed, out=out,

@@ -133,6 +133,14 @@ class PictorialSizes:
 
 
 @dataclass(frozen=True)
+class LiftSizes:
+    """Chapter 08's round trip of ``python -m mfbook.lift`` (your detections → 3D poses): the rig's test frames written
+    as detection files and read back through the command."""
+
+    demo_frames: int = 8  # the first test frames of the rig written in each detection format (heatmaps: 17 maps each)
+
+
+@dataclass(frozen=True)
 class TrainableFusionSizes:
     """Chapter 06: Tekin et al.'s two-stream network with a trainable fusion stream.
 
@@ -167,6 +175,7 @@ class Profile:
     metafuse: MetaFuseSizes = field(default_factory=MetaFuseSizes)
     endtoend: EndToEndSizes = field(default_factory=EndToEndSizes)
     pictorial: PictorialSizes = field(default_factory=PictorialSizes)
+    lift: LiftSizes = field(default_factory=LiftSizes)
     trainable_fusion: TrainableFusionSizes = field(default_factory=TrainableFusionSizes)
 
     def as_dict(self) -> dict:
@@ -199,6 +208,7 @@ PROFILES: dict[str, Profile] = {
                                first_order=True, batch_size=32, pretrain_steps=1000, full_steps=1000,
                                speed_batch=32, speed_repeats=10),
         endtoend=EndToEndSizes(pool_frames=10000, epochs=2, batch_frames=32, backbone_lr=1e-4),
+        lift=LiftSizes(demo_frames=64),  # 64 frames × 5 views of 64² heatmaps: 89 MB per heatmap format
         pictorial=PictorialSizes(grid_bins=15, test_frames=1000, quant_frames=250, bench_frames=512, bench_batch=64,
                                  quant_grid_bins=(4, 8, 12, 16, 24), quant_max_stages=6, stats_frames=20000,
                                  sequence_frames=60, sequence_clips=32),

@@ -104,6 +104,7 @@ def test_missing_rig_file_names_the_path(tiny, tmp_path):
     missing = tmp_path / "nowhere" / "my_rig.yaml"
     with pytest.raises(ValueError, match=r"nowhere/my_rig\.yaml.*does not exist"):
         adapt.adapt_to_rig(missing, 2, tiny["profile"], 0, "cpu")
+    (tmp_path / "my_rig.txt").write_text("cameras: []\n")  # a file that exists, of no format the book reads
     with pytest.raises(ValueError, match=r"my_rig\.txt.*suffix"):
         adapt.adapt_to_rig(tmp_path / "my_rig.txt", 2, tiny["profile"], 0, "cpu")
     assert tiny["calls"]["heatmaps"] == []
@@ -130,7 +131,7 @@ def test_a_rigs_cache_identity_is_its_camera_numbers(tiny):
 
 
 def test_adaptation_moves_theta_only_omega_base_bit_identical(tiny):
-    res = adapt.adapt_to_rig(CEILING5, 4, tiny["profile"], 0, "cpu")
+    res = adapt.adapt_to_rig(CEILING5, 4, tiny["profile"], 0, "cpu", lift_3d=False)
     pair = tiny["pair"]
     assert res.model.num_views == 5 and len(res.model.pairs) == 20
     assert torch.equal(res.model.omega_base, pair.omega_base)  # ω_base never moves (Sec. 4.3)
@@ -146,20 +147,29 @@ def test_jdr_table_is_tidy_per_method_and_joint(tiny):
     res = adapt.adapt_to_rig(CEILING5, 2, tiny["profile"], 0, "cpu", trials=2)
     t = res.jdr
     assert list(t.columns) == ["rig", "method", "k", "trial", "joint", "jdr", "threshold"]
-    assert set(t.method) == {"NoFusion", "MetaFuse"} and set(t.rig) == {"ceiling5"}
-    assert set(t[t.method == "NoFusion"].k) == {0} and set(t[t.method == "MetaFuse"].trial) == {0, 1}
+    assert set(t.method) == {"NoFusion", "EpipolarFusion", "MetaFuse"} and set(t.rig) == {"ceiling5"}
+    assert set(t[t.method != "MetaFuse"].k) == {0} and set(t[t.method == "MetaFuse"].trial) == {0, 1}
     assert set(t.threshold) == {"half_head", "quarter_head"}  # the papers' JDR (12.8 sensor px) and half of it
     joints = t[(t.method == "NoFusion") & (t.threshold == "half_head")].joint.tolist()
     assert joints[0] == "mean" and len(joints) == 1 + len(metrics.JOINT_GROUPS) + 17
-    assert len(res.mean_jdr()) == len(res.mean_jdr("quarter_head")) == 2 * len(joints)  # trials averaged
+    assert len(res.mean_jdr()) == len(res.mean_jdr("quarter_head")) == 3 * len(joints)  # trials averaged
     assert t.jdr.between(0, 1).all() and len(res.finetune_s) == 2 and all(s > 0 for s in res.finetune_s)
     table = res.table()
-    assert list(table.columns) == ["NoFusion", "MetaFuse^2", "gain"] and table.index[0] == "mean"
-    assert torch.allclose(torch.tensor(table.gain.values), torch.tensor((table.iloc[:, 1] - table.iloc[:, 0]).values))
+    assert list(table.columns) == ["NoFusion", "EpipolarFusion", "MetaFuse^2", "gain"] and table.index[0] == "mean"
+    assert torch.allclose(torch.tensor(table.gain.values), torch.tensor((table["MetaFuse^2"] - table.NoFusion).values))
+    m = res.mpjpe_frames  # the 3D error after the RPSM of every method, frame by frame
+    assert list(m.columns) == ["rig", "method", "k", "trial", "frame", "mpjpe_mm"] and (m.mpjpe_mm > 0).all()
+    assert len(m) == res.test_frames * (2 + 2) and set(m[m.method == "MetaFuse"].trial) == {0, 1}
+    iv = res.mpjpe_interval("EpipolarFusion")
+    assert iv.n == res.test_frames and iv.low <= iv.diff <= iv.high
+    assert res.mpjpe_interval().clusters == 2  # MetaFuse's two trials: a two-stage bootstrap
+    comparison = res.comparison()
+    assert list(comparison.method) == ["NoFusion", "EpipolarFusion", "MetaFuse^2"]
+    assert comparison.jdr.iloc[0] == pytest.approx(table.loc["mean", "NoFusion"])
 
 
 def test_gain_interval_pairs_the_same_test_frames_and_its_mean_is_the_pooled_jdr_difference(tiny):
-    res = adapt.adapt_to_rig(CEILING5, 2, tiny["profile"], 0, "cpu", trials=2)
+    res = adapt.adapt_to_rig(CEILING5, 2, tiny["profile"], 0, "cpu", trials=2, lift_3d=False)
     f = res.frames
     assert list(f.columns) == ["rig", "method", "k", "trial", "frame", "joint", "detected", "counted"]
     assert f[f.method == "NoFusion"].frame.nunique() == res.test_frames
@@ -175,8 +185,8 @@ def test_gain_interval_pairs_the_same_test_frames_and_its_mean_is_the_pooled_jdr
 
 
 def test_same_seed_same_adapted_model_and_table(tiny):
-    a = adapt.adapt_to_rig(CEILING5, 3, tiny["profile"], 0, "cpu")
-    b = adapt.adapt_to_rig(CEILING5, 3, tiny["profile"], 0, "cpu")
+    a = adapt.adapt_to_rig(CEILING5, 3, tiny["profile"], 0, "cpu", lift_3d=False)
+    b = adapt.adapt_to_rig(CEILING5, 3, tiny["profile"], 0, "cpu", lift_3d=False)
     assert torch.equal(a.model.theta, b.model.theta)
     assert a.jdr.equals(b.jdr)
 
@@ -186,7 +196,7 @@ def test_same_seed_same_adapted_model_and_table(tiny):
 
 
 def test_adapted_parameters_save_load_round_trip_weights_only(tiny):
-    res = adapt.adapt_to_rig(CEILING5, 2, tiny["profile"], 0, "cpu")
+    res = adapt.adapt_to_rig(CEILING5, 2, tiny["profile"], 0, "cpu", lift_3d=False)
     path = adapt.save_adapted(res.model, tiny["tmp"] / "out" / "adapted.pt")
     state = torch.load(path, weights_only=True)
     assert set(state) == {"omega_base", "theta"}
@@ -241,3 +251,96 @@ def test_command_bad_input_is_a_clear_error(capsys, tmp_path):
     assert "K=0" in capsys.readouterr().err
     assert adapt_cli.main([str(tmp_path / "absent.yaml"), "--k", "4"]) == 2
     assert "absent.yaml" in capsys.readouterr().err
+
+
+@pytest.fixture
+def numerics():
+    """Restore torch's thread count and deterministic flag after a command that sets the chapters' settings."""
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    yield
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(deterministic)
+
+
+def test_command_refuses_the_full_profile_without_a_gpu_as_the_book_runner_does(tiny, monkeypatch, capsys):
+    from mfbook import run_book
+
+    monkeypatch.setattr(run_book, "resolve_device", lambda device: torch.device("cpu"))  # a machine without CUDA
+    assert adapt_cli.main([str(CEILING5), "--k", "4", "--profile", "full"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'full' needs a CUDA GPU" in err and "--device cpu" in err
+    assert tiny["calls"]["heatmaps"] == [] and tiny["calls"]["pretrained"] == []  # refused before any work
+
+
+def test_command_uses_the_chapters_numeric_settings_before_any_work(tiny, monkeypatch, capsys, numerics):
+    from mfbook import chapter
+
+    order = []
+    monkeypatch.setattr(adapt_cli, "get_profile", lambda name: tiny["profile"])
+    real = chapter.apply_numeric_settings
+    monkeypatch.setattr(chapter, "apply_numeric_settings", lambda dev: (order.append(("numerics", str(dev))),
+                                                                        real(dev)))
+    heatmaps = backbone.cached_heatmaps  # the tiny fixture's stand-in
+    monkeypatch.setattr(backbone, "cached_heatmaps", lambda *a, **kw: (order.append(("heatmaps",)), heatmaps(*a, **kw))[1])
+    assert adapt_cli.main([str(CEILING5), "--k", "2", "--device", "cpu", "--out", str(tiny["tmp"] / "a.pt")]) == 0
+    assert order[0] == ("numerics", "cpu") and ("heatmaps",) in order
+    assert torch.get_num_threads() == 1 and torch.are_deterministic_algorithms_enabled()  # what open_chapter sets
+
+
+def test_command_says_what_it_does_and_recommends_a_fusion_by_evidence(tiny, monkeypatch, capsys, numerics):
+    monkeypatch.setattr(adapt_cli, "get_profile", lambda name: tiny["profile"])
+    assert adapt_cli.main([str(CEILING5), "--k", "2", "--device", "cpu", "--out", str(tiny["tmp"] / "a.pt")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("… rendering") and "… MetaFuse^2, trial 1 of 1" in out
+    assert "EpipolarFusion" in out and "MPJPE (mm)" in out and "recommended fusion for this rig: " in out
+
+
+@pytest.mark.parametrize("key", ["colmap", "opencv"])
+def test_the_load_hint_works_for_imported_calibrations(tiny, monkeypatch, capsys, tmp_path, numerics, key):
+    import re
+    import warnings
+
+    from mfcore import calibration
+
+    path = {"colmap": lambda r: calibration.write_colmap(r, tmp_path / "cal" / "colmap"),
+            "opencv": lambda r: calibration.write_opencv(r, tmp_path / "cal" / "rig.yml")}[key](studio.load_rig(CEILING5))
+    monkeypatch.setattr(adapt_cli, "get_profile", lambda name: tiny["profile"])
+    out = tmp_path / "adapted.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # COLMAP: its scale is inferred (a warning says so)
+        assert adapt_cli.main([str(path), "--k", "2", "--device", "cpu", "--up", "+z", "--out", str(out)]) == 0
+    hint = re.search(r"load with (mfcore\.adapt\.load_adapted\(.*?\)),", capsys.readouterr().out).group(1)
+    assert hint == f"mfcore.adapt.load_adapted({str(out)!r}, {str(path)!r}, up='+z')"
+    assert adapt.load_adapted(out, str(path), up="+z").num_views == 5  # what the hint runs
+
+
+def _result(errors: dict, k: int = 4) -> adapt.AdaptResult:
+    """An AdaptResult of 40 test frames whose per-frame 3D errors are ``errors[method]`` (mm) and JDRs all 0.5."""
+    frames = [dict(rig="r", method=m, k=k if m == "MetaFuse" else 0, trial=0, frame=i, joint="mean", detected=1,
+                   counted=2) for m in adapt.COMPARED for i in range(40)]
+    jdr = [dict(rig="r", method=m, k=k if m == "MetaFuse" else 0, trial=0, joint="mean", jdr=0.5,
+                threshold="half_head") for m in adapt.COMPARED]
+    mm = [dict(rig="r", method=m, k=k if m == "MetaFuse" else 0, trial=0, frame=i, mpjpe_mm=float(errors[m][i]))
+          for m in adapt.COMPARED for i in range(40)]
+    import pandas as pd
+
+    return adapt.AdaptResult(rig=None, k=k, model=None, jdr=pd.DataFrame(jdr), finetune_s=[1.0], shots=None,
+                             pool_frames=8, test_frames=40, frames=pd.DataFrame(frames), mpjpe_frames=pd.DataFrame(mm))
+
+
+def test_the_recommendation_is_the_best_fusion_whose_interval_beats_nofusion_else_nofusion():
+    g = torch.Generator().manual_seed(0)
+    base = 50 + 10 * torch.rand(40, generator=g, dtype=torch.float64)
+    noise = lambda: torch.randn(40, generator=g, dtype=torch.float64)  # noqa: E731
+    clear = _result({"NoFusion": base, "EpipolarFusion": base - 8 + noise(), "MetaFuse": base - 3 + noise()})
+    table = clear.comparison()
+    assert list(table.method) == ["NoFusion", "EpipolarFusion", "MetaFuse^4"]
+    assert table.mpjpe_diff_mm.iloc[1] == pytest.approx(float((clear.mpjpe_frames.query("method == 'EpipolarFusion'")
+                                                              .mpjpe_mm.to_numpy() - base.numpy()).mean()))
+    assert (table.mpjpe_ci_low <= table.mpjpe_diff_mm).all() and (table.mpjpe_diff_mm <= table.mpjpe_ci_high).all()
+    assert clear.recommendation()[0] == "EpipolarFusion"  # both below zero: the lower error wins
+    tie = _result({"NoFusion": base, "EpipolarFusion": base + 0.1 * noise(), "MetaFuse": base + 0.1 * noise()})
+    best, why = tie.recommendation()
+    assert best == "NoFusion" and "no fusion's paired interval lies wholly below" in why
+    worse = _result({"NoFusion": base, "EpipolarFusion": base + 5, "MetaFuse": base - 2 + 0.1 * noise()})
+    assert worse.recommendation()[0] == "MetaFuse^4"

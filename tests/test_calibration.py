@@ -30,7 +30,7 @@ def _pixels(K, R, t, X) -> np.ndarray:
 
 
 def _real(rig):
-    return cal._real(rig)  # (name, K, (w, h), dist, R, t) per camera's real image
+    return cal.real_cameras(rig)  # (name, K, (w, h), dist, R, t) per camera's real image
 
 
 def _mixed_rig() -> studio.Rig:
@@ -262,3 +262,95 @@ def test_adapt_takes_every_format_of_a_rig_unlike_the_built_in_ones(tmp_path, ke
     expected = adapt.load_target_rig(ceiling5, prof)
     for a, b in zip(rig.cameras, expected.cameras):  # the same cameras up to the re-centring shift (< 1 cm)
         assert torch.allclose(a.R, b.R, atol=1e-5) and (a.center_m() - b.center_m()).norm() < 0.01  # R: 6 decimals
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# defects a newcomer met: the documented spellings work, every failure is one line that names what is wrong
+
+
+CEILING5 = studio.Path(studio.__file__).parent / "rigs" / "ceiling5.yaml"
+
+
+def test_up_as_documented_with_a_space_before_the_negative_axis(tmp_path, capsys):
+    path = cal.write_panoptic(studio.get_rig("totalcapture"), tmp_path / "calibration_x.json")
+    assert cal.main(["import", str(path), "--up", "-y", "-o", str(tmp_path / "a.yaml")]) == 0
+    assert "up: -y (given)" in capsys.readouterr().out
+    assert cal.cli.normalise_argv(["--up", "y", "--up", "+z", "--up=x", "-o", "-"]) == ["--up=+y", "--up=+z",
+                                                                                         "--up=+x", "-o", "-"]
+
+
+def test_an_unwritable_output_is_one_line_not_a_traceback(tmp_path, capsys):
+    path = cal.write_anipose(studio.get_rig("h36m"), tmp_path / "calibration.toml")
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where a folder should be")
+    assert cal.main(["import", str(path), "-o", str(blocker / "rig.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: cannot write") and "not_a_folder" in err
+
+
+def test_a_colmap_number_that_is_not_one_names_file_camera_field(tmp_path):
+    folder = cal.write_colmap(studio.get_rig("h36m"), tmp_path / "colmap")
+    lines = (folder / "cameras.txt").read_text().splitlines()
+    lines[2] = " ".join(lines[2].split()[:5] + ["abc"] + lines[2].split()[6:])  # camera 2's fy
+    (folder / "cameras.txt").write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=r"^calibration file '.*cameras\.txt': camera '2': field 'PARAMS': 'abc' is "
+                                         r"not a number$"):
+        cal.read_rig(folder)
+    lines[2] = "2 PINHOLE"
+    (folder / "cameras.txt").write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=r"camera '2': field 'CAMERA line': expected CAMERA_ID MODEL"):
+        cal.read_rig(folder)
+
+
+def test_one_camera_in_metres_among_millimetre_cameras_is_mixed_units(tmp_path):
+    path = cal.write_anipose(studio.get_rig("h36m"), tmp_path / "calibration.toml")  # mm, units inferred
+    text = path.read_text().split("[cam_2]")
+    line = next(ln for ln in text[1].splitlines() if ln.startswith("translation"))
+    metres = [float(v) / 1000 for v in line.split("[")[1].split("]")[0].split(",") if v.strip()]
+    text[1] = text[1].replace(line, f"translation = [ {', '.join(map(repr, metres))},]")
+    path.write_text("[cam_2]".join(text))
+    with pytest.raises(ValueError, match=r"camera 'h36m_s1_cam3': field 'translation': .*mixed units\?"):
+        cal.read_rig(path)
+
+
+def test_a_missing_folder_or_file_says_it_does_not_exist(tmp_path, capsys):
+    for missing in (tmp_path / "cal" / "colmap", tmp_path / "cams.json"):
+        with pytest.raises(ValueError, match=r"^calibration file '.*' does not exist$"):
+            cal.read_rig(missing)
+    assert cal.main(["import", str(tmp_path / "cal" / "colmap"), "-o", str(tmp_path / "r.yaml")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def _colmap_at_scale(tmp_path, metres_per_unit: float):
+    """ceiling5 as a COLMAP model whose lengths are in units of ``metres_per_unit`` (what SfM gives: any scale)."""
+    folder = cal.write_colmap(studio.load_rig(CEILING5), tmp_path / "colmap")
+    lines = (folder / "images.txt").read_text().splitlines()
+    for i, ln in enumerate(lines):
+        f = ln.split()
+        if f and not ln.startswith("#"):
+            lines[i] = " ".join(f[:5] + [repr(float(v) / metres_per_unit) for v in f[5:8]] + f[8:])
+    (folder / "images.txt").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_a_colmap_model_at_an_arbitrary_scale_reads_with_a_scale_or_a_known_baseline(tmp_path, capsys):
+    small = _colmap_at_scale(tmp_path / "small", 3.0)  # one unit = 3 m: read as metres, the cameras 3 times too near
+    with pytest.raises(ValueError, match=r"does not see the whole capture volume.*arbitrary scale.*scale=.*baseline="):
+        cal.read_rig(small)
+    folder = _colmap_at_scale(tmp_path, 0.37)  # one unit = 0.37 m: read as metres it passes, 2.7 times too far
+    with pytest.warns(UserWarning, match=r"COLMAP model.*arbitrary scale.*inferred.*--scale or --baseline"):
+        cal.read_rig(folder)
+    original = studio.load_rig(CEILING5)
+    true_m = float((original.centers_m()[0] - original.centers_m()[1]).norm())
+    for imported in (cal.read_rig(folder, scale=0.37), cal.read_rig(folder, baseline=("wall_ne", "wall_nw", true_m))):
+        assert imported.units == cal.SCALED and imported.scale_m == pytest.approx(0.37, rel=1e-6)
+        got = imported.rig.centers_m()
+        assert torch.allclose(got[0] - got[1], original.centers_m()[0] - original.centers_m()[1], atol=1e-4)  # R: 6 decimals
+        np.testing.assert_allclose(imported.to_file(imported.to_book_m([[1.0, 2.0, 3.0]])), [[1.0, 2.0, 3.0]])
+    assert cal.main(["import", str(folder), "--baseline", "wall_ne", "wall_nw", str(true_m), "-o",
+                     str(tmp_path / "rig.yaml")]) == 0
+    assert "from the baseline wall_ne–wall_nw" in capsys.readouterr().out
+    with pytest.raises(ValueError, match=r"camera 'nope': field '--baseline': no such camera"):
+        cal.read_rig(folder, baseline=("wall_ne", "nope", 1.0))
+    with pytest.raises(ValueError, match=r"give one of units, scale and baseline"):
+        cal.read_rig(folder, units="m", scale=0.37)
