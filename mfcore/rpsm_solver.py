@@ -1,12 +1,11 @@
 """The RPSM of :mod:`mfcore.pictorial` for live use: everything that depends only on the rig, the grid and the limb
 statistics built once, then one frame (or a batch) solved with few kernel launches and at most one host sync.
 
-:func:`mfcore.pictorial.rpsm` is the reference: it rebuilds its tables on every call, solves the tree one limb at a
-time and reads the blur radius of every smoothing stage back to the host. On a GPU a single frame is then launch-bound:
-about 1,700 tensor operations and 19 values read back to the host per frame at 10 stages (28 frames/s one frame per
-call on an H200, against 759 batched: ``results/full/benchmarks.csv`` at 09c2400). :class:`RPSMSolver` gives the same
-poses (the same arithmetic in the same order: bitwise equal on the CPU, ``tests/test_rpsm_solver.py``) in about 1,060
-device operations and one read back, with
+:func:`mfcore.pictorial.rpsm` is the reference: it rebuilds its tables on every call, solves the tree one limb at a time
+and reads every smoothing stage's blur radius back to the host, so one frame on a GPU is launch-bound: about 1,700
+operations and 19 reads back per frame at 10 stages (28 frames/s one frame per call on an H200, 759 batched, at
+09c2400). :class:`RPSMSolver` gives the same poses (the same arithmetic in the same order: bitwise equal on the CPU,
+``tests/test_rpsm_solver.py``) in about 1,060 device operations and one read back, with
 
 * **state built once per rig, grid and limb statistics**: the projection matrices on the device, the PSM's cell
   offsets (G³, 3), its log ψ tables (per limb, dense (L, G³, G³) where they fit in :data:`DENSE_TABLE_BYTES`, else

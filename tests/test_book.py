@@ -226,7 +226,8 @@ def test_set_seed_switches_deterministic_kernels_and_leaves_torch_alone_when_off
 
 FULL_SECONDS = {"01_fusion_geometry": 41.5, "02_synthetic_studio": 24.0, "03_meta_training": 196.0,
                 "04_few_shot_curves": 154.0, "05_rpsm_3d": 105.6, "06_trainable_fusion": 110.4,
-                "07_scorecard": 11.6, "08_your_cameras": 39.1, "09_epipolar_oracle": 55.0}  # papermill durations of a full run on one H200
+                "07_scorecard": 11.6, "08_your_cameras": 39.1, "09_epipolar_oracle": 55.0,
+                "10_metafuse_decided": 150.0}  # papermill durations of a full run on one H200 (10: an estimate)
 
 
 def test_chapter_needs_name_earlier_chapters_and_the_scorecard_waits_for_every_table_it_reads():
