@@ -3,7 +3,8 @@
     python benchmarks/run_all.py --profile full --device cuda     # on the GPU machine, after `run_book execute`
     python benchmarks/run_all.py --profile smoke --device cpu     # a quick CPU check of the same pipeline
 
-Runs the four benchmark scripts (fusion step ratio, RPSM batched vs single, renderer throughput, pruning) in this
+Runs the benchmark scripts (fusion step ratio, MetaFuse's trainings batched vs looped, RPSM batched vs single, renderer
+throughput, pruning) in this
 run, times the fused 2D inference per image (backbone forward + fusion), and gathers the finetuning seconds per K
 (chapter 04's timings) and the wall time of each chapter (papermill's duration of its executed notebook;
 ``--chapters-only`` refreshes just those rows). Each row: ``benchmark, metric, value,
@@ -203,6 +204,11 @@ def main(argv=None) -> pd.DataFrame:
     ratio = fz[(fz.method == "AffineFuse") & (fz.phase == "fwd_bwd")].ratio_to_naive
     if len(ratio):
         add("fusion", "AffineFuse / NaiveFuse forward + backward time", ratio.iloc[0], "ratio", note="target ≤ 2")
+
+    write()
+    mb = run_script("bench_meta", ["--device", device.type, "--profile", profile.name] + (["--quick"] if quick else []))
+    for _, r in mb.iterrows():  # meta-training and finetuning steps, batched vs looped (issues 26, 27)
+        add("meta", r.metric, r.value, r.unit, note=r.note)
 
     add("inference", "fused 2D inference per image (backbone + fusion)", speed.fused_inference_ms(profile, device), "ms",
         PAPER["inference"], f"{profile.studio.image_px}² input, ResNet-{profile.backbone.resnet_depth}, 4 views")
