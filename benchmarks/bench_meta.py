@@ -167,7 +167,7 @@ def meta_rows(args, prof, device) -> list[dict]:
     lo, hi = min(args.tasks), max(args.tasks)
     s1, s3 = min(args.seeds), max(args.seeds)
     rows += [dict(metric=f"meta-training outer step time, {hi} / {lo} tasks", value=times[hi, s1] / times[lo, s1],
-                  unit="ratio", note=f"1 seed; issue target <= 2 for 64 / 8 tasks"),
+                  unit="ratio", note="1 seed; issue target <= 2 for 64 / 8 tasks"),
              dict(metric=f"meta-training outer step time, {s3} / {s1} seeds", value=times[lo, s3] / times[lo, s1],
                   unit="ratio", note=f"{lo} tasks; issue target <= 1.5 for 3 / 1 seeds"),
              dict(metric=f"meta-training task updates per second, {hi} tasks x {s3} seeds / looped",

@@ -17,8 +17,8 @@ reduces the theta gradient row by row, and accumulates the ``omega_base`` gradie
 member's padded grid (64 private copies per member against atomic-add collisions). On CUDA the three per-chunk kernels
 are ``torch.compile``d into one fused pass each (measured 1.75x NaiveFuse fwd+bwd, 0.87x a full Adam training step,
 see ``benchmarks/bench_fusion.py``); on the CPU they run eagerly. Rows are processed in chunks of a fixed size
-(:func:`_chunks`), so a compiled kernel sees few distinct shapes whatever the number of members; the tables whose size
-grows with the members (corner quads, histograms) are marked dynamic. Under autocast the weights are written in bf16
+(:func:`_chunks`), and the tables whose size grows with the members (corner quads, histograms) are padded to a power of
+two of members, so a compiled kernel sees few distinct shapes whatever the number of members. Under autocast the weights are written in bf16
 directly (the Eq. (1) matmul would cast them); the sample coordinates are always float32.
 """
 
@@ -196,9 +196,10 @@ def _hist_base(rows: int, members: int, copies: int, size: int, device) -> Tenso
 
 
 def _reduce_hist(hist: Tensor, members: int, copies: int, h: int, w: int) -> Tensor:
+    """The members' omega gradients (M, H, W) from their histogram blocks (the first M of ``hist``'s blocks)."""
     wp = w + 3
     size = _hist_size(h, w)
-    summed = hist.reshape(members, copies, size).sum(1)[:, :(h + 3) * wp].reshape(members, h + 3, wp)
+    summed = hist[:members * copies * size].reshape(members, copies, size).sum(1)[:, :(h + 3) * wp].reshape(members, h + 3, wp)
     return summed[:, 1:h + 1, 1:w + 1]
 
 
@@ -227,9 +228,9 @@ def _kernel(name: str, device: torch.device):
     if device.type != "cuda" or not _COMPILE:
         return fn
     if name not in _KERNELS:
-        # static shapes: one compilation per chunk row count (a full chunk and at most a few remainders). Symbolic rows
-        # (one compilation for all) were tried and measured slower on an H200: AffineFuse fwd+bwd 6.50 ms against
-        # 5.91 ms, and no shorter chapter 3 or 4. The member tables (quads, histograms) are marked dynamic instead.
+        # static shapes: one compilation per chunk row count (a full chunk and at most a few remainders) and member
+        # table size (powers of two, _table_members). Symbolic rows (one compilation for all) were tried and measured
+        # slower on an H200: AffineFuse fwd+bwd 6.50 ms against 5.91 ms, and no shorter chapter 3 or 4.
         import torch._dynamo as dynamo
 
         for knob in ("recompile_limit", "cache_size_limit"):  # the name changed across torch versions
@@ -239,16 +240,23 @@ def _kernel(name: str, device: torch.device):
     return _KERNELS[name]
 
 
+def _table_members(members: int, compiled: bool) -> int:
+    """Members the tables of a kernel call hold: all of them eagerly; for a compiled kernel the next power of two
+    (the padding members are zeros, no row reads them), so that the kernels compile for a few table sizes whatever the
+    number of members (static shapes, see :func:`_kernel`)."""
+    return 1 << (members - 1).bit_length() if compiled else members
+
+
 def _member_tables(omega: Tensor, rows: int, compiled: bool):
-    """The corner-quad table of the members' maps omega (M, H, W) and, for ``rows`` rows (member-major), each row's
-    first table row (its member's block)."""
+    """The corner-quad table of the members' maps omega (M, H, W) (padded to :func:`_table_members`) and, for
+    ``rows`` rows (member-major), each row's first table row (its member's block)."""
     m, h, w = omega.shape
+    padded = _table_members(m, compiled)
+    if padded > m:
+        omega = torch.cat([omega, omega.new_zeros(padded - m, h, w)])
     quads = _corner_quads(omega)
     r = torch.arange(rows, device=omega.device)
-    quad_base = r // (rows // m) * _padded_cells(h, w)
-    if compiled:
-        torch._dynamo.mark_dynamic(quads, 0)
-    return quads, quad_base
+    return quads, r // (rows // m) * _padded_cells(h, w)
 
 
 class _AffineWeight(torch.autograd.Function):
@@ -288,9 +296,7 @@ class _AffineWeight(torch.autograd.Function):
             if ctx.needs_input_grad[0]:
                 kernel = _kernel("omega_grad_rows", dev)
                 size = _hist_size(h, w)
-                hist = omega.new_zeros(m * copies * size)
-                if kernel is not _omega_grad_rows:
-                    torch._dynamo.mark_dynamic(hist, 0)
+                hist = omega.new_zeros(_table_members(m, kernel is not _omega_grad_rows) * copies * size)
                 hist_base = _hist_base(rows.shape[0], m, copies, size, dev)
                 for sl in chunks:
                     kernel(rows[sl], grad_w[sl], hist_base[sl], hist, h, w)

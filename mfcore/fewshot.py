@@ -233,7 +233,8 @@ def _fused_maps(method: str, k: int, target: str, trial: int, profile, seed: int
         maps = {s: out[f"heatmaps.{s}"].to(device) for s in HELD_OUT_SPLITS}
     elif maps is None:  # an AffineFuse / MetaFuse entry: rebuild the adapted model, fuse (same rounding as stored)
         data = _resident_target(target, trial, profile, seed, device, HELD_OUT_SPLITS)
-        model = fusion.AffineFuse(data["test"]["pred"].shape[1], profile.studio.heatmap_px, device=device)
+        model = fusion.AffineFuse(data["test"]["pred"].shape[1], profile.studio.heatmap_px, device=device,
+                                  scaled="param.omega_scale" in out)
         model.load_state_dict({n[len("param."):]: v for n, v in out.items() if n.startswith("param.")})
         model.freeze()
         maps = {s: maml.fuse_frames(model, data[s]["pred"]).half() for s in HELD_OUT_SPLITS}
@@ -255,7 +256,8 @@ def fused_test_heatmaps(method: str, k: int, target: str, trial: int, profile, s
     return the same values) under a key of the profile's
     studio / backbone / metafuse sections, ``seed``, method, K, target and trial, and the code of
     :data:`FUSED_CODE` (and what it imports). Returns the test dict of :func:`mfcore.targets.target_data` plus "heatmaps"
-    (N, V, J, h, w) float32 and "finetune_s" (1,) float64 (wall seconds of the finetuning when the entry was built;
+    (N, V, J, h, w) float32 and "finetune_s" (1,) float64 (wall seconds of the finetuning when the entry was built, its
+    share where settings were finetuned together (:func:`finetune_settings_on_pool`);
     0 for NoFusion), all on the CPU.
     """
     _check_target(target)

@@ -54,12 +54,12 @@ THETA_INNER_STEP_SIGMAS = 1.0  # meta-training's inner step moves no θ by more 
 PAIR = ((0, 1),)  # the ordered pair of a pair model: view 0 (target) receives view 1 (source)
 METHODS = ("NoFusion", "NaiveFuse", "AffineFuse", "MetaFuse", "NaiveFuseFull", "NaiveFuseMeta")
 DRAW_BLOCK = 50  # outer steps whose task draws are made (on the host) and copied to the device at once
-# Device bytes per weight entry (Z1·Z2, per task) that an outer step holds at its peak. Counted, not measured (see
-# mfcore.training.ENTRY_BYTES): first order, AffineFuse writes each task's weights and their gradient twice (inner and
-# outer step) in the autocast dtype; NaiveFuse also holds each task's float32 copy, its inner gradient and the adapted
-# weight. Second order keeps the twice-differentiable gather/lerp path's intermediates (indices, fractions, corner
-# quads) of both steps for the backward through the inner step. benchmarks/bench_meta.py prints the measured peak.
-TASK_ENTRY_BYTES = {("affine", True): 8, ("affine", False): 192, ("weights", True): 32, ("weights", False): 48}
+# Bytes per weight entry (Z1·Z2) and task that an outer step holds at its peak: the growth of the peak memory with the
+# tasks measured on the CPU (float32; a 32² pair model, 4 + 4 frames per task, 2 against 8 tasks): AffineFuse 9.3 B
+# first order, 196 B second order (the twice-differentiable gather/lerp path keeps its indices, fractions and corner
+# reads of both steps); NaiveFuse 14 B and 22 B, plus 8 B for CUDA's autocast copies of the weights and their
+# gradients. benchmarks/bench_meta.py prints the measured peak per task on CUDA beside these.
+TASK_ENTRY_BYTES = {("affine", True): 10, ("affine", False): 200, ("weights", True): 24, ("weights", False): 32}
 
 
 def pair_model(kind: str, heatmap_px: int, sigma_px: float | None = None) -> fusion.PairFusion:
@@ -203,12 +203,10 @@ def _check_meta(model, pred: Tensor, target: Tensor, views, iterations, tasks_pe
     return pairs
 
 
-def task_entry_bytes(model, first_order: bool, device) -> int:
-    """Device bytes of one task of an outer step (:data:`TASK_ENTRY_BYTES` per weight entry, twice that for float32
-    weights off CUDA)."""
+def task_entry_bytes(model, first_order: bool) -> int:
+    """Device bytes of one task of an outer step (:data:`TASK_ENTRY_BYTES` per weight entry)."""
     kind = "affine" if isinstance(model, fusion.AffineFuse) else "weights"
-    per_entry = TASK_ENTRY_BYTES[kind, bool(first_order)] * (1 if torch.device(device).type == "cuda" else 2)
-    return per_entry * len(model.pairs) * model.num_pixels ** 2
+    return TASK_ENTRY_BYTES[kind, bool(first_order)] * len(model.pairs) * model.num_pixels ** 2
 
 
 def task_chunk_size(model, seeds: int, tasks: int, first_order: bool, device, task_chunk: int | None = None) -> int:
@@ -218,7 +216,7 @@ def task_chunk_size(model, seeds: int, tasks: int, first_order: bool, device, ta
         if not isinstance(task_chunk, int) or task_chunk < 1:
             raise ValueError(f"task_chunk must be a positive integer (tasks per seed and chunk); got {task_chunk!r}")
         return min(task_chunk, tasks)
-    members = training.fit_members(task_entry_bytes(model, first_order, device), device)
+    members = training.fit_members(task_entry_bytes(model, first_order), device)
     return max(1, min(tasks, members // max(1, seeds)))
 def meta_train_members(model, params: dict[str, Tensor], pred, target, *, views, seeds, iterations: int,
                        tasks_per_step: int, task_train: int, task_test: int, inner_lr: float, outer_lr: float,

@@ -381,3 +381,20 @@ def test_the_plain_sum_mix_is_eq1_as_printed_and_for_rig_keeps_mix_and_scale():
     assert set(dict(rig.named_parameters())) == {"omega_base", "theta", "omega_scale"}
     with pytest.raises(ValueError, match="unknown mix 'max'"):
         fusion.NaiveFuse(2, 3, mix="max")
+
+
+def test_member_tables_padded_for_compiled_kernels_and_split_into_chunks_change_nothing(monkeypatch):
+    """What the compiled CUDA kernels see, on the CPU: member tables padded with zero maps (powers of two) and rows
+    in many chunks with a remainder give the reference's weights and gradients."""
+    monkeypatch.setattr(affine, "_table_members", lambda members, compiled: 1 << members.bit_length())
+    monkeypatch.setitem(affine._CHUNK_ELEMENTS, "cpu", 20 * 7)  # 7 rows of a 4 x 5 map per chunk
+    g = torch.Generator().manual_seed(24)
+    omega = torch.randn(3, 4, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    theta = torch.stack([_random_affine(2, 20, 0.5, seed=s) for s in range(3)]).double().requires_grad_()
+    upstream = torch.randn(3, 2, 20, 20, generator=g, dtype=torch.float64)
+    w = fusion.affine_weight(omega, theta)
+    ref = fusion.affine_weight_reference(omega, theta)
+    got = torch.autograd.grad((w * upstream).sum(), (omega, theta))
+    expected = torch.autograd.grad((ref * upstream).sum(), (omega, theta))
+    assert torch.allclose(w, ref, atol=1e-12)
+    assert all(torch.allclose(a, b, atol=1e-10) for a, b in zip(got, expected))
