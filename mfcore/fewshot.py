@@ -50,7 +50,6 @@ def profile_k(k_paper: int, profile) -> int:
     return shots[min(PAPER_SHOTS.index(k_paper), len(shots) - 1)]
 
 
-
 def select_shots(pool_size: int, k: int, seed: int) -> Tensor:
     """K distinct frame indices out of a labelled pool of ``pool_size`` frames (seeded): the K of MetaFuse^K."""
     if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= pool_size:
@@ -58,7 +57,6 @@ def select_shots(pool_size: int, k: int, seed: int) -> Tensor:
                          f"K must be an integer in 1..{pool_size}")
     g = torch.Generator().manual_seed(seed)
     return torch.randperm(pool_size, generator=g)[:k].sort().values
-
 
 
 FUSED_CODE = ("fewshot", "maml", "targets", "metrics", "fusion", "backbone")  # the code behind a fused-heatmaps entry
@@ -120,7 +118,7 @@ def finetune_settings_on_pool(settings, pool: dict[str, Tensor], trial: int, pro
     for (kind, _, _), members in groups.items():
         template = fusion.for_rig(_pretrained(settings[members[0]][0], profile, seed, device), v)
         entries = len(template.pairs) * template.num_pixels ** 2
-        per_member = entries * training.entry_bytes("affine" if kind is fusion.AffineFuse else "weights", device)
+        per_member = entries * training.entry_bytes("affine" if kind is fusion.AffineFuse else "weights")
         fit = training.fit_members(per_member, device)
         for start in range(0, len(members), fit):
             part = members[start:start + fit]

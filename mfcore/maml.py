@@ -30,6 +30,10 @@ one kernel call for all tasks' Eq. (2) weights, one batched matmul for Eq. (1), 
 value is read back to the host inside the loop (the task draws are made on the host ahead, a block of steps at a time,
 and copied without waiting; the losses stay on the device until the end). Tasks are split into chunks when the
 device cannot hold all of them (:func:`task_chunk_size`; the gradients of the chunks add up before the Adam step).
+The host launches the same few hundred operators per outer step whatever T and S (``benchmarks/bench_meta.py`` counts
+them), so a step of the full profile's shapes (each task builds and differentiates 4096 x 4096 weights twice) is
+bound by the device's work, not by launches: CUDA graphs would pay only for steps whose device work is shorter than
+their launch time, and the benchmark reports both (device busy time against step time) to show which case holds.
 """
 
 from __future__ import annotations
@@ -84,7 +88,6 @@ def eq3_loss(model, params: dict[str, Tensor], pred: Tensor, target: Tensor, obj
     if objective is not None:
         return objective(fused[None], target[None], model.target_views)[0]
     return fusion.fusion_mse(fused, target, model.target_views)
-
 
 
 @contextlib.contextmanager
@@ -218,6 +221,8 @@ def task_chunk_size(model, seeds: int, tasks: int, first_order: bool, device, ta
         return min(task_chunk, tasks)
     members = training.fit_members(task_entry_bytes(model, first_order), device)
     return max(1, min(tasks, members // max(1, seeds)))
+
+
 def meta_train_members(model, params: dict[str, Tensor], pred, target, *, views, seeds, iterations: int,
                        tasks_per_step: int, task_train: int, task_test: int, inner_lr: float, outer_lr: float,
                        first_order: bool = False, theta_step_px: float | None = None, objective=fusion.member_mse,
@@ -254,7 +259,7 @@ def meta_train_members(model, params: dict[str, Tensor], pred, target, *, views,
     if unknown:
         raise ValueError(f"unknown parameters {sorted(unknown)}; the model has {sorted(names)}")
     if not moving:
-        raise ValueError("nothing to meta-train: trainable names none of the parameters")
+        raise ValueError(f"nothing to meta-train: trainable={tuple(trainable)!r} holds none of the parameters {names}")
     device = next(iter(params.values())).device
     pools = [(resident_pool(p, device), resident_pool(t, device)) for p, t in pools]
     s_count, t_count, n_frames = len(seeds), min(tasks_per_step, len(pairs)), task_train + task_test

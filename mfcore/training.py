@@ -32,12 +32,12 @@ from torch import Tensor
 from . import fusion, runtime
 from .optim import adam, autocast
 
-# Device bytes per weight entry (Z1·Z2 per pair and member) that a training step holds at its peak, by what it trains.
-# Counted, not measured: "weights" (NaiveFuse): the float32 weight, its gradient and Adam's two moments (16 B), the
-# autocast copy and its gradient (4 B) and a float32 copy of that gradient (4 B); "affine": the weights written in the
-# autocast dtype and their gradient (4 B on CUDA, float32 on the CPU: 8 B) and the kernels' chunk temporaries
-# (bounded, not per member). benchmarks/bench_meta.py prints the measured peak per member on CUDA beside these.
-ENTRY_BYTES = {"weights": 24, "affine": 8}
+# Bytes per weight entry (Z1·Z2 per pair) and member that a training step holds at its peak, by what it trains: the
+# growth of the peak memory with the members, measured on the CPU (float32; a 4-view rig at 24², batch 8, 1 against
+# 5 members): NaiveFuse 31 B (the weight, its gradient, Adam's two moments, the fused products), AffineFuse with θ
+# only 12 B (the weights Eq. (2) writes, their gradient, the kernels' temporaries). On CUDA the autocast copies
+# replace float32 temporaries. benchmarks/bench_meta.py prints the measured peak per member on CUDA beside these.
+ENTRY_BYTES = {"weights": 32, "affine": 12}
 DEVICE_SHARE = 0.8  # of the free device memory that one program's members may take
 
 
@@ -76,12 +76,12 @@ def member_model(template: fusion.PairFusion, params: dict[str, Tensor], m: int)
     return model
 
 
-def entry_bytes(kind: str, device) -> int:
+def entry_bytes(kind: str) -> int:
     """:data:`ENTRY_BYTES` of a training that moves free weights ("weights", NaiveFuse) or builds them by Eq. (2)
-    ("affine"); float32 weights on the CPU double the autocast's share."""
+    ("affine")."""
     if kind not in ENTRY_BYTES:
         raise ValueError(f"unknown training kind {kind!r}; choose one of {tuple(ENTRY_BYTES)}")
-    return ENTRY_BYTES[kind] + (4 if torch.device(device).type != "cuda" else 0)
+    return ENTRY_BYTES[kind]
 
 
 def fit_members(member_bytes: int, device, limit: int | None = None) -> int:
@@ -103,7 +103,7 @@ def minibatch_frames(member_frames, steps: int, batch_size: int, seeds) -> Tenso
     """The frames every member trains on at every step, (steps, M, B) indices into the pool: member m draws from its
     frames ``member_frames[m]`` (1-D indices) with a generator seeded ``seeds[m]``, ``batch_size`` of them by
     ``randperm`` at each step (all of them, in order, when it has no more), the draws of
-    :func:`mfcore.maml.train_fusion` on those frames. Members must draw batches of one size (B = min(frames, batch))."""
+    :func:`train_fusion` on those frames. Members must draw batches of one size (B = min(frames, batch))."""
     member_frames = [torch.as_tensor(f, dtype=torch.long).reshape(-1) for f in member_frames]
     seeds = list(seeds)
     if len(seeds) != len(member_frames) or not member_frames:
@@ -143,7 +143,7 @@ def _member_trainable(names, trainable, members: int) -> list[set[str]]:
 def train_members(model: fusion.PairFusion, params: dict[str, Tensor], pred: Tensor, target: Tensor, *,
                   member_frames, steps: int, lr: float, batch_size: int, seeds, trainable=None,
                   objective=fusion.member_mse, progress: bool = True, desc: str = "fusion members"):
-    """Plain (non-meta) Adam training of Eq. (3) for M members at once: :func:`mfcore.maml.train_fusion` of each
+    """Plain (non-meta) Adam training of Eq. (3) for M members at once: :func:`train_fusion` of each
     member on ``pred[member_frames[m]]``, ``target[member_frames[m]]`` with ``seeds[m]``, to float tolerance.
 
     model: the template (class, pairs, mix; its own parameters are not used); params: the members' starting
