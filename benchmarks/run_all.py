@@ -5,8 +5,9 @@ profile, start and end time: the fields of a chapter's ``provenance.json``).
     python benchmarks/run_all.py --profile full --device cuda     # on the GPU machine, after `run_book execute`
     python benchmarks/run_all.py --profile smoke --device cpu     # a quick CPU check of the same pipeline
 
-Runs the five benchmark scripts (fusion step ratio, RPSM reference and solver batched and one frame per call,
-renderer throughput, pruning, Tekin's ensemble against one network with chapter 06's estimated training time) in this
+Runs the benchmark scripts (fusion step ratio, MetaFuse's trainings batched vs looped, RPSM reference and solver
+batched and one frame per call, renderer throughput, pruning, Tekin's ensemble against one network with chapter 06's
+estimated training time) in this
 run, times the fused 2D inference per image (backbone forward + fusion), and gathers the finetuning seconds per K
 (chapter 04's timings) and the wall time of each chapter (papermill's duration of its executed notebook;
 ``--chapters-only`` refreshes just those rows, and notes the refresh in the provenance). Each row: ``benchmark, metric,
@@ -303,6 +304,11 @@ def main(argv=None) -> pd.DataFrame:
     ratio = fz[(fz.method == "AffineFuse") & (fz.phase == "fwd_bwd")].ratio_to_naive
     if len(ratio):
         add("fusion", "AffineFuse / NaiveFuse forward + backward time", ratio.iloc[0], "ratio", note="target ≤ 2")
+
+    write()
+    mb = run_script("bench_meta", ["--device", device.type, "--profile", profile.name] + (["--quick"] if quick else []))
+    for _, r in mb.iterrows():  # meta-training and finetuning steps, batched vs looped (issues 26, 27)
+        add("meta", r.metric, r.value, r.unit, note=r.note)
 
     add("inference", "fused 2D inference per image (backbone + fusion)", speed.fused_inference_ms(profile, device), "ms",
         PAPER["inference"], f"{profile.studio.image_px}² input, ResNet-{profile.backbone.resnet_depth}, 4 views")

@@ -22,7 +22,7 @@ import time
 import torch
 from torch import Tensor
 
-from . import fusion, maml, metrics, runtime
+from . import fusion, maml, metrics, runtime, training
 from .targets import FIG7_TARGETS, HELD_OUT_SPLITS, _check_target, _check_trial, target_data, target_trials
 
 FEW_SHOT_METHODS = ("NaiveFuse", "AffineFuse", "MetaFuse", "NaiveFuseMeta")  # finetuned on K frames (Table 1)
@@ -50,7 +50,6 @@ def profile_k(k_paper: int, profile) -> int:
     return shots[min(PAPER_SHOTS.index(k_paper), len(shots) - 1)]
 
 
-
 def select_shots(pool_size: int, k: int, seed: int) -> Tensor:
     """K distinct frame indices out of a labelled pool of ``pool_size`` frames (seeded): the K of MetaFuse^K."""
     if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= pool_size:
@@ -58,7 +57,6 @@ def select_shots(pool_size: int, k: int, seed: int) -> Tensor:
                          f"K must be an integer in 1..{pool_size}")
     g = torch.Generator().manual_seed(seed)
     return torch.randperm(pool_size, generator=g)[:k].sort().values
-
 
 
 FUSED_CODE = ("fewshot", "maml", "targets", "metrics", "fusion", "backbone")  # the code behind a fused-heatmaps entry
@@ -78,33 +76,70 @@ def _check_method_k(method: str, k, pool: int) -> None:
 
 
 def finetune_on_pool(method: str, k: int, pool: dict[str, Tensor], trial: int, profile, seed: int, device, *,
-                  progress: bool = False) -> tuple:
+                     progress: bool = False) -> tuple:
     """Meta-testing (MetaFuse Sec. 4.3) on a labelled pool of any rig: (adapted model on ``device``, wall seconds of
     its finetuning). The one recipe of the book: K frames of ``pool`` ({"pred", "target"} (N, V, J, h, w)) drawn by
     :func:`select_shots` with seed ``seed + 100 * trial + k`` (the same frames for every method of a trial), then
-    :func:`mfcore.maml.finetune` (``profile.metafuse.finetune_steps`` Adam steps at ``finetune_lr``, mini-batches of
-    ``min(k, batch_size)`` drawn with seed ``seed + k``) of :func:`mfcore.maml.pretrained_fusion`'s model of ``method`` spread over
-    the rig's ordered pairs; "NaiveFuseFull" (k = N): NaiveFuse trained from zero on the whole pool (``full_steps``,
-    ``outer_lr``, seed ``seed``)."""
+    :func:`mfcore.maml.finetune`'s Adam (``profile.metafuse.finetune_steps`` steps at ``finetune_lr``, mini-batches of
+    ``min(k, batch_size)`` drawn with seed ``seed + k``; θ only for AffineFuse/MetaFuse) of
+    :func:`mfcore.maml.pretrained_fusion`'s model of ``method`` spread over the rig's ordered pairs; "NaiveFuseFull"
+    (k = N): NaiveFuse trained from zero on the whole pool (``full_steps``, ``outer_lr``, seed ``seed``). One setting
+    of :func:`finetune_settings_on_pool`."""
+    return finetune_settings_on_pool([(method, k)], pool, trial, profile, seed, device, progress=progress)[0]
 
+
+def finetune_settings_on_pool(settings, pool: dict[str, Tensor], trial: int, profile, seed: int, device, *,
+                              progress: bool = False) -> list[tuple]:
+    """:func:`finetune_on_pool` for several (method, K) settings of one pool at once: the settings whose models share
+    a class and a mini-batch size (MetaFuse and AffineFuse at every K with K >= ``batch_size``; NaiveFuse and
+    NaiveFuseMeta likewise) are finetuned as one program (:func:`mfcore.training.train_members`: each setting its own
+    K frames, mini-batch generator and pre-trained start, in groups that fit the device), with the results of
+    finetuning them one by one, to float tolerance. Returns (adapted model, wall seconds) per setting, in order; a
+    group's seconds are shared equally by its settings."""
     m = profile.metafuse
     device = torch.device(device)
     n, v = pool["pred"].shape[0], pool["pred"].shape[1]
-    _check_method_k(method, k, n)
-    if method == "NaiveFuseFull":
-        model = fusion.NaiveFuse(v, profile.studio.heatmap_px, device=device)
-        t0 = time.perf_counter()
-        maml.train_fusion(model, pool["pred"], pool["target"], steps=m.full_steps, lr=m.outer_lr,
-                     batch_size=m.batch_size, seed=seed, progress=progress, desc="NaiveFuse full")
-    else:
-        shots = select_shots(n, k, seed + 100 * trial + k)
-        model = fusion.for_rig(_pretrained(method, profile, seed, device), v)
-        t0 = time.perf_counter()
-        maml.finetune(model, pool["pred"][shots], pool["target"][shots], steps=m.finetune_steps, lr=m.finetune_lr,
-                 batch_size=min(k, m.batch_size), seed=seed + k, progress=progress)
+    settings = list(settings)
+    for method, k in settings:
+        _check_method_k(method, k, n)
+    out: list = [None] * len(settings)
+    groups: dict = {}
+    for i, (method, k) in enumerate(settings):
+        if method == "NaiveFuseFull":
+            model = fusion.NaiveFuse(v, profile.studio.heatmap_px, device=device)
+            t0 = time.perf_counter()
+            maml.train_fusion(model, pool["pred"], pool["target"], steps=m.full_steps, lr=m.outer_lr,
+                              batch_size=m.batch_size, seed=seed, progress=progress, desc="NaiveFuse full")
+            out[i] = (model, _synced_seconds(t0, device))
+        else:
+            start = _pretrained(method, profile, seed, device)
+            key = (type(start), tuple(sorted(start.options().items())), min(k, m.batch_size))
+            groups.setdefault(key, []).append(i)
+    for (kind, _, _), members in groups.items():
+        template = fusion.for_rig(_pretrained(settings[members[0]][0], profile, seed, device), v)
+        entries = len(template.pairs) * template.num_pixels ** 2
+        per_member = entries * training.entry_bytes("affine" if kind is fusion.AffineFuse else "weights")
+        fit = training.fit_members(per_member, device)
+        for start in range(0, len(members), fit):
+            part = members[start:start + fit]
+            params = training.stack_members(fusion.for_rig(_pretrained(settings[i][0], profile, seed, device), v)
+                                            for i in part)
+            frames = [select_shots(n, settings[i][1], seed + 100 * trial + settings[i][1]) for i in part]
+            t0 = time.perf_counter()
+            params, _ = training.train_members(
+                template, params, pool["pred"], pool["target"], member_frames=frames, steps=m.finetune_steps,
+                lr=m.finetune_lr, batch_size=m.batch_size, seeds=[seed + settings[i][1] for i in part],
+                trainable=maml.finetuned_names(template), progress=progress, desc="finetune")
+            seconds = _synced_seconds(t0, device) / len(part)
+            for j, i in enumerate(part):
+                out[i] = (training.member_model(template, params, j), seconds)
+    return out
+
+
+def _synced_seconds(t0: float, device: torch.device) -> float:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    return model, time.perf_counter() - t0
+    return time.perf_counter() - t0
 
 
 def adapted_fusion(method: str, k: int, target: str, trial: int, profile, seed: int, device, *,
@@ -126,6 +161,7 @@ def adapted_fusion(method: str, k: int, target: str, trial: int, profile, seed: 
 _RESIDENT_KEYS = {"train": ("pred", "target"), "test": ("pred",), "stress": ("pred",)}
 _RESIDENT: dict = {}  # one slot: the last target's heatmaps on the last device
 _LAST_MAPS: dict = {}  # one slot: the last setting's fused maps of both held-out splits, on the device
+_PREPARED: dict = {}  # adapted models finetuned together (finetune_settings_on_pool), waiting for their cache entry
 
 
 def _resident_target(target: str, trial: int, profile, seed: int, device: torch.device,
@@ -153,6 +189,7 @@ def clear_device_memo() -> None:
     """Forget the target heatmaps and fused maps this process keeps on a device (:func:`_resident_target`)."""
     _RESIDENT.clear()
     _LAST_MAPS.clear()
+    _PREPARED.clear()
 
 
 def _setting_key(method: str, k: int, target: str, trial: int, profile, seed: int) -> dict:
@@ -179,7 +216,9 @@ def _fused_maps(method: str, k: int, target: str, trial: int, profile, seed: int
 
     def build() -> dict[str, Tensor]:
         data = _resident_target(target, trial, profile, seed, device)
-        model, seconds = finetune_on_pool(method, k, data["train"], trial, profile, seed, device, progress=progress)
+        prepared = _PREPARED.pop(memo_key, None)  # finetuned together with the other settings of its pool
+        model, seconds = prepared or finetune_on_pool(method, k, data["train"], trial, profile, seed, device,
+                                                      progress=progress)
         seconds = torch.tensor([seconds], dtype=torch.float64)
         state["maps"] = {s: maml.fuse_frames(model, data[s]["pred"]).half() for s in HELD_OUT_SPLITS}
         if isinstance(model, fusion.AffineFuse):  # θ and ω_base (a few MB) instead of the fused maps (~0.3 GB at full)
@@ -192,7 +231,8 @@ def _fused_maps(method: str, k: int, target: str, trial: int, profile, seed: int
         maps = {s: out[f"heatmaps.{s}"].to(device) for s in HELD_OUT_SPLITS}
     elif maps is None:  # an AffineFuse / MetaFuse entry: rebuild the adapted model, fuse (same rounding as stored)
         data = _resident_target(target, trial, profile, seed, device, HELD_OUT_SPLITS)
-        model = fusion.AffineFuse(data["test"]["pred"].shape[1], profile.studio.heatmap_px, device=device)
+        model = fusion.AffineFuse(data["test"]["pred"].shape[1], profile.studio.heatmap_px, device=device,
+                                  scaled="param.omega_scale" in out)
         model.load_state_dict({n[len("param."):]: v for n, v in out.items() if n.startswith("param.")})
         model.freeze()
         maps = {s: maml.fuse_frames(model, data[s]["pred"]).half() for s in HELD_OUT_SPLITS}
@@ -214,7 +254,8 @@ def fused_test_heatmaps(method: str, k: int, target: str, trial: int, profile, s
     return the same values) under a key of the profile's
     studio / backbone / metafuse sections, ``seed``, method, K, target and trial, and the code of
     :data:`FUSED_CODE` (and what it imports). Returns the test dict of :func:`mfcore.targets.target_data` plus "heatmaps"
-    (N, V, J, h, w) float32 and "finetune_s" (1,) float64 (wall seconds of the finetuning when the entry was built;
+    (N, V, J, h, w) float32 and "finetune_s" (1,) float64 (wall seconds of the finetuning when the entry was built, its
+    share where settings were finetuned together (:func:`finetune_settings_on_pool`);
     0 for NoFusion), all on the CPU.
     """
     _check_target(target)
@@ -299,6 +340,7 @@ def few_shot_curves(profile, seed: int, device, *, progress: bool = True, by_sub
     for target in FIG7_TARGETS:
         for trial in range(target_trials(target, profile)):
             labels = target_data(target, trial, profile, seed, device)  # CPU labels
+            _prepare_settings(settings, target, trial, profile, seed, device, progress=progress)
             for method, k in settings:
                 t0 = time.perf_counter()
                 peaks = setting_peaks(method, k, target, trial, profile, seed, device,
@@ -321,4 +363,42 @@ def few_shot_curves(profile, seed: int, device, *, progress: bool = True, by_sub
                     timings.append(dict(rig=target, trial=trial, method=method, k=k,
                                         finetune_s=float(peaks["finetune_s"][0]),
                                         setting_s=time.perf_counter() - t0))
+            _PREPARED.clear()  # what no setting took (none, unless a cache entry appeared meanwhile)
     return rows, timings
+
+
+class _Missing(Exception):
+    """Raised by a cache probe's build: the entry does not exist."""
+
+
+def _is_cached(kind: str, key: dict) -> bool:
+    """Whether the installed cache holds a valid entry ``kind`` for ``key`` (under :data:`FUSED_CODE`); nothing is
+    built or written."""
+    def missing() -> dict:
+        raise _Missing
+
+    try:
+        runtime.cached(kind, key, missing, code=FUSED_CODE)
+    except _Missing:
+        return False
+    return True
+
+
+def _prepare_settings(settings, target: str, trial: int, profile, seed: int, device: torch.device, *,
+                      progress: bool = False) -> None:
+    """Finetune at once (:func:`finetune_settings_on_pool`) every adapted setting of ``settings`` whose maxima and
+    fused maps are not cached yet; each model waits in :data:`_PREPARED` until its setting's entry is built (the
+    entries keep their meaning: one setting, one finetuning, the same key)."""
+    todo = []
+    for method, k in settings:
+        if method in ("NoFusion", "NaiveFuseFull"):
+            continue
+        key = _setting_key(method, k, target, trial, profile, seed)
+        if not _is_cached("peaks", key) and not _is_cached("fused", key):
+            todo.append((method, k))
+    if len(todo) < 2:  # nothing to do together: a setting alone is finetuned when its entry is built
+        return
+    data = _resident_target(target, trial, profile, seed, device)
+    done = finetune_settings_on_pool(todo, data["train"], trial, profile, seed, device, progress=progress)
+    for (method, k), result in zip(todo, done):
+        _PREPARED[(method, k, target, trial, seed, profile, str(device))] = result

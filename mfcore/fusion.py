@@ -21,10 +21,7 @@ both objectives (and a softmax one) along the epipolar oracle's lines beside the
   target pixel ``i`` a 6-dof affine ``theta_i``; row ``i`` of ``W`` is ``omega_base`` warped by ``theta_i`` with bilinear
   sampling (spatial transformer). Parameters: ``Z2 + 6*Z1`` per pair, ``omega_base`` counted once.
 
-Coordinate convention of theta (the spatial-transformer one, ``F.affine_grid(..., align_corners=False)``): the source
-pixel ``p = (px, py)`` has normalised coordinates ``u = ((2*px + 1)/W - 1, (2*py + 1)/H - 1)`` in [-1, 1]; ``theta_i``
-(2 x 3, ``[A | b]``) maps it to ``A u + b``, the normalised point of ``omega_base`` that is read (bilinear, zeros outside).
-So ``W[i, p] = omega_base(A_i u_p + b_i)`` and the identity ``[[1,0,0],[0,1,0]]`` reproduces ``omega_base`` exactly.
+Eq. (2), the weights of AffineFuse, and its coordinate convention, fast path and speed: :mod:`mfcore.affine`.
 Initialisation: theta = identity for every pixel and pair (no geometry; the paper learns theta). ``omega_base`` has two
 starts (``AffineFuse(start=...)``). "uniform" (:func:`init_omega_base`): seeded uniform in [0, OMEGA_INIT_HIGH / Z2),
 after the reference's FC init U(0, 0.1) divided by the source's pixel count Z2. "line" (:func:`line_omega_start`, what
@@ -32,19 +29,17 @@ the book's learned AffineFuse and MetaFuse start from): a centred horizontal lin
 at the epipolar oracle's scale. With theta = identity every row of W is the same ``omega_base`` under either start, so
 each source adds a constant per channel and the argmax (the JDR) is NoFusion's exactly. With ``omega_base`` = 0, W = 0
 and dL/dtheta = 0 exactly: theta could never learn. The uniform start's dL/dtheta is not zero but tiny (its weights
-are about 1e-5 and have no structure); the line's is that of a fusion weight (chapter 3 measures both).
+are about 1e-5 and have no structure); the line's is that of a fusion weight (chapter 3 measures both). In inference
+the materialised weight is cached and reused until a parameter changes (:meth:`AffineFuse.freeze`).
+``AffineFuse(scaled=True)`` adds one learnable scale ``omega_scale`` (ω_base = s·ω̃, the map's shape and its size
+apart); ``mix="sum"`` fuses by the paper's plain sum ``x_t + sum_s W x_s`` instead of the reference's mix.
 
-Speed. Materialising ``W`` with ``affine_grid`` + ``grid_sample`` writes and re-reads a 2-channel grid and a grid
-gradient per weight and scatters the ``omega_base`` gradient through Z1 private copies of the map (measured 23x a
-NaiveFuse fwd+bwd at 64², V=4, B=32 on an H200). The fast path (:func:`affine_weight`) computes, per weight, the
-sample point in pixel units from three multiply-adds, reads the 2x2 corner quad of ``omega_base`` with one gather
-from a precomputed (Np, 4) table and blends it (two lerps). Its hand-written backward saves nothing of size Z1 x Z2
-(it recomputes the sample points), reduces the theta gradient row by row, and accumulates the ``omega_base``
-gradient as a weighted histogram over the padded grid (64 private copies against atomic-add collisions). On CUDA the
-three per-chunk kernels are ``torch.compile``d into one fused pass each (measured 1.75x NaiveFuse fwd+bwd, 0.87x a
-full Adam training step, see ``benchmarks/bench_fusion.py``); on the CPU they run eagerly. Under autocast the weights
-are written in bf16 directly (the Eq. (1) matmul would cast them); the sample coordinates are always float32. In
-inference the materialised weight is cached and reused until a parameter changes (:meth:`AffineFuse.freeze`).
+Many models at once. Every model also fuses with *member* parameters, a leading dimension M over its parameters
+(``{"theta": (M, P, Z1, 2, 3), ...}``, :meth:`PairFusion.forward_members`, :func:`fuse_members`): the M models' weights
+are built by one kernel call and applied by one batched matmul, each member to its own heatmaps. That is how the book
+trains many small models as one program (MAML tasks, seeds, few-shot settings; :mod:`mfcore.training`).
+:func:`member_mse` is Eq. (3) per member, the default objective of the batched trainers; an objective is any function
+``(fused (M, B, V, J, H, W), target (M, B, V, J, H, W), target_views) -> (M,)`` of per-member losses.
 
 Softmax. MetaFuse Sec. 5.1 applies a softmax with temperature T = 0.2 to every channel of the fused heatmap "to highlight
 the maximum response". Here the training loss (Eq. (3), :func:`fusion_mse`) is the MSE between the *pre-softmax* mixed
@@ -58,18 +53,18 @@ drawn; it is monotone per channel, so the argmax (and the JDR) is the same befor
 from __future__ import annotations
 
 import math
-import os
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .affine import affine_weight, affine_weight_reference, identity_theta, use_compiled_kernels  # noqa: F401
+
 DEFAULT_TEMPERATURE = 0.2  # Sec. 5.1 of MetaFuse
 SELF_WEIGHT = 0.4  # the own heatmap's share of a fused map (Cross View Fusion code, Aggregation weights [0.4, 0.2, 0.2, 0.2])
 SOURCES_WEIGHT = 1.0 - SELF_WEIGHT  # the share of all source views together, split equally among them
 OMEGA_INIT_HIGH = 0.1  # omega_base ~ U(0, OMEGA_INIT_HIGH / Z2): the reference's FC init U(0, 0.1) per source pixel
-_HIST_COPIES = int(os.environ.get("MFCORE_HIST_COPIES", 64))  # private copies of the omega-gradient histogram (GPU)
-_CHUNK_ELEMENTS = 1 << 16  # rows of W processed together on the CPU: chunk_rows * Z2 <= this (cache-sized); 4096x on GPU
+MIXES = ("reference", "sum")  # the Cross View Fusion code's mix (the book's), or the plain sum of the paper's Eq. (1)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -107,60 +102,89 @@ def source_weight(num_sources: int) -> float:
     return SOURCES_WEIGHT / num_sources
 
 
-def mix_weights(pairs, num_views: int) -> tuple[Tensor, Tensor]:
+def _check_mix(mix: str) -> str:
+    if mix not in MIXES:
+        raise ValueError(f"unknown mix {mix!r}; choose one of {MIXES}")
+    return mix
+
+
+def mix_weights(pairs, num_views: int, mix: str = "reference") -> tuple[Tensor, Tensor]:
     """The mix of Eq. (1) for ``pairs`` of ``num_views`` views: the own heatmap's weight per view (V,) (SELF_WEIGHT
     for a target view, 1 for a view that receives nothing) and the (V, P) matrix that sums the pairs' terms into
-    their target views, entry :func:`source_weight` of the target's source count."""
+    their target views, entry :func:`source_weight` of the target's source count. ``mix="sum"``: the paper's plain
+    sum, every weight 1."""
     pairs = _check_pairs(pairs, num_views)
+    plain = _check_mix(mix) == "sum"
     counts = [sum(1 for t, _ in pairs if t == v) for v in range(num_views)]
-    own = torch.tensor([SELF_WEIGHT if c else 1.0 for c in counts])
+    own = torch.tensor([SELF_WEIGHT if c and not plain else 1.0 for c in counts])
     to_view = torch.zeros(num_views, len(pairs))
     for k, (t, _) in enumerate(pairs):
-        to_view[t, k] = source_weight(counts[t])
+        to_view[t, k] = 1.0 if plain else source_weight(counts[t])
     return own, to_view
 
 
-def fuse(heatmaps: Tensor, weights: Tensor, pairs) -> Tensor:
+def fuse(heatmaps: Tensor, weights: Tensor, pairs, mix: str = "reference") -> Tensor:
     """Eq. (1) of MetaFuse with the reference's mix, for every ordered pair:
     ``fused_t = SELF_WEIGHT x_t + SOURCES_WEIGHT / n_t sum_(t,s) W_(s->t) x_s`` (module docstring), the same W for all
-    joints.
+    joints (``mix="sum"``: ``x_t + sum_(t,s) W_(s->t) x_s``).
 
     heatmaps (B, V, J, H, W); weights (P, Z1, Z2) with Z = H*W, row = target pixel, column = source pixel;
     pairs: P (target, source) view indices. Returns the pre-softmax fused heatmaps (B, V, J, H, W); views that are no
-    pair's target are returned unchanged.
+    pair's target are returned unchanged. One member of :func:`fuse_members`.
     """
     if heatmaps.dim() != 5:
         raise ValueError(f"heatmaps must be (B, V, J, H, W); got shape {tuple(heatmaps.shape)}")
-    b, v, j, h, w = heatmaps.shape
+    if weights.dim() != 3:
+        raise ValueError(f"weights must be (P, Z1, Z2); got shape {tuple(weights.shape)}")
+    return fuse_members(heatmaps[None], weights[None], pairs, mix)[0]
+
+
+def fuse_members(heatmaps: Tensor, weights: Tensor, pairs, mix: str = "reference") -> Tensor:
+    """Eq. (1) for M models at once, each on its own heatmaps: heatmaps (M, B, V, J, H, W), weights (M, P, Z1, Z2) ->
+    fused (M, B, V, J, H, W); member m is ``fuse(heatmaps[m], weights[m], pairs, mix)``. All members' pair terms are
+    one batched matmul (M·P matrices)."""
+    if heatmaps.dim() != 6:
+        raise ValueError(f"heatmaps must be (M, B, V, J, H, W); got shape {tuple(heatmaps.shape)}")
+    m, b, v, j, h, w = heatmaps.shape
     pairs = _check_pairs(pairs, v)
-    z = h * w
-    if weights.shape != (len(pairs), z, z):
-        raise ValueError(f"weights must be (P={len(pairs)}, Z1={z}, Z2={z}) for {v} views of {h}x{w}; "
+    z, p = h * w, len(pairs)
+    if weights.shape != (m, p, z, z):
+        raise ValueError(f"weights must be (M={m}, P={p}, Z1={z}, Z2={z}) for {v} views of {h}x{w}; "
                          f"got {tuple(weights.shape)}")
-    sources = torch.tensor([s for _, s in pairs], device=heatmaps.device)
-    x = heatmaps.reshape(b, v, j, z)
-    x_src = x.index_select(1, sources).permute(1, 3, 0, 2).reshape(len(pairs), z, b * j)  # (P, Z2, B*J)
-    # W @ x (not x @ W^T): the gradient of W then comes out contiguous, (P, Z1, Z2)
-    contrib = torch.bmm(weights, x_src)  # (P, Z1, B*J)
-    contrib = contrib.reshape(len(pairs), z, b, j).permute(2, 0, 3, 1).reshape(b, len(pairs), j * z)  # (B, P, J*Z1)
+    x = heatmaps.reshape(m, b, v, j, z)
+    sources = _index_on(tuple(s for _, s in pairs), x.device)
+    x_src = x.index_select(2, sources).permute(0, 2, 4, 1, 3).reshape(m * p, z, b * j)  # (M·P, Z2, B·J)
+    # W @ x (not x @ W^T): the gradient of W then comes out contiguous, (M·P, Z1, Z2)
+    contrib = torch.bmm(weights.reshape(m * p, z, z), x_src)  # (M·P, Z1, B·J)
+    contrib = contrib.reshape(m, p, z, b, j).permute(0, 3, 1, 4, 2).reshape(m, b, p, j * z)  # (M, B, P, J·Z1)
     # sum the pairs into their target views with the (V, P) mix matrix (a tiny matmul; index_add is slow on the CPU)
-    own, to_view = _mix_on(pairs, v, x.device, x.dtype, contrib.dtype)
-    mixed = torch.matmul(to_view, contrib).reshape(b, v, j, z).to(x.dtype)
-    return (own * x + mixed).reshape(b, v, j, h, w)
+    own, to_view = _mix_on(pairs, v, mix, x.device, x.dtype, contrib.dtype)
+    mixed = torch.matmul(to_view, contrib).reshape(m, b, v, j, z).to(x.dtype)
+    return (own * x + mixed).reshape(m, b, v, j, h, w)
 
 
 _MIX_CACHE: dict = {}
+_INDEX_CACHE: dict = {}
 
 
-def _mix_on(pairs, num_views: int, device, dtype, mix_dtype) -> tuple[Tensor, Tensor]:
+def _mix_on(pairs, num_views: int, mix: str, device, dtype, mix_dtype) -> tuple[Tensor, Tensor]:
     """:func:`mix_weights` on ``device`` (own as (1, V, 1, 1) in ``dtype``, the (V, P) matrix in ``mix_dtype``), made
     once per setting: a training step then copies nothing to the GPU for the mix."""
-    key = (tuple(pairs), num_views, str(device), dtype, mix_dtype)
+    key = (tuple(pairs), num_views, mix, str(device), dtype, mix_dtype)
     if key not in _MIX_CACHE:
-        own, to_view = mix_weights(pairs, num_views)
+        own, to_view = mix_weights(pairs, num_views, mix)
         _MIX_CACHE[key] = (own.to(device=device, dtype=dtype)[None, :, None, None],
                            to_view.to(device=device, dtype=mix_dtype))
     return _MIX_CACHE[key]
+
+
+def _index_on(values: tuple[int, ...], device) -> Tensor:
+    """A small index tensor (views, sources) on ``device``, made once: a copy from the host in every forward would
+    wait for the GPU (a blocking copy synchronises the stream)."""
+    key = (values, str(device))
+    if key not in _INDEX_CACHE:
+        _INDEX_CACHE[key] = torch.tensor(values, dtype=torch.long, device=device)
+    return _INDEX_CACHE[key]
 
 
 def fuse_pair(target: Tensor, source: Tensor, weights: Tensor) -> Tensor:
@@ -184,7 +208,7 @@ def contributions(heatmaps: Tensor, weights: Tensor, pairs) -> Tensor:
     heatmaps (B, V, J, H, W), weights (P, Z1, Z2)."""
     b, v, j, h, w = heatmaps.shape
     pairs = _check_pairs(pairs, v)
-    sources = torch.tensor([s for _, s in pairs], device=heatmaps.device)
+    sources = _index_on(tuple(s for _, s in pairs), heatmaps.device)
     x_src = heatmaps.reshape(b, v, j, h * w).index_select(1, sources)  # (B, P, J, Z2)
     return torch.einsum("pyz,bpjz->bpjy", weights.to(x_src.dtype), x_src).reshape(b, len(pairs), j, h, w)
 
@@ -209,9 +233,21 @@ def fusion_mse(fused: Tensor, target: Tensor, views=None) -> Tensor:
     if fused.shape != target.shape:
         raise ValueError(f"fused {tuple(fused.shape)} and target {tuple(target.shape)} shapes differ")
     if views is not None:
-        idx = torch.as_tensor(list(views), device=fused.device)
+        idx = _index_on(tuple(int(v) for v in views), fused.device)
         fused, target = fused.index_select(1, idx), target.index_select(1, idx)
     return F.mse_loss(fused.float(), target.float())
+
+
+def member_mse(fused: Tensor, target: Tensor, views=None) -> Tensor:
+    """Eq. (3) for M members at once: fused, target (M, B, V, J, H, W) -> (M,), member m's :func:`fusion_mse` over
+    the views ``views`` (all if None). The default objective of the batched trainers (:mod:`mfcore.training`,
+    :func:`mfcore.maml.meta_train_members`)."""
+    if fused.shape != target.shape or fused.dim() != 6:
+        raise ValueError(f"fused {tuple(fused.shape)} and target {tuple(target.shape)} must both be (M, B, V, J, H, W)")
+    if views is not None:
+        idx = _index_on(tuple(int(v) for v in views), fused.device)
+        fused, target = fused.index_select(2, idx), target.index_select(2, idx)
+    return (fused.float() - target.float()).square().flatten(1).mean(1)
 
 
 def softmax_mse(fused: Tensor, target: Tensor, temperature: float = DEFAULT_TEMPERATURE) -> Tensor:
@@ -229,7 +265,7 @@ def softmax_mse(fused: Tensor, target: Tensor, temperature: float = DEFAULT_TEMP
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# Eq. (2): AffineFuse weights
+# AffineFuse starts (Eq. (2) itself: mfcore.affine)
 
 def init_omega_base(heatmap_px: int, seed: int = 0) -> Tensor:
     """The start of ``omega_base`` (H, W): uniform in [0, OMEGA_INIT_HIGH / Z2), Z2 = heatmap_px², drawn with
@@ -265,242 +301,22 @@ def line_omega_start(heatmap_px: int, sigma_px: float, num_views: int, gain: flo
     return line * (gain * mix / (2.0 ** 0.5 * math.pi * sigma_px ** 2))
 
 
-def identity_theta(num_pairs: int, num_pixels: int, *, device=None, dtype=torch.float32) -> Tensor:
-    """theta = identity for every target pixel of every pair: (P, Z1, 2, 3)."""
-    eye = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], device=device, dtype=dtype)
-    return eye.expand(num_pairs, num_pixels, 2, 3).clone()
-
-
-def _check_affine_inputs(omega_base: Tensor, theta: Tensor) -> None:
-    if omega_base.dim() != 2:
-        raise ValueError(f"omega_base must be (H, W); got shape {tuple(omega_base.shape)}")
-    if theta.dim() < 3 or theta.shape[-2:] != (2, 3):
-        raise ValueError(f"theta must be (..., Z1, 2, 3); got shape {tuple(theta.shape)}")
-
-
-def affine_weight_reference(omega_base: Tensor, theta: Tensor) -> Tensor:
-    """Eq. (2) by the textbook spatial transformer (``affine_grid`` + ``grid_sample``): (H, W), (P, Z1, 2, 3) -> (P, Z1, Z2).
-
-    Slow (writes a 2-channel grid per weight); kept as the reference the fast path is tested against.
-    """
-    _check_affine_inputs(omega_base, theta)
-    h, w = omega_base.shape
-    lead, z1 = theta.shape[:-3], theta.shape[-3]
-    th = theta.reshape(-1, 2, 3)
-    grid = F.affine_grid(th, [th.shape[0], 1, h, w], align_corners=False)
-    base = omega_base.reshape(1, 1, h, w).expand(th.shape[0], 1, h, w)
-    out = F.grid_sample(base, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    return out.reshape(*lead, z1, h * w)
-
-
-def _pixel_affine(theta: Tensor, h: int, w: int) -> Tensor:
-    """theta (R, 2, 3) in normalised units -> M (R, 2, 3) in omega pixels: ``s_px = M @ [px - cx, py - cy, 1]``.
-
-    With ``u = (p - c) * 2 / side`` and ``s_px = (s_norm + 1) * side / 2 - 1/2`` (align_corners=False); the identity
-    theta gives ``s_px = p`` exactly in floating point (all terms are small half-integers)."""
-    t = theta
-    return torch.stack([t[:, 0, 0], t[:, 0, 1] * (w / h), t[:, 0, 2] * (w / 2) + (w - 1) / 2,
-                        t[:, 1, 0] * (h / w), t[:, 1, 1], t[:, 1, 2] * (h / 2) + (h - 1) / 2], dim=-1).reshape(-1, 2, 3)
-
-
-def _corner_quads(omega_base: Tensor) -> tuple[Tensor, int]:
-    """(Np, 4) table: for every cell of the zero-padded grid, its 2x2 quad (x0y0, x1y0, x0y1, x1y1); and padded width.
-
-    The padded grid is (H+3) x (W+3) with omega at offset 1, so corners of any point clamped to [-1, W] x [-1, H] are
-    inside it.
-    """
-    h, w = omega_base.shape
-    wp = w + 3
-    pad = F.pad(omega_base, (1, 2, 1, 2)).flatten()  # ((H+3)*(W+3),)
-    padded = F.pad(pad, (0, wp + 1))
-    n = pad.numel()
-    return torch.stack([padded[:n], padded[1:n + 1], padded[wp:n + wp], padded[wp + 1:n + wp + 1]], dim=-1), wp
-
-
-def _bilinear_terms(theta: Tensor, h: int, w: int):
-    """For affines theta (R, 2, 3): the bilinear reads of all Z2 source pixels as padded-grid corner index (R, Z2)
-    long, fractions fx, fy, masks of unclamped coordinates, and the source offsets dx, dy (1, Z2)."""
-    m = _pixel_affine(theta, h, w)
-    wp = w + 3
-    p = torch.arange(h * w, device=theta.device)
-    dx = (p % w).to(theta.dtype)[None] - (w - 1) / 2  # (1, Z2)
-    dy = (p // w).to(theta.dtype)[None] - (h - 1) / 2
-    sx = m[:, 0, 0:1] * dx + m[:, 0, 1:2] * dy + m[:, 0, 2:3]  # (R, Z2) in omega pixels
-    sy = m[:, 1, 0:1] * dx + m[:, 1, 1:2] * dy + m[:, 1, 2:3]
-    inx = (sx >= -1) & (sx <= w)
-    iny = (sy >= -1) & (sy <= h)
-    sx = sx.clamp(-1, w)
-    sy = sy.clamp(-1, h)
-    x0 = torch.floor(sx)
-    y0 = torch.floor(sy)
-    idx = ((y0 + 1) * wp + (x0 + 1)).long()
-    return idx, sx - x0, sy - y0, inx, iny, dx, dy
-
-
-def _read_quads(quads: Tensor, idx: Tensor) -> Tensor:
-    """The 2x2 corner quads at padded-grid cells idx (R, Z2) -> (R, Z2, 4): plain indexing when compiled (fastest in
-    the fused GPU kernels), else ``gather`` (its backward is a vectorised scatter-add, also on the CPU)."""
-    if torch.compiler.is_compiling():
-        return quads[idx]
-    flat = (idx[..., None] * 4 + torch.arange(4, device=idx.device)).flatten()
-    return torch.gather(quads.flatten(), 0, flat).reshape(*idx.shape, 4)
-
-
-def _weight_rows(omega_base: Tensor, theta: Tensor, out_dtype: torch.dtype) -> Tensor:
-    """Rows of W (Eq. (2)) for affines theta (R, 2, 3): one gather of the corner quad + two lerps, (R, Z2)."""
-    h, w = omega_base.shape
-    quads, _ = _corner_quads(omega_base)
-    idx, fx, fy, _, _, _, _ = _bilinear_terms(theta, h, w)
-    q = _read_quads(quads, idx)  # (R, Z2, 4)
-    top = torch.lerp(q[..., 0], q[..., 1], fx)
-    bottom = torch.lerp(q[..., 2], q[..., 3], fx)
-    return torch.lerp(top, bottom, fy).to(out_dtype)
-
-
-def _theta_grad_rows(omega_base: Tensor, theta: Tensor, grad_w: Tensor) -> Tensor:
-    """Backward of :func:`_weight_rows` w.r.t. theta (R, 2, 3): row reductions of the incoming gradient (R, Z2)
-    times the bilinear slopes and the source offsets."""
-    h, w = omega_base.shape
-    quads, _ = _corner_quads(omega_base)
-    idx, fx, fy, inx, iny, dx, dy = _bilinear_terms(theta, h, w)
-    g = grad_w.to(theta.dtype)
-    q = _read_quads(quads, idx)
-    d_dfx = torch.lerp(q[..., 1] - q[..., 0], q[..., 3] - q[..., 2], fy)
-    d_dfy = torch.lerp(q[..., 2], q[..., 3], fx) - torch.lerp(q[..., 0], q[..., 1], fx)
-    gsx = g * d_dfx * inx
-    gsy = g * d_dfy * iny
-    # d s_px / d theta: the pixel-affine scales of _pixel_affine
-    return torch.stack([(gsx * dx).sum(-1), (gsx * dy).sum(-1) * (w / h), gsx.sum(-1) * (w / 2),
-                        (gsy * dx).sum(-1) * (h / w), (gsy * dy).sum(-1), gsy.sum(-1) * (h / 2)],
-                       dim=-1).reshape(-1, 2, 3)
-
-
-def _omega_grad_rows(theta: Tensor, grad_w: Tensor, h: int, w: int, copies: int) -> Tensor:
-    """Backward of :func:`_weight_rows` w.r.t. omega (H, W): the bilinear weights times the incoming gradient added
-    into the padded grid (a weighted histogram). Row r adds into private copy r % copies (fewer colliding atomic adds
-    on the GPU); the copies are summed at the end."""
-    wp = w + 3
-    idx, fx, fy, _, _, _, _ = _bilinear_terms(theta, h, w)
-    g = grad_w.to(theta.dtype)
-    gx1 = g * fx
-    gx0 = g - gx1
-    size = (h + 3) * wp + wp + 1
-    rows = torch.arange(theta.shape[0], device=theta.device)
-    base = (idx + ((rows % copies) * size)[:, None]).flatten()
-    hist = g.new_zeros(copies * size)
-    # the quad of padded cell k holds cells k, k+1, k+wp, k+wp+1
-    for off, val in ((0, gx0 - gx0 * fy), (1, gx1 - gx1 * fy), (wp, gx0 * fy), (wp + 1, gx1 * fy)):
-        if torch.compiler.is_compiling():  # fused atomic adds in the compiled GPU kernel
-            hist.index_add_(0, base + off, val.flatten())
-        else:  # the CPU's index_add_ loops element by element; scatter_add_ is vectorised
-            hist.scatter_add_(0, base + off, val.flatten())
-    return hist.reshape(copies, size).sum(0)[:(h + 3) * wp].reshape(h + 3, wp)[1:h + 1, 1:w + 1]
-
-
-def _chunks(rows: int, z2: int, device: torch.device):
-    step = max(1, (_CHUNK_ELEMENTS * (4096 if device.type == "cuda" else 1)) // max(z2, 1))
-    for start in range(0, rows, step):
-        yield slice(start, min(rows, start + step))
-
-
-_KERNELS: dict[str, object] = {}
-_COMPILE = os.environ.get("MFCORE_COMPILE", "1") != "0"
-
-
-def use_compiled_kernels(enabled: bool = True) -> None:
-    """Whether the fast AffineFuse path runs its per-chunk kernels through ``torch.compile`` on CUDA (default: yes,
-    unless ``MFCORE_COMPILE=0``). Compiled, each kernel is one fused pass over its (rows x Z2) weights; eager, the
-    same code runs op by op (what the CPU always does)."""
-    global _COMPILE
-    _COMPILE = bool(enabled)
-    _KERNELS.clear()
-
-
-def _kernel(name: str, device: torch.device):
-    fn = {"weight_rows": _weight_rows, "theta_grad_rows": _theta_grad_rows, "omega_grad_rows": _omega_grad_rows}[name]
-    if device.type != "cuda" or not _COMPILE:
-        return fn
-    if name not in _KERNELS:
-        # static shapes: one compilation per row count. Symbolic rows (one compilation for all) were tried and measured
-        # slower on an H200: AffineFuse fwd+bwd 6.50 ms against 5.91 ms, and no shorter chapter 3 or 4.
-        _KERNELS[name] = torch.compile(fn, dynamic=False)
-    return _KERNELS[name]
-
-
-class _AffineWeight(torch.autograd.Function):
-    """Eq. (2) with a hand-written backward: recompute (nothing of size Z1 x Z2 is saved), row reductions for theta,
-    a privatised weighted histogram for omega_base."""
-
-    @staticmethod
-    def forward(ctx, omega_base: Tensor, theta: Tensor, out_dtype: torch.dtype) -> Tensor:
-        h, w = omega_base.shape
-        lead = theta.shape[:-2]
-        rows = theta.reshape(-1, 2, 3)
-        kernel = _kernel("weight_rows", omega_base.device)
-        chunks = list(_chunks(rows.shape[0], h * w, omega_base.device))
-        if len(chunks) == 1:
-            out = kernel(omega_base, rows, out_dtype)
-        else:
-            out = omega_base.new_empty(rows.shape[0], h * w, dtype=out_dtype)
-            for sl in chunks:
-                out[sl] = kernel(omega_base, rows[sl], out_dtype)
-        ctx.save_for_backward(omega_base, theta)
-        return out.reshape(*lead, h * w)
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_w: Tensor):
-        omega_base, theta = ctx.saved_tensors
-        h, w = omega_base.shape
-        dev = omega_base.device
-        rows = theta.reshape(-1, 2, 3)
-        g = grad_w.reshape(rows.shape[0], h * w)
-        copies = _HIST_COPIES if dev.type == "cuda" else 1
-        grad_omega = grad_theta = None
-        with torch.autocast(dev.type, enabled=False):
-            chunks = list(_chunks(rows.shape[0], h * w, dev))
-            if ctx.needs_input_grad[1]:
-                kernel = _kernel("theta_grad_rows", dev)
-                grad_theta = torch.cat([kernel(omega_base, rows[sl], g[sl]) for sl in chunks]).reshape(theta.shape)
-            if ctx.needs_input_grad[0]:
-                kernel = _kernel("omega_grad_rows", dev)
-                grad_omega = sum(kernel(rows[sl], g[sl], h, w, copies) for sl in chunks)
-        return grad_omega, grad_theta, None
-
-
-def affine_weight(omega_base: Tensor, theta: Tensor, *, higher_order: bool = False) -> Tensor:
-    """Eq. (2) of MetaFuse: row i of each pair's weight is ``omega_base`` warped by ``theta_i``.
-
-    omega_base (H, W); theta (P, Z1, 2, 3) (convention: module docstring) -> weights (P, Z1, Z2), Z2 = H*W.
-    ``higher_order=True`` builds the weights from differentiable primitives (gather + lerp) so that gradients of
-    gradients exist (second-order MAML); otherwise the fast once-differentiable path is used. Both equal
-    :func:`affine_weight_reference`. Under autocast the weights are written in the autocast dtype (the matmul of
-    Eq. (1) would cast them anyway); the sample coordinates are always float32.
-    """
-    _check_affine_inputs(omega_base, theta)
-    dev = omega_base.device.type
-    out_dtype = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else omega_base.dtype
-    with torch.autocast(dev, enabled=False):
-        if higher_order:
-            h, w = omega_base.shape
-            return _weight_rows(omega_base, theta.reshape(-1, 2, 3), out_dtype).reshape(*theta.shape[:-2], h * w)
-        return _AffineWeight.apply(omega_base, theta, out_dtype)
-
-
 # ----------------------------------------------------------------------------------------------------------------------
 # modules
 
 class PairFusion(nn.Module):
-    """The base of both fusion models (NaiveFuse, AffineFuse): views, ordered pairs, Eq. (1) with the weights of
-    :meth:`pair_weights` (which each model defines)."""
+    """The base of both fusion models (NaiveFuse, AffineFuse): views, ordered pairs, the mix of Eq. (1) (``mix``), and
+    Eq. (1) with the weights of :meth:`pair_weights` (one model) or :meth:`member_weights` (M models given as member
+    parameters), which each model defines."""
 
-    def __init__(self, num_views: int, heatmap_px: int, pairs=None):
+    def __init__(self, num_views: int, heatmap_px: int, pairs=None, mix: str = "reference"):
         super().__init__()
         if not isinstance(heatmap_px, int) or heatmap_px < 2:
             raise ValueError(f"heatmap_px must be an integer >= 2; got {heatmap_px!r}")
         self.num_views = num_views
         self.pairs = _check_pairs(pairs, num_views)
         self.heatmap_px = heatmap_px
+        self.mix = _check_mix(mix)
 
     @property
     def num_pixels(self) -> int:
@@ -511,17 +327,35 @@ class PairFusion(nn.Module):
         """Views that receive fusion (and enter the loss)."""
         return tuple(sorted({t for t, _ in self.pairs}))
 
+    def options(self) -> dict:
+        """The constructor options beyond views, side and pairs (what :func:`for_rig` carries over)."""
+        return {"mix": self.mix}
+
     def pair_weights(self) -> Tensor:  # (P, Z1, Z2)
         raise NotImplementedError
+
+    def member_weights(self, params: dict[str, Tensor]) -> Tensor:  # (M, P, Z1, Z2)
+        """The pair weights of M models whose parameters are ``params`` (every entry with a leading member dim)."""
+        raise NotImplementedError
+
+    def _check_heatmaps(self, heatmaps: Tensor, lead: int) -> None:
+        names = "M, B" if lead == 2 else "B"
+        if heatmaps.dim() != 4 + lead or heatmaps.shape[lead] != self.num_views \
+                or heatmaps.shape[-2:] != (self.heatmap_px, self.heatmap_px):
+            raise ValueError(f"heatmaps must be ({names}, V={self.num_views}, J, {self.heatmap_px}, "
+                             f"{self.heatmap_px}); got shape {tuple(heatmaps.shape)}")
 
     def forward(self, heatmaps: Tensor) -> Tensor:
         """(B, V, J, H, W) backbone heatmaps -> (B, V, J, H, W) pre-softmax fused heatmaps (Eq. (1) with the mix of
         :func:`fuse`)."""
-        if heatmaps.dim() != 5 or heatmaps.shape[1] != self.num_views or heatmaps.shape[-1] != self.heatmap_px \
-                or heatmaps.shape[-2] != self.heatmap_px:
-            raise ValueError(f"heatmaps must be (B, V={self.num_views}, J, {self.heatmap_px}, {self.heatmap_px}); "
-                             f"got shape {tuple(heatmaps.shape)}")
-        return fuse(heatmaps, self.pair_weights(), self.pairs)
+        self._check_heatmaps(heatmaps, 1)
+        return fuse(heatmaps, self.pair_weights(), self.pairs, self.mix)
+
+    def forward_members(self, params: dict[str, Tensor], heatmaps: Tensor) -> Tensor:
+        """Eq. (1) for M models at once: member parameters ``params`` (each (M, ...)) and every member's own heatmaps
+        (M, B, V, J, H, W) -> fused (M, B, V, J, H, W) (:func:`fuse_members`)."""
+        self._check_heatmaps(heatmaps, 2)
+        return fuse_members(heatmaps, self.member_weights(params), self.pairs, self.mix)
 
     def freeze(self) -> "PairFusion":
         """No more gradients; eval mode. The weights are materialised once and reused (until a parameter changes)."""
@@ -537,8 +371,8 @@ class NaiveFuse(PairFusion):
     """NaiveFuse (MetaFuse Sec. 3, Cross View Fusion): a free Z1 x Z2 weight per ordered pair, zero at init (the own
     heatmap at SELF_WEIGHT: NoFusion's argmax; the gradient of Eq. (3) w.r.t. W is not zero there)."""
 
-    def __init__(self, num_views: int, heatmap_px: int, pairs=None, *, device=None):
-        super().__init__(num_views, heatmap_px, pairs)
+    def __init__(self, num_views: int, heatmap_px: int, pairs=None, *, mix: str = "reference", device=None):
+        super().__init__(num_views, heatmap_px, pairs, mix)
         z = self.num_pixels
         # made on ``device`` directly: at 64² a 4-view rig's weights are 805 MB, and zeroing them on the CPU and
         # copying them to the GPU took about a second of every few-shot setting
@@ -546,6 +380,9 @@ class NaiveFuse(PairFusion):
 
     def pair_weights(self) -> Tensor:
         return self.weight
+
+    def member_weights(self, params: dict[str, Tensor]) -> Tensor:
+        return params["weight"]
 
     def parameters_per_pair(self) -> int:
         """Z1 * Z2."""
@@ -558,13 +395,15 @@ class AffineFuse(PairFusion):
     Init: theta = identity; ``omega_base`` by ``start``: "uniform" (:func:`init_omega_base` with ``seed``, the
     reference's FC init; the default, for models whose weights are loaded or set afterwards) or "line"
     (:func:`line_omega_start` with ``sigma_px`` under this model's mix, what the book's learned AffineFuse and MetaFuse
-    start from). Either way the start's argmax is NoFusion's. ``higher_order`` selects the twice-differentiable weight
-    construction (set by second-order meta-training).
+    start from). Either way the start's argmax is NoFusion's. ``scaled``: one more parameter, ``omega_scale`` (a
+    scalar, 1 at the start), and the map warped by Eq. (2) is ``omega_scale · omega_base`` (the size of the weights
+    apart from their shape). ``higher_order`` selects the twice-differentiable weight construction (set by
+    second-order meta-training).
     """
 
     def __init__(self, num_views: int, heatmap_px: int, pairs=None, *, seed: int = 0, start: str = "uniform",
-                 sigma_px: float | None = None, device=None):
-        super().__init__(num_views, heatmap_px, pairs)
+                 sigma_px: float | None = None, scaled: bool = False, mix: str = "reference", device=None):
+        super().__init__(num_views, heatmap_px, pairs, mix)
         if start not in OMEGA_STARTS:
             raise ValueError(f"unknown omega_base start {start!r}; choose one of {OMEGA_STARTS}")
         if start == "line" and sigma_px is None:
@@ -573,20 +412,38 @@ class AffineFuse(PairFusion):
                  else init_omega_base(heatmap_px, seed))  # drawn on the CPU (seeded)
         self.omega_base = nn.Parameter(omega.to(device))
         self.theta = nn.Parameter(identity_theta(len(self.pairs), self.num_pixels, device=device))
+        if scaled:
+            self.omega_scale = nn.Parameter(torch.ones((), device=device))
         self.higher_order = False
         self._cache: tuple | None = None
 
+    @property
+    def scaled(self) -> bool:
+        return "omega_scale" in self._parameters
+
+    def options(self) -> dict:
+        return {**super().options(), "scaled": self.scaled}
+
+    def member_weights(self, params: dict[str, Tensor]) -> Tensor:
+        omega = params["omega_base"]  # (M, H, W)
+        if "omega_scale" in params:
+            omega = params["omega_scale"].reshape(-1, 1, 1) * omega
+        return affine_weight(omega, params["theta"], higher_order=self.higher_order)
+
+    def _warped_map(self) -> Tensor:
+        return self.omega_scale * self.omega_base if self.scaled else self.omega_base
+
     def pair_weights(self) -> Tensor:
-        omega, theta = self.omega_base, self.theta
-        needs_graph = torch.is_grad_enabled() and (omega.requires_grad or theta.requires_grad)
+        params = list(self.parameters())
+        needs_graph = torch.is_grad_enabled() and any(p.requires_grad for p in params)
         if needs_graph or self.training:
-            return affine_weight(omega, theta, higher_order=self.higher_order)
-        dev = omega.device.type
-        out_dtype = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else omega.dtype
-        key = (omega.data_ptr(), omega._version, theta.data_ptr(), theta._version, omega.device, out_dtype)
+            return affine_weight(self._warped_map(), self.theta, higher_order=self.higher_order)
+        dev = self.theta.device.type
+        out_dtype = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else self.theta.dtype
+        key = (*((p.data_ptr(), p._version) for p in params), self.theta.device, out_dtype)
         if self._cache is None or self._cache[0] != key:
             with torch.no_grad():
-                self._cache = (key, affine_weight(omega, theta))
+                self._cache = (key, affine_weight(self._warped_map(), self.theta))
         return self._cache[1]
 
     def parameters_per_pair(self) -> int:
@@ -615,12 +472,12 @@ def for_rig(pretrained: PairFusion, num_views: int, pairs=None) -> PairFusion:
     """A fusion model for a ``num_views`` rig initialised from ``pretrained``.
 
     A one-pair model initialises every ordered pair of the rig (the MetaFuse deployment); a model with exactly the rig's
-    pairs is copied pair by pair. ``omega_base`` is shared as one copy. The model is made on ``pretrained``'s device
+    pairs is copied pair by pair. ``omega_base`` (and ``omega_scale``) is shared as one copy; the mix is the same. The model is made on ``pretrained``'s device
     and filled there (no round trip through the CPU: a 4-view NaiveFuse at 64² holds 805 MB of weights).
     """
     cls = type(pretrained)
     device = next(pretrained.parameters()).device
-    model = cls(num_views, pretrained.heatmap_px, pairs, device=device)
+    model = cls(num_views, pretrained.heatmap_px, pairs, device=device, **pretrained.options())
     p_src, p_dst = len(pretrained.pairs), len(model.pairs)
     if p_src == 1:
         pick = torch.zeros(p_dst, dtype=torch.long)
@@ -635,6 +492,8 @@ def for_rig(pretrained: PairFusion, num_views: int, pairs=None) -> PairFusion:
             torch.index_select(pretrained.weight.detach(), 0, pick, out=model.weight)
         else:
             model.omega_base.copy_(pretrained.omega_base.detach())
+            if model.scaled:
+                model.omega_scale.copy_(pretrained.omega_scale.detach())
             torch.index_select(pretrained.theta.detach(), 0, pick, out=model.theta)
     return model
 

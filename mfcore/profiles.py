@@ -84,6 +84,7 @@ class MetaFuseSizes:
     speed_batch: int = 4  # frames per fusion step in the chapter's speed table (B=32 on the GPU, as the benchmark)
     speed_repeats: int = 3  # timed repetitions (median) in the chapter's speed table
     first_order: bool = False  # first-order MAML (drops the second-order terms of Eq. (6))
+    meta_task_chunk: int = 0  # tasks per seed in one forward/backward of an outer step; 0: as many as fit the device
     batch_size: int = 8  # frames per fusion training step (pre-training, NaiveFuse^full, finetuning: min(K, this))
     pretrain_steps: int = 30  # plain Adam steps of the NaiveFuse^K / AffineFuse^K pre-training (Table 1)
     pretrain_views: tuple[int, ...] = (0, 5, 10, 15)  # the 4 selected dome cameras of that pre-training

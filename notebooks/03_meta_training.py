@@ -103,21 +103,23 @@ display(Markdown(f"Warm-up: the heatmap MSE falls by a factor of **{warmup_ratio
 # at {glue:text}`self_weight_03` with the other views' warped heatmaps sharing {glue:text}`sources_weight_03` (the
 # Cross View Fusion code's mix, `mfcore.fusion.fuse`; chapter 4b shows why the book adopted it: with the plain sum
 # `x_t + Σ W x_s` the loss rewards no fusion). `first_order` drops the second derivatives. This is the library's
-# function, read from `mfcore` when this page ran:
+# function (every task of an outer step at once), read from `mfcore` when this page ran:
 
 # %%
 ch.glue("self_weight_03", f"{fusion.SELF_WEIGHT:g}")
 ch.glue("sources_weight_03", f"{fusion.SOURCES_WEIGHT:g}")
 
-chapter.show_code(inspect.getsource(maml.inner_update))
+chapter.show_code(inspect.getsource(maml.inner_update_members))
 
 # %% [markdown]
 # The **outer step** (Eq. (6)): the loss of the *adapted* parameters on each task's D_test, averaged over the tasks of
 # the step, is differentiated with respect to the parameters *before* adaptation (through the inner step, unless
-# first-order) and drives one Adam step of the outer rate β. This is the loop body of `meta_train`:
+# first-order) and drives one Adam step of the outer rate β. This is the loop of `meta_train_members` (all tasks of a
+# step, and all seeds, in one program):
 
 # %%
-chapter.show_code(inspect.getsource(maml.meta_train), "        for _ in bar:", "            _show(bar, history)")
+chapter.show_code(inspect.getsource(maml.meta_train_members), "        for step in runtime.progress(",
+                  "    return {n: p.detach() for n, p in leaves.items()}, history.cpu()")
 
 # %% [markdown]
 # ### Where meta-training starts

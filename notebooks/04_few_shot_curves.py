@@ -258,7 +258,8 @@ display(split_means.pivot_table(index=["rig", "method", "k"], columns="split", v
 # ## Finetuning time per K
 #
 # Wall-clock seconds of each finetuning run, measured when its cache entry was built (timings differ run to run, so
-# they are stored apart from the tables).
+# they are stored apart from the tables). The settings of one pool whose models share a class are finetuned together
+# as one program (`mfcore.fewshot.finetune_settings_on_pool`); each then counts an equal share of that program's time.
 
 # %%
 ft = timings[timings.method != "NaiveFuseFull"].groupby(["method", "k"], as_index=False).finetune_s.mean()

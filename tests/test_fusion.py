@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from mfcore import data, epipolar, fusion
+from mfcore import affine, data, epipolar, fusion
 
 
 def _random_affine(pairs, z, scale, seed):
@@ -231,9 +231,14 @@ def test_contributions_are_the_terms_of_eq1():
 def test_omega_gradient_is_the_same_with_private_histogram_copies_and_off_map_samples():
     theta = _random_affine(3, 20, 3.0, seed=5).double().reshape(-1, 2, 3)  # many samples off the 4 x 5 map
     grad_w = torch.randn(60, 20, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
-    one = fusion._omega_grad_rows(theta, grad_w, 4, 5, copies=1)
-    many = fusion._omega_grad_rows(theta, grad_w, 4, 5, copies=7)
-    assert one.shape == (4, 5) and torch.allclose(one, many, atol=1e-12)
+    one = affine._omega_grad(theta, grad_w, 1, 4, 5, copies=1)
+    many = affine._omega_grad(theta, grad_w, 1, 4, 5, copies=7)
+    assert one.shape == (1, 4, 5) and torch.allclose(one, many, atol=1e-12)
+    # three members of 20 rows each: each member's histogram holds its own rows only
+    split = affine._omega_grad(theta, grad_w, 3, 4, 5, copies=7)
+    alone = [affine._omega_grad(theta[k * 20:(k + 1) * 20], grad_w[k * 20:(k + 1) * 20], 1, 4, 5, copies=2)[0]
+             for k in range(3)]
+    assert torch.allclose(split, torch.stack(alone), atol=1e-12) and torch.allclose(split.sum(0), one[0], atol=1e-12)
 
 
 def test_affine_fuse_starts_where_the_gradient_reaches_theta():
@@ -300,3 +305,96 @@ def test_affinefuse_keeps_weights_only_in_eval_mode_and_a_mode_switch_drops_them
     with torch.no_grad():  # train mode never keeps weights, with or without a graph
         model(x)
     assert model._cache is None
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# many models at once: member parameters
+
+@pytest.mark.parametrize("higher_order", [False, True])
+def test_member_weights_are_every_models_own_weights_and_gradients(higher_order):
+    """Eq. (2) for M members in one call: member m's rows read member m's map, and every member's gradients are the
+    ones of its own model (the members' histograms never mix)."""
+    g = torch.Generator().manual_seed(21)
+    omega = torch.randn(3, 5, 4, generator=g, dtype=torch.float64, requires_grad=True)  # (M, H, W)
+    theta = torch.stack([_random_affine(2, 20, 0.6, seed=s) for s in range(3)]).double().requires_grad_()
+    upstream = torch.randn(3, 2, 20, 20, generator=g, dtype=torch.float64)
+    w = fusion.affine_weight(omega, theta, higher_order=higher_order)
+    assert w.shape == (3, 2, 20, 20)
+    grads = torch.autograd.grad((w * upstream).sum(), (omega, theta))
+    for m in range(3):
+        o, t = omega[m].detach().requires_grad_(), theta[m].detach().requires_grad_()
+        ref = fusion.affine_weight_reference(o, t)
+        assert torch.allclose(w[m], ref, atol=1e-10)
+        ref_grads = torch.autograd.grad((ref * upstream[m]).sum(), (o, t))
+        assert torch.allclose(grads[0][m], ref_grads[0], atol=1e-10)
+        assert torch.allclose(grads[1][m], ref_grads[1], atol=1e-10)
+    with pytest.raises(ValueError, match="M=3 members"):
+        fusion.affine_weight(omega, theta[:2])
+
+
+@pytest.mark.parametrize("cls", [fusion.NaiveFuse, fusion.AffineFuse])
+def test_forward_members_fuses_every_member_with_its_own_weights_and_heatmaps(cls):
+    g = torch.Generator().manual_seed(22)
+    models = [cls(3, 4) for _ in range(2)]
+    for m in models:
+        with torch.no_grad():
+            for p in m.parameters():
+                p.add_(0.1 * torch.randn(p.shape, generator=g, dtype=p.dtype))
+    params = {n: torch.stack([dict(m.named_parameters())[n].detach() for m in models]) for n, _ in
+              models[0].named_parameters()}
+    x = torch.rand(2, 5, 3, 2, 4, 4, generator=g)  # (M, B, V, J, H, W)
+    fused = models[0].forward_members(params, x)
+    for m in range(2):
+        assert torch.allclose(fused[m], models[m](x[m]), atol=1e-6)
+    y = torch.rand(x.shape, generator=g)
+    per_member = fusion.member_mse(fused, y, models[0].target_views)
+    assert per_member.shape == (2,)
+    for m in range(2):
+        assert float(per_member[m]) == pytest.approx(float(fusion.fusion_mse(fused[m], y[m])), rel=1e-6)
+    assert torch.allclose(fusion.member_mse(fused, y, (1,)), ((fused[:, :, 1] - y[:, :, 1]) ** 2).flatten(1).mean(1))
+    with pytest.raises(ValueError, match=r"\(M, B, V=3"):
+        models[0].forward_members(params, x[0])
+
+
+def test_the_plain_sum_mix_is_eq1_as_printed_and_for_rig_keeps_mix_and_scale():
+    """mix="sum": x_t + sum_s W x_s (every weight 1); AffineFuse(scaled=True) warps omega_scale · omega_base."""
+    g = torch.Generator().manual_seed(23)
+    x = torch.rand(2, 3, 2, 3, 3, generator=g)
+    pairs = fusion.ordered_pairs(3)
+    weights = torch.rand(len(pairs), 9, 9, generator=g)
+    plain = fusion.fuse(x, weights, pairs, mix="sum")
+    terms = fusion.contributions(x, weights, pairs)
+    for t in range(3):
+        incoming = [k for k, (tt, _) in enumerate(pairs) if tt == t]
+        assert torch.allclose(plain[:, t], x[:, t] + terms[:, incoming].sum(1), atol=1e-6)
+    own, to_view = fusion.mix_weights(pairs, 3, "sum")
+    assert own.tolist() == [1.0] * 3 and sorted(set(to_view.flatten().tolist())) == [0.0, 1.0]
+    model = fusion.AffineFuse(2, 3, ((0, 1),), scaled=True, mix="sum")
+    with torch.no_grad():
+        model.omega_scale.fill_(2.5)
+    unscaled = fusion.AffineFuse(2, 3, ((0, 1),))
+    assert torch.allclose(model.pair_weights(), 2.5 * unscaled.pair_weights(), atol=1e-7)
+    params = {n: p.detach()[None] for n, p in model.named_parameters()}
+    assert torch.allclose(model.member_weights(params)[0], model.pair_weights(), atol=1e-7)
+    rig = fusion.for_rig(model, 3)
+    assert rig.mix == "sum" and rig.scaled and float(rig.omega_scale.detach()) == 2.5
+    assert set(dict(rig.named_parameters())) == {"omega_base", "theta", "omega_scale"}
+    with pytest.raises(ValueError, match="unknown mix 'max'"):
+        fusion.NaiveFuse(2, 3, mix="max")
+
+
+def test_member_tables_padded_for_compiled_kernels_and_split_into_chunks_change_nothing(monkeypatch):
+    """What the compiled CUDA kernels see, on the CPU: member tables padded with zero maps (powers of two) and rows
+    in many chunks with a remainder give the reference's weights and gradients."""
+    monkeypatch.setattr(affine, "_table_members", lambda members, compiled: 1 << members.bit_length())
+    monkeypatch.setitem(affine._CHUNK_ELEMENTS, "cpu", 20 * 7)  # 7 rows of a 4 x 5 map per chunk
+    g = torch.Generator().manual_seed(24)
+    omega = torch.randn(3, 4, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    theta = torch.stack([_random_affine(2, 20, 0.5, seed=s) for s in range(3)]).double().requires_grad_()
+    upstream = torch.randn(3, 2, 20, 20, generator=g, dtype=torch.float64)
+    w = fusion.affine_weight(omega, theta)
+    ref = fusion.affine_weight_reference(omega, theta)
+    got = torch.autograd.grad((w * upstream).sum(), (omega, theta))
+    expected = torch.autograd.grad((ref * upstream).sum(), (omega, theta))
+    assert torch.allclose(w, ref, atol=1e-12)
+    assert all(torch.allclose(a, b, atol=1e-10) for a, b in zip(got, expected))

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from mfcore import fewshot, fusion, maml, metrics, optim, oracle, profiles, targets
+from mfcore import fewshot, fusion, maml, metrics, optim, oracle, profiles, targets, training
 
 
 def _data(n=6, v=3, j=2, side=4, seed=0):
@@ -85,13 +85,13 @@ def test_second_order_meta_gradient_differs_from_first_order():
         model = _nonzero_pair_model("naive")
         params = dict(model.named_parameters())
         adapted = maml.inner_update(model, params, pred[:3], target[:3], 5.0, first_order=first_order)
-        outer = maml._loss(model, adapted, pred[3:], target[3:])
+        outer = maml.eq3_loss(model, adapted, pred[3:], target[3:])
         (grads[first_order],) = torch.autograd.grad(outer, [params["weight"]])
     # first order: the outer gradient is the plain gradient at the adapted point
     model = _nonzero_pair_model("naive")
     adapted = maml.inner_update(model, dict(model.named_parameters()), pred[:3], target[:3], 5.0, first_order=True)
     w = adapted["weight"].detach().requires_grad_()
-    (plain,) = torch.autograd.grad(maml._loss(model, {"weight": w}, pred[3:], target[3:]), [w])
+    (plain,) = torch.autograd.grad(maml.eq3_loss(model, {"weight": w}, pred[3:], target[3:]), [w])
     assert torch.allclose(grads[True], plain, atol=1e-7)
     assert not torch.allclose(grads[False], grads[True], atol=1e-7)
 
@@ -263,8 +263,13 @@ def test_fused_test_heatmaps_is_one_cache_entry_per_setting(monkeypatch, tmp_pat
     monkeypatch.setattr(targets, "_clip_index", lambda split, n, seed: torch.zeros(n, dtype=torch.long))
     monkeypatch.setattr(fewshot, "_pretrained", lambda method, profile, seed, device: _nonzero_pair_model(
         "affine" if method in ("MetaFuse", "AffineFuse") else "naive", profile.studio.heatmap_px))
-    real_finetune = maml.finetune
-    monkeypatch.setattr(maml, "finetune", lambda *a, **k: finetunes.append(a[1]) or real_finetune(*a, **k))
+    real_train = training.train_members  # every K-shot finetuning: the K frames' heatmaps of each member
+
+    def train_members(model, params, pred, target, **kw):
+        finetunes.extend(pred[f] for f in kw["member_frames"])
+        return real_train(model, params, pred, target, **kw)
+
+    monkeypatch.setattr(training, "train_members", train_members)
 
     first = fewshot.fused_test_heatmaps("MetaFuse", 2, "h36m", 0, prof, 0, "cpu")
     again = fewshot.fused_test_heatmaps("MetaFuse", 2, "h36m", 0, prof, 0, "cpu")
@@ -649,3 +654,127 @@ def test_thetas_inner_step_moves_its_largest_entry_exactly_the_cap_and_omega_kee
     # second order: the rate is a constant of the step, the meta-gradient still flows through the gradient
     second = maml.inner_update(model, params, pred, target, 0.05, theta_step_px=1.5)
     assert second["theta"].requires_grad and second["theta"].grad_fn is not None
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# meta-training many tasks and seeds as one program
+
+def _meta_kwargs(kind, first_order):
+    return dict(views=(0, 1, 2, 3), iterations=3, tasks_per_step=3, task_train=3, task_test=2, inner_lr=0.3,
+                outer_lr=1e-2, first_order=first_order, theta_step_px=0.5 if kind == "affine" else None)
+
+
+def _pair_start(kind, seed, side=5):
+    model = maml.pair_model(kind, side, 0.7 if kind == "affine" else None)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=g))
+    return model
+
+
+@pytest.mark.parametrize("first_order", [True, False])
+@pytest.mark.parametrize("kind", ["affine", "naive"])
+def test_seeds_and_tasks_meta_trained_at_once_equal_the_looped_meta_training(kind, first_order):
+    """Two seeds, three tasks per outer step, all in one program (and again in chunks of two tasks): every seed's
+    parameters and losses after three outer steps are those of the task-by-task loop with that seed (its own
+    generator: the same tasks and frames), first and second order."""
+    pred, target = _data(n=10, v=4, j=2, side=5)
+    kw, seeds = _meta_kwargs(kind, first_order), [1, 5]
+    looped = []
+    for s in seeds:
+        model = _pair_start(kind, s)
+        losses = maml.meta_train_looped(model, pred, target, seed=s, progress=False, **kw)
+        looped.append((losses, {n: p.detach().clone() for n, p in model.named_parameters()}))
+    start = training.stack_members(_pair_start(kind, s) for s in seeds)
+    for chunk in (None, 2):
+        params, history = maml.meta_train_members(_pair_start(kind, 0), start, pred, target, seeds=seeds,
+                                                  task_chunk=chunk, progress=False, **kw)
+        assert history.shape == (3, 2)
+        for i, (losses, state) in enumerate(looped):
+            assert torch.allclose(history[:, i], torch.tensor(losses), rtol=1e-5), (chunk, i)
+            for n, p in state.items():
+                assert torch.allclose(params[n][i], p, atol=1e-6), (chunk, i, n)
+    # one seed through meta_train: the model itself is trained, its losses those of the loop
+    model = _pair_start(kind, 5)
+    assert maml.meta_train(model, pred, target, seed=5, progress=False, **kw) == pytest.approx(looped[1][0], rel=1e-5)
+    assert all(torch.allclose(p, looped[1][1][n], atol=1e-6) for n, p in model.named_parameters())
+
+
+def test_the_objective_adapted_and_trained_names_and_per_seed_pools_are_parameters_of_meta_training():
+    """A custom objective, θ the only adapted and meta-trained name (ω_base stays bit-identical), a learnable scale,
+    and every seed its own pool of frames: still the looped meta-training, seed by seed."""
+    pools = [_data(n=8, v=3, j=2, side=5, seed=s) for s in (0, 1)]
+
+    def objective(fused, y, views):  # the fused target view's sum-normalised map against the target's
+        f, t = fused[:, :, list(views)].flatten(-2), y[:, :, list(views)].flatten(-2)
+        return (f / f.sum(-1, keepdim=True) - t / t.sum(-1, keepdim=True)).square().flatten(1).mean(1)
+
+    def start(seed):
+        model = fusion.AffineFuse(2, 5, maml.PAIR, start="line", sigma_px=0.7, scaled=True)
+        with torch.no_grad():
+            model.theta.add_(0.02 * torch.randn(model.theta.shape, generator=torch.Generator().manual_seed(seed)))
+        return model
+
+    kw = dict(views=(0, 1, 2), iterations=2, tasks_per_step=2, task_train=3, task_test=2, inner_lr=0.3,
+              outer_lr=1e-2, first_order=False, theta_step_px=0.5, objective=objective, adapted=("theta",),
+              trainable=("theta", "omega_scale"))
+    looped = []
+    for s, (p, t) in zip((3, 4), pools):
+        model = start(s)
+        losses = maml.meta_train_looped(model, p, t, seed=s, progress=False, **kw)
+        looped.append((losses, {n: q.detach().clone() for n, q in model.named_parameters()}))
+    params0 = training.stack_members([start(3), start(4)])
+    params, history = maml.meta_train_members(start(0), params0, [p for p, _ in pools], [t for _, t in pools],
+                                              seeds=[3, 4], progress=False, **kw)
+    assert torch.equal(params["omega_base"], params0["omega_base"])  # neither adapted nor meta-trained
+    assert not torch.equal(params["omega_scale"], params0["omega_scale"])
+    for i, (losses, state) in enumerate(looped):
+        assert torch.allclose(history[:, i], torch.tensor(losses), rtol=1e-5)
+        assert all(torch.allclose(params[n][i], q, atol=1e-6) for n, q in state.items())
+
+
+def test_bad_batched_meta_arguments_are_clear_errors():
+    pred, target = _data(n=8, v=3)
+    start = training.stack_members([_pair_start("affine", 0, side=4)])
+    kw = dict(views=(0, 1, 2), iterations=1, tasks_per_step=2, task_train=2, task_test=2, inner_lr=0.1,
+              outer_lr=1e-2, progress=False)
+    model = _pair_start("affine", 0, side=4)
+    with pytest.raises(ValueError, match="task_chunk must be a positive integer"):
+        maml.meta_train_members(model, start, pred, target, seeds=[0], task_chunk=0, **kw)
+    with pytest.raises(ValueError, match="seed dimension S=2"):
+        maml.meta_train_members(model, start, pred, target, seeds=[0, 1], **kw)
+    with pytest.raises(ValueError, match="one pool for all seeds or one per seed"):
+        maml.meta_train_members(model, start, [pred] * 3, [target] * 3, seeds=[0, 1], **kw)
+    with pytest.raises(ValueError, match=r"unknown parameters \['phi'\]"):
+        maml.meta_train_members(model, start, pred, target, seeds=[0], adapted=("phi",), **kw)
+    with pytest.raises(ValueError, match="pair model"):
+        maml.meta_train_members(fusion.AffineFuse(3, 4), start, pred, target, seeds=[0], **kw)
+
+
+def test_finetuning_settings_together_equals_finetuning_them_one_by_one(monkeypatch, tmp_path):
+    """Chapter 4's settings of one pool in one program per model class: the same adapted models as one by one, and
+    few_shot_curves finetunes the missing settings of a pool together, once."""
+    prof = _tiny_profile()
+    _fake_targets(monkeypatch, tmp_path)
+    monkeypatch.setattr(fewshot, "_pretrained", lambda method, profile, seed, device: _nonzero_pair_model(
+        "affine" if method in ("MetaFuse", "AffineFuse") else "naive", profile.studio.heatmap_px, seed=len(method)))
+    pool = targets.target_data("h36m", 0, prof, 0, "cpu")["train"]
+    settings = [("MetaFuse", 2), ("NaiveFuse", 3), ("AffineFuse", 3), ("NaiveFuseMeta", 2), ("MetaFuse", 3)]
+    together = fewshot.finetune_settings_on_pool(settings, pool, 0, prof, 0, "cpu")
+    for (method, k), (model, seconds) in zip(settings, together):
+        alone, _ = fewshot.finetune_on_pool(method, k, pool, 0, prof, 0, "cpu")
+        assert type(alone) is type(model) and seconds > 0
+        for (n, p), q in zip(alone.named_parameters(), model.parameters()):
+            assert torch.allclose(p, q, atol=1e-6), (method, k, n)
+    calls = []
+    real = training.train_members
+    monkeypatch.setattr(training, "train_members", lambda *a, **kw: calls.append(len(kw["seeds"])) or real(*a, **kw))
+    fewshot.few_shot_curves(prof, 0, "cpu", progress=False)
+    # per rig and trial: the AffineFuse models (MetaFuse and AffineFuse at both K) and the NaiveFuse ones (NaiveFuse
+    # and NaiveFuseMeta at both K: the profile has only the paper's first two) as two programs
+    assert calls == [4, 4] * 3
+    calls.clear()
+    fewshot.clear_device_memo()
+    fewshot.few_shot_curves(prof, 0, "cpu", progress=False)
+    assert calls == []  # every setting cached: nothing finetuned
