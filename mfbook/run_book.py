@@ -476,7 +476,9 @@ def _execute_locked(args, stems: list[str], jobs: int, signals) -> None:
     results = args.results
     folder = results / args.profile
     selected = [s for s in stems if s in (args.only or stems)]
-    seconds = {s: previous_seconds(s, args.profile, results) or 60.0 for s in selected}
+    # the last run's durations in this results folder, else the committed ones (a fresh clone's golden copy), else 60 s
+    seconds = {s: previous_seconds(s, args.profile, results) or previous_seconds(s, args.profile) or 60.0
+               for s in selected}
     priority = critical_path_seconds(selected, seconds) if jobs > 1 else {s: 0.0 for s in selected}
     timings, failed, spans, publish_errors = {}, [], {}, []
     book_t0 = time.perf_counter()

@@ -13,7 +13,7 @@ Steps of :func:`adapt_to_rig`:
    ``profile.metafuse.target_test_frames`` frames (unseen test motions) in the rig's cameras and run the frozen warm-up
    backbone on them (:func:`mfcore.backbone.cached_heatmaps`; cached under a hash of the rig's numbers, so a second
    call with the same cameras renders nothing);
-3. take the meta-trained MetaFuse pair model (:func:`mfcore.maml.pretrained_fusion`, cached) and build the V-view model
+3. take the meta-trained MetaFuse pair model (:func:`mfcore.pretrained.pretrained_fusion`, cached) and build the V-view model
    of the rig (:func:`mfcore.fusion.for_rig`);
 4. finetune θ only on K frames of the pool (:func:`mfcore.maml.finetune`, Adam at ``profile.metafuse.finetune_lr``);
 5. measure, on the test set, NoFusion, the epipolar fusion from the calibration alone (:mod:`mfcore.lift`, zero

@@ -42,6 +42,21 @@ def identity_theta(num_pairs: int, num_pixels: int, *, device=None, dtype=torch.
     return eye.expand(num_pairs, num_pixels, 2, 3).clone()
 
 
+def centred_theta(num_pairs: int, heatmap_px: int, *, device=None, dtype=torch.float32) -> Tensor:
+    """theta that centres ``omega_base`` on every target pixel's own position, (P, Z1, 2, 3): ``[I | -u_i]`` with
+    ``u_i`` pixel i's normalised coordinates, so row i of W reads ``omega_base(u_p - u_i)`` and the centred horizontal
+    line of the line start passes through the source pixels on target pixel i's own row (a generic start that knows
+    no camera: the epipolar line of two cameras at one height, looking the same way)."""
+    if not isinstance(heatmap_px, int) or heatmap_px < 2:
+        raise ValueError(f"heatmap_px must be an integer >= 2; got {heatmap_px!r}")
+    c = (2 * torch.arange(heatmap_px, dtype=dtype, device=device) + 1) / heatmap_px - 1  # pixel centres, normalised
+    uy, ux = torch.meshgrid(c, c, indexing="ij")
+    theta = identity_theta(num_pairs, heatmap_px * heatmap_px, device=device, dtype=dtype)
+    theta[..., 0, 2] = -ux.reshape(-1)
+    theta[..., 1, 2] = -uy.reshape(-1)
+    return theta
+
+
 def _check_affine_inputs(omega_base: Tensor, theta: Tensor) -> None:
     if omega_base.dim() not in (2, 3):
         raise ValueError(f"omega_base must be (H, W), or (M, H, W) for M members; got shape {tuple(omega_base.shape)}")

@@ -281,12 +281,14 @@ LINE_START_GAIN = 1.0  # source peaks the line start adds per own peak under the
 OMEGA_STARTS = ("line", "uniform")
 
 
-def line_omega_start(heatmap_px: int, sigma_px: float, num_views: int, gain: float = LINE_START_GAIN) -> Tensor:
+def line_omega_start(heatmap_px: int, sigma_px: float, num_views: int, gain: float = LINE_START_GAIN,
+                     mix: str = "reference") -> Tensor:
     """The line start of ``omega_base`` (H, W) float32: a horizontal line through the map's centre with the heatmaps'
     own profile exp(−d²/2σ²), d the distance to the centre row in pixels, scaled as the epipolar oracle scales its lines
     (``gain · SELF_WEIGHT / source_weight(V − 1) / (√2·π·σ²)``, :func:`mfcore.oracle.epipolar_oracle_weights`): a
     source peak of 1 and spread σ lying on the line adds about ``gain`` own peaks under the mix of a ``num_views``
-    model. No camera is involved; with θ = identity every target pixel reads the same line, so each source adds a
+    model (under ``mix="sum"``, where own and sources both weigh 1: ``gain / (√2·π·σ²)``). No camera is involved;
+    with θ = identity every target pixel reads the same line, so each source adds a
     constant per channel and the start has NoFusion's maxima. Unlike the uniform start, the map has a spatial gradient
     of the size of a fusion weight, so Eq. (3) moves θ (chapter 3 measures both starts)."""
     if not isinstance(heatmap_px, int) or heatmap_px < 2:
@@ -297,8 +299,8 @@ def line_omega_start(heatmap_px: int, sigma_px: float, num_views: int, gain: flo
         raise ValueError(f"num_views must be an integer >= 2; got {num_views!r}")
     y = torch.arange(heatmap_px, dtype=torch.float32) - (heatmap_px - 1) / 2.0
     line = torch.exp(-y.square() / (2.0 * sigma_px ** 2))[:, None].expand(heatmap_px, heatmap_px).clone()
-    mix = SELF_WEIGHT / source_weight(num_views - 1)
-    return line * (gain * mix / (2.0 ** 0.5 * math.pi * sigma_px ** 2))
+    ratio = SELF_WEIGHT / source_weight(num_views - 1) if _check_mix(mix) == "reference" else 1.0
+    return line * (gain * ratio / (2.0 ** 0.5 * math.pi * sigma_px ** 2))
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -408,7 +410,7 @@ class AffineFuse(PairFusion):
             raise ValueError(f"unknown omega_base start {start!r}; choose one of {OMEGA_STARTS}")
         if start == "line" and sigma_px is None:
             raise ValueError("the line start needs sigma_px, the heatmaps' Gaussian σ in heatmap pixels")
-        omega = (line_omega_start(heatmap_px, sigma_px, num_views) if start == "line"
+        omega = (line_omega_start(heatmap_px, sigma_px, num_views, mix=mix) if start == "line"
                  else init_omega_base(heatmap_px, seed))  # drawn on the CPU (seeded)
         self.omega_base = nn.Parameter(omega.to(device))
         self.theta = nn.Parameter(identity_theta(len(self.pairs), self.num_pixels, device=device))

@@ -19,7 +19,8 @@ batched trainers take any other objective ``(fused, target, target_views) -> per
   moves and omega_base stays bit-identical (many settings at once: `mfcore.training.train_members`).
 * :func:`train_fusion` — plain (non-meta) Adam training: NaiveFuse^K / AffineFuse^K pre-training on 4 dome cameras,
   NaiveFuse^full on all target-rig frames.
-* :func:`pretrained_fusion` — the pre-trained model of every Table 1 method, cached under :data:`FUSION_CODE`.
+* the pre-trained models of Table 1 (which call these, seeds and objective variants as one program):
+  :mod:`mfcore.pretrained`.
 
 A "pair model" is a fusion module with two views and the one ordered pair (0, 1) (view 0 receives view 1); it is what
 meta-training learns. :func:`mfcore.fusion.for_rig` turns it into a V-view model whose every ordered pair starts from it.
@@ -39,20 +40,15 @@ their launch time, and the benchmark reports both (device busy time against step
 from __future__ import annotations
 
 import contextlib
-import time
 
 import torch
 from torch import Tensor
 from torch.func import functional_call
 
-from . import backbone, fusion, runtime, studio, training
+from . import fusion, runtime, training
 # plain training lives in mfcore.training; these names stay reachable here, where the book's chapters call them
 from .training import finetune, finetuned_names, fuse_frames, pretrain_model, resident_pool, train_fusion  # noqa: F401
 from .optim import adam, autocast
-
-# the code behind a pre-trained fusion model's cache entry: this module and what it imports (mfcore.runtime.cached
-# adds the transitive mfcore imports: the backbone, its data and renderer)
-FUSION_CODE = ("maml", "fusion", "backbone")
 
 THETA_INNER_STEP_SIGMAS = 1.0  # meta-training's inner step moves no θ by more than this many line widths σ
 PAIR = ((0, 1),)  # the ordered pair of a pair model: view 0 (target) receives view 1 (source)
@@ -66,16 +62,18 @@ DRAW_BLOCK = 50  # outer steps whose task draws are made (on the host) and copie
 TASK_ENTRY_BYTES = {("affine", True): 10, ("affine", False): 200, ("weights", True): 24, ("weights", False): 32}
 
 
-def pair_model(kind: str, heatmap_px: int, sigma_px: float | None = None) -> fusion.PairFusion:
+def pair_model(kind: str, heatmap_px: int, sigma_px: float | None = None, *, mix: str = "reference",
+               scaled: bool = False) -> fusion.PairFusion:
     """A one-pair fusion model: ``kind`` is "affine" (AffineFuse/MetaFuse) or "naive" (NaiveFuse, zero weights).
     AffineFuse starts from the line of σ = ``sigma_px`` (:func:`mfcore.fusion.line_omega_start`, the book's start,
-    :func:`pretrained_fusion`) or, with ``sigma_px`` None, from the reference's uniform start."""
+    :func:`mfcore.pretrained.pretrained_fusion`) or, with ``sigma_px`` None, from the reference's uniform start;
+    ``mix`` and ``scaled``: the options of an objective variant (:mod:`mfcore.objectives`)."""
     if kind == "affine":
         if sigma_px is None:
-            return fusion.AffineFuse(2, heatmap_px, PAIR)
-        return fusion.AffineFuse(2, heatmap_px, PAIR, start="line", sigma_px=sigma_px)
+            return fusion.AffineFuse(2, heatmap_px, PAIR, mix=mix, scaled=scaled)
+        return fusion.AffineFuse(2, heatmap_px, PAIR, start="line", sigma_px=sigma_px, mix=mix, scaled=scaled)
     if kind == "naive":
-        return fusion.NaiveFuse(2, heatmap_px, PAIR)
+        return fusion.NaiveFuse(2, heatmap_px, PAIR, mix=mix)
     raise ValueError(f"unknown fusion kind {kind!r}; choose 'affine' or 'naive'")
 
 
@@ -378,71 +376,3 @@ def meta_train_looped(model, pred: Tensor, target: Tensor, *, views, iterations:
             opt.step()
             history.append(outer.detach())
     return torch.stack(history).tolist()
-
-
-PRETRAINED = ("MetaFuse", "NaiveFuseMeta", "AffineFuse", "NaiveFuse")
-
-
-def meta_training_data(profile, seed: int, device) -> dict[str, Tensor]:
-    """Cached backbone heatmaps of the dome's 20 training cameras (``profile.metafuse.pretrain_frames`` frames)."""
-    return backbone.cached_heatmaps("dome", "train", profile.metafuse.pretrain_frames, profile, seed, device,
-                                    views=studio.DOME_TRAIN_VIEWS)
-
-
-def pretrained_fusion(method: str, profile, seed: int, device, *, progress: bool = True):
-    """The pre-trained fusion model of a Table 1 method and its training losses (cached):
-
-    * "MetaFuse": an AffineFuse pair model meta-trained on the ordered pairs of the dome's 20 training cameras, from
-      the line start (:func:`mfcore.fusion.line_omega_start`, σ the heatmaps'), θ's inner step capped at
-      :data:`THETA_INNER_STEP_SIGMAS` σ (:func:`theta_inner_rate`);
-    * "NaiveFuseMeta": the same meta-training for a NaiveFuse pair model (the variant of Sec. 5.2);
-    * "AffineFuse" / "NaiveFuse": a 4-view model pre-trained by plain Adam on ``profile.metafuse.pretrain_views``
-      (AffineFuse from the same line start as MetaFuse, under its 4-view mix; NaiveFuse from zero).
-
-    Returns (model on ``device``, list of losses: outer D_test losses or training losses).
-    """
-    if method not in PRETRAINED:
-        raise ValueError(f"unknown pre-trained method {method!r}; choose one of {PRETRAINED}")
-    m = profile.metafuse
-    device = torch.device(device)
-    side = profile.studio.heatmap_px
-    kind = "affine" if "Affine" in method or method == "MetaFuse" else "naive"
-
-    sigma = profile.studio.heatmap_sigma_px
-
-    def make():
-        if method in ("MetaFuse", "NaiveFuseMeta"):
-            return pair_model(kind, side, sigma)
-        if kind == "affine":
-            return fusion.AffineFuse(len(m.pretrain_views), side, start="line", sigma_px=sigma)
-        return fusion.NaiveFuse(len(m.pretrain_views), side)
-
-    def build() -> dict[str, Tensor]:
-        d = meta_training_data(profile, seed, device)
-        model = make().to(device)
-        t0 = time.perf_counter()
-        if method in ("MetaFuse", "NaiveFuseMeta"):
-            history = meta_train(model, d["pred"], d["target"], views=range(d["pred"].shape[1]),
-                                 iterations=m.meta_iterations, tasks_per_step=m.meta_tasks_per_step,
-                                 task_train=m.task_train, task_test=m.task_test, inner_lr=m.inner_lr,
-                                 outer_lr=m.outer_lr, first_order=m.first_order, seed=seed,
-                                 theta_step_px=THETA_INNER_STEP_SIGMAS * sigma if kind == "affine" else None,
-                                 task_chunk=m.meta_task_chunk or None, progress=progress)
-        else:
-            cams = torch.tensor(m.pretrain_views)
-            history = train_fusion(model, d["pred"][:, cams], d["target"][:, cams], steps=m.pretrain_steps,
-                                   lr=m.outer_lr, batch_size=m.batch_size, seed=seed, progress=progress,
-                                   desc=f"pre-train {method}")
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return {**{k: v.detach().cpu() for k, v in model.state_dict().items()},
-                "__history__": torch.tensor(history, dtype=torch.float64),
-                "__seconds__": torch.tensor([time.perf_counter() - t0], dtype=torch.float64)}
-
-    key = dict(method=method, metafuse=profile.as_dict()["metafuse"], studio=profile.as_dict()["studio"],
-               backbone=profile.as_dict()["backbone"], seed=seed)
-    state = runtime.cached("fusion", key, build, code=FUSION_CODE)
-    model = make()
-    model.load_state_dict({k: v for k, v in state.items() if k not in ("__history__", "__seconds__")})
-    model.training_seconds = float(state["__seconds__"][0])  # wall seconds of the (meta-)training behind the weights
-    return model.to(device), state["__history__"].tolist()

@@ -206,6 +206,17 @@ def line_theta(projections_hm: Tensor, heatmap_px: int) -> Tensor:
     return torch.stack(thetas).float().to(projections_hm.device)
 
 
+def pool_line_theta(pool: dict[str, Tensor], profile) -> Tensor:
+    """:func:`line_theta` of a labelled pool's camera placements, averaged with their frame counts (as
+    :func:`pool_oracle_weights`; the H36M-like pool has one placement per training subject): (P, Z, 2, 3) float32 on
+    the CPU, the θ that lays the centred line on every target pixel's epipolar line of the pool's rig."""
+    side, image_px = profile.studio.heatmap_px, profile.studio.image_px
+    groups = metrics.camera_sets(pool)
+    total = sum(len(idx) for idx, _, _ in groups)
+    return sum(line_theta(pictorial.heatmap_projections(P_image.cpu(), image_px, side), side) * (len(idx) / total)
+               for idx, P_image, _ in groups)
+
+
 def line_omega_base(profile, gain: float = ORACLE_INIT_GAIN, num_views: int = 4) -> Tensor:
     """The centred line map at the studio's heatmap size and σ, scaled as :func:`epipolar_oracle_weights` scales its
     lines (``gain`` source peaks per own peak under the mix of a ``num_views`` rig): AffineFuse's ``omega_base`` that,
@@ -239,10 +250,7 @@ def affine_oracle_init_rows(target: str, trial: int, profile, seed: int, device,
     pool, test = data["train"], data["test"]
     side, image_px = profile.studio.heatmap_px, profile.studio.image_px
     v = pool["pred"].shape[1]
-    groups = metrics.camera_sets(pool)
-    total = sum(len(idx) for idx, _, _ in groups)
-    theta0 = sum(line_theta(pictorial.heatmap_projections(P_image, image_px, side), side) * (len(idx) / total)
-                 for idx, P_image, _ in groups)
+    theta0 = pool_line_theta(pool, profile)
     model = fusion.AffineFuse(v, side, device=device)
     with torch.no_grad():
         model.omega_base.copy_(line_omega_base(profile, gain, v))

@@ -68,14 +68,14 @@ class MetaFuseSizes:
     """Chapters 03-04: NaiveFuse / AffineFuse / MetaFuse, meta-training and few-shot finetuning."""
 
     pretrain_frames: int = 64  # dome frames (the 20 training views) with cached heatmaps for meta-training
-    meta_iterations: int = 100  # outer steps of Eq. (6)
+    meta_iterations: int = 40  # outer steps of Eq. (6)
     meta_tasks_per_step: int = 4  # ordered camera pairs per outer step
     task_train: int = 4  # |D_train| frames per task
     task_test: int = 4  # |D_test| frames per task
     inner_lr: float = 0.5  # α of Eq. (4)-(5), plain SGD; stable below ≈ 1/Σx² of a heatmap = 1/(πσ²) (σ in px)
     outer_lr: float = 1e-2  # meta-training / pre-training Adam rate (Sec. 5.1: 1e-3; raised for the short smoke run)
     finetune_lr: float = 5e-3  # meta-testing Adam rate (Sec. 5.1)
-    finetune_steps: int = 20
+    finetune_steps: int = 10
     shots: tuple[int, ...] = (8, 16, 32)  # K of Fig. 7 (the paper: 50, 100, 200, 500)
     target_train_frames: int = 32  # labelled pool on the target rig (must hold the largest K)
     target_test_frames: int = 48  # held-out test segments of the training motion types on the target rig (headline)
@@ -86,9 +86,28 @@ class MetaFuseSizes:
     first_order: bool = False  # first-order MAML (drops the second-order terms of Eq. (6))
     meta_task_chunk: int = 0  # tasks per seed in one forward/backward of an outer step; 0: as many as fit the device
     batch_size: int = 8  # frames per fusion training step (pre-training, NaiveFuse^full, finetuning: min(K, this))
-    pretrain_steps: int = 30  # plain Adam steps of the NaiveFuse^K / AffineFuse^K pre-training (Table 1)
+    pretrain_steps: int = 15  # plain Adam steps of the NaiveFuse^K / AffineFuse^K pre-training (Table 1)
     pretrain_views: tuple[int, ...] = (0, 5, 10, 15)  # the 4 selected dome cameras of that pre-training
-    full_steps: int = 30  # Adam steps of NaiveFuse^full on the whole target pool
+    full_steps: int = 10  # Adam steps of NaiveFuse^full on the whole target pool
+    # training seeds of every fusion model (meta-training's draws, pre-training's and finetuning's mini-batches, the K
+    # frames): every Fig. 7 setting once per seed, the seeds of one method trained as one program; the backbone is one
+    fusion_seeds: tuple[int, ...] = (0,)  # one at smoke (its CPU time; the batched seeds are unit-tested), 3 at full
+
+
+@dataclass(frozen=True)
+class ControlsSizes:
+    """Chapter 4c (10_metafuse_decided): the controls that decide MetaFuse, its plan's sizes. The book's meta-training
+    makes ``metafuse.meta_iterations × meta_tasks_per_step`` task updates (full: 500 × 8 = 4,000); the paper's regime
+    at least 20× that on a pool of at least 5,000 dome frames (full)."""
+
+    variants: tuple[str, ...] = ("a", "b", "c")  # the readings of the objective (mfcore.objectives), each run through all
+    dome_trials: int = 1  # draws of the dome's held-out cameras here (chapter 4 runs metafuse.trials of them)
+    seeds: int = 1  # the first this-many of metafuse.fusion_seeds (full: all 3)
+    paper_pool_frames: int = 96  # dome frames (20 training views) of the paper-regime meta-training
+    paper_meta_iterations: int = 40  # its outer steps: × paper_tasks_per_step task updates (smoke: 2× the book's 160)
+    paper_tasks_per_step: int = 8
+    regime_seeds: int = 1  # fusion seeds of the paper-regime and second-order meta-trainings (the first ones)
+    second_order: bool = True  # meta-train (a) also with the second-order terms of Eq. (6)
 
 
 @dataclass(frozen=True)
@@ -177,6 +196,7 @@ class Profile:
     endtoend: EndToEndSizes = field(default_factory=EndToEndSizes)
     pictorial: PictorialSizes = field(default_factory=PictorialSizes)
     lift: LiftSizes = field(default_factory=LiftSizes)
+    controls: ControlsSizes = field(default_factory=ControlsSizes)
     trainable_fusion: TrainableFusionSizes = field(default_factory=TrainableFusionSizes)
 
     def as_dict(self) -> dict:
@@ -207,9 +227,13 @@ PROFILES: dict[str, Profile] = {
                                shots=(50, 100, 200, 500), target_train_frames=1000, target_test_frames=300,
                                stress_test_frames=100, trials=2,
                                first_order=True, batch_size=32, pretrain_steps=1000, full_steps=1000,
+                               fusion_seeds=(0, 1, 2),
                                speed_batch=32, speed_repeats=10),
         endtoend=EndToEndSizes(pool_frames=10000, epochs=2, batch_frames=32, backbone_lr=1e-4),
         lift=LiftSizes(demo_frames=64),  # 64 frames × 5 views of 64² heatmaps: 89 MB per heatmap format
+        # the paper's regime: 1,250 outer steps × 64 tasks = 80,000 task updates (20× the book's 4,000) on 5,000 frames
+        controls=ControlsSizes(dome_trials=1, seeds=3, paper_pool_frames=5000,
+                               paper_meta_iterations=1250, paper_tasks_per_step=64, regime_seeds=1, second_order=True),
         pictorial=PictorialSizes(grid_bins=15, test_frames=1000, quant_frames=250, bench_frames=512, bench_batch=64,
                                  quant_grid_bins=(4, 8, 12, 16, 24), quant_max_stages=6, stats_frames=20000,
                                  sequence_frames=60, sequence_clips=32),

@@ -47,7 +47,7 @@ import seaborn as sns
 import torch
 from IPython.display import Markdown, display
 
-from mfcore import backbone, fewshot, fusion, maml, metrics, oracle, skeleton, targets
+from mfcore import backbone, fewshot, fusion, maml, metrics, oracle, pretrained, skeleton, targets
 from mfbook import chapter, plots
 
 ch = chapter.open_chapter("03_meta_training", profile=profile, device=device, seed=seed, out_dir=out_dir)
@@ -151,7 +151,7 @@ chapter.show_code(inspect.getsource(maml.meta_train_members), "        for step 
 
 # %%
 ch.glue("line_sigma_px", f"{ch.profile.studio.heatmap_sigma_px:g}")
-dome = maml.meta_training_data(ch.profile, seed, ch.device)
+dome = pretrained.meta_training_data(ch.profile, seed, ch.device)
 x0, y0 = dome["pred"][:sizes.task_train, :2].to(ch.device), dome["target"][:sizes.task_train, :2].to(ch.device)
 theta_cap_px = maml.THETA_INNER_STEP_SIGMAS * ch.profile.studio.heatmap_sigma_px
 start_rows = []
@@ -189,28 +189,33 @@ start_table
 # plain Adam.
 
 # %%
-losses, pretrained = [], {}
-for method in maml.PRETRAINED:
-    model, history = maml.pretrained_fusion(method, ch.profile, seed, ch.device)
-    pretrained[method] = model
-    kind = "meta-training (D_test loss after the inner step)" if method in ("MetaFuse", "NaiveFuseMeta") \
-        else "plain pre-training on 4 dome cameras"
-    losses.append(pd.DataFrame({"method": method, "phase": kind, "step": np.arange(1, len(history) + 1),
-                                "mse": history}))
+FUSION_SEEDS = list(sizes.fusion_seeds)  # every fusion model once per training seed (one backbone)
+losses, models = [], {}
+for method in pretrained.PRETRAINED:  # the seeds of a method as one program (mfcore.pretrained)
+    for fs, (model, history) in zip(FUSION_SEEDS, pretrained.pretrained_fusions(method, ch.profile, seed, ch.device,
+                                                                                  fusion_seeds=FUSION_SEEDS)):
+        models[method, fs] = model
+        kind = "meta-training (D_test loss after the inner step)" if method in pretrained.META_METHODS \
+            else "plain pre-training on 4 dome cameras"
+        losses.append(pd.DataFrame({"method": method, "seed": fs, "phase": kind,
+                                    "step": np.arange(1, len(history) + 1), "mse": history}))
 losses = pd.concat(losses, ignore_index=True)
 ch.save_table(losses, "pretraining_loss")
+pretrained_models = {method: models[method, FUSION_SEEDS[0]] for method in pretrained.PRETRAINED}  # the first seed's
 # the loss of zero fusion weights: the own heatmap at SELF_WEIGHT (NoFusion's maxima)
 nofusion_mse = float(fusion.fusion_mse(fusion.SELF_WEIGHT * dome["pred"], dome["target"]))
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
 for ax, phase in zip(axes, losses.phase.unique()):
     part = losses[losses.phase == phase]
-    for method, g in part.groupby("method", sort=False):
-        smooth = g.mse.rolling(max(1, len(g) // 20), min_periods=1).mean()
-        ax.plot(g.step, smooth, label=method)
+    for i, (method, by_method) in enumerate(part.groupby("method", sort=False)):
+        for j, (fs, g) in enumerate(by_method.groupby("seed")):
+            smooth = g.mse.rolling(max(1, len(g) // 20), min_periods=1).mean()
+            ax.plot(g.step, smooth, color=f"C{i}", alpha=1.0 if j == 0 else 0.45, lw=1.2,
+                    label=method if j == 0 else None)
     ax.axhline(nofusion_mse, color="grey", ls="--", label="zero weights = NoFusion (dome frames)")
-    ax.set(xlabel="step", ylabel="Eq. (3) MSE (running mean)", title=phase)
+    ax.set(xlabel="step", ylabel="Eq. (3) MSE (running mean)", title=f"{phase}\n({len(FUSION_SEEDS)} seeds per method)")
     ax.legend(fontsize=8)
-meta_hist = losses[losses.method == "MetaFuse"].mse.to_numpy()
+meta_hist = losses[losses.method == "MetaFuse"].groupby("step").mse.mean().to_numpy()  # mean over the seeds
 meta_end = float(meta_hist[-max(1, len(meta_hist) // 10):].mean())  # mean of the last tenth of the outer steps
 change = meta_end / nofusion_mse - 1
 fig.suptitle(f"MetaFuse's post-adaptation loss ends {abs(change):.1%} {'below' if change < 0 else 'above'} "
@@ -228,7 +233,7 @@ display(Markdown(f"MetaFuse's post-adaptation loss (mean of the last tenth of th
 # (the line start), on the same colour scale, and the change.
 
 # %%
-omega = pretrained["MetaFuse"].omega_base.detach().float().cpu()
+omega = pretrained_models["MetaFuse"].omega_base.detach().float().cpu()
 omega_start = fusion.line_omega_start(side, ch.profile.studio.heatmap_sigma_px, 2)
 omega_change = float((omega - omega_start).norm() / omega_start.norm())
 fig, axes = plt.subplots(1, 3, figsize=(11, 3.3))
@@ -299,7 +304,7 @@ k_demo = max(sizes.shots)
 shots = fewshot.select_shots(train["pred"].shape[0], k_demo, seed)
 finetuned, ft_rows = {}, []
 for method in ("MetaFuse", "AffineFuse", "NaiveFuse"):
-    model = fusion.for_rig(pretrained[method], train["pred"].shape[1])
+    model = fusion.for_rig(pretrained_models[method], train["pred"].shape[1])
     omega_before = model.omega_base.detach().clone() if hasattr(model, "omega_base") else None
     t0 = time.perf_counter()
     hist = maml.finetune(model, train["pred"][shots], train["target"][shots], steps=sizes.finetune_steps,
@@ -409,7 +414,7 @@ plt.show()
 timings = pd.DataFrame([
     {"step": "warm-up: render the training images", "seconds": net.warmup_seconds["render_s"]},
     {"step": "warm-up: train the backbone", "seconds": net.warmup_seconds["train_s"]},
-    *({"step": f"pre-training: {method}", "seconds": model.training_seconds} for method, model in pretrained.items()),
+    *({"step": f"pre-training: {method}", "seconds": model.training_seconds} for method, model in pretrained_models.items()),
     {"step": "this run: warm-up or its cache load", "seconds": warmup_s},
 ])
 ch.save_timings(timings, "timings")

@@ -70,12 +70,15 @@ display(Markdown(f"K ∈ {list(sizes.shots)} labelled frames (pool {sizes.target
 
 # %%
 frames = []  # per-frame detections at the book's threshold: the units of every paired comparison of this chapter
-rows, timings = fewshot.few_shot_curves(ch.profile, seed, ch.device, by_subject=True, frame_rows=frames)
-rows = pd.DataFrame(rows)[["rig", "method", "k", "paper_k", "split", "subject", "joint", "jdr", "threshold", "trial"]]
+rows, timings = fewshot.few_shot_curves(ch.profile, seed, ch.device, by_subject=True, frame_rows=frames,
+                                        fusion_seeds=sizes.fusion_seeds)  # every trained setting once per seed
+rows = pd.DataFrame(rows)[["rig", "method", "k", "paper_k", "seed", "split", "subject", "joint", "jdr", "threshold",
+                           "trial"]]
 ch.save_table(rows[rows.subject == "all"].reset_index(drop=True), "jdr")  # test rows, then stress rows (split)
 stress_jdr = rows[(rows.split == "stress") & (rows.subject == "all")].reset_index(drop=True)
 rows = rows[rows.split == "test"]  # the headline: every table and figure below reads the test split only
-frames = pd.DataFrame(frames)[["rig", "method", "k", "trial", "frame", "joint", "detected", "counted", "split"]]
+frames = pd.DataFrame(frames)[["rig", "method", "k", "seed", "trial", "frame", "joint", "detected", "counted",
+                               "split"]]
 clips = {(rig, trial): motion.clip_labels(targets.target_data(rig, trial, ch.profile, seed, ch.device)["test"]
                                           ["clip_index"]) for rig, trial in frames[["rig", "trial"]].drop_duplicates()
                                                                                 .itertuples(index=False)}
@@ -103,8 +106,9 @@ display(Markdown("Mean JDR over every joint of the test frames (averaged over th
 # ## Fig. 7
 #
 # One figure per target rig: the mean JDR over all joints, then the joint groups. Each line is the JDR pooled over the
-# test frames (and the draws of cameras, `trials`, where a rig has several): detected / counted joints of
-# `jdr_frames.csv`; the band is its 95 % bootstrap interval over frames (two-stage over trials;
+# test frames, the training seeds of the fusion models (`seed`: meta-training's and pre-training's draws, the K frames
+# and the finetuning's mini-batches) and the draws of cameras (`trials`, where a rig has several): detected / counted
+# joints of `jdr_frames.csv`; the band is its 95 % bootstrap interval over frames (two-stage over seeds and trials;
 # `mfcore.stats.bootstrap_mean_interval`). Bands of two methods overlap more than their paired difference varies:
 # the claims below compare methods frame by frame.
 
@@ -116,10 +120,11 @@ shots = list(sizes.shots)
 
 
 def pooled_band(g):
-    """Pooled JDR of one (rig, method, K, joint group) over its frames, with its 95 % bootstrap interval."""
-    trials = g.trial.to_numpy()
+    """Pooled JDR of one (rig, method, K, joint group) over its frames (and training seeds), with its 95 % bootstrap
+    interval, two-stage over the runs (a training seed on a draw of cameras) where there are several."""
+    runs = (g.trial.astype(str) + "/" + g.seed.astype(str)).to_numpy()
     iv = stats.bootstrap_mean_interval(g.detected / g.counted.clip(lower=1), weights=g.counted,
-                                       clusters=trials if len(set(trials)) > 1 else None, seed=seed)
+                                       clusters=runs if len(set(runs)) > 1 else None, seed=seed)
     return pd.Series(dict(jdr=iv.diff, jdr_low=iv.low, jdr_high=iv.high, frames=iv.n))
 
 

@@ -264,13 +264,22 @@ POOL = M.target_train_frames  # NaiveFuse^full's K: the whole labelled pool
 ch.glue("table_test_frames", M.target_test_frames)
 
 
-def heatmaps_for(method, k, target, trial=0, split="test"):
+FUSION_SEEDS = list(M.fusion_seeds)  # chapter 4's training seeds of every fusion model
+
+
+def seeds_of(method):
+    """The training seeds a 2D method has (chapter 4's fusion seeds; [None] for the untrained NoFusion and truth)."""
+    return [None] if method in ("GroundTruth2D", "NoFusion") else FUSION_SEEDS
+
+
+def heatmaps_for(method, k, target, trial=0, split="test", fusion_seed=None):
     """(heatmaps (N, V, J, h, w), labels) of a 2D method on a target's test (or stress) frames: chapter 4's cached
-    ones."""
+    ones (of the fusion model trained with ``fusion_seed``)."""
     if method == "GroundTruth2D":
         sample = fewshot.fused_test_heatmaps("NoFusion", 0, target, trial, ch.profile, seed, ch.device, split=split)
         return sample["target"], sample
-    sample = fewshot.fused_test_heatmaps(method, k, target, trial, ch.profile, seed, ch.device, split=split)
+    sample = fewshot.fused_test_heatmaps(method, k, target, trial, ch.profile, seed, ch.device, split=split,
+                                         fusion_seed=fusion_seed)
     return sample["heatmaps"], sample
 
 
@@ -320,13 +329,15 @@ def keep_pcp(rig, method, k, errors):
 FRAMES = []  # per-frame errors of the settings of mpjpe.csv: the units of the paired comparisons (mpjpe_frames.csv)
 
 
-def keep_frames(rig, method, k, errors, trials=None, smoothing="not a sequence", clips=None):
-    """Add the per-frame MPJPE of a list of per_frame_errors results (one per trial) to FRAMES, with each frame's
-    motion clip (``clips``: one label per frame, the same frames in every trial; the intervals cluster by it)."""
-    for trial, part in zip(trials or range(len(errors)), errors):
+def keep_frames(rig, method, k, errors, trials=None, smoothing="not a sequence", clips=None, seeds=None):
+    """Add the per-frame MPJPE of a list of per_frame_errors results (one per trial, or per trial and training seed:
+    ``trials`` and ``seeds`` name each) to FRAMES, with each frame's motion clip (``clips``: one label per frame, the
+    same frames in every trial; the intervals cluster by it and by the seed)."""
+    trials = trials or range(len(errors))
+    for trial, fs, part in zip(trials, seeds or [None] * len(errors), errors):
         for est, (e, *_) in part.items():
-            FRAMES.extend(dict(rig=rig, method=method, k=k, trial=trial, estimator=est, smoothing=smoothing, frame=i,
-                               clip=clips[i] if clips is not None else None, mpjpe_mm=round(v, 2))
+            FRAMES.extend(dict(rig=rig, method=method, k=k, trial=trial, seed=fs, estimator=est, smoothing=smoothing,
+                               frame=i, clip=clips[i] if clips is not None else None, mpjpe_mm=round(v, 2))
                           for i, v in enumerate(e.tolist()))
 
 
@@ -348,14 +359,20 @@ TABLE2 = [("GroundTruth2D", 0), ("NoFusion", 0)] \
     + [("MetaFuse", k) for k in dict.fromkeys(map(shots, (50, 100, 500)))] + [("NaiveFuseFull", POOL)]
 rows, subject_rows, stress_rows = [], [], []
 for method, k in tqdm(TABLE2, desc="Table 2 methods"):
-    heatmaps, sample = heatmaps_for(method, k, "h36m")
-    err = per_frame_errors(heatmaps, sample)
-    rows += rows_for("h36m", method, k, [err], motion_type="all", trial=0, split="test")
-    keep_frames("h36m", method, k, [err], clips=test_clips("h36m"))
-    keep_pcp("h36m", method, k, [err])
-    for s in dict.fromkeys(sample["subject"].tolist()):
-        subject_rows += rows_for("h36m", method, k, [select(err, sample["subject"] == s)], subject=f"S{s}")
-    stress_rows += rows_for("h36m", method, k, [per_frame_errors(*heatmaps_for(method, k, "h36m", split="stress"))],
+    seeds = seeds_of(method)  # a trained method once per training seed, its frames pooled over the seeds
+    errs, samples = [], []
+    for fs in seeds:
+        heatmaps, sample = heatmaps_for(method, k, "h36m", fusion_seed=fs)
+        errs.append(per_frame_errors(heatmaps, sample))
+        samples.append(sample)
+    rows += rows_for("h36m", method, k, errs, motion_type="all", trial=0, split="test")
+    keep_frames("h36m", method, k, errs, trials=[0] * len(seeds), clips=test_clips("h36m"), seeds=seeds)
+    keep_pcp("h36m", method, k, errs)
+    for s in dict.fromkeys(samples[0]["subject"].tolist()):
+        subject_rows += rows_for("h36m", method, k, [select(e, x["subject"] == s) for e, x in zip(errs, samples)],
+                                 subject=f"S{s}")
+    stress_rows += rows_for("h36m", method, k, [per_frame_errors(*heatmaps_for(method, k, "h36m", split="stress",
+                                                                                fusion_seed=fs)) for fs in seeds],
                             motion_type="all", trial=0, split="stress")
 table2 = pd.DataFrame(rows)
 by_subject = pd.DataFrame(subject_rows)
@@ -482,18 +499,22 @@ library = motion.load_motion_library()
 TC_K = shots(500)
 rows = []
 for method, k in tqdm((("NoFusion", 0), ("MetaFuse", TC_K)), desc="Table 3 methods"):
+    seeds = seeds_of(method)
     for split in fewshot.HELD_OUT_SPLITS:  # the test rows, then the stress rows (their own, never pooled)
-        heatmaps, tc_test = heatmaps_for(method, k, "totalcapture", split=split)
+        errs = []
+        for fs in seeds:
+            heatmaps, tc_test = heatmaps_for(method, k, "totalcapture", split=split, fusion_seed=fs)
+            errs.append(per_frame_errors(heatmaps, tc_test))
         tc_type = np.array([library.clips[int(i)].motion_type for i in tc_test["clip_index"]])
-        err = per_frame_errors(heatmaps, tc_test)
         part = rows if split == "test" else stress_rows
-        part += rows_for("totalcapture", method, k, [err], motion_type="all", trial=0, split=split)
+        part += rows_for("totalcapture", method, k, errs, motion_type="all", trial=0, split=split)
         if split == "test":
-            keep_frames("totalcapture", method, k, [err], clips=test_clips("totalcapture"))
-            keep_pcp("totalcapture", method, k, [err])
+            keep_frames("totalcapture", method, k, errs, trials=[0] * len(seeds), clips=test_clips("totalcapture"),
+                        seeds=seeds)
+            keep_pcp("totalcapture", method, k, errs)
         for mt in sorted(set(tc_type)):
-            part += rows_for("totalcapture", method, k, [select(err, torch.as_tensor(tc_type == mt))], motion_type=mt,
-                             trial=0, split=split)
+            part += rows_for("totalcapture", method, k, [select(e, torch.as_tensor(tc_type == mt)) for e in errs],
+                             motion_type=mt, trial=0, split=split)
 table3 = pd.DataFrame(rows)
 ch.glue("tc_k", TC_K)
 table3[table3.estimator == "rpsm"].pivot_table(index="motion_type", columns="method", values="mpjpe_mm").round(1)
@@ -511,9 +532,11 @@ PANOPTIC = [("GroundTruth2D", 0), ("NoFusion", 0)] + [(m, k) for m in ("MetaFuse
 TRIALS = targets.target_trials("dome_heldout", ch.profile)
 rows = []
 for method, k in tqdm(PANOPTIC, desc="Panoptic methods"):
-    errs = [per_frame_errors(*heatmaps_for(method, k, "dome_heldout", trial)) for trial in range(TRIALS)]
+    runs = [(trial, fs) for trial in range(TRIALS) for fs in seeds_of(method)]  # camera draws × training seeds
+    errs = [per_frame_errors(*heatmaps_for(method, k, "dome_heldout", trial, fusion_seed=fs)) for trial, fs in runs]
     rows += rows_for("dome_heldout", method, k, errs, motion_type="all", trial=-1, split="test")
-    keep_frames("dome_heldout", method, k, errs, clips=test_clips("dome_heldout"))
+    keep_frames("dome_heldout", method, k, errs, trials=[t for t, _ in runs], clips=test_clips("dome_heldout"),
+                seeds=[fs for _, fs in runs])
     keep_pcp("dome_heldout", method, k, errs)
 panoptic = pd.DataFrame(rows)
 ch.glue("trials", TRIALS)

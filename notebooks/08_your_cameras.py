@@ -52,7 +52,7 @@ import seaborn as sns
 import torch
 from IPython.display import Image, Markdown, display
 
-from mfcore import adapt, data, detections, lift, maml, metrics, pictorial, skeleton, studio
+from mfcore import adapt, data, detections, lift, maml, metrics, pictorial, pretrained, skeleton, studio
 from mfbook import adapt as adapt_cli
 from mfbook import chapter, plots
 from mfbook import lift as lift_cli
@@ -157,8 +157,8 @@ plt.show()
 
 # %%
 results = [adapt.adapt_to_rig(chapter.REPO_ROOT / RIG_FILE, k, ch.profile, seed, ch.device) for k in SHOTS]
-pretrained, _ = maml.pretrained_fusion(adapt.METHOD, ch.profile, seed, ch.device, progress=False)
-omega_kept = all(torch.equal(r.model.omega_base.cpu(), pretrained.omega_base.detach().cpu()) for r in results)
+pretrained_model, _ = pretrained.pretrained_fusion(adapt.METHOD, ch.profile, seed, ch.device, progress=False)
+omega_kept = all(torch.equal(r.model.omega_base.cpu(), pretrained_model.omega_base.detach().cpu()) for r in results)
 jdr = pd.concat([r.mean_jdr() for r in results]).drop_duplicates(["rig", "method", "k", "joint"])
 jdr = jdr.sort_values(["method", "k"], kind="stable", ascending=[False, True])[["rig", "method", "k", "joint", "jdr"]]
 ch.save_table(jdr, "jdr")

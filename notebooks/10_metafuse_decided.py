@@ -86,12 +86,194 @@ seed = 0
 out_dir = ""
 
 # %%
-from mfbook import chapter
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from IPython.display import Markdown, display
+
+from mfcore import controls, fewshot, motion, objectives, oracle, pretrained, targets
+from mfcore.targets import FIG7_TARGETS
+from mfbook import chapter, plots
 
 ch = chapter.open_chapter("10_metafuse_decided", profile=profile, device=device, seed=seed, out_dir=out_dir)
+cp = controls.controls_profile(ch.profile)  # the profile's fusion seeds and whole-pool steps for this chapter
+sizes, c = cp.metafuse, cp.controls
+sns.set_theme(style="whitegrid", context="notebook")
+RIG_TITLES = {"h36m": "H36M-like room (S9, S11)", "dome_heldout": "dome, held-out cameras"}
+K50 = fewshot.profile_k(50, cp)
+display(Markdown(
+    f"This run: variants {', '.join(c.variants)} (and MetaFuse from meta-training in the paper's regime"
+    f"{' and with second-order terms' if c.second_order else ''}), training seeds {list(sizes.fusion_seeds)}, "
+    f"K ∈ {list(sizes.shots)} (the profile's K for the paper's 50, 100, 200, 500), the dome's first "
+    f"{c.dome_trials} draw(s) of held-out cameras; the book's meta-training "
+    f"{sizes.meta_iterations} outer steps × {sizes.meta_tasks_per_step} tasks on {sizes.pretrain_frames} dome frames, "
+    f"the paper's regime {c.paper_meta_iterations} × {c.paper_tasks_per_step} = "
+    f"{c.paper_meta_iterations * c.paper_tasks_per_step:,} task updates "
+    f"({c.paper_meta_iterations * c.paper_tasks_per_step / (sizes.meta_iterations * sizes.meta_tasks_per_step):.0f}× the "
+    f"book's) on {c.paper_pool_frames} frames."))
 
 # %% [markdown]
-# The runs of the plan follow in the next commits of this chapter.
+# ## Every setting of the plan, on both rigs
+#
+# Each setting is one model per training seed, trained (or finetuned) by `mfcore.fewshot`'s one recipe, batched with
+# the other settings of its pool; variant (a)'s MetaFuse<sup>K</sup> and NaiveFuse<sup>full</sup> are chapter 4's own
+# cached models. The unit of every comparison is a test frame's detections (detected / counted joints at half a head).
+
+# %%
+frames = controls.run_controls(cp, seed, ch.device)
+frames = frames[frames.joint == "mean"][["variant", "rig", "method", "k", "seed", "trial", "frame", "detected",
+                                         "counted", "split"]].reset_index(drop=True)
+clips = {(rig, trial): motion.clip_labels(targets.target_data(rig, trial, ch.profile, seed, ch.device)["test"]
+                                          ["clip_index"])
+         for rig, trial in frames[["rig", "trial"]].drop_duplicates().itertuples(index=False)}
+frames["clip"] = [clips[(r, t)][f] for r, t, f in zip(frames.rig, frames.trial, frames.frame)]
+frames["joint"] = "mean"
+ch.save_table(frames, "control_frames")
+table = controls.variants_table(frames, cp, seed=seed)
+ch.save_table(table, "metafuse_variants")
+pooled = table[table.seed.astype(str) == "all"]
+shown = pooled.pivot_table(index=["variant", "method", "k"], columns="rig", values="delta_points", sort=False)
+display(Markdown("JDR − NoFusion in points, every training seed pooled (the table `metafuse_variants.csv` has each "
+                 "seed and the 95 % intervals):"))
+shown.round(2)
+
+# %% [markdown]
+# ## The decision
+
+# %%
+def oracle_gaps():
+    """Per rig, the oracle's best JDR − Eq. (2)'s JDR at the oracle's lines (chapter 4b's start), in points."""
+    gaps = {}
+    for target in FIG7_TARGETS:
+        start = pd.DataFrame(oracle.affine_oracle_init_rows(target, 0, ch.profile, seed, ch.device, checkpoints=(0.0,)))
+        best = pd.DataFrame(oracle.epipolar_oracle_rows(target, 0, ch.profile, seed, ch.device))
+        pick = lambda d: d[(d.joint == "mean") & (d.threshold == "half_head")].jdr  # noqa: E731
+        gaps[target] = 100 * (float(pick(best).max()) - float(pick(start).iloc[0]))
+    return gaps
+
+
+decision = controls.decide(table, cp, oracle_gap_points=oracle_gaps)
+ch.glue("decision_outcome", decision["outcome"])
+ch.glue("decision_text", decision["text"])
+display(Markdown(f"**Outcome {decision['outcome']} of the plan:** {decision['text']}."))
+
+# %% [markdown]
+# The rule was registered with the plan above; the sentence is computed from `metafuse_variants.csv` by
+# `mfcore.controls.decide`.
+
+# %%
+fig, axes = plt.subplots(len(c.variants), len(FIG7_TARGETS), figsize=(5.6 * len(FIG7_TARGETS),
+                                                                       3.2 * len(c.variants)), squeeze=False)
+shots = list(sizes.shots)
+for i, variant in enumerate(c.variants):
+    for j, rig in enumerate(FIG7_TARGETS):
+        ax = axes[i, j]
+        d = pooled[(pooled.variant == variant) & (pooled.rig == rig)]
+        meta = d[d.method == "MetaFuse"].sort_values("k")
+        ax.fill_between(meta.k, meta.ci_low, meta.ci_high, color="tab:red", alpha=0.2, lw=0)
+        ax.plot(meta.k, meta.delta_points, "o-", color="tab:red", label="MetaFuse^K (seeds pooled, 95 % CI)")
+        for (method, color) in (("NaiveFuseFull", "black"), *zip(controls.AFFINE_FULL, ("tab:blue", "tab:cyan",
+                                                                                        "tab:purple"))):
+            r = d[d.method == method]
+            if len(r):
+                ax.axhline(float(r.delta_points.iloc[0]), color=color, ls="--" if method != "NaiveFuseFull" else "-",
+                           label=method if method == "NaiveFuseFull" else f"AffineFuse^full ({controls.START_NAMES[method]})")
+        for v in controls.regime_variants(cp) if variant == "a" else ():
+            r = pooled[(pooled.variant == v) & (pooled.rig == rig) & (pooled.method == "MetaFuse")].sort_values("k")
+            ax.plot(r.k, r.delta_points, "s:", label=f"MetaFuse^K, {objectives.get_variant(v).name}")
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set(xscale="log", xticks=shots, xticklabels=[str(k) for k in shots], xlabel="K (labelled frames)",
+               ylabel="JDR − NoFusion (points)",
+               title=f"({variant}) {objectives.get_variant(variant).name}\n{RIG_TITLES[rig]}")
+        ax.minorticks_off()
+axes[0, -1].legend(fontsize=7, loc="best")
+fig.suptitle(f"Outcome {decision['outcome']}: MetaFuse^{K50} − NoFusion by reading of the objective "
+             "(AffineFuse^full and NaiveFuse^full: whole-pool training)")
+plots.legible(fig)
+fig.tight_layout()
+ch.save_figure(fig, "metafuse_variants")
+plt.show()
+
+# %% [markdown]
+# ## How meta-training went under each reading
+#
+# The outer D_test loss (after the inner step) of every variant and seed, against NoFusion's loss under the same
+# objective on the dome's frames; variant (b)'s curve is the one the plan asked to see (an earlier unscaled probe of
+# the softmax objective collapsed).
+
+# %%
+curves, bases = [], []
+for variant in (*c.variants, *controls.regime_variants(cp)):
+    seeds = list(sizes.fusion_seeds) if variant in c.variants else list(sizes.fusion_seeds)[:c.regime_seeds]
+    for fs, (model, history) in zip(seeds, pretrained.pretrained_fusions("MetaFuse", cp, seed, ch.device,
+                                                                         fusion_seeds=seeds, variant=variant,
+                                                                         progress=False)):
+        curves.append(pd.DataFrame({"variant": variant, "seed": fs, "step": np.arange(1, len(history) + 1),
+                                    "loss": history}))
+        omega = model.omega_base.detach() * (model.omega_scale.detach() if model.scaled else 1.0)
+        line = controls.omega_profile(omega)
+        bases.append(dict(variant=variant, seed=fs, amplitude=line["amplitude"], position_px=line["position_px"],
+                          width_px=line["width_px"], near_share=line["near_share"],
+                          scale=float(model.omega_scale) if model.scaled else 1.0, omega=omega.float().cpu().numpy()))
+curves = pd.concat(curves, ignore_index=True)
+ch.save_table(curves, "meta_training_loss")
+fig, axes = plt.subplots(1, curves.variant.nunique(), figsize=(3.6 * curves.variant.nunique(), 3.2), squeeze=False)
+for ax, (variant, g) in zip(axes[0], curves.groupby("variant", sort=False)):
+    for fs, gs in g.groupby("seed"):
+        ax.plot(gs.step, gs.loss.rolling(max(1, len(gs) // 20), min_periods=1).mean(), lw=1, label=f"seed {fs}")
+    ax.set(xlabel="outer step", ylabel="D_test loss (running mean)", title=f"({variant})", yscale="log")
+axes[0, 0].legend(fontsize=7)
+fig.suptitle("Meta-training's loss under each reading (variant (b): the softmax objective, scaled by the target's mass)")
+fig.tight_layout()
+ch.save_figure(fig, "meta_training_loss")
+plt.show()
+
+# %% [markdown]
+# ## The meta-learned base map ω_base: its line
+#
+# ω_base (times the learned amplitude under (c)) of each variant's first seed, drawn on one colour scale per map,
+# and the line it holds: its row profile's amplitude, the row's offset from the centre and its width σ (heatmap pixels),
+# and the share of the positive mass within 2σ of the row (1 for a clean line; `mfcore.controls.omega_profile`).
+
+# %%
+lines = pd.DataFrame([{k: v for k, v in b.items() if k != "omega"} for b in bases])
+ch.save_table(lines, "omega_lines")
+firsts = [b for b in bases if b["seed"] == bases[0]["seed"] or b["variant"] in controls.REGIMES][:6]
+fig, axes = plt.subplots(1, len(firsts), figsize=(3.2 * len(firsts), 3.2), squeeze=False)
+for ax, b in zip(axes[0], firsts):
+    im = ax.imshow(b["omega"], cmap="viridis")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    ax.set(title=f"({b['variant']}) seed {b['seed']}\nσ {b['width_px']:.2f} px, offset {b['position_px']:+.1f} px",
+           xlabel="source x (heatmap px)", ylabel="source y (heatmap px)")
+fig.suptitle("Meta-learned ω_base by reading of the objective")
+fig.tight_layout()
+ch.save_figure(fig, "omega_base_variants")
+plt.show()
+lines.round(4)
+
+# %% [markdown]
+# ## How far meta-testing moves θ
+#
+# The mean |Δ translation| of θ over the H36M-like room's pairs and pixels after meta-testing (heatmap pixels),
+# MetaFuse<sup>K</sup> against its meta-learned start, per variant, seed and K.
+
+# %%
+moves = controls.theta_moves(cp, seed, ch.device)
+ch.save_table(moves, "theta_moves")
+fig, ax = plt.subplots(figsize=(6, 3.4))
+for variant, g in moves.groupby("variant", sort=False):
+    m = g.groupby("k").theta_shift_px.agg(["mean", "min", "max"])
+    ax.errorbar(m.index, m["mean"], yerr=[m["mean"] - m["min"], m["max"] - m["mean"]], marker="o", capsize=3,
+                label=f"({variant})")
+ax.set(xscale="log", xticks=shots, xticklabels=[str(k) for k in shots], xlabel="K (labelled frames)",
+       ylabel="mean |Δ translation of θ| (heatmap px)",
+       title="Meta-testing's θ moves (seeds: mean, min–max)")
+ax.minorticks_off()
+ax.legend(fontsize=8)
+fig.tight_layout()
+ch.save_figure(fig, "theta_moves")
+plt.show()
 
 # %%
 ch.finish()

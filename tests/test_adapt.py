@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from mfbook import adapt as adapt_cli
-from mfcore import adapt, backbone, data, fusion, geometry, maml, metrics, motion, profiles, studio
+from mfcore import (adapt, adaptation, backbone, data, fusion, geometry, maml, metrics, motion, pretrained,
+                    profiles, studio)
 
 CEILING5 = Path(__file__).resolve().parents[1] / "mfcore" / "rigs" / "ceiling5.yaml"
 
@@ -52,14 +53,15 @@ def tiny(monkeypatch, tmp_path):
                 "visible": torch.ones(x.shape[:-1], dtype=torch.bool), "joints_3d_m": X, "projections": P,
                 "focal_px": rig.focal_px(), "sensor_px_per_view_px": rig.sensor_px_per_view_px()}
 
-    def fake_pretrained(method, profile, seed, device, *, progress=True):
+    def fake_pretrained(method, profile, seed, device, *, fusion_seed=None, variant="a", progress=True):
         calls["pretrained"].append(method)
         model = maml.pair_model("affine", profile.studio.heatmap_px)
         model.load_state_dict(pair.state_dict())
         return model, [0.0]
 
     monkeypatch.setattr(backbone, "cached_heatmaps", fake_heatmaps)
-    monkeypatch.setattr(maml, "pretrained_fusion", fake_pretrained)
+    monkeypatch.setattr(pretrained, "pretrained_fusion", fake_pretrained)
+    adaptation._pretrained.cache_clear()
     return dict(profile=prof, calls=calls, pair=pair, tmp=tmp_path)
 
 

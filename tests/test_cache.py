@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mfbook import cache
-from mfcore import backbone, fewshot, maml
+from mfcore import backbone, fewshot, pretrained
 
 
 @pytest.fixture()
@@ -154,7 +154,7 @@ def _edit(path: Path, old: str, new: str) -> None:
 @pytest.mark.parametrize("entry, code, own_module, left_out", [
     ("backbone", backbone.BACKBONE_CODE, "backbone", DOWNSTREAM_OF_THE_HEATMAPS | {"fusion"}),
     ("heatmaps", backbone.HEATMAPS_CODE, "backbone", DOWNSTREAM_OF_THE_HEATMAPS | {"fusion"}),
-    ("fusion", maml.FUSION_CODE, "maml", DOWNSTREAM_OF_THE_HEATMAPS - {"maml"}),
+    ("fusion", pretrained.FUSION_CODE, "pretrained", DOWNSTREAM_OF_THE_HEATMAPS - {"maml"}),
     ("fused", fewshot.FUSED_CODE, "fewshot", {"oracle", "epipolar", "pictorial", "claims", "trainable_fusion", "adapt"}),
 ])
 def test_a_cache_key_covers_its_own_code_and_not_the_oracle_nor_the_book(sources, entry, code, own_module, left_out):

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from mfcore import fewshot, fusion, maml, metrics, optim, oracle, profiles, targets, training
+from mfcore import adaptation, fewshot, fusion, maml, metrics, optim, oracle, profiles, targets, training
 
 
 def _data(n=6, v=3, j=2, side=4, seed=0):
@@ -261,7 +261,7 @@ def test_fused_test_heatmaps_is_one_cache_entry_per_setting(monkeypatch, tmp_pat
     monkeypatch.setenv("MFCORE_CACHE", str(tmp_path))
     monkeypatch.setattr(backbone, "cached_heatmaps", _fake_cached_heatmaps(calls))
     monkeypatch.setattr(targets, "_clip_index", lambda split, n, seed: torch.zeros(n, dtype=torch.long))
-    monkeypatch.setattr(fewshot, "_pretrained", lambda method, profile, seed, device: _nonzero_pair_model(
+    monkeypatch.setattr(adaptation, "_pretrained", lambda method, profile, seed, device, *rest: _nonzero_pair_model(
         "affine" if method in ("MetaFuse", "AffineFuse") else "naive", profile.studio.heatmap_px))
     real_train = training.train_members  # every K-shot finetuning: the K frames' heatmaps of each member
 
@@ -329,7 +329,7 @@ def test_a_settings_jdr_is_the_same_from_its_cached_peaks_its_fused_maps_or_the_
     give (computed again when the maxima are not cached), and exactly what jdr_rows makes of the maps."""
     prof, fused_calls = _tiny_profile(), []
     _fake_targets(monkeypatch, tmp_path)
-    monkeypatch.setattr(fewshot, "_pretrained", lambda method, profile, seed, device: _nonzero_pair_model(
+    monkeypatch.setattr(adaptation, "_pretrained", lambda method, profile, seed, device, *rest: _nonzero_pair_model(
         "affine" if method in ("MetaFuse", "AffineFuse") else "naive", profile.studio.heatmap_px))
     real_fused_maps = fewshot._fused_maps
     monkeypatch.setattr(fewshot, "_fused_maps", lambda *a, **k: fused_calls.append(a[:2]) or real_fused_maps(*a, **k))
@@ -757,7 +757,7 @@ def test_finetuning_settings_together_equals_finetuning_them_one_by_one(monkeypa
     few_shot_curves finetunes the missing settings of a pool together, once."""
     prof = _tiny_profile()
     _fake_targets(monkeypatch, tmp_path)
-    monkeypatch.setattr(fewshot, "_pretrained", lambda method, profile, seed, device: _nonzero_pair_model(
+    monkeypatch.setattr(adaptation, "_pretrained", lambda method, profile, seed, device, *rest: _nonzero_pair_model(
         "affine" if method in ("MetaFuse", "AffineFuse") else "naive", profile.studio.heatmap_px, seed=len(method)))
     pool = targets.target_data("h36m", 0, prof, 0, "cpu")["train"]
     settings = [("MetaFuse", 2), ("NaiveFuse", 3), ("AffineFuse", 3), ("NaiveFuseMeta", 2), ("MetaFuse", 3)]
@@ -771,9 +771,10 @@ def test_finetuning_settings_together_equals_finetuning_them_one_by_one(monkeypa
     real = training.train_members
     monkeypatch.setattr(training, "train_members", lambda *a, **kw: calls.append(len(kw["seeds"])) or real(*a, **kw))
     fewshot.few_shot_curves(prof, 0, "cpu", progress=False)
-    # per rig and trial: the AffineFuse models (MetaFuse and AffineFuse at both K) and the NaiveFuse ones (NaiveFuse
-    # and NaiveFuseMeta at both K: the profile has only the paper's first two) as two programs
-    assert calls == [4, 4] * 3
+    # per rig and trial: NaiveFuse^full (a one-member program), the AffineFuse models (MetaFuse and AffineFuse at both
+    # K) and the NaiveFuse ones (NaiveFuse and NaiveFuseMeta at both K: the profile has only the paper's first two) as
+    # two programs
+    assert calls == [1, 4, 4] * 3
     calls.clear()
     fewshot.clear_device_memo()
     fewshot.few_shot_curves(prof, 0, "cpu", progress=False)

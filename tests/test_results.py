@@ -102,16 +102,27 @@ EXACT_NUMBERS = {
     "05_rpsm_3d/robustness.csv": {"outlier_fraction"},
     "06_trainable_fusion/ablation.csv": {"fusion_layer"},
     "06_trainable_fusion/imageonly_training_size.csv": {"fraction"},  # a setting
-    "07_scorecard/scorecard.csv": {"n"},  # how many frames or samples a claim is decided on
-    "scorecard.csv": {"n"},
+    "07_scorecard/scorecard.csv": {"n", "paper_effect", "margin"},  # frames or samples a claim is decided on; the
+    "scorecard.csv": {"n", "paper_effect", "margin"},  # paper's effect and the margin stated next to each claim
+    "07_scorecard/scorecard_parts.csv": {"paper_effect", "margin"},
+    "04_few_shot_curves/fig7_findings.csv": {"paper_effect", "margin"},
+    "05_rpsm_3d/claims.csv": {"paper_effect_mm", "margin_mm"},
+    # the training seed of each row: a label (empty for NoFusion and the ground truth, which are not trained)
+    "04_few_shot_curves/jdr.csv": {"seed"},
+    "04_few_shot_curves/jdr_by_subject.csv": {"seed"},
+    "04_few_shot_curves/jdr_frames.csv": {"seed"},
+    "05_rpsm_3d/mpjpe_frames.csv": {"seed"},
+    "10_metafuse_decided/control_frames.csv": {"seed"},
 }
 # Columns whose text is a verdict drawn from drifting numbers: compared only where the fingerprints match.
 VERDICTS = {
-    "04_few_shot_curves/fig7_findings.csv": ("our_value", "holds", "possible_reason"),
+    "04_few_shot_curves/fig7_findings.csv": ("our_value", "holds", "possible_reason", "part"),
     "05_rpsm_3d/claims.csv": ("holds",),
     "09_epipolar_oracle/end_to_end_gains.csv": ("verdict",),
-    "07_scorecard/scorecard.csv": ("our_value", "holds", "ci_low", "ci_high"),  # the intervals drift with the numbers
-    "scorecard.csv": ("our_value", "holds", "ci_low", "ci_high"),
+    "07_scorecard/scorecard.csv": ("our_value", "holds", "ci_low", "ci_high", "part"),  # the intervals and the
+    "scorecard.csv": ("our_value", "holds", "ci_low", "ci_high", "part"),  # deciding part drift with the numbers
+    "07_scorecard/scorecard_parts.csv": ("verdict", "n_to_decide"),
+    "05_rpsm_3d/fused_maps_3d.csv": ("reading",),
 }
 VERDICT_VALUES = {"holds": {"yes", "no", "inconclusive", "not run", "True", "False"}}  # mfcore.stats.verdict
 
@@ -147,7 +158,7 @@ MEASURED = {
     "06_trainable_fusion/fusion_parameters.csv": {"alpha", "beta", "data_loss", "penalty"},
     "06_trainable_fusion/fusion_weights.csv": {"w"},
     "06_trainable_fusion/pruning.csv": {"max_w_rounding", "mpjpe_mm", "pa_mpjpe_mm", *(f"w_{l}" for l in range(1, 7))},
-    "06_trainable_fusion/table5_intervals.csv": {"diff_mm", "ci_low_mm", "ci_high_mm"},
+    "06_trainable_fusion/table5_intervals.csv": {"diff_mm", "ci_low_mm", "ci_high_mm", "seed_min_mm", "seed_max_mm"},
     "06_trainable_fusion/stream_correlation.csv": {"mean_r2"},
     "08_your_cameras/jdr.csv": {"jdr"},
     "08_your_cameras/gain_intervals.csv": {"gain_points", "ci_low", "ci_high"},
@@ -159,6 +170,24 @@ MEASURED = {
     "09_epipolar_oracle/naivefuse_end_to_end_loss.csv": {"view_loss", "fused_loss"},
     "09_epipolar_oracle/affinefuse_from_oracle.csv": {"mse", "jdr", "theta_shift"},
     "09_epipolar_oracle/naivefuse_from_oracle.csv": {"mse", "line_share", "jdr"},
+    "09_epipolar_oracle/end_to_end_3d.csv": {"jdr_gain_points", "jdr_ci_low", "jdr_ci_high", "change_raw_mm",
+                                             "change_raw_ci_low", "change_raw_ci_high", "change_sharpened_mm",
+                                             "change_sharpened_ci_low", "change_sharpened_ci_high"},
+    "09_epipolar_oracle/end_to_end_3d_frames.csv": {"mpjpe_mm"},
+    "05_rpsm_3d/fused_maps_3d.csv": {"jdr", "jdr_gain_points", "jdr_ci_low", "jdr_ci_high", "mpjpe_raw_mm",
+                                     "change_raw_mm", "change_raw_ci_low", "change_raw_ci_high", "mpjpe_sharpened_mm",
+                                     "change_sharpened_mm", "change_sharpened_ci_low", "change_sharpened_ci_high"},
+    "05_rpsm_3d/fused_maps_frames.csv": {"mpjpe_mm"},
+    "07_scorecard/scorecard_parts.csv": {"diff", "ci_low", "ci_high"},
+    "08_your_cameras/fusion_comparison.csv": {"jdr", "jdr_gain_points", "jdr_ci_low", "jdr_ci_high", "mpjpe_mm",
+                                              "mpjpe_diff_mm", "mpjpe_ci_low", "mpjpe_ci_high"},
+    # the round trip through the detection files: the backbone's 3D (trained); the exact formats' differences are 0
+    "08_your_cameras/lift_round_trip.csv": {"mpjpe_mm", "internal_mpjpe_mm", "max_pose_diff_mm", "diff_mm"},
+    "10_metafuse_decided/control_frames.csv": {"detected"},
+    "10_metafuse_decided/meta_training_loss.csv": {"loss"},
+    "10_metafuse_decided/metafuse_variants.csv": {"jdr", "delta_points", "ci_low", "ci_high"},
+    "10_metafuse_decided/omega_lines.csv": {"amplitude", "position_px", "width_px", "near_share", "scale"},
+    "10_metafuse_decided/theta_moves.csv": {"theta_shift_px"},
 }
 
 
@@ -294,8 +323,8 @@ def invariant_problems(table: str, df: pd.DataFrame) -> list[str]:
             problems.append(f"column {col!r}: no values, or non-finite ones")
         if col in ("jdr", "line_share", "w", "mean_r2", "max_w_rounding", "pcp") and not ((present >= 0) & (present <= 1)).all():
             problems.append(f"column {col!r}: values outside [0, 1]: {present[(present < 0) | (present > 1)][:3]}")
-        if ((col.endswith("_mm") and not col.startswith(("difference", "diff_", "ci_"))) or col in ("mse", "data_loss")) \
-                and not (present > 0).all():
+        signed = any(w in col for w in ("diff", "change", "ci_", "seed_"))  # differences (and their intervals)
+        if ((col.endswith("_mm") and not signed) or col in ("mse", "data_loss")) and not (present > 0).all():
             problems.append(f"column {col!r}: values not positive: {present[~(present > 0)][:3]}")
         if col == "penalty" and not (present >= 0).all():
             problems.append("column 'penalty': negative values")
