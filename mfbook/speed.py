@@ -11,6 +11,9 @@
 * :func:`rpsm_speed` — frames per second of the RPSM (chapter 05), batched and one frame per call (live use), for the
   reference :func:`mfcore.pictorial.rpsm` and the :class:`mfcore.rpsm_solver.RPSMSolver` built once per rig, on the
   same heatmaps, with the largest difference between their poses.
+* :func:`meta_training_throughput` — meta-training's task updates per second before batching (one task at a time,
+  :func:`mfcore.maml.meta_train_looped`) and after (tasks and seeds as one program, :func:`mfcore.maml.meta_train_members`),
+  on the same pool in the same run (chapter 03).
 Times are medians of ``repeats`` runs after ``warmup`` runs, synchronised on CUDA.
 """
 
@@ -20,7 +23,7 @@ import time
 
 import torch
 
-from mfcore import backbone, fusion
+from mfcore import backbone, fusion, maml, training
 from mfcore.optim import adam
 
 FUSION_METHODS = ("NaiveFuse", "AffineFuse", "AffineFuse-reference", "AffineFuse-higher-order")
@@ -228,3 +231,49 @@ def rpsm_speed(heatmaps: torch.Tensor, projections_hm: torch.Tensor, stats, size
         row["max_difference_mm"] = (float("nan") if ref is None else
                                     1000 * (mine.float() - ref.float()).norm(dim=-1).max().item())
     return (rows, poses) if return_poses else rows
+
+
+def meta_training_throughput(profile, pred: torch.Tensor, target: torch.Tensor, device, *, steps: int = 5,
+                             settings=((8, 1), (64, 1), (8, 3), (64, 3))) -> list[dict]:
+    """Task updates per second of meta-training (MetaFuse's pair model, the profile's task sizes and order) on the
+    cached heatmaps ``pred``/``target`` (N, V, J, H, W) of a rig whose every camera pair is a task: one task at a time
+    (``meta_train_looped``, the book's loop before batching, at the profile's tasks per step) and as one program for
+    each (tasks per step, seeds) of ``settings``. Each outer step's time is the difference of a run of ``steps`` + 1
+    and a run of 1 outer step (compilation and start-up cancel), after an untimed warm-up run. Rows: program, tasks,
+    seeds, ms_per_step, task_updates_per_s."""
+    m, device = profile.metafuse, torch.device(device)
+    side, sigma = profile.studio.heatmap_px, profile.studio.heatmap_sigma_px
+    kw = dict(views=range(pred.shape[1]), task_train=m.task_train, task_test=m.task_test, inner_lr=m.inner_lr,
+              outer_lr=m.outer_lr, first_order=m.first_order, theta_step_px=maml.THETA_INNER_STEP_SIGMAS * sigma,
+              progress=False)
+
+    def timed(run) -> float:
+        _sync(device)
+        t0 = time.perf_counter()
+        run()
+        _sync(device)
+        return time.perf_counter() - t0
+
+    def per_step(make) -> float:
+        make(1)()
+        return 1e3 * max(timed(make(1 + steps)) - timed(make(1)), 0.0) / steps
+
+    def looped(k):
+        return lambda: maml.meta_train_looped(maml.pair_model("affine", side, sigma).to(device), pred, target,
+                                              iterations=k, tasks_per_step=m.meta_tasks_per_step, **kw)
+
+    ms = per_step(looped)
+    rows = [dict(program="one task at a time (before batching)", tasks=m.meta_tasks_per_step, seeds=1,
+                 ms_per_step=ms, task_updates_per_s=1e3 * m.meta_tasks_per_step / max(ms, 1e-9))]
+    model = maml.pair_model("affine", side, sigma).to(device)
+    for tasks, seeds in settings:
+        params = training.stack_members([model] * seeds)
+
+        def batched(k, tasks=tasks, seeds=seeds, params=params):
+            return lambda: maml.meta_train_members(model, params, pred, target, seeds=list(range(seeds)), iterations=k,
+                                                   tasks_per_step=tasks, **kw)
+
+        ms = per_step(batched)
+        rows.append(dict(program="tasks and seeds as one program", tasks=tasks, seeds=seeds, ms_per_step=ms,
+                         task_updates_per_s=1e3 * tasks * seeds / max(ms, 1e-9)))
+    return rows

@@ -60,8 +60,11 @@ def control_settings(profile) -> list[Setting]:
         objectives.get_variant(v)
     out = [Setting("NoFusion", 0)]
     for v in c.variants:
-        for fs in seeds:
-            out += [Setting("NaiveFuseFull", pool, fs, v)] + [Setting(a, pool, fs, v) for a in AFFINE_FULL]
+        for i, fs in enumerate(seeds):
+            if v == objectives.DEFAULT_VARIANT or i < c.full_seeds:  # (a)'s NaiveFuse^full: chapter 4's own models
+                out.append(Setting("NaiveFuseFull", pool, fs, v))
+            if i < c.full_seeds:
+                out += [Setting(a, pool, fs, v) for a in AFFINE_FULL]
             out += [Setting("MetaFuse", k, fs, v) for k in m.shots]
     for v in regime_variants(profile):
         out += [Setting("MetaFuse", k, fs, v) for fs in seeds[:c.regime_seeds] for k in m.shots]

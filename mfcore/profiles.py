@@ -103,6 +103,7 @@ class ControlsSizes:
     variants: tuple[str, ...] = ("a", "b", "c")  # the readings of the objective (mfcore.objectives), each run through all
     dome_trials: int = 1  # draws of the dome's held-out cameras here (chapter 4 runs metafuse.trials of them)
     seeds: int = 1  # the first this-many of metafuse.fusion_seeds (full: all 3)
+    full_seeds: int = 1  # seeds of AffineFuse^full, and of NaiveFuse^full under (b) and (c) ((a): chapter 4's, all)
     paper_pool_frames: int = 96  # dome frames (20 training views) of the paper-regime meta-training
     paper_meta_iterations: int = 40  # its outer steps: × paper_tasks_per_step task updates (smoke: 2× the book's 160)
     paper_tasks_per_step: int = 8
@@ -232,14 +233,17 @@ PROFILES: dict[str, Profile] = {
         endtoend=EndToEndSizes(pool_frames=10000, epochs=2, batch_frames=32, backbone_lr=1e-4),
         lift=LiftSizes(demo_frames=64),  # 64 frames × 5 views of 64² heatmaps: 89 MB per heatmap format
         # the paper's regime: 1,250 outer steps × 64 tasks = 80,000 task updates (20× the book's 4,000) on 5,000 frames
-        controls=ControlsSizes(dome_trials=1, seeds=3, paper_pool_frames=5000,
+        # cut for time (the one GPU's 600 s): AffineFuse^full, and NaiveFuse^full under (b) and (c), one training seed
+        # each (a 1,000-step whole-pool model costs about 4.4 s of an H100; three seeds of all 24 would add ~3 min)
+        controls=ControlsSizes(dome_trials=1, seeds=3, full_seeds=1, paper_pool_frames=5000,
                                paper_meta_iterations=1250, paper_tasks_per_step=64, regime_seeds=1, second_order=True),
         pictorial=PictorialSizes(grid_bins=15, test_frames=1000, quant_frames=250, bench_frames=512, bench_batch=64,
                                  quant_grid_bins=(4, 8, 12, 16, 24), quant_max_stages=6, stats_frames=20000,
                                  sequence_frames=60, sequence_clips=32),
-        # Tekin in the paper's regime: Adam at 10⁻³ for θ, α and β; 4000 steps, the steps β needs at that rate to
-        # reach either end of 0..L from L/2 (Adam moves a parameter by at most about its rate per step), 15× the
-        # 260 steps of the first full runs. One network's step is launch-bound on the H200 (3.5-9 ms whatever the
+        # Tekin in the paper's regime: Adam at 10⁻³ for θ, α and β; 2600 steps, 10× the 260 steps of the first full
+        # runs (Adam moves a parameter by at most about its rate per step, so β can move up to 2.6 layers of 0..L;
+        # 4000 steps, enough to reach either end from L/2, cost 50 s more of the one GPU's 600 s, measured by
+        # benchmarks/bench_tekin_ensemble.py at 36 ms a step on an H100: cut for time). One network's step is launch-bound on the H200 (3.5-9 ms whatever the
         # batch from 128 to 512), so the seeds and fusion settings are members of one batched program; that program
         # is then bound by arithmetic (the complete architecture costs ~1 GFLOP per sample for a forward and backward
         # pass, the first fusion convolution at 32² half of it; the book's ResNet-18 trains at ~50 TFLOP/s), so the
@@ -249,7 +253,7 @@ PROFILES: dict[str, Profile] = {
         # the fusion program). benchmarks/bench_tekin_ensemble.py prints every program's step time and the
         # chapter's estimated training seconds at these sizes: run it before changing them.
         trainable_fusion=TrainableFusionSizes(layers=8, channels=64, crop_px=128, train_frames=65536, test_frames=2000,
-                                              steps=4000, batch_size=64, lr=1e-3, record_every=20, curve_points=6,
+                                              steps=2600, batch_size=64, lr=1e-3, record_every=20, curve_points=6,
                                               sweep_seeds=0),
     ),
 }

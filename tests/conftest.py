@@ -1,7 +1,25 @@
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from mfbook import cache, progress
 from mfcore import fewshot, runtime, targets
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _in_git_checkout() -> bool:
+    try:
+        return subprocess.run(["git", "rev-parse", "--is-inside-work-tree"], cwd=REPO, capture_output=True,
+                              timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+# checks of what git says about the tree (ignored folders, the commit) need a git checkout: a copy of the tree without
+# its .git (a tarball, the tree shipped to a GPU machine) skips them, saying why
+needs_git = pytest.mark.skipif(not _in_git_checkout(), reason="needs a git checkout: this copy of the tree has no .git")
 
 
 @pytest.fixture(autouse=True, scope="session")

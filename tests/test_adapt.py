@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from mfbook import adapt as adapt_cli
+from conftest import needs_git
 from mfcore import (adapt, adaptation, backbone, data, fusion, geometry, maml, metrics, motion, pretrained,
                     profiles, studio)
 
@@ -227,6 +228,7 @@ def test_command_adapts_prints_the_table_and_saves(tiny, monkeypatch, capsys):
     assert adapt_cli.command_line("my.yaml", 8) == "python -m mfbook.adapt my.yaml --k 8 --profile smoke"
 
 
+@needs_git
 def test_command_writes_by_default_into_an_ignored_folder(tiny, monkeypatch, capsys, tmp_path):
     import subprocess
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+pytest.importorskip("jupyterlab", reason="the JupyterLab checks need jupyterlab, which `make` installs (pyproject.toml)")
+
 REPO = Path(__file__).resolve().parents[1]
 LABCONFIG = REPO / "tools" / "jupyter" / "labconfig" / "default_setting_overrides.json"
 NO_BROWSER = "the browser check needs Chromium and its driver, not installed here: apt-get install chromium chromium-driver"

@@ -114,23 +114,24 @@ class Reason:
 
 REASONS = {  # where a finding fails here, what differs from the paper's setting that could explain it
     "MF-fig7-order": Reason(
-        "the ordering needs the meta-learned θ to transfer; Eq. (3) erases the line that AffineFuse and MetaFuse "
-        "start from (chapter 3), so both stay near NoFusion and their order comes down to how little each one moves",
-        "acf171f"),
+        "the ordering needs the meta-learned θ to transfer; AffineFuse and MetaFuse both stay near NoFusion, so their "
+        "order comes down to how little each one moves. Why they stay there (a line rescaled by Eq. (3) or erased, or "
+        "the factorised model unable to fuse) is what chapter 4c's registered controls decide", "e677cd6"),
     "MF-fig7-naive50": Reason(
         "NaiveFuse over-fits K frames through Z1·Z2 free weights per pair; with our finetuning step count it may not "
         "have moved far enough from its zero (= NoFusion) start to over-fit", "099def9"),
     "MF-fig7-meta50": Reason(
-        "the errors are there to fix (the oracle and end-to-end NaiveFuse^full gain several points, chapter 4b), but "
-        "Eq. (3) as trained here, the MSE of the mixed fused map against peak-1 Gaussians, charges a line's source "
-        "mass at every pixel it crosses: meta-training erases ω_base's line (chapter 3) and meta-testing takes even "
-        "the oracle's lines off the evidence (chapter 4b), so MetaFuse ends on NoFusion", "acf171f"),
+        "the errors are there to fix (the oracle and end-to-end NaiveFuse^full gain several points, chapter 4b); "
+        "which stage loses them is chapter 4c's registered question: the reading of Eq. (3) (mix-MSE, the paper's "
+        "T = 0.2 softmax, a free amplitude), meta-training at the paper's scale, or the factorised model itself "
+        "(AffineFuse^full on the whole pool); its outcome is stated there, not assumed here", "e677cd6"),
     "MF-fig7-joints": Reason(
         "the paper's wrist/elbow gains come from self-occlusion of the arms in real footage; our occluders and body "
         "model make other joints the hard ones", "099def9"),
     "MF-fig7-500": Reason(
         "NaiveFuse^full learns every weight freely from the whole pool for many more steps; MetaFuse's finetuning "
-        "moves θ only, over an ω_base whose line meta-training erased (chapter 3)", "acf171f"),
+        "moves θ only. Whether Eq. (2) can reach NaiveFuse^full's gain when trained the same way is chapter 4c's "
+        "AffineFuse^full control", "e677cd6"),
     "MF-fig7-trend": Reason(
         "more frames help only when the few-shot fits are limited by data, not by the step budget", "099def9"),
     "MF-naive-meta": Reason(
@@ -143,8 +144,8 @@ REASONS = {  # where a finding fails here, what differs from the paper's setting
         "and softmax-sharpened fused maps through the RPSM to test this); and where MetaFuse's maps stay on "
         "NoFusion's (chapter 3) there is no 2D gain to carry", "e677cd6"),
     "MF-table3": Reason(
-        "MetaFuse^500's fused maps stay on NoFusion's on this rig as on the others (meta-training erases the line, "
-        "chapter 3), so the RPSM gets the same evidence from both", "e677cd6"),
+        "MetaFuse^500's fused maps stay on NoFusion's on this rig as on the others (chapter 3's ω_base line shrinks to "
+        "a few per cent of its start; chapter 4c decides why), so the RPSM gets the same evidence from both", "e677cd6"),
     "MF-panoptic": Reason(
         "MetaFuse's maps stay on NoFusion's (chapter 3), so MetaFuse^K's 3D errors equal NoFusion's; NaiveFuse^K's "
         "fused maps carry mass off their maxima that the RPSM reads as evidence (chapter 5's sharpened maps test "
