@@ -302,7 +302,8 @@ def _run_one(stem: str, args) -> float:
 GPU_PROFILES = ("full",)  # profiles sized for one GPU (mfcore/profiles.py)
 # What the full profile costs on a CPU, measured: `make book PROFILE=full` on a 2-core x86 machine without a GPU was
 # killed for memory at 22.5 GB after 490 s, still in chapter 3 (the warm-up of the ResNet-18 backbone on 4500 frames of
-# 256² images); one H200 runs the whole book in about 11 min (results/full/book_run.json).
+# 256² images); with seeds and the decided MetaFuse the whole book takes longer than one 600 s command on one H100
+# (the chapters of results/full/ say which run made them, in their provenance.json).
 FULL_ON_CPU = ("the full profile is sized for one GPU: on a 2-core CPU machine it was killed for memory at 22.5 GB "
                "after 490 s, still in chapter 3; expect at least 24 GB of memory and many hours (one H200: about 11 min)")
 

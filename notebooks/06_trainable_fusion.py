@@ -465,8 +465,8 @@ ch.glue("penalty_start", f"{settle[settle.run == PAPER_RUN].penalty_start.mean()
 ch.glue("penalty_end", span(PAPER_RUN, "penalty_end", ".3g"))
 ch.glue("train_steps", f"{T:,}")
 ch.glue("max_move", f"{sizes.fusion_lr * (T - 1):.2f}")
-paper = settle[settle.run == PAPER_RUN]
-free = settle[settle.run == FREE_RUN]
+paper = settle[settle.run == PAPER_RUN].set_index("seed")  # seed-indexed: the two runs compare seed by seed
+free = settle[settle.run == FREE_RUN].set_index("seed")
 alpha_rise, free_rise = (paper.alpha_end - paper.alpha_start), (free.alpha_end - free.alpha_start)
 ch.glue("alpha_reading", (
     "α rises in every seed with the penalty" if (alpha_rise > 0).all() else
