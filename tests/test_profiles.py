@@ -1,9 +1,12 @@
 import dataclasses
+from pathlib import Path
 
 import pytest
 import torch
 
 from mfcore import profiles
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_both_profiles_exist_and_fill_every_section():
@@ -47,3 +50,20 @@ def test_device_choices():
 def test_cuda_without_cuda_is_a_clear_error():
     with pytest.raises(ValueError, match="'cuda'.*not available"):
         profiles.resolve_device("cuda")
+
+
+def test_the_structure_dry_run_takes_the_full_profiles_switches_and_keeps_the_smoke_sizes():
+    """tools/structure_dry_run.py: smoke-sized chapters that reach the code only the full structure reaches."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("structure_dry_run", REPO / "tools" / "structure_dry_run.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    smoke, full = profiles.get_profile("smoke"), profiles.get_profile("full")
+    dry = tool.structured_smoke()
+    for section, name in tool.STRUCTURE:
+        assert getattr(getattr(dry, section), name) == getattr(getattr(full, section), name), (section, name)
+    assert dry.metafuse.fusion_seeds == (0, 1, 2) and dry.trainable_fusion.sweep_seeds == 0
+    assert dry.studio == smoke.studio and dry.metafuse.meta_iterations == smoke.metafuse.meta_iterations
+    assert dry.trainable_fusion.steps == smoke.trainable_fusion.steps and dry.name == "smoke"
+    assert profiles.get_profile("smoke") is smoke  # importing the tool patches nothing
