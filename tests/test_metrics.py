@@ -22,12 +22,13 @@ def test_jdr_on_hand_made_cases():
     pred = gt.clone()
     pred[0, 0] = torch.tensor([3.0, 4.0])  # error 5 px
     pred[1, 1] = torch.tensor([1.0, 0.0])  # error 1 px
+    pred[2, 2] = torch.tensor([1.5, 2.0])  # error 2.5 px: half a pixel beyond the threshold, missed
     rate = metrics.jdr(pred, gt, threshold_px=2.0)
-    assert rate.tolist() == [0.75, 1.0, 1.0]
+    assert rate.tolist() == [0.75, 1.0, 0.75]
     mask = torch.ones(4, 3, dtype=torch.bool)
     mask[0, 0] = False  # that sample does not count
-    assert metrics.jdr(pred, gt, 2.0, mask).tolist() == [1.0, 1.0, 1.0]
-    per_sample = torch.tensor([6.0, 2.0, 2.0, 2.0])  # a per-sample threshold lets the 5 px error pass
+    assert metrics.jdr(pred, gt, 2.0, mask).tolist() == [1.0, 1.0, 0.75]
+    per_sample = torch.tensor([6.0, 2.0, 3.0, 2.0])  # a per-sample threshold lets the 5 px and 2.5 px errors pass
     assert metrics.jdr(pred, gt, per_sample).tolist() == [1.0, 1.0, 1.0]
 
 

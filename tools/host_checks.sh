@@ -58,7 +58,7 @@ for ((s = 0; s < shards; s++)); do
 done
 for ((s = 0; s < shards; s++)); do
   wait "${pids[$s]}"; rc=$?; ((rc)) && status=1
-  echo "pytest shard $s: exit $rc, $(tail -1 "$out/pytest_$s.log")" >> "$summary"
+  echo "pytest shard $s: exit $rc, $(grep -E '[0-9]+ (passed|failed|error)' "$out/pytest_$s.log" | tail -1)" >> "$summary"
 done
 echo "test suite: $(( $(date +%s) - t0 )) s in $shards shards of $threads threads" >> "$summary"
 for bug in transpose threshold; do  # each in a copy of the tree; the unit tests that must catch it
@@ -74,7 +74,7 @@ for bug in transpose threshold; do  # each in a copy of the tree; the unit tests
      tests/test_fusion.py tests/test_epipolar.py tests/test_metrics.py tests/test_oracle.py > "$out/bug_$bug.log" 2>&1)
   rc=$?
   ((rc == 0)) && status=1  # a bug the tests do not catch
-  echo "planted bug $bug: pytest exit $rc (must fail), $(tail -1 "$out/bug_$bug.log")" >> "$summary"
+  echo "planted bug $bug: pytest exit $rc (must fail): $(grep -E '^FAILED' "$out/bug_$bug.log" | head -3 | tr '\n' ' ')$(grep -E '[0-9]+ (passed|failed)' "$out/bug_$bug.log" | tail -1)" >> "$summary"
   rm -rf "$copy"
 done
 cat "$summary"
