@@ -52,7 +52,7 @@ pids=()
 t0=$(date +%s)
 for ((s = 0; s < shards; s++)); do
   shard=(); for i in "${!files[@]}"; do ((i % shards == s)) && shard+=("${files[$i]}"); done
-  OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads python3 -m pytest -q -rfs -p no:cacheprovider "${shard[@]}" \
+  OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads python3 -m pytest -rfs -p no:cacheprovider "${shard[@]}" \
     > "$out/pytest_$s.log" 2>&1 &
   pids+=($!)
 done
@@ -70,7 +70,7 @@ for bug in transpose threshold; do  # each in a copy of the tree; the unit tests
   if cmp -s "$copy/mfcore/fusion.py" mfcore/fusion.py && cmp -s "$copy/mfcore/metrics.py" mfcore/metrics.py; then
     echo "planted bug $bug: the line to change was not found (update this script)" >> "$summary"; status=1; continue
   fi
-  (cd "$copy" && PYTHONPATH=$copy${PYTHONPATH:+:$PYTHONPATH} python3 -m pytest -q -rf -p no:cacheprovider \
+  (cd "$copy" && PYTHONPATH=$copy${PYTHONPATH:+:$PYTHONPATH} python3 -m pytest -rf -p no:cacheprovider \
      tests/test_fusion.py tests/test_epipolar.py tests/test_metrics.py tests/test_oracle.py > "$out/bug_$bug.log" 2>&1)
   rc=$?
   ((rc == 0)) && status=1  # a bug the tests do not catch
