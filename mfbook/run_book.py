@@ -305,7 +305,7 @@ GPU_PROFILES = ("full",)  # profiles sized for one GPU (mfcore/profiles.py)
 # 256² images); with seeds and the decided MetaFuse the whole book takes longer than one 600 s command on one H100
 # (the chapters of results/full/ say which run made them, in their provenance.json).
 FULL_ON_CPU = ("the full profile is sized for one GPU: on a 2-core CPU machine it was killed for memory at 22.5 GB "
-               "after 490 s, still in chapter 3; expect at least 24 GB of memory and many hours (one H200: about 11 min)")
+               "after 490 s, still in chapter 3; expect at least 24 GB of memory and many hours (one H100: over 10 min)")
 
 
 def check_device_for_profile(profile: str, device: str) -> None:
