@@ -44,16 +44,8 @@ if [[ -n ${MFCORE_SOURCE_SHA:-} && ! ${MFCORE_SOURCE_SHA} =~ ^[0-9a-f]{40}$ ]]; 
   exit 2
 fi
 if [[ -n $wheels ]]; then
-  have=$(python3 -m pip list --format=freeze 2>/dev/null | cut -d= -f1 | tr 'A-Z_.' 'a-z--')
-  need=()
-  for w in "$wheels"/*.whl; do
-    name=$(basename "$w" | cut -d- -f1 | tr 'A-Z_.' 'a-z--')
-    grep -qx "$name" <<<"$have" || need+=("$w")
-  done
-  echo "installing ${#need[@]} wheels into /tmp/site"
-  ((${#need[@]})) && python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site "${need[@]}"
-  export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH} PATH=/tmp/site/bin:$PATH
-  python3 -m ipykernel install --user --name python3 >/dev/null  # the kernel papermill asks for, on this python
+  source tools/wheels.sh
+  install_wheels "$wheels" || exit 2
 fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0))"

@@ -27,13 +27,8 @@ done
 mkdir -p "$out"; out=$(cd "$out" && pwd)
 export CUDA_VISIBLE_DEVICES= PYTHONUNBUFFERED=1
 if [[ -n $wheels ]]; then
-  have=$(python3 -m pip list --format=freeze 2>/dev/null | cut -d= -f1 | tr 'A-Z_.' 'a-z--'); need=()
-  for w in "$wheels"/*.whl; do
-    name=$(basename "$w" | cut -d- -f1 | tr 'A-Z_.' 'a-z--'); grep -qx "$name" <<<"$have" || need+=("$w")
-  done
-  ((${#need[@]})) && python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site "${need[@]}"
-  export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH} PATH=/tmp/site/bin:$PATH
-  python3 -m ipykernel install --user --name python3 >/dev/null 2>&1
+  source tools/wheels.sh
+  install_wheels "$wheels" || exit 2
 fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 summary=$out/summary.txt
