@@ -200,12 +200,27 @@ def occlusion_statistics(rig_name_or_rig, split: str, n_frames: int, profile: Pr
 def measure_throughput(rig_name_or_rig, profile: Profile, device, batch_images: int | None = None,
                        repeats: int | None = None, labels: bool = True) -> dict:
     """Render throughput in images per second at ``profile.studio.image_px``: ``repeats`` timed calls (after one
-    warm-up call) of ``batch_images`` images each (frames × views), with or without the labels."""
+    warm-up call) of ``batch_images`` images each (frames × views), with or without the labels. On a GPU shared with
+    other work (chapters executing at once), a batch that does not fit in the free memory is halved until it does;
+    ``images_per_call`` reports the batch measured."""
     device = torch.device(device)
     rig = get_rig(rig_name_or_rig).at_resolution(profile.studio.image_px)
     batch_images = batch_images or profile.studio.bench_batch
     repeats = repeats or profile.studio.bench_repeats
     frames = max(1, batch_images // rig.num_views)
+    while True:
+        try:
+            return _measure_throughput(rig, profile, device, frames, repeats, labels)
+        except torch.OutOfMemoryError:
+            if frames == 1:
+                raise
+            frames = frames // 2
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+
+
+def _measure_throughput(rig, profile: Profile, device: torch.device, frames: int, repeats: int, labels: bool) -> dict:
+    """:func:`measure_throughput` at one batch of ``frames`` frames."""
     joints, _ = motion.sample_poses("train", frames * (repeats + 1), seed=0)
     K, R, t = (torch.stack([getattr(c, a) for c in rig.cameras]).float().to(device) for a in ("K", "R", "t"))
 

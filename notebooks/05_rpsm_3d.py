@@ -754,40 +754,48 @@ for clip in library.clips:
             sequences.append((f"{clip.source}/{clip.name}", clip, clip.joints_3d_m[kept].clone().float()))
 walk = next(c for c in library.clips if c.motion_type == "walk")
 net = backbone.warmup_backbone(ch.profile, seed, ch.device)
-meta_tc = fewshot.adapted_fusion("MetaFuse", TC_K, "totalcapture", 0, ch.profile, seed, ch.device)  # chapter 4's
 SEQ_METHODS = ("GroundTruth2D", "NoFusion", "MetaFuse")
-seq_maps = {m: [] for m in SEQ_METHODS}  # each method's heatmaps of every sequence, (T, V, J, h, w) each
+SEQ_SERIES = [(m, fs) for m in SEQ_METHODS for fs in seeds_of(m)]  # MetaFuse once per training seed
+meta_tc = {fs: fewshot.adapted_fusion("MetaFuse", TC_K, "totalcapture", 0, ch.profile, seed, ch.device,
+                                      fusion_seed=fs) for fs in FUSION_SEEDS}  # chapter 4's models
+seq_maps = {key: [] for key in SEQ_SERIES}  # each series' heatmaps of every sequence, (T, V, J, h, w) each
 seq_truth, seq_labels = [], []
 for j, (label, clip, joints_m) in enumerate(tqdm(sequences, desc="test sequences")):
     joints_m[..., :2] -= joints_m[len(joints_m) // 2, 0, :2].clone()  # centre the sequence's path on the volume
     views = data.render_sequence("totalcapture", joints_m, ch.profile, seed + 30 + j, ch.device)
     pred = backbone.predict_heatmaps(net, views.images).cpu()
-    for method, hm in (("GroundTruth2D", views.heatmaps.cpu()), ("NoFusion", pred),
-                       ("MetaFuse", maml.fuse_frames(meta_tc, pred))):
-        seq_maps[method].append(hm)
+    seq_maps["GroundTruth2D", None].append(views.heatmaps.cpu())
+    seq_maps["NoFusion", None].append(pred)
+    for fs, model in meta_tc.items():
+        seq_maps["MetaFuse", fs].append(maml.fuse_frames(model, pred))
     seq_truth.append(joints_m)
     seq_labels += [label] * len(joints_m)
 P_seq = pictorial.heatmap_projections(views.projections.cpu(), IMAGE_PX, HM_PX).to(ch.device)  # the ring's cameras
 bounds = np.cumsum([0] + [len(t) for t in seq_truth])
-tracks = {(m, name): [] for m in SEQ_METHODS for name in ("none", "savgol")}  # per-frame MPJPE, sequence by sequence
+# per-frame MPJPE of each series, sequence by sequence, with and without the filter
+tracks = {(key, name): [] for key in SEQ_SERIES for name in ("none", "savgol")}
 pa_tracks = {key: [] for key in tracks}
-for method in SEQ_METHODS:  # one RPSM call per method over every sequence's frames, then the filter per sequence
-    poses = rpsm_solver.estimate_all(["rpsm"], torch.cat(seq_maps[method]).to(ch.device), P_seq, stats, S)["rpsm"].cpu()
+for key in SEQ_SERIES:  # one RPSM call per series over every sequence's frames, then the filter per sequence
+    poses = rpsm_solver.estimate_all(["rpsm"], torch.cat(seq_maps[key]).to(ch.device), P_seq, stats, S)["rpsm"].cpu()
     for (a, b), truth in zip(zip(bounds[:-1], bounds[1:]), seq_truth):
         pose = poses[a:b]
         smooth = torch.as_tensor(savgol_filter(pose.numpy(), WINDOW, S.savgol_polyorder, axis=0), dtype=pose.dtype)
         for name, est in (("none", pose), ("savgol", smooth)):
-            tracks[(method, name)].append(metrics.mpjpe_mm(est, truth).double())
-            pa_tracks[(method, name)].append(metrics.pa_mpjpe_mm(est, truth).double())
+            tracks[(key, name)].append(metrics.mpjpe_mm(est, truth).double())
+            pa_tracks[(key, name)].append(metrics.pa_mpjpe_mm(est, truth).double())
 rows = []
-for (method, name), parts in tracks.items():
-    err = torch.cat(parts)
+for method in SEQ_METHODS:  # a row per method and smoothing: the mean over its frames and training seeds
+    keys = [key for key in SEQ_SERIES if key[0] == method]
     k = TC_K if method == "MetaFuse" else 0
-    rows.append(dict(rig="totalcapture", method=method, k=k, estimator="rpsm", mpjpe_mm=err.mean().item(),
-                     pa_mpjpe_mm=torch.cat(pa_tracks[(method, name)]).mean().item(), frames=len(err),
-                     motion_type="held-out test sequences", trial=0, sequence=f"{len(sequences)} test sequences",
-                     smoothing=name, split="test"))
-    keep_frames("totalcapture", method, k, [{"rpsm": (err, None)}], smoothing=name, clips=seq_labels)
+    for name in ("none", "savgol"):
+        err = [torch.cat(tracks[(key, name)]) for key in keys]
+        rows.append(dict(rig="totalcapture", method=method, k=k, estimator="rpsm",
+                         mpjpe_mm=torch.stack(err).mean().item(),
+                         pa_mpjpe_mm=torch.stack([torch.cat(pa_tracks[(key, name)]) for key in keys]).mean().item(),
+                         frames=len(err[0]), motion_type="held-out test sequences", trial=0,
+                         sequence=f"{len(sequences)} test sequences", smoothing=name, split="test"))
+        keep_frames("totalcapture", method, k, [{"rpsm": (e, None)} for e in err], trials=[0] * len(err),
+                    smoothing=name, clips=seq_labels, seeds=[fs for _, fs in keys])
 seq_frames = pd.DataFrame(FRAMES)
 seq_frames = seq_frames[(seq_frames.rig == "totalcapture") & seq_frames.smoothing.isin(["none", "savgol"])]
 savgol_iv = {method: paper_claims.savgol_interval(seq_frames, method, seed=seed) for method in SEQ_METHODS}
@@ -797,8 +805,15 @@ for column in ("difference_mm", "ci_low", "ci_high"):  # Savitzky-Golay − per 
                          if name == "savgol" else float("nan") for m, name in zip(smoothing.method, smoothing.smoothing)]
 ch.save_table(smoothing, "smoothing")
 
-per_sequence = pd.DataFrame([dict(sequence=label, method=m, gain_mm=(torch.cat(tracks[(m, "none")])
-                                                                    - torch.cat(tracks[(m, "savgol")]))[
+
+
+def smoothing_gain_mm(method):
+    """Per frame − smoothed MPJPE (mm) of each test-sequence frame, averaged over the method's training seeds."""
+    return torch.stack([torch.cat(tracks[(key, "none")]) - torch.cat(tracks[(key, "savgol")])
+                        for key in SEQ_SERIES if key[0] == method]).mean(0)
+
+
+per_sequence = pd.DataFrame([dict(sequence=label, method=m, gain_mm=smoothing_gain_mm(m)[
                                    np.array(seq_labels) == label].mean().item())
                              for m in ("NoFusion", "MetaFuse") for label in dict.fromkeys(seq_labels)])
 fig, ax = plt.subplots(figsize=(9, 4.6))

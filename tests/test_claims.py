@@ -429,3 +429,14 @@ def test_every_reason_is_dated_by_the_history():
         else:
             assert seen and _git("rev-parse", "--short", reason.written_after) == _git("rev-parse", "--short", seen), \
                 (cid, reason.written_after, seen, first_with[cid])
+
+
+def test_rpsm_claim_counts_the_trained_methods_seeds_not_the_untrained_rows_as_one_more(tmp_path):
+    """CV-rpsm pairs NoFusion's rows (no training seed) with MetaFuse's three seeds: seeds = 3, not 4."""
+    t = mpjpe_frames()
+    t["seed"] = np.nan
+    meta = (t.method == "MetaFuse") & (t.rig == "h36m")
+    t = pd.concat([t[~meta]] + [t[meta].assign(seed=s) for s in (0, 1, 2)], ignore_index=True)
+    write(tmp_path, claims.MPJPE_FRAMES, t)
+    c = card(tmp_path)
+    assert c.loc["CV-rpsm", "seeds"] == 3 and c.loc["CV-rpsm", "holds"] == "yes"

@@ -137,3 +137,25 @@ def test_a_sequence_is_rendered_as_one_video_of_its_frames():
         assert torch.equal(video.images[t], alone.images[0]) and torch.equal(video.heatmaps[t], alone.heatmaps[0])
     other = data.render_multiview("totalcapture", poses, TINY, seed=30, device="cpu")  # frame t draws scene t
     assert not torch.equal(video.images[1:], other.images[1:])
+
+
+def test_render_throughput_halves_a_batch_that_does_not_fit_in_the_gpu_memory_left(monkeypatch):
+    """A chapter measuring the renderer beside others on one GPU gets the largest batch that fits (halving), and a
+    single frame that does not fit is still an error."""
+    from mfcore import data, profiles
+
+    tried = []
+
+    def fake(rig, profile, device, frames, repeats, labels):
+        tried.append(frames)
+        if frames > 3:
+            raise torch.OutOfMemoryError("CUDA out of memory (test)")
+        return dict(images_per_call=frames * rig.num_views)
+
+    monkeypatch.setattr(data, "_measure_throughput", fake)
+    profile = profiles.get_profile("smoke")
+    row = data.measure_throughput("h36m_s1", profile, "cpu", batch_images=4 * 25, repeats=1)
+    assert tried == [25, 12, 6, 3] and row["images_per_call"] == 3 * 4
+    monkeypatch.setattr(data, "_measure_throughput", lambda *a: (_ for _ in ()).throw(torch.OutOfMemoryError("x")))
+    with pytest.raises(torch.OutOfMemoryError):
+        data.measure_throughput("h36m_s1", profile, "cpu", batch_images=8, repeats=1)

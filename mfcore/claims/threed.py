@@ -108,7 +108,8 @@ def _rpsm_below_psm(df, seed=0):
     n_settings = len(paired.drop_duplicates([c for c in ("rig", "method", "k", "trial") if c in paired.columns]))
     text = (f"{n_settings} settings of {RPSM_PAIRED_METHODS}: PSM {paired.psm.mean():.1f} mm, RPSM "
             f"{paired.rpsm.mean():.1f} mm")
-    seeds = int(paired.seed.nunique()) if "seed" in paired.columns else 1
+    # training seeds of the trained methods' rows ("-": an untrained method's rows, not a seed of their own)
+    seeds = max(1, int(paired.seed[paired.seed != "-"].nunique())) if "seed" in paired.columns else 1
     return decide([Part("RPSM − PSM", iv, "less", UNPRINTED_MM, seeds)], "mm", text)
 
 
