@@ -258,9 +258,9 @@ first_ratio = float(meta_hist[0] / nofusion_mse)
 ch.glue("meta_first_loss_ratio", f"{first_ratio:.1f}")
 ch.glue("omega_reading", (
     f"The line's rows shrank to {line_share:.0%} of the start. That number cannot tell a rescaled line from an erased "
-    "one: along the oracle's lines Eq. (3) is lowest at a gain near 0.055 of the line start (chapter 4b), so a line "
-    "kept in shape but scaled down to what the loss prefers reads the same here. Chapter 4c decides it with controls "
-    "registered before its numbers: ω_base as an image with its line profile (amplitude, width, position), a free "
+    "one: along the oracle's lines Eq. (3) is lowest at a small fraction of the line start's gain (chapter 4b's "
+    "objective_candidates table), so a line kept in shape but scaled down to what the loss prefers reads the same "
+    "here. Chapter 4c decides it with controls registered before its numbers: ω_base as an image with its line profile (amplitude, width, position), a free "
     "amplitude (variant (c)), the softmax reading of the objective (variant (b)), and the factorised model trained on "
     "the whole labelled pool (AffineFuse^full)"
     if line_share < 0.25 else
