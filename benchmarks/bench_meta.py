@@ -29,13 +29,13 @@ import contextlib
 import dataclasses
 import os
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from mfbook import speed  # noqa: E402
 from mfcore import affine, fusion, maml, studio, training  # noqa: E402
 from mfcore.profiles import get_profile, resolve_device  # noqa: E402
 
@@ -49,19 +49,6 @@ NOT_COMPUTE = {"as_strided", "select", "slice", "view", "unsqueeze", "reshape", 
                "detach", "alias", "t", "transpose", "permute", "squeeze", "flatten", "unflatten", "split", "unbind",
                "_unsafe_view", "lift_fresh", "empty", "empty_strided", "resize_", "resolve_conj", "resolve_neg",
                "empty_like", "to", "randperm", "lift_fresh_copy", "is_nonzero", "item", "_local_scalar_dense"}
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _timed(run, device: torch.device) -> float:
-    _sync(device)
-    t0 = time.perf_counter()
-    run()
-    _sync(device)
-    return time.perf_counter() - t0
 
 
 @contextlib.contextmanager
@@ -89,8 +76,7 @@ def _profiled(run, device: torch.device) -> tuple[int, float]:
     affine._CHUNK_ELEMENTS["cpu"] = affine._CHUNK_ELEMENTS["cuda"]
     try:
         with _quiet_stderr(), profile(activities=acts) as prof:
-            run()
-            _sync(device)
+            speed.wall_s(run, device)  # the run, synchronised
     finally:
         affine._CHUNK_ELEMENTS["cpu"] = cpu_chunk
     events = prof.key_averages()
@@ -106,11 +92,11 @@ def per_step(make_run, steps: int, device: torch.device, profile_launches: bool)
     """Step time of ``make_run(n)`` (a run of n steps) by difference, its peak memory, and (optionally) its launches
     and device busy time per step."""
     make_run(1)()  # warm-up: compilation, caches
-    one = _timed(make_run(1), device)
+    one = speed.wall_s(make_run(1), device)
     if device.type == "cuda":
         base = torch.cuda.memory_allocated(device)
         torch.cuda.reset_peak_memory_stats(device)
-    many = _timed(make_run(1 + steps), device)
+    many = speed.wall_s(make_run(1 + steps), device)
     out = {"ms": 1e3 * max(many - one, 0.0) / steps}
     if device.type == "cuda":
         out["peak_bytes"] = torch.cuda.max_memory_allocated(device) - base

@@ -34,6 +34,15 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def wall_s(run, device: torch.device) -> float:
+    """Wall seconds of ``run()``, the device synchronised before and after."""
+    _sync(device)
+    t0 = time.perf_counter()
+    run()
+    _sync(device)
+    return time.perf_counter() - t0
+
+
 def time_ms(fn, device: torch.device, warmup: int = 3, repeats: int = 10) -> float:
     """Median wall time of ``fn()`` in milliseconds (synchronised on CUDA)."""
     for _ in range(warmup):
@@ -247,16 +256,9 @@ def meta_training_throughput(profile, pred: torch.Tensor, target: torch.Tensor, 
               outer_lr=m.outer_lr, first_order=m.first_order, theta_step_px=maml.THETA_INNER_STEP_SIGMAS * sigma,
               progress=False)
 
-    def timed(run) -> float:
-        _sync(device)
-        t0 = time.perf_counter()
-        run()
-        _sync(device)
-        return time.perf_counter() - t0
-
     def per_step(make) -> float:
         make(1)()
-        return 1e3 * max(timed(make(1 + steps)) - timed(make(1)), 0.0) / steps
+        return 1e3 * max(wall_s(make(1 + steps), device) - wall_s(make(1), device), 0.0) / steps
 
     def looped(k):
         return lambda: maml.meta_train_looped(maml.pair_model("affine", side, sigma).to(device), pred, target,

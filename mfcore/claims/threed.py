@@ -94,6 +94,7 @@ def _rpsm_below_psm(df, seed=0):
     rows = df[(df.method != "GroundTruth2D") & df.estimator.isin(["psm", "rpsm"])]
     if "smoothing" in rows.columns:
         rows = rows[rows.smoothing.fillna(SAMPLED) == SAMPLED]
+    seeds = max(1, trained_seeds(rows))  # before the untrained rows' missing seed becomes the key "-"
     keys = [c for c in ("rig", "method", "k", "seed", "trial", "frame", "clip") if c in rows.columns]
     rows = rows.assign(**{c: rows[c].astype(object).fillna("-").astype(str) for c in keys})
     paired = rows.pivot_table(index=keys, columns="estimator", values="mpjpe_mm", aggfunc="mean")
@@ -108,8 +109,6 @@ def _rpsm_below_psm(df, seed=0):
     n_settings = len(paired.drop_duplicates([c for c in ("rig", "method", "k", "trial") if c in paired.columns]))
     text = (f"{n_settings} settings of {RPSM_PAIRED_METHODS}: PSM {paired.psm.mean():.1f} mm, RPSM "
             f"{paired.rpsm.mean():.1f} mm")
-    # training seeds of the trained methods' rows ("-": an untrained method's rows, not a seed of their own)
-    seeds = max(1, int(paired.seed[paired.seed != "-"].nunique())) if "seed" in paired.columns else 1
     return decide([Part("RPSM − PSM", iv, "less", UNPRINTED_MM, seeds)], "mm", text)
 
 
