@@ -278,15 +278,18 @@ def warmup_backbone(profile, seed: int, device) -> PoseResNet:
 TARGET_FACTORS = ("target_gy", "target_gx")
 
 
-def gaussian_targets(gy: Tensor, gx: Tensor, chunk_maps: int = 256) -> Tensor:
+def gaussian_targets(gy: Tensor, gx: Tensor, chunk_maps: int = 256, dtype: torch.dtype = torch.float32) -> Tensor:
     """The heatmap targets of :func:`cached_heatmaps` from their factors: gy (..., J, h), gx (..., J, w) float32 →
     gy ⊗ gx (..., J, h, w) float32, rounded to float16 precision (as the entries held them when they stored the targets
-    as float16, so that every number of the book stays as it was). ``chunk_maps`` maps at a time through small scratch
-    buffers (one pass over the output instead of three); the result does not depend on it."""
+    as float16, so that every number of the book stays as it was). ``dtype`` float16 returns the same values at half
+    the memory (exact: they are float16 numbers). ``chunk_maps`` maps at a time through small scratch buffers (one
+    pass over the output instead of three); the result does not depend on it."""
+    if dtype not in (torch.float32, torch.float16):
+        raise ValueError(f"dtype must be torch.float32 or torch.float16; got {dtype!r}")
     if gy.shape[:-1] != gx.shape[:-1]:
         raise ValueError(f"target factors gy {tuple(gy.shape)} and gx {tuple(gx.shape)} must share their leading dims")
     h, w = gy.shape[-1], gx.shape[-1]
-    out = torch.empty(*gy.shape, w, dtype=torch.float32, device=gy.device)
+    out = torch.empty(*gy.shape, w, dtype=dtype, device=gy.device)
     flat_out, flat_y, flat_x = out.view(-1, h, w), gy.reshape(-1, h).float(), gx.reshape(-1, w).float()
     product = torch.empty(min(chunk_maps, flat_out.shape[0]), h, w, device=gy.device)
     rounded = torch.empty_like(product, dtype=torch.float16)
@@ -299,7 +302,8 @@ def gaussian_targets(gy: Tensor, gx: Tensor, chunk_maps: int = 256) -> Tensor:
 
 
 def cached_heatmaps(rig_name, split: str, n_frames: int, profile, seed: int, device, *, views=None,
-                    backbone_seed: int | None = None, batch_frames: int = 64) -> dict[str, Tensor]:
+                    backbone_seed: int | None = None, batch_frames: int = 64,
+                    dtype: torch.dtype = torch.float32) -> dict[str, Tensor]:
     """Backbone heatmaps of ``n_frames`` frames of a rig, computed once and cached (MetaFuse Sec. 5.1: meta-training
     runs on pre-computed heatmaps).
 
@@ -309,8 +313,12 @@ def cached_heatmaps(rig_name, split: str, n_frames: int, profile, seed: int, dev
     (float32 at float16 precision; stored as their factors, :func:`gaussian_targets`), "joints_2d_px" (N, V, J, 2) image
     px, "visible" (N, V, J), "joints_3d_m" (N, J, 3), "projections" (V, 3, 4) and "focal_px" (V,) at image resolution,
     "sensor_px_per_view_px" (V,) (sensor pixels per image pixel, :meth:`mfcore.studio.Rig.sensor_px_per_view_px`: the
-    JDR threshold is in sensor pixels).
+    JDR threshold is in sensor pixels). ``dtype`` float16: "pred" and "target" as float16, the same numbers at half the
+    host memory (the paper-regime pool of chapter 4c, 5,000 frames × 20 views, is 2 × 14 GB so, not 2 × 28 GB, and fits
+    the GPU whole); every trainer reads mini-batches back as float32.
     """
+    if dtype not in (torch.float32, torch.float16):
+        raise ValueError(f"dtype must be torch.float32 or torch.float16; got {dtype!r}")
     device = torch.device(device)
     bseed = seed if backbone_seed is None else backbone_seed
     keep = None if views is None else [int(v) for v in views]
@@ -346,5 +354,5 @@ def cached_heatmaps(rig_name, split: str, n_frames: int, profile, seed: int, dev
                 "focal_px": view.focal_px(), "sensor_px_per_view_px": view.sensor_px_per_view_px()}
 
     out = runtime.cached("heatmaps", key, build, code=HEATMAPS_CODE)
-    return {"pred": out["pred"].float(), "target": gaussian_targets(*(out[k] for k in TARGET_FACTORS)),
+    return {"pred": out["pred"].to(dtype), "target": gaussian_targets(*(out[k] for k in TARGET_FACTORS), dtype=dtype),
             **{k: v for k, v in out.items() if k not in ("pred", *TARGET_FACTORS)}}

@@ -31,11 +31,12 @@ PRETRAINED = ("MetaFuse", "NaiveFuseMeta", "AffineFuse", "NaiveFuse")
 META_METHODS = ("MetaFuse", "NaiveFuseMeta")
 
 
-def meta_training_data(profile, seed: int, device, frames: int | None = None) -> dict[str, Tensor]:
+def meta_training_data(profile, seed: int, device, frames: int | None = None,
+                       dtype: torch.dtype = torch.float32) -> dict[str, Tensor]:
     """Cached backbone heatmaps of the dome's 20 training cameras (``frames`` frames, default
-    ``profile.metafuse.pretrain_frames``)."""
+    ``profile.metafuse.pretrain_frames``); ``dtype`` of "pred" and "target" (:func:`mfcore.backbone.cached_heatmaps`)."""
     return backbone.cached_heatmaps("dome", "train", frames or profile.metafuse.pretrain_frames, profile, seed, device,
-                                    views=studio.DOME_TRAIN_VIEWS)
+                                    views=studio.DOME_TRAIN_VIEWS, dtype=dtype)
 
 
 def meta_sizes(profile, variant: str) -> dict:
@@ -101,7 +102,8 @@ def _train(method: str, profile, seed: int, fusion_seeds: list[int], variant: st
     sizes = meta_sizes(profile, variant)
     template = model_for(method, profile, variant).to(device)
     params = training.stack_members([template] * len(fusion_seeds))
-    d = meta_training_data(profile, seed, device, sizes["frames"] if method in META_METHODS else None)
+    # float16 pools (the same numbers; the trainers read mini-batches as float32): the paper regime's 5,000 frames fit
+    d = meta_training_data(profile, seed, device, sizes["frames"] if method in META_METHODS else None, torch.float16)
     t0 = time.perf_counter()
     if method in META_METHODS:
         sigma = profile.studio.heatmap_sigma_px

@@ -78,8 +78,12 @@ def test_targets_rebuilt_from_their_factors_are_the_float16_gaussians_bit_for_bi
     gy, gx = data.gaussian_factors(joints_hm, 64, 2.0)
     for chunk_maps in (1, 7, 256):
         assert torch.equal(backbone.gaussian_targets(gy, gx, chunk_maps=chunk_maps), expected)
+    half = backbone.gaussian_targets(gy, gx, chunk_maps=7, dtype=torch.float16)  # the same numbers, half the bytes
+    assert half.dtype == torch.float16 and torch.equal(half.float(), expected)
     with pytest.raises(ValueError, match="leading dims"):
         backbone.gaussian_targets(gy, gx[:2])
+    with pytest.raises(ValueError, match="dtype must be"):
+        backbone.gaussian_targets(gy, gx, dtype=torch.bfloat16)
 
 
 @pytest.fixture()
@@ -120,3 +124,7 @@ def test_cached_heatmaps_store_the_targets_as_factors_and_return_them_unchanged(
     with pytest.warns(UserWarning, match="invalid"):
         rebuilt = backbone.cached_heatmaps("dome", "train", n, prof, 11, "cpu", views=views, batch_frames=2)
     assert all(torch.equal(out[k], rebuilt[k]) for k in out)
+    half = backbone.cached_heatmaps("dome", "train", n, prof, 11, "cpu", views=views, batch_frames=2,
+                                    dtype=torch.float16)  # the same entry at half the host memory, the same numbers
+    assert half["pred"].dtype == half["target"].dtype == torch.float16
+    assert all(torch.equal(half[k].float(), out[k].float()) for k in out)
