@@ -40,8 +40,8 @@
 #
 # **Visibility.** A joint is *visible* in a view when it projects inside the image and the nearest surface along the
 # ray from the camera through the joint (body part or scene occluder) is no nearer than the ray's entry into the
-# joint's own body part minus 2 cm (`mfcore/render.py` states the rule in full). Boxes and pillars stand in the
-# volume away from the person, so a joint hidden in one view is usually seen by another.
+# joint's own body part minus 2 cm (`mfcore/render/visibility.py` states the rule in full). Boxes and pillars stand in
+# the volume away from the person, so a joint hidden in one view is usually seen by another.
 
 # %% tags=["parameters"]
 profile = "smoke"
@@ -302,9 +302,9 @@ overall[["occluded_fraction", "out_of_image_fraction", "frames", "views"]].round
 # %% [markdown]
 # ## The motion sources
 #
-# Poses come from real motion capture converted to the 17 H36M joints (`mfcore/motion.py`, which documents every
-# mapping choice); augmentation turns each pose about the vertical, moves it in the capture volume and jitters its
-# bone lengths.
+# Poses come from real motion capture converted to the 17 H36M joints (`mfcore/motion/converter.py`, which documents
+# every mapping choice); augmentation turns each pose about the vertical, moves it in the capture volume and jitters
+# its bone lengths.
 
 # %%
 clips = motion.clip_table()

@@ -168,6 +168,18 @@ def test_a_cache_key_covers_its_own_code_and_not_the_oracle_nor_the_book(sources
     assert cache.code_hash(code) != before, f"editing {own_module}.py must give the {entry} entries a new key"
 
 
+
+@pytest.mark.parametrize("package", ["motion", "render"])
+def test_the_backbone_key_covers_every_file_of_the_motion_and_render_packages(sources, package):
+    """``motion`` and ``render`` are packages of small modules: a change in any one of their files (the sampler, the
+    tile tracer, ...) gives the backbone and heatmaps entries, whose ``code`` names the package, a new key."""
+    files = sorted((sources / "mfcore" / package).glob("*.py"))
+    assert len(files) >= 5, files
+    for f in files:
+        before = cache.code_hash(backbone.BACKBONE_CODE)
+        f.write_text(f.read_text() + "# edited\n")
+        assert cache.code_hash(backbone.BACKBONE_CODE) != before, f"editing {f.name} left the backbone key unchanged"
+
 def test_the_content_hash_of_chunks_hashed_in_parallel_sees_every_byte_whatever_the_thread_count(monkeypatch):
     monkeypatch.setattr(cache, "HASH_CHUNK_BYTES", 64)  # 1000 float32 = 4000 bytes: 63 chunks
     tensors = {"b": torch.arange(1000.0), "a": torch.ones(3, dtype=torch.float16), "empty": torch.zeros(0)}

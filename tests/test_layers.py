@@ -119,9 +119,7 @@ def test_the_cycle_finder_and_the_import_reader_see_what_they_should(tmp_path, m
 @pytest.mark.parametrize("package", PACKAGES)
 def test_no_module_is_longer_than_one_concept(package):
     """About 450 lines at most, unless the module is one concept (listed here with the reason)."""
-    one_concept = {"mfcore/motion.py": "the motion-capture converter of three sources and its sampler",
-                   "mfcore/render.py": "the GPU renderer",
-                   "mfcore/trainable_fusion/": "Tekin's two-stream network, its data and training",
+    one_concept = {"mfcore/trainable_fusion/": "Tekin's two-stream network, its data and training",
                    "mfcore/pictorial.py": "triangulation, PSM and RPSM (one inference family)",
                    "mfcore/epipolar.py": "chapter 1's epipolar geometry of fusion weights",
                    "mfcore/fusion.py": "Eq. (1)-(2): NaiveFuse and AffineFuse with its kernels",

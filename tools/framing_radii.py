@@ -21,7 +21,8 @@ chosen = (motion.CAPTURE_RADIUS_M, studio.PERSON_VOLUME_HEIGHT_M)
 print("radius_m height_m person_extent_fraction mm_per_heatmap_px jdr_threshold_mm out_of_image_fraction")
 for radius in (0.1, 0.2, 0.3, 0.5, 1.0):
     for height in (1.8, 1.9, 2.0, 2.1):
-        motion.CAPTURE_RADIUS_M = studio.PERSON_VOLUME_RADIUS_M = radius
+        # the sampler reads the radius from its own module (mfcore.motion.sampling), the package re-exports it
+        motion.sampling.CAPTURE_RADIUS_M = motion.CAPTURE_RADIUS_M = studio.PERSON_VOLUME_RADIUS_M = radius
         studio.PERSON_VOLUME_HEIGHT_M = height
         rigs = [studio.h36m_rig(s) for s in studio.H36M_TEST_SUBJECTS]
         row = framing.framing_statistics(rigs, "test", args.frames, full, seed=0, name="h36m_test")
