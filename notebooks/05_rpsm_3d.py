@@ -20,7 +20,7 @@
 #
 # 1. the estimators: DLT triangulation of the heatmap maxima, confidence-weighted DLT, RANSAC over views, the
 #    Pictorial Structure Model (PSM) on a 3D grid, and the Recursive PSM (RPSM) of Cross View Fusion
-#    (`mfcore/pictorial.py`; the chapter runs them through `mfcore/rpsm_solver.py`, which builds what depends only on
+#    (`mfcore/pictorial/`; the chapter runs them through `mfcore/rpsm_solver.py`, which builds what depends only on
 #    the rig and the grid once and gives the same poses);
 # 2. how much the grid's quantisation costs (PSM error against grid size, RPSM error against the number of stages),
 #    and the 3D step's floor on ground-truth heatmaps of the test frames;

@@ -42,3 +42,21 @@ def _fresh_target_memo():
     yield
     targets.clear_target_memo()
     fewshot.clear_device_memo()
+
+
+def patch_runner(monkeypatch, name: str, value) -> None:
+    """Replace ``name`` by ``value`` in the book runner, :mod:`mfbook.run_book`: in the package and in every one of its
+    modules that reads it (a module looks a name up in its own globals, so patching the package alone would change
+    nothing the runner does). A name no module of the runner reads is an error: the patch would be silently idle."""
+    import sys
+
+    from mfbook import run_book
+
+    original = getattr(run_book, name)
+    monkeypatch.setattr(run_book, name, value)
+    readers = [m for key, m in sorted(sys.modules.items())
+               if key.startswith("mfbook.run_book.") and getattr(m, name, None) is original]
+    if not readers:
+        raise AttributeError(f"no module of mfbook.run_book reads {name!r}")
+    for module in readers:
+        monkeypatch.setattr(module, name, value)

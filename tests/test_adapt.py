@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from mfbook import adapt as adapt_cli
-from conftest import needs_git
+from conftest import needs_git, patch_runner
 from mfcore import (adapt, adaptation, backbone, data, fusion, geometry, maml, metrics, motion, pretrained,
                     profiles, studio)
 
@@ -267,9 +267,7 @@ def numerics():
 
 
 def test_command_refuses_the_full_profile_without_a_gpu_as_the_book_runner_does(tiny, monkeypatch, capsys):
-    from mfbook import run_book
-
-    monkeypatch.setattr(run_book, "resolve_device", lambda device: torch.device("cpu"))  # a machine without CUDA
+    patch_runner(monkeypatch, "resolve_device", lambda device: torch.device("cpu"))  # a machine without CUDA
     assert adapt_cli.main([str(CEILING5), "--k", "4", "--profile", "full"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "'full' needs a CUDA GPU" in err and "--device cpu" in err

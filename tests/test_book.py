@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import needs_git
+from conftest import needs_git, patch_runner
 from mfbook import chapter, numerics, run_book
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,9 +60,9 @@ ch.finish()
 @pytest.fixture()
 def sandbox(tmp_path, monkeypatch):
     (tmp_path / "notebooks").mkdir()
-    monkeypatch.setattr(run_book, "NOTEBOOK_DIR", tmp_path / "notebooks")
-    monkeypatch.setattr(run_book, "RESULTS_DIR", tmp_path / "results")
-    monkeypatch.setattr(run_book, "FAILED_DIR", tmp_path / "failed")
+    patch_runner(monkeypatch, "NOTEBOOK_DIR", tmp_path / "notebooks")
+    patch_runner(monkeypatch, "RESULTS_DIR", tmp_path / "results")
+    patch_runner(monkeypatch, "FAILED_DIR", tmp_path / "failed")
     return tmp_path
 
 
@@ -304,8 +304,8 @@ SLEEPY = NOTEBOOK_OK.replace("ch.finish()", "import time\ntime.sleep(2)\nch.fini
 def test_chapters_execute_at_once_after_what_they_need_and_the_run_is_recorded(sandbox, monkeypatch):
     for stem in ("01_a", "02_b", "03_c"):
         (sandbox / "notebooks" / f"{stem}.py").write_text(SLEEPY.replace("01_tiny", stem))
-    monkeypatch.setattr(run_book, "CHAPTER_NEEDS", {"03_c": ("01_a",)})
-    monkeypatch.setattr(run_book, "TIMED_CHAPTERS", ())
+    patch_runner(monkeypatch, "CHAPTER_NEEDS", {"03_c": ("01_a",)})
+    patch_runner(monkeypatch, "TIMED_CHAPTERS", ())
     run_book.main(["execute", "--profile", "smoke", "--device", "cpu", "--jobs", "2"])
     record = json.loads((sandbox / "results" / "smoke" / "book_run.json").read_text())
     span = {s: (c["start_s"], c["end_s"]) for s, c in record["chapters"].items()}
@@ -427,7 +427,7 @@ def test_a_publish_error_removes_the_staging_folder_and_is_one_clear_line(sandbo
     def refuse(staging, final):
         raise PermissionError(13, "Permission denied", str(final))
 
-    monkeypatch.setattr(run_book, "publish", refuse)
+    patch_runner(monkeypatch, "publish", refuse)
     with pytest.raises(SystemExit) as exit_info:
         run_book.main(["execute", "--profile", "smoke", "--device", "cpu"])
     assert exit_info.value.code == 2
@@ -468,8 +468,9 @@ SIGTERM_RUNNER = """
 import sys
 from pathlib import Path
 from mfbook import run_book
+from mfbook.run_book import notebook
 root = Path(sys.argv[1])
-run_book.NOTEBOOK_DIR, run_book.FAILED_DIR = root / "notebooks", root / "failed"
+notebook.NOTEBOOK_DIR, notebook.FAILED_DIR = root / "notebooks", root / "failed"  # read there only
 run_book.main(["execute", "--profile", "smoke", "--device", "cpu", "--results", str(root / "results")])
 """
 

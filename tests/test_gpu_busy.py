@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from mfbook import gpu_busy as gb
+from conftest import patch_runner
 from mfbook import run_book
 
 S = gb.Sample
@@ -141,8 +142,8 @@ def test_a_book_run_writes_the_busy_tables_from_its_sampler(tmp_path, monkeypatc
 
     (tmp_path / "notebooks").mkdir()
     (tmp_path / "notebooks" / "01_tiny.py").write_text("# a chapter\n")
-    monkeypatch.setattr(run_book, "NOTEBOOK_DIR", tmp_path / "notebooks")
-    monkeypatch.setattr(run_book, "RESULTS_DIR", tmp_path / "results")
+    patch_runner(monkeypatch, "NOTEBOOK_DIR", tmp_path / "notebooks")
+    patch_runner(monkeypatch, "RESULTS_DIR", tmp_path / "results")
 
     def execute(stem, profile, device, seed, results=None):
         t0 = dt.datetime.now(dt.timezone.utc)
@@ -152,7 +153,7 @@ def test_a_book_run_writes_the_busy_tables_from_its_sampler(tmp_path, monkeypatc
         (out / "provenance.json").write_text(json.dumps({"started_at": t0.isoformat(timespec="seconds")}))
         return 1.4
 
-    monkeypatch.setattr(run_book, "execute_notebook", execute)
+    patch_runner(monkeypatch, "execute_notebook", execute)
     monkeypatch.setattr(gb, "start_sampler", lambda device_type, t0: gb.Sampler([sys.executable, "-c", FEED], t0))
     run_book.main(["execute", "--profile", "smoke", "--device", "cpu"])
     folder = tmp_path / "results" / "smoke"

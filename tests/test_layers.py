@@ -120,11 +120,9 @@ def test_the_cycle_finder_and_the_import_reader_see_what_they_should(tmp_path, m
 def test_no_module_is_longer_than_one_concept(package):
     """About 450 lines at most, unless the module is one concept (listed here with the reason)."""
     one_concept = {"mfcore/trainable_fusion/": "Tekin's two-stream network, its data and training",
-                   "mfcore/pictorial.py": "triangulation, PSM and RPSM (one inference family)",
                    "mfcore/epipolar.py": "chapter 1's epipolar geometry of fusion weights",
                    "mfcore/fusion.py": "Eq. (1)-(2): NaiveFuse and AffineFuse with its kernels",
-                   "mfcore/studio.py": "the rigs: real sensors, their person-centred views, and the book's rig file",
-                   "mfbook/run_book.py": "the batch runner"}
+                   "mfcore/studio.py": "the rigs: real sensors, their person-centred views, and the book's rig file"}
     files = [p for p in (REPO / package).rglob("*.py") if "__pycache__" not in p.parts]
     listed = lambda name: any(name == k or (k.endswith("/") and name.startswith(k)) for k in one_concept)  # noqa: E731
     long = {name: n for p in files if (n := len(p.read_text().splitlines())) > 450
