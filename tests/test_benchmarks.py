@@ -176,3 +176,15 @@ def test_the_site_names_the_run_that_measured_the_benchmarks(run_all, tmp_path, 
     run_all.write_provenance(out, profiles.get_profile("smoke"), "cpu", "2026-01-01T00:00:00+00:00", 1.0, 3, [])
     line = site.measured_at(out)
     assert line.startswith(", measured at commit `abcdef0123` on cpu") and "2026-01-01T00:00:00+00:00 to" in line
+
+
+def test_a_record_of_several_commands_is_never_read_as_one_run(run_all, tmp_path):
+    _chapter(tmp_path, "01_a", 12.5, 3.0)
+    _chapter(tmp_path, "02_b", 30.0, 20.0)
+    _book_run(tmp_path, {"01_a": (0.0, 12.6, 3.0), "02_b": (20.0, 50.1, 20.0)}, 42.7)
+    record = json.loads((tmp_path / "book_run.json").read_text())
+    record["commands"] = [{"command": 1, "wall_seconds": 12.6}, {"command": 2, "wall_seconds": 30.1}]
+    (tmp_path / "book_run.json").write_text(json.dumps(record))
+    last = run_all.chapter_rows(tmp_path)[-1]
+    assert last["metric"] == "wall time of the whole book (sum of the chapters)" and last["value"] == 42.5
+    assert "2 `run_book execute` commands whose walls add up to 42.7 s" in last["note"]
