@@ -46,14 +46,15 @@ def test_commands_are_laid_on_one_clock_and_their_walls_summed(merge_tool, tmp_p
     _command(three, ["03_c"], "2026-01-01T00:02:00+00:00", {"03_c": (1.0, 6.0)}, 6.5,
              [[0.5, 0.0, 1.0], [3.0, 80.0, 1.0], [6.2, 0.0, 1.0]])
     record = merge_tool.merge(target, [one, two, three])
-    assert record["wall_seconds"] == 10.5 + 20.0 + 6.5  # the failed command's wall: its chapter's span
+    assert record["commands_wall_seconds"] == 10.5 + 20.0 + 6.5  # the failed command's wall: its chapter's span
+    assert record["wall_seconds"] == 126.0  # first start to last end, on one clock
     assert [c["start_s"] for c in record["commands"]] == [0.0, 60.0, 120.0]
     assert [c["gpu_sampled"] for c in record["commands"]] == [True, False, True]
     assert {s: (c["start_s"], c["end_s"], c["command"]) for s, c in record["chapters"].items()} == {
         "01_a": (1.0, 10.0, 1), "02_b": (60.0, 80.0, 2), "03_c": (121.0, 126.0, 3)}
     busy = (target / "gpu_busy.csv").read_text().splitlines()
     assert busy[1].startswith("01_a,1.0,10.0,9.0,2,0.75,") and busy[2].startswith("02_b,60.0,80.0,20.0,0,,")
-    assert busy[-1].startswith("whole book,0.0,126.0,37.0,6,")  # samples to the last chapter's end; walls, not gaps
+    assert busy[-1].startswith("whole book,0.0,126.0,126.0,6,")  # every sample to the last chapter's end
     idle = (target / "gpu_idle.csv").read_text().splitlines()[1:]
     assert all(float(row.split(",")[3]) < 60 for row in idle)  # no stretch spans the gap between two commands
     assert json.loads((target / "book_run.json").read_text()) == record

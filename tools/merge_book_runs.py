@@ -8,8 +8,9 @@ sampled, ``gpu_samples.json``), in the order they ran. A command whose run faile
 finished are read from their own ``provenance.json`` (the time the chapter opened, a few seconds after its kernel
 started) and executed notebook (papermill's duration) in the target folder, and its GPU samples are missing (its chapters' busy rows say so: no samples). Every time is shifted to
 seconds from the first command's start, so the timeline shows the commands one after the other with the gaps between
-them. ``wall_seconds`` is the sum of the commands' walls (not the span from first start to last end) and the record
-lists its ``commands``: benchmarks/run_all.py reads such a record as several runs, never as the one command that the
+them. ``wall_seconds`` is that span, from the first command's start to the last chapter's end (the gaps between
+commands included, as the timeline shows them); ``commands_wall_seconds`` is the sum of the commands' own walls, and
+``commands`` lists them: benchmarks/run_all.py reads such a record as several runs, never as the one command that the
 ≤ 600 s target is about.
 """
 
@@ -83,20 +84,18 @@ def merge(target: Path, runs: list[Path]) -> dict:
                          "jobs": record["jobs"] if record else None, "record": record is not None,
                          "gpu_sampled": sampled})
         spans_all.update({s: (chapters[s]["start_s"], chapters[s]["end_s"]) for s in stems})
-    record = {"jobs": max(c["jobs"] or 1 for c in commands), "failed": [],
-              "wall_seconds": round(sum(c["wall_seconds"] for c in commands), 2), "chapters": chapters,
+    span = max(c["end_s"] for c in chapters.values())
+    record = {"jobs": max(c["jobs"] or 1 for c in commands), "failed": [], "wall_seconds": round(span, 2),
+              "commands_wall_seconds": round(sum(c["wall_seconds"] for c in commands), 2), "chapters": chapters,
               "commands": commands}
     atomic_write_bytes(target / BOOK_RUN, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
     if samples:
         first = json.loads((Path(runs[0]) / gpu_busy.SAMPLES_FILE).read_text())
-        merged = {**first, "started_at": origin.isoformat(), "samples": samples,
+        merged = {**first, "started_at": origin.isoformat(), "samples": samples, "book_seconds": round(span, 2),
                   "note": f"{len(commands)} run_book commands on one clock; no samples where a command's run failed"}
         atomic_write_bytes(target / gpu_busy.SAMPLES_FILE, (json.dumps(merged) + "\n").encode())
         points = [gpu_busy.Sample(*s) for s in samples]
-        end = max(b for _, b in spans_all.values())
-        busy = gpu_busy.busy_rows(points, spans_all, end)[:-1]
-        whole = gpu_busy.busy_rows(points, {}, end)[-1]
-        whole["seconds"] = record["wall_seconds"]  # the commands' walls, not the gaps between them
+        busy = gpu_busy.busy_rows(points, spans_all, span)  # the whole book's row: every sample, gaps hold none
         cells = {stem: gpu_busy.notebook_cells(target / stem / f"{stem}.ipynb", origin.isoformat()) for stem in spans_all}
         idle = []
         for c in commands:  # stretches within one command (a gap between commands is not an idle GPU of the book)
@@ -105,7 +104,7 @@ def merge(target: Path, runs: list[Path]) -> dict:
         idle = sorted(idle, key=lambda r: (-r["seconds"], r["start_s"]))[:gpu_busy.IDLE_STRETCHES]
         for rank, row in enumerate(idle, start=1):
             row["rank"] = rank
-        atomic_write_bytes(target / gpu_busy.BUSY_FILE, gpu_busy._csv(busy + [whole], gpu_busy.BUSY_COLUMNS))
+        atomic_write_bytes(target / gpu_busy.BUSY_FILE, gpu_busy._csv(busy, gpu_busy.BUSY_COLUMNS))
         atomic_write_bytes(target / gpu_busy.IDLE_FILE, gpu_busy._csv(idle, gpu_busy.IDLE_COLUMNS))
     return record
 
@@ -116,8 +115,9 @@ def main(argv=None) -> int:
     parser.add_argument("runs", type=Path, nargs="+", help="each command's <results>/<profile>/ folder, in order")
     args = parser.parse_args(argv)
     record = merge(args.target, args.runs)
-    print(f"{len(record['commands'])} commands, {len(record['chapters'])} chapters, their walls add up to "
-          f"{record['wall_seconds']:.1f} s: {args.target / BOOK_RUN}")
+    print(f"{len(record['commands'])} commands, {len(record['chapters'])} chapters in {record['wall_seconds']:.1f} s "
+          f"from the first start to the last end; the commands' walls add up to {record['commands_wall_seconds']:.1f} s: "
+          f"{args.target / BOOK_RUN}")
     return 0
 
 
