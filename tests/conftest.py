@@ -1,3 +1,4 @@
+import importlib.util
 import subprocess
 from pathlib import Path
 
@@ -7,6 +8,15 @@ from mfbook import cache, progress
 from mfcore import fewshot, runtime, targets
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def load_script(path: str):
+    """A script of the repository that is not a package module (``benchmarks/…``, ``tools/…``), imported from its path
+    relative to the repository root."""
+    spec = importlib.util.spec_from_file_location(Path(path).stem, REPO / path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _in_git_checkout() -> bool:

@@ -1,20 +1,14 @@
 """benchmarks/bench_meta.py runs on the CPU in seconds and reports every row the issue's acceptance reads."""
 
-import importlib.util
-from pathlib import Path
 
 import pandas as pd
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
+from conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def bench_meta():
-    spec = importlib.util.spec_from_file_location("bench_meta", REPO / "benchmarks" / "bench_meta.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/bench_meta.py")
 
 
 def test_bench_meta_reports_batched_and_looped_steps_and_their_ratios(bench_meta, tmp_path):

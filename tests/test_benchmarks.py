@@ -1,23 +1,18 @@
 """benchmarks/run_all.py: the chapter wall times come from the executed notebooks, and refreshing them keeps the
 measured benchmarks."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import nbformat
 import pandas as pd
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
+from conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def run_all():
-    spec = importlib.util.spec_from_file_location("run_all", REPO / "benchmarks" / "run_all.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/run_all.py")
 
 
 def _chapter(results: Path, stem: str, papermill_s: float, chapter_s: float) -> None:
@@ -151,9 +146,7 @@ def test_rpsm_rows_give_both_paths_and_their_ratios(run_all):
 
 
 def test_the_rpsm_benchmark_writes_the_columns_run_all_reads(tmp_path):
-    spec = importlib.util.spec_from_file_location("bench_rpsm", REPO / "benchmarks" / "bench_rpsm.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script("benchmarks/bench_rpsm.py")
     out = tmp_path / "rpsm.csv"
     bench.main(["--device", "cpu", "--profile", "smoke", "--frames", "2", "--single-frames", "1", "--batch", "2",
                 "--grid-bins", "3", "--stages", "1", "--out", str(out)])

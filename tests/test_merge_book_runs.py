@@ -1,20 +1,15 @@
 """tools/merge_book_runs.py: several run_book commands' records on one clock, the GPU tables computed from them."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
+from conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def merge_tool():
-    spec = importlib.util.spec_from_file_location("merge_book_runs", REPO / "tools" / "merge_book_runs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("tools/merge_book_runs.py")
 
 
 def _chapter(target: Path, stem: str, started_at: str, duration_s: float) -> None:

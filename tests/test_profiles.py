@@ -1,12 +1,10 @@
 import dataclasses
-from pathlib import Path
 
 import pytest
 import torch
+from conftest import load_script
 
 from mfcore import profiles
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def test_both_profiles_exist_and_fill_every_section():
@@ -54,11 +52,7 @@ def test_cuda_without_cuda_is_a_clear_error():
 
 def test_the_structure_dry_run_takes_the_full_profiles_switches_and_keeps_the_smoke_sizes():
     """tools/structure_dry_run.py: smoke-sized chapters that reach the code only the full structure reaches."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("structure_dry_run", REPO / "tools" / "structure_dry_run.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_script("tools/structure_dry_run.py")
     smoke, full = profiles.get_profile("smoke"), profiles.get_profile("full")
     dry = tool.structured_smoke()
     for section, name in tool.STRUCTURE:

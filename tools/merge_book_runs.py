@@ -29,9 +29,7 @@ from mfbook import gpu_busy  # noqa: E402
 from mfcore.files import atomic_write_bytes  # noqa: E402
 from mfbook.plan import BOOK_RUN, papermill_seconds  # noqa: E402
 
-
-def _utc(text: str) -> _dt.datetime:
-    return gpu_busy._utc(text)
+_utc = gpu_busy._utc  # an ISO time, UTC where it names no zone (the runner's own reading)
 
 
 def merge(target: Path, runs: list[Path]) -> dict:
