@@ -93,6 +93,8 @@ seed = 0
 out_dir = ""
 
 # %%
+import time
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -128,7 +130,10 @@ display(Markdown(
 # cached models. The unit of every comparison is a test frame's detections (detected / counted joints at half a head).
 
 # %%
-frames = controls.run_controls(cp, seed, ch.device)
+control_timings = []  # where the call's wall time goes: the last section
+t0 = time.perf_counter()
+frames = controls.run_controls(cp, seed, ch.device, timings=control_timings)
+controls_wall_s = time.perf_counter() - t0
 frames = frames[frames.joint == "mean"][["variant", "rig", "method", "k", "seed", "trial", "frame", "detected",
                                          "counted", "split"]].reset_index(drop=True)
 clips = {(rig, trial): motion.clip_labels(targets.target_data(rig, trial, ch.profile, seed, ch.device)["test"]
@@ -281,6 +286,28 @@ ax.legend(fontsize=8)
 fig.tight_layout()
 ch.save_figure(fig, "theta_moves")
 plt.show()
+
+# %% [markdown]
+# ## Where the controls' time goes
+#
+# Wall-clock seconds of the settings cell above (`mfcore.controls.run_controls`); they differ run to run, so they are
+# kept apart from the tables (`control_timings.json`: a row per pre-trained model and per setting and rig;
+# `control_phases.json`: by phase). Per reading of the objective and method: its settings (one per K, seed and rig), its
+# pre-trained models' (meta-)training and its settings' finetuning as measured when their cache entries were built (in
+# this run where the cache was cold, as on a fresh GPU run), and `seconds`, what this run spent on them. On the smoke
+# profile's CPU they only show that the measurement runs.
+
+# %%
+timing_rows = pd.DataFrame(control_timings)
+ch.save_timings(timing_rows, "control_timings")
+phases = controls.phase_seconds(timing_rows, controls_wall_s)
+ch.save_timings(phases, "control_phases")
+by_phase = phases.set_index("phase").seconds
+print(f"settings cell: {controls_wall_s:.1f} s; the settings' own seconds {by_phase['settings']:.1f} s "
+      f"({by_phase['settings'] / controls_wall_s:.0%}), pre-training {by_phase['pre-training']:.1f} s, the rest "
+      f"(settings finetuned together on a rig's pool, labels, NoFusion) {by_phase['rest']:.1f} s; the settings' "
+      f"finetuning as measured when built: {timing_rows.finetune_s.sum():.1f} s")
+controls.seconds_by_method(timing_rows).round(1)
 
 # %%
 ch.finish()
