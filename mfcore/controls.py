@@ -270,3 +270,33 @@ def omega_profile(omega: torch.Tensor) -> dict:
     within = (rows - centre).abs() <= 2 * max(width, 0.5)
     return dict(amplitude=float(prof[peak]), position_px=centre - (h - 1) / 2, width_px=width,
                 near_share=float(mass[within].sum() / total), profile=prof.numpy())
+
+
+def stage_evidence(table: pd.DataFrame, lines: pd.DataFrame, moves: pd.DataFrame, start_amplitude: float,
+                   sigma_px: float, profile, variant: str = objectives.DEFAULT_VARIANT) -> dict:
+    """What chapter 4c's "which stage loses it" reads, for one reading of the objective: from
+    :func:`variants_table` (pooled rows), ``omega_lines.csv``'s rows (``lines``: the meta-learned ω_base's line per
+    variant and seed, :func:`omega_profile`) and :func:`theta_moves`' rows. Returns per rig (``FIG7_TARGETS``) the
+    JDR gain over NoFusion in points of NaiveFuse^full, of AffineFuse^full from each start of :data:`AFFINE_FULL`
+    and of MetaFuse^50 (also under each meta-training regime of :data:`REGIMES` that ran), and, for ``variant``: the
+    line amplitude of ω_base at the start (``start_amplitude``) and after meta-training (mean and range over seeds),
+    and meta-testing's mean θ shift per K in heatmap pixels with the heatmaps' σ (``sigma_px``) to read it against."""
+    pooled, k50 = _pooled(table), _k50(profile)
+
+    def gain(v: str, method: str, rig: str, k: int | None = None) -> float:
+        r = pooled[(pooled.variant == v) & (pooled.method == method) & (pooled.rig == rig)]
+        if k is not None:
+            r = r[r.k == k]
+        return float(r.delta_points.iloc[0]) if len(r) else float("nan")
+
+    gains = {rig: {"NaiveFuseFull": gain(variant, "NaiveFuseFull", rig),
+                   **{m: gain(variant, m, rig) for m in AFFINE_FULL},
+                   "MetaFuse50": gain(variant, "MetaFuse", rig, k50),
+                   **{f"MetaFuse50 ({r})": gain(r, "MetaFuse", rig, k50) for r in REGIMES
+                      if (pooled.variant == r).any()}}
+             for rig in FIG7_TARGETS}
+    amp = lines[lines.variant == variant].amplitude
+    shift = moves[moves.variant == variant].groupby("k").theta_shift_px.mean()
+    return dict(variant=variant, gains=gains, start_amplitude=float(start_amplitude),
+                amplitude_mean=float(amp.mean()), amplitude_min=float(amp.min()), amplitude_max=float(amp.max()),
+                theta_shift_px={int(k): float(v) for k, v in shift.items()}, sigma_px=float(sigma_px))

@@ -74,3 +74,31 @@ def test_the_wall_time_by_method_and_by_phase():
                                          dict(phase="rest", seconds=1.5, share=0.15),
                                          dict(phase="call", seconds=10.0, share=1.0)]
     assert phases.seconds.iloc[:3].sum() == pytest.approx(10.0)
+
+
+def test_stage_evidence_reads_the_pooled_rows_the_lines_and_the_theta_moves():
+    import pandas as pd
+
+    from mfcore import controls, profiles
+
+    prof = profiles.get_profile("smoke")
+    k50 = controls._k50(prof)
+    rows = []
+    for rig, base in (("h36m", 0.0), ("dome_heldout", 1.0)):
+        for method, k, d in (("NaiveFuseFull", 32, 3.0), ("AffineFuseFull", 32, 0.3), ("AffineFuseFullCentred", 32, -1.5),
+                             ("AffineFuseFullLines", 32, 2.9), ("MetaFuse", k50, 0.01), ("MetaFuse", 999, 9.0)):
+            rows.append(dict(variant="a", rig=rig, method=method, k=k, seed="all", delta_points=d + base))
+            rows.append(dict(variant="a", rig=rig, method=method, k=k, seed=0, delta_points=-50.0))  # not pooled
+        rows.append(dict(variant="a-paper", rig=rig, method="MetaFuse", k=k50, seed="all", delta_points=0.02 + base))
+        rows.append(dict(variant="b", rig=rig, method="AffineFuseFullLines", k=32, seed="all", delta_points=-9.0))
+    lines = pd.DataFrame([dict(variant="a", seed=s, amplitude=a) for s, a in ((0, -0.004), (1, -0.006))]
+                         + [dict(variant="b", seed=0, amplitude=0.08)])
+    moves = pd.DataFrame([dict(variant="a", seed=s, k=k, rig="h36m", theta_shift_px=v)
+                          for s, k, v in ((0, 8, 0.2), (1, 8, 0.4), (0, 16, 0.5), (1, 16, 0.5))]
+                         + [dict(variant="b", seed=0, k=8, rig="h36m", theta_shift_px=5.0)])
+    ev = controls.stage_evidence(pd.DataFrame(rows), lines, moves, 0.0364, 2.0, prof)
+    assert ev["gains"]["h36m"] == {"NaiveFuseFull": 3.0, "AffineFuseFull": 0.3, "AffineFuseFullCentred": -1.5,
+                                   "AffineFuseFullLines": 2.9, "MetaFuse50": 0.01, "MetaFuse50 (a-paper)": 0.02}
+    assert ev["gains"]["dome_heldout"]["AffineFuseFullLines"] == 3.9
+    assert ev["amplitude_mean"] == -0.005 and (ev["amplitude_min"], ev["amplitude_max"]) == (-0.006, -0.004)
+    assert ev["theta_shift_px"] == {8: pytest.approx(0.3), 16: 0.5} and ev["start_amplitude"] == 0.0364
