@@ -306,7 +306,8 @@ pair = lambda key: " / ".join(f"{g[r][key]:+.2f}" for r in rigs)  # noqa: E731
 placed = min(g[r]["AffineFuseFullLines"] for r in rigs)
 unplaced = max(max(g[r]["AffineFuseFull"], g[r]["AffineFuseFullCentred"]) for r in rigs)
 shifts = ev["theta_shift_px"]
-erased = abs(ev["amplitude_mean"]) < 0.25 * abs(ev["start_amplitude"])
+erased = ev["amplitude_max"] <= 0  # no seed keeps a positive line
+scaled = not erased and ev["amplitude_mean"] < 0.25 * ev["start_amplitude"]
 small_moves = max(shifts.values()) < ev["sigma_px"]
 regimes = [k for k in g[rigs[0]] if k.startswith("MetaFuse50 (")]
 text = [
@@ -322,7 +323,9 @@ text = [
     f"**Meta-training.** ω_base's line amplitude goes from {ev['start_amplitude']:.4f} at the line start to "
     f"{ev['amplitude_mean']:+.4f} (seeds {ev['amplitude_min']:+.4f} to {ev['amplitude_max']:+.4f}) under "
     f"({ev['variant']}): "
-    + ("the line is erased, not scaled to the gain the loss prefers (chapter 4b)." if erased else
+    + ("no seed keeps a positive line: it is erased, not scaled down to the gain the loss prefers (chapter 4b)."
+       if erased else f"the line is scaled down to {ev['amplitude_mean'] / ev['start_amplitude']:.3f} of its start "
+       "(chapter 4b gives the gain the loss prefers along the oracle's lines)." if scaled else
        "the line keeps a quarter or more of its start."),
     f"**Meta-testing.** θ moves {min(shifts.values()):.2f}-{max(shifts.values()):.2f} px on average at K = "
     f"{min(shifts)}-{max(shifts)}, "
