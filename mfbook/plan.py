@@ -24,6 +24,16 @@ CHAPTER_NEEDS: dict[str, tuple[str, ...]] = {
 TIMED_CHAPTERS = ("03_meta_training",)  # (chapter 4's finetuning times are measured beside the chapters that wait only
 # for chapter 3: with three training seeds its GPU work no longer leaves room in the book's 600 s to run it alone)
 
+# Chapters that never execute beside each other on a GPU, because together they need more memory than one GPU has. On
+# the CPU (small smoke chapters, the machine's memory) they may: there the rule would only hold one back (schedule() with
+# the smoke durations of results/smoke/book_run.json: 09 would wait for 10, and the book end ~15 s later at --jobs 2,
+# ~33 s later at --jobs 3).
+CHAPTERS_APART: tuple[tuple[str, str], ...] = (
+    # 09 peaked at ~45 GB of GPU memory; 10 holds its float16 paper-regime pool (2 x 13 GB) resident plus its work:
+    # executed at the same time they ran out of memory on an 80 GB H100 (2026-12-06)
+    ("09_epipolar_oracle", "10_metafuse_decided"),
+)
+
 BOOK_RUN = "book_run.json"  # results/<profile>/book_run.json: how the last `run_book execute` ran
 
 

@@ -9,12 +9,14 @@
 * :func:`variants_table` — ``metafuse_variants.csv``: per variant, rig, method, K and seed ("all": pooled, the interval
   clustered by seed and clip) the JDR and its paired difference from NoFusion with the 95 % interval.
 * :func:`decide` — the plan's decision rule, from that table.
+* :func:`seconds_by_method` / :func:`phase_seconds` — where :func:`run_controls`' wall time goes (its ``timings``).
 * :func:`theta_moves` / :func:`omega_profile` — how far meta-testing moved θ, and the meta-learned base map's line.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import numpy as np
 import pandas as pd
@@ -71,13 +73,74 @@ def control_settings(profile) -> list[Setting]:
     return out
 
 
-def run_controls(profile, seed: int, device, *, progress: bool = True) -> pd.DataFrame:
+def run_controls(profile, seed: int, device, *, progress: bool = True, timings: list | None = None) -> pd.DataFrame:
     """The per-frame detections (``jdr_frames``'s columns, plus ``variant`` and ``seed``) of every setting of
-    :func:`control_settings` on the test frames of both Fig. 7 rigs (the dome's first ``controls.dome_trials`` draws)."""
+    :func:`control_settings` on the test frames of both Fig. 7 rigs (the dome's first ``controls.dome_trials`` draws).
+
+    The pre-trained models of every (variant, method) are built (or loaded) first, all seeds of one together, then the
+    settings run through :func:`mfcore.fewshot.few_shot_curves`. With ``timings`` (a list), where the wall time goes is
+    appended to it: a "pre-training" row per (variant, method) with a pre-trained model (``seconds``: its build or
+    load here; ``training_s``: its seeds' (meta-)training, summed, as measured when the cache entries were built) and
+    a "setting" row per trained setting and rig (few_shot_curves' timing rows: ``finetune_s`` as measured when built;
+    ``seconds``: the setting here, loading or finetuning alone, fusing and JDR). The rest of the call (the settings
+    finetuned together on a rig's pool, the labels, NoFusion) is the caller's wall time less these rows' seconds."""
+    settings = control_settings(profile)
+    pre = _pretrain(settings, profile, seed, device, progress=progress)
     frames: list = []
-    fewshot.few_shot_curves(profile, seed, device, settings=control_settings(profile), frame_rows=frames,
-                            targets=FIG7_TARGETS, trials=profile.controls.dome_trials, progress=progress)
+    _, setting_rows = fewshot.few_shot_curves(profile, seed, device, settings=settings, frame_rows=frames,
+                                              targets=FIG7_TARGETS, trials=profile.controls.dome_trials,
+                                              progress=progress)
+    if timings is not None:
+        timings += pre
+        timings += [{"phase": "setting", **{c: v for c, v in r.items() if c != "setting_s"}, "seconds": r["setting_s"]}
+                    for r in setting_rows]
     return pd.DataFrame(frames)
+
+
+def _pretrain(settings, profile, seed: int, device, *, progress: bool) -> list[dict]:
+    """Build or load the pre-trained model (:mod:`mfcore.pretrained`) of every (variant, method) of ``settings`` for
+    all its training seeds at once, in few_shot_curves' order (which then reads them from the cache): one "pre-training"
+    timing row each (see :func:`run_controls`)."""
+    rows = []
+    for variant in dict.fromkeys(st.variant for st in settings if st.method != "NoFusion"):
+        for method in dict.fromkeys(st.method for st in settings if st.variant == variant):
+            if method not in pretrained.PRETRAINED:
+                continue
+            seeds = sorted({fewshot.training_seed(st, seed) for st in settings
+                            if (st.method, st.variant) == (method, variant)})
+            t0 = time.perf_counter()
+            models = pretrained.pretrained_fusions(method, profile, seed, device, fusion_seeds=seeds, variant=variant,
+                                                   progress=progress)
+            if torch.device(device).type == "cuda":
+                torch.cuda.synchronize(device)
+            rows.append(dict(phase="pre-training", variant=variant, method=method, seeds=len(seeds),
+                             training_s=sum(m.training_seconds for m, _ in models), seconds=time.perf_counter() - t0))
+    return rows
+
+
+def seconds_by_method(timings: pd.DataFrame) -> pd.DataFrame:
+    """Per (variant, method) of :func:`run_controls`' ``timings``: its settings (one per K, seed and rig), its pre-trained
+    models' (meta-)training and its settings' finetuning (seconds as measured when their cache entries were built) and
+    ``seconds``: what this call spent on them (pre-training and settings), most first."""
+    t = timings.assign(variant=timings.variant.fillna(""))
+    pre, st = t[t.phase == "pre-training"], t[t.phase == "setting"]
+    out = st.groupby(["variant", "method"], sort=False).agg(settings=("seconds", "size"),
+                                                             finetune_s=("finetune_s", "sum"))
+    out = out.join(pre.groupby(["variant", "method"], sort=False).training_s.sum(), how="outer")
+    here = pd.concat([pre, st]).groupby(["variant", "method"], sort=False).seconds.sum()
+    out = out.join(here).fillna({"settings": 0, "finetune_s": 0.0, "training_s": 0.0})
+    out["settings"] = out.settings.astype(int)
+    return out[["settings", "training_s", "finetune_s", "seconds"]].sort_values("seconds", ascending=False).reset_index()
+
+
+def phase_seconds(timings: pd.DataFrame, wall_s: float) -> pd.DataFrame:
+    """The wall time ``wall_s`` of a :func:`run_controls` call by phase: pre-training, the settings (their own
+    seconds), the rest (the settings finetuned together on each rig's pool, the labels, NoFusion: ``wall_s`` less the
+    two) and the whole call; ``share``: of ``wall_s``."""
+    pre = float(timings.seconds[timings.phase == "pre-training"].sum())
+    settings = float(timings.seconds[timings.phase == "setting"].sum())
+    rows = [("pre-training", pre), ("settings", settings), ("rest", wall_s - pre - settings), ("call", wall_s)]
+    return pd.DataFrame([dict(phase=p, seconds=s, share=s / wall_s if wall_s > 0 else float("nan")) for p, s in rows])
 
 
 def _of_variant(frames: pd.DataFrame, variant: str) -> pd.DataFrame:
@@ -207,3 +270,33 @@ def omega_profile(omega: torch.Tensor) -> dict:
     within = (rows - centre).abs() <= 2 * max(width, 0.5)
     return dict(amplitude=float(prof[peak]), position_px=centre - (h - 1) / 2, width_px=width,
                 near_share=float(mass[within].sum() / total), profile=prof.numpy())
+
+
+def stage_evidence(table: pd.DataFrame, lines: pd.DataFrame, moves: pd.DataFrame, start_amplitude: float,
+                   sigma_px: float, profile, variant: str = objectives.DEFAULT_VARIANT) -> dict:
+    """What chapter 4c's "which stage loses it" reads, for one reading of the objective: from
+    :func:`variants_table` (pooled rows), ``omega_lines.csv``'s rows (``lines``: the meta-learned ω_base's line per
+    variant and seed, :func:`omega_profile`) and :func:`theta_moves`' rows. Returns per rig (``FIG7_TARGETS``) the
+    JDR gain over NoFusion in points of NaiveFuse^full, of AffineFuse^full from each start of :data:`AFFINE_FULL`
+    and of MetaFuse^50 (also under each meta-training regime of :data:`REGIMES` that ran), and, for ``variant``: the
+    line amplitude of ω_base at the start (``start_amplitude``) and after meta-training (mean and range over seeds),
+    and meta-testing's mean θ shift per K in heatmap pixels with the heatmaps' σ (``sigma_px``) to read it against."""
+    pooled, k50 = _pooled(table), _k50(profile)
+
+    def gain(v: str, method: str, rig: str, k: int | None = None) -> float:
+        r = pooled[(pooled.variant == v) & (pooled.method == method) & (pooled.rig == rig)]
+        if k is not None:
+            r = r[r.k == k]
+        return float(r.delta_points.iloc[0]) if len(r) else float("nan")
+
+    gains = {rig: {"NaiveFuseFull": gain(variant, "NaiveFuseFull", rig),
+                   **{m: gain(variant, m, rig) for m in AFFINE_FULL},
+                   "MetaFuse50": gain(variant, "MetaFuse", rig, k50),
+                   **{f"MetaFuse50 ({r})": gain(r, "MetaFuse", rig, k50) for r in REGIMES
+                      if (pooled.variant == r).any()}}
+             for rig in FIG7_TARGETS}
+    amp = lines[lines.variant == variant].amplitude
+    shift = moves[moves.variant == variant].groupby("k").theta_shift_px.mean()
+    return dict(variant=variant, gains=gains, start_amplitude=float(start_amplitude),
+                amplitude_mean=float(amp.mean()), amplitude_min=float(amp.min()), amplitude_max=float(amp.max()),
+                theta_shift_px={int(k): float(v) for k, v in shift.items()}, sigma_px=float(sigma_px))

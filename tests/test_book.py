@@ -269,7 +269,9 @@ def test_the_schedule_runs_the_timed_chapters_alone_and_the_rest_after_them_thre
     assert waves[0] == ["03_meta_training"]  # timed: alone
     assert len(waves[1]) == 3 and {"04_few_shot_curves", "06_trainable_fusion"} <= set(waves[1])  # longest paths first
     assert all(len(w) <= 3 for w in waves)
-    assert "07_scorecard" in waves[-1]
+    start = {s: i for i, w in enumerate(waves) for s in w}
+    assert all(start["07_scorecard"] > start[need] for need in run_book.CHAPTER_NEEDS["07_scorecard"])
+    assert "07_scorecard" in run_book.schedule(stems, 3, FULL_SECONDS, ())[-1]  # the CPU's schedule: it goes last
     assert sorted(s for w in waves for s in w) == stems
     # one at a time: reading order where the needs allow it, the same chapters
     assert [s for w in run_book.schedule(stems, 1, FULL_SECONDS) for s in w][:2] == ["03_meta_training",
@@ -286,6 +288,64 @@ def test_a_timed_chapter_never_starts_beside_another_and_nothing_starts_beside_i
                                   prio) == []
     assert run_book.next_chapters(["01_fusion_geometry", "03_meta_training"], [], set(), stems, 3, prio) == [
         "03_meta_training"]
+
+
+def test_the_chapters_kept_apart_are_known_chapters_and_kept_apart_on_a_gpu_only():
+    stems = run_book.notebook_stems()
+    assert run_book.CHAPTERS_APART  # 09 and 10 ran out of memory together on an 80 GB H100
+    for a, b in run_book.CHAPTERS_APART:
+        assert a in stems and b in stems and a != b, (a, b)
+        assert (REPO / "notebooks" / f"{a}.py").is_file() and (REPO / "notebooks" / f"{b}.py").is_file()
+    assert run_book.apart_on("cuda") == run_book.CHAPTERS_APART
+    assert run_book.apart_on("cpu") == ()
+    assert run_book.chapters_apart("09_epipolar_oracle") == {"10_metafuse_decided"}
+    assert run_book.chapters_apart("10_metafuse_decided") == {"09_epipolar_oracle"}
+    assert run_book.chapters_apart("10_metafuse_decided", ()) == set()
+
+
+APART = (("09_epipolar_oracle", "10_metafuse_decided"),)
+
+
+def test_chapters_kept_apart_never_start_together_and_the_next_ready_chapter_goes_instead():
+    stems, finished = run_book.notebook_stems(), {"03_meta_training", "04_few_shot_curves"}
+    prio = {s: 0.0 for s in stems} | {"10_metafuse_decided": 3.0, "09_epipolar_oracle": 2.0, "05_rpsm_3d": 1.0}
+    pending = ["05_rpsm_3d", "09_epipolar_oracle", "10_metafuse_decided"]
+    # without the rule the two most urgent start together; with it 09 waits and 05 goes beside 10
+    assert run_book.next_chapters(pending, [], finished, stems, 2, prio, ()) == ["10_metafuse_decided",
+                                                                                  "09_epipolar_oracle"]
+    assert run_book.next_chapters(pending, [], finished, stems, 2, prio, APART) == ["10_metafuse_decided",
+                                                                                     "05_rpsm_3d"]
+    # 10 running: 09 does not start, though a slot is free
+    assert run_book.next_chapters(["09_epipolar_oracle"], ["10_metafuse_decided"], finished, stems, 3, prio,
+                                  APART) == []
+    assert run_book.next_chapters(["10_metafuse_decided"], ["09_epipolar_oracle"], finished, stems, 3, prio,
+                                  APART) == []
+
+
+def test_a_schedule_runs_chapters_kept_apart_one_after_the_other_without_deadlock():
+    selected = ["09_epipolar_oracle", "10_metafuse_decided"]  # the only two: one starts, the other once it is done
+    assert run_book.schedule(selected, 2, {s: 10.0 for s in selected}, ()) == [selected]
+    assert run_book.schedule(selected, 2, {s: 10.0 for s in selected}, APART) == [["09_epipolar_oracle"],
+                                                                                  ["10_metafuse_decided"]]
+    # the whole book on a GPU (the default): 09 and 10 never run at the same time, every chapter runs once
+    stems = run_book.notebook_stems()
+    waves = run_book.schedule(stems, 4, FULL_SECONDS)
+    assert sorted(s for w in waves for s in w) == stems
+    start = {s: i for i, w in enumerate(waves) for s in w}
+    assert start["09_epipolar_oracle"] != start["10_metafuse_decided"]
+    seconds = dict(FULL_SECONDS, **{"09_epipolar_oracle": 150.0, "10_metafuse_decided": 150.0})
+    spans, clock, running, pending, finished = {}, 0.0, {}, list(stems), set()
+    prio = run_book.critical_path_seconds(stems, seconds)
+    while pending or running:  # the same clock as schedule(), recording each chapter's span
+        for s in run_book.next_chapters(pending, list(running), finished, stems, 4, prio):
+            pending.remove(s)
+            running[s] = clock + seconds[s]
+            spans[s] = (clock, running[s])
+        clock = min(running.values())
+        for s in [s for s, t in running.items() if t == clock]:
+            del running[s]
+            finished.add(s)
+    assert "10_metafuse_decided" not in run_book.chapters_beside("09_epipolar_oracle", spans)
 
 
 @pytest.mark.parametrize("jobs", ["0", "-2", "many"])

@@ -18,10 +18,11 @@ up front unless ``--device cpu`` is given explicitly (then the expected cost is 
 
 With ``--jobs N`` > 1, up to N chapters execute at once (each in its own kernel), in the order of
 :func:`schedule`: a chapter starts after the chapters it reads (:data:`CHAPTER_NEEDS`), and the chapters that time their
-own work (:data:`TIMED_CHAPTERS`) run with nothing beside them. ``<results>/<profile>/book_run.json`` records the run:
-when each chapter started and ended, and the wall time of the whole book. It is written only when every selected
-chapter succeeded; a successful ``--only`` run writes a record of its own chapters (the spans of two runs share no
-clock, so they are never merged; benchmarks/run_all.py then sums the chapters' own times).
+own work (:data:`TIMED_CHAPTERS`) run with nothing beside them, and on a GPU two chapters that together need more
+memory than one GPU has (:data:`CHAPTERS_APART`) never run at the same time. ``<results>/<profile>/book_run.json``
+records the run: when each chapter started and ended, and the wall time of the whole book. It is written only when
+every selected chapter succeeded; a successful ``--only`` run writes a record of its own chapters (the spans of two
+runs share no clock, so they are never merged; benchmarks/run_all.py then sums the chapters' own times).
 
 The package, one concept a module:
 
@@ -42,7 +43,8 @@ in the module that reads it (``tests/conftest.py``: ``patch_runner``).
 from mfcore.profiles import resolve_device  # noqa: F401 (read by the checks, the scheduling and the kernels)
 
 from ..paths import NOTEBOOK_DIR, REPO_ROOT, RESULTS_DIR, RESULTS_ENV  # noqa: F401 (the runner's folders)
-from ..plan import BOOK_RUN, CHAPTER_NEEDS, TIMED_CHAPTERS, papermill_seconds  # noqa: F401 (part of this package's API)
+from ..plan import (BOOK_RUN, CHAPTER_NEEDS, CHAPTERS_APART, TIMED_CHAPTERS,  # noqa: F401 (part of this package's API)
+                    papermill_seconds)
 from .checks import (FULL_ON_CPU, GPU_PROFILES, NAME_MAX, check_device_for_profile, check_path_names, check_writable,
                      resolve_results)
 from .cli import cmd_site, main
@@ -54,12 +56,13 @@ from .lock import LOCK_NAME, _pid_alive, acquire_lock, release_lock  # noqa: F40
 from .notebook import (_PUBLISH_LOCK, CELL_TIMEOUT_S, FAILED_DIR, REQUIRED_OUTPUTS, PublishError,  # noqa: F401
                        _out_dir_parameter, execute_notebook, notebook_stems, publish)
 from .record import PROFILE_TABLES, publish_profile_tables, write_book_run
-from .scheduling import (chapter_needs, chapters_beside, critical_path_seconds, next_chapters, previous_seconds,
-                         resolve_jobs, schedule)
+from .scheduling import (apart_on, chapter_needs, chapters_apart, chapters_beside, critical_path_seconds, next_chapters,
+                         previous_seconds, resolve_jobs, schedule)
 
-__all__ = ["BOOK_RUN", "CELL_TIMEOUT_S", "CHAPTER_NEEDS", "FAILED_DIR", "FULL_ON_CPU", "GPU_PROFILES", "LOCK_NAME",
-           "NAME_MAX", "PROFILE_TABLES", "REQUIRED_OUTPUTS", "TIMED_CHAPTERS", "PublishError", "acquire_lock",
-           "chapter_needs", "chapters_beside", "check_device_for_profile", "check_path_names", "check_writable",
+__all__ = ["BOOK_RUN", "CELL_TIMEOUT_S", "CHAPTERS_APART", "CHAPTER_NEEDS", "FAILED_DIR", "FULL_ON_CPU", "GPU_PROFILES",
+           "LOCK_NAME", "NAME_MAX", "PROFILE_TABLES", "REQUIRED_OUTPUTS", "TIMED_CHAPTERS", "PublishError",
+           "acquire_lock", "apart_on", "chapter_needs", "chapters_apart", "chapters_beside", "check_device_for_profile",
+           "check_path_names", "check_writable",
            "cmd_execute", "cmd_site", "critical_path_seconds", "execute_notebook", "failure_line", "kernel_environment",
            "kernel_variables", "main", "next_chapters", "notebook_stems", "papermill_seconds", "previous_seconds",
            "publish", "publish_profile_tables", "release_lock", "resolve_jobs", "resolve_results", "say", "schedule",

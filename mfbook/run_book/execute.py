@@ -22,7 +22,7 @@ from .kernels import kernel_environment, kernel_variables
 from .lock import LOCK_NAME, acquire_lock, release_lock
 from .notebook import _PUBLISH_LOCK, PublishError, execute_notebook, notebook_stems
 from .record import publish_profile_tables, write_book_run
-from .scheduling import chapters_beside, critical_path_seconds, next_chapters, previous_seconds, resolve_jobs
+from .scheduling import apart_on, chapters_beside, critical_path_seconds, next_chapters, previous_seconds, resolve_jobs
 
 
 def _run_one(stem: str, args) -> float:
@@ -71,6 +71,7 @@ def _execute_locked(args, stems: list[str], jobs: int, signals) -> None:
     timings, failed, spans, publish_errors = {}, [], {}, []
     book_t0 = time.perf_counter()
     sampler = gpu_busy.start_sampler(resolve_device(args.device).type, book_t0)  # the GPU's utilisation, on CUDA
+    apart = apart_on(resolve_device(args.device).type)  # chapters too big for one GPU together: kept apart there
     pending, running, finished = list(selected), {}, set()
     say(f"[{args.profile}] executing {len(selected)} chapter(s), at most {jobs} at once")
     with kernel_environment(kernel_variables(jobs, results, args.device)), ThreadPoolExecutor(jobs, thread_name_prefix="chapter") as pool:
@@ -79,7 +80,8 @@ def _execute_locked(args, stems: list[str], jobs: int, signals) -> None:
                 if (not args.keep_going and failed) or publish_errors:
                     pending.clear()
                 else:
-                    for stem in next_chapters(pending, list(running.values()), finished, selected, jobs, priority):
+                    for stem in next_chapters(pending, list(running.values()), finished, selected, jobs, priority,
+                                              apart):
                         pending.remove(stem)
                         spans[stem] = [time.perf_counter() - book_t0, None]
                         running[pool.submit(_run_one, stem, args)] = stem

@@ -1,5 +1,6 @@
 """Which chapters execute when: what each waits for (:data:`CHAPTER_NEEDS`), the longest critical path first, the
-timed chapters (:data:`TIMED_CHAPTERS`) alone, and how many at once (``--jobs``)."""
+timed chapters (:data:`TIMED_CHAPTERS`) alone, the chapters too big for one GPU together (:data:`CHAPTERS_APART`)
+never at the same time, and how many at once (``--jobs``)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,23 @@ from pathlib import Path
 from mfcore.profiles import resolve_device
 
 from ..paths import RESULTS_DIR
-from ..plan import CHAPTER_NEEDS, TIMED_CHAPTERS, papermill_seconds
+from ..plan import CHAPTER_NEEDS, CHAPTERS_APART, TIMED_CHAPTERS, papermill_seconds
 
 
 def chapter_needs(stem: str, selected: list[str]) -> tuple[str, ...]:
     """The chapters among ``selected`` that ``stem`` must wait for (:data:`CHAPTER_NEEDS`)."""
     return tuple(d for d in CHAPTER_NEEDS.get(stem, ()) if d in selected and d != stem)
+
+
+def apart_on(device_type: str) -> tuple[tuple[str, str], ...]:
+    """The pairs of chapters kept apart on a ``device_type`` ('cuda', 'cpu', …): :data:`CHAPTERS_APART` on a GPU (their
+    reason is one GPU's memory), none elsewhere."""
+    return CHAPTERS_APART if device_type == "cuda" else ()
+
+
+def chapters_apart(stem: str, apart: tuple[tuple[str, str], ...] = CHAPTERS_APART) -> set[str]:
+    """The chapters that must not execute while ``stem`` does: the other side of each pair of ``apart`` naming it."""
+    return {b if a == stem else a for a, b in apart if stem in (a, b) and a != b}
 
 
 def previous_seconds(stem: str, profile: str, results: Path | None = None) -> float | None:
@@ -43,10 +55,12 @@ def critical_path_seconds(selected: list[str], seconds: dict[str, float]) -> dic
 
 
 def next_chapters(pending: list[str], running: list[str], finished: set[str], selected: list[str], jobs: int,
-                  priority: dict[str, float]) -> list[str]:
+                  priority: dict[str, float], apart: tuple[tuple[str, str], ...] = CHAPTERS_APART) -> list[str]:
     """The chapters to start now: those whose needs are finished, longest critical path first, while fewer than
     ``jobs`` run. A timed chapter (:data:`TIMED_CHAPTERS`) starts only on an idle machine and then runs alone; when it
-    is the most urgent ready chapter, nothing overtakes it (it would wait for ever)."""
+    is the most urgent ready chapter, nothing overtakes it (it would wait for ever). A chapter does not start while a
+    chapter it must stay apart from (a pair of ``apart``: :data:`CHAPTERS_APART` on a GPU, :func:`apart_on`) runs or
+    starts now; the next ready chapter goes instead (the one held back starts once the other has finished)."""
     ready = [s for s in pending if all(d in finished for d in chapter_needs(s, selected))]
     ready.sort(key=lambda s: (-priority[s], selected.index(s)))
     start: list[str] = []
@@ -56,17 +70,21 @@ def next_chapters(pending: list[str], running: list[str], finished: set[str], se
             break
         if stem in TIMED_CHAPTERS and busy:
             break
+        if chapters_apart(stem, apart) & set(busy):
+            continue
         start.append(stem)
     return start
 
 
-def schedule(selected: list[str], jobs: int, seconds: dict[str, float]) -> list[list[str]]:
-    """The order :func:`cmd_execute` would start the chapters in if each took ``seconds[stem]``: a list of the
-    chapters started at each moment (for tests and the run's report)."""
+def schedule(selected: list[str], jobs: int, seconds: dict[str, float],
+             apart: tuple[tuple[str, str], ...] = CHAPTERS_APART) -> list[list[str]]:
+    """The order :func:`cmd_execute` would start the chapters in if each took ``seconds[stem]``, keeping the pairs of
+    ``apart`` apart (:func:`apart_on`: on a GPU, the default): a list of the chapters started at each moment (for
+    tests and the run's report)."""
     priority = critical_path_seconds(selected, seconds)
     pending, running, finished, clock, waves = list(selected), {}, set(), 0.0, []
     while pending or running:
-        start = next_chapters(pending, list(running), finished, selected, jobs, priority)
+        start = next_chapters(pending, list(running), finished, selected, jobs, priority, apart)
         if start:
             waves.append(start)
         for stem in start:
