@@ -535,7 +535,7 @@ run_book.main(["execute", "--profile", "smoke", "--device", "cpu", "--results", 
 """
 
 
-def test_sigterm_stops_the_kernels_removes_the_staging_folders_and_exits_non_zero(tmp_path):
+def test_sigterm_stops_the_kernels_keeps_the_partly_executed_notebook_removes_the_staging_and_exits_non_zero(tmp_path):
     import os
     import signal
     import time
@@ -543,7 +543,8 @@ def test_sigterm_stops_the_kernels_removes_the_staging_folders_and_exits_non_zer
     (tmp_path / "notebooks").mkdir()
     marker = tmp_path / "started"
     (tmp_path / "notebooks" / "01_tiny.py").write_text(NOTEBOOK_OK.replace(
-        "ch.finish()", f"import os, time\nopen({str(marker)!r}, 'w').write(str(os.getpid()))\ntime.sleep(120)\n"
+        "ch.finish()", "print('before' + ' the ' + 'cut')\n# %%\n"  # a finished cell's output, then the long cell
+                       f"import os, time\nopen({str(marker)!r}, 'w').write(str(os.getpid()))\ntime.sleep(120)\n"
                        "ch.finish()"))
     (tmp_path / "results" / "smoke").mkdir(parents=True)
     (tmp_path / "results" / "smoke" / "book_run.json").write_text("{}\n")
@@ -562,6 +563,8 @@ def test_sigterm_stops_the_kernels_removes_the_staging_folders_and_exits_non_zer
     folder = tmp_path / "results" / "smoke"
     assert not list(folder.glob(".staging-*")) and not (folder / ".lock").exists()
     assert (folder / "book_run.json").read_text() == "{}\n"
+    kept = tmp_path / "failed" / "smoke" / "01_tiny.ipynb"  # where the cut-short chapter's time went stays readable
+    assert kept.is_file() and "partly executed notebook" in err and "before the cut" in kept.read_text()
     for _ in range(50):  # the kernel was stopped
         try:
             os.kill(kernel, 0)

@@ -20,7 +20,7 @@ from .console import _fail, _report_cells, failure_line, say
 from .interrupt import sigterm_as_interrupt, stop_child_processes
 from .kernels import kernel_environment, kernel_variables
 from .lock import LOCK_NAME, acquire_lock, release_lock
-from .notebook import _PUBLISH_LOCK, PublishError, execute_notebook, notebook_stems
+from .notebook import _PUBLISH_LOCK, PublishError, execute_notebook, keep_partial, notebook_stems
 from .record import publish_profile_tables, write_book_run
 from .scheduling import apart_on, chapters_beside, critical_path_seconds, next_chapters, previous_seconds, resolve_jobs
 
@@ -109,12 +109,14 @@ def _execute_locked(args, stems: list[str], jobs: int, signals) -> None:
                         f"{' (beside ' + ', '.join(beside) + ')' if beside else ''}; its slowest cells:")
                     _report_cells(folder / stem / f"{stem}.ipynb", args.profile)
         except KeyboardInterrupt:
-            # The chapters still executing are abandoned: their kernels are stopped, their staging folders removed,
+            # The chapters still executing are abandoned: their kernels are stopped, their partly executed notebooks
+            # kept under _build/failed/ (keep_partial), their staging folders removed,
             # their published results and book_run.json stay as they were, and the lock is released.
             with _PUBLISH_LOCK:
                 stop_child_processes()
                 cut = list(running.values())
-                for stem in cut:
+                for stem in cut:  # what each had done so far stays readable under _build/failed/
+                    keep_partial(folder / f".staging-{stem}", stem, args.profile)
                     shutil.rmtree(folder / f".staging-{stem}", ignore_errors=True)
                 what = "terminated (SIGTERM)" if signals else "interrupted"
                 say(f"{what}: {cut or 'no chapter'} cut short and left as they were; finished: "

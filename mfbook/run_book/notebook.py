@@ -51,6 +51,26 @@ def _out_dir_parameter(staging: Path) -> str:
         return str(staging.resolve())
 
 
+def keep_partial(staging: Path, stem: str, profile: str) -> Path | None:
+    """Copy a chapter's partly executed notebook out of its staging folder into ``_build/failed/<profile>/`` (papermill
+    saves it after every cell and every 30 s of a long cell's output, progress bars included), say where, and print its
+    slowest cells so far: a failed or cut-short chapter still shows where its time went. Returns the copy (None when
+    there is no notebook yet); never raises (a report, not a reason to fail)."""
+    partial = staging / f"{stem}.ipynb"
+    kept = FAILED_DIR / profile / f"{stem}.ipynb"
+    try:
+        if not partial.exists():
+            return None
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(partial, kept)
+    except OSError as err:
+        say(f"(the partly executed notebook of {stem} could not be kept: {err.strerror or err})", err=True)
+        return None
+    say(f"the partly executed notebook is in {os.path.relpath(kept, REPO_ROOT)}", err=True)
+    _report_cells(kept, profile)
+    return kept
+
+
 def execute_notebook(stem: str, profile: str, device: str, seed: int, results: Path | None = None) -> float:
     """Execute ``notebooks/<stem>.py`` into ``<results>/<profile>/<stem>/`` (``results``: the committed
     ``results/`` unless given); returns wall seconds. A results folder that refuses a write is a :class:`PublishError`
@@ -85,13 +105,7 @@ def execute_notebook(stem: str, profile: str, device: str, seed: int, results: P
         if missing:
             raise RuntimeError(f"{stem} did not write {missing} (did it call ch.finish()?)")
     except BaseException:
-        partial = staging / f"{stem}.ipynb"  # papermill saves after every cell: keep it to show where the run stopped
-        if partial.exists():
-            FAILED_DIR.joinpath(profile).mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(partial, FAILED_DIR / profile / f"{stem}.ipynb")
-            say(f"the partly executed notebook is in {os.path.relpath(FAILED_DIR / profile / f'{stem}.ipynb', REPO_ROOT)}",
-                err=True)
-            _report_cells(FAILED_DIR / profile / f"{stem}.ipynb", profile)
+        keep_partial(staging, stem, profile)
         shutil.rmtree(staging, ignore_errors=True)
         raise
     with _PUBLISH_LOCK:  # an interrupted book waits for a rename pair in progress (cmd_execute)
