@@ -6,7 +6,8 @@
 
 Methods: NaiveFuse; AffineFuse (fast path of ``mfcore.fusion.affine_weight``); AffineFuse-reference (affine_grid +
 grid_sample, for comparison); AffineFuse-higher-order (the twice-differentiable gather path used by second-order MAML).
-Phases: ``fwd_bwd`` (forward, MSE, backward) and ``step`` (plus an Adam step), and ``infer`` (frozen model forward).
+Phases: ``fwd_bwd`` (forward, MSE, backward) and ``step`` (plus an Adam step), and ``infer`` (frozen model forward);
+for AffineFuse also ``fwd_bwd_theta`` (omega_base frozen, as in meta-testing: what its gradient costs is the difference).
 """
 
 from __future__ import annotations

@@ -302,7 +302,7 @@ def main(argv=None) -> pd.DataFrame:
         return table
 
     fz = run_script("bench_fusion", ["--device", device.type] + (["--repeats", "3", "--warmup", "1"] if quick else []))
-    for phase in ("fwd_bwd", "step", "infer"):
+    for phase in ("fwd_bwd", "fwd_bwd_theta", "step", "infer"):  # fwd_bwd_theta: omega_base frozen (AffineFuse only)
         for method in ("NaiveFuse", "AffineFuse", "AffineFuse-reference"):
             r = fz[(fz.method == method) & (fz.phase == phase)]
             if len(r):
