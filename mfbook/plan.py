@@ -18,6 +18,7 @@ CHAPTER_NEEDS: dict[str, tuple[str, ...]] = {
     "08_your_cameras": ("03_meta_training",),  # the meta-trained MetaFuse model
     "09_epipolar_oracle": ("04_few_shot_curves",),  # chapter 4's fused test heatmaps (its references)
     "10_metafuse_decided": ("04_few_shot_curves",),  # the backbone's heatmaps of the meta-training and target pools
+    "11_backbone_seed": ("04_few_shot_curves",),  # the book seed's NoFusion / NaiveFuse^50 / MetaFuse^50, cached there
 }
 # Chapters that time their own work (warm-up, meta-training, finetuning, the fusion step; benchmarks.csv reports those
 # times): they execute with no other chapter beside them, so another kernel's GPU work does not slow what they measure.

@@ -48,6 +48,7 @@ CHAPTER_CITATIONS: dict[str, tuple[str, ...]] = {
     "07_scorecard": ("xie2020metafuse", "qiu2019crossview", "tekin2017fuse"),
     "08_your_cameras": ("xie2020metafuse",),
     "09_epipolar_oracle": ("xie2020metafuse", "qiu2019crossview", "hartley2004multiple"),
+    "11_backbone_seed": ("xie2020metafuse", "xiao2018simple"),
 }
 
 

@@ -51,7 +51,7 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import Markdown, display
 
-from mfcore import backbone_seed, claims, fewshot, metrics, motion, stats, targets
+from mfcore import claims, fewshot, metrics, motion, stats, targets
 from mfbook import chapter, plots, speed, tables
 
 ch = chapter.open_chapter("04_few_shot_curves", profile=profile, device=device, seed=seed, out_dir=out_dir)
@@ -258,32 +258,6 @@ split_means = pd.concat([jdr, stress_jdr])
 split_means = split_means[(split_means.joint == "mean") & (split_means.threshold == "half_head")]
 split_means = split_means.groupby(["rig", "method", "k", "split"], as_index=False, sort=False).jdr.mean()  # over trials
 display(split_means.pivot_table(index=["rig", "method", "k"], columns="split", values="jdr", sort=False).round(3))
-
-# %% [markdown]
-# ## The backbone's seed
-#
-# Every interval of this chapter holds the fusion models' seeds but one backbone (chapter 3's warm-up). That is only
-# sound where the backbone's seed moves the paired differences less than their interval width. So the H36M-like room's
-# NoFusion, NaiveFuse<sup>50</sup> and MetaFuse<sup>50</sup> (every fusion seed) run again under another book seed,
-# which draws another backbone warm-up *and* other frames (the dome's meta-training frames, the room's labelled and test
-# frames): its shift bounds the backbone's alone from above (`mfcore.backbone_seed`; added after the full run at
-# d3ea2e3, which did not have it). `within_width`: the other seed's difference lies closer to the book seed's than
-# the book seed's interval is wide.
-
-# %%
-seed_frames = backbone_seed.seed_check_frames(ch.profile, seed, seed + 1, ch.device)
-seed_check = backbone_seed.seed_check_table(seed_frames, ch.profile, seed)
-ch.save_table(seed_check, "backbone_seed")
-moved = seed_check.dropna(subset=["shift_points"])
-display(Markdown(
-    "Under another book seed, " + "; ".join(
-        f"{r.comparison.replace('^50', '<sup>50</sup>')} moves by {r.shift_points:+.2f} points against the book "
-        f"seed's interval width of {seed_check[(seed_check.comparison == r.comparison) & (seed_check.book_seed == seed)].width_points.iloc[0]:.2f}"
-        for r in moved.itertuples())
-    + (": within the width for both, so by the book's rule one backbone seed may stay." if moved.within_width.all() else
-       ": beyond the width for at least one, so the intervals of this chapter understate the run-to-run spread; "
-       "read them as holding the fusion seeds' and frames' variance only.")))
-seed_check.round(3)
 
 # %% [markdown]
 # ## Finetuning time per K

@@ -118,7 +118,7 @@ EXACT_NUMBERS = {
 VERDICTS = {
     "04_few_shot_curves/fig7_findings.csv": ("our_value", "holds", "possible_reason", "part"),
     "05_rpsm_3d/claims.csv": ("holds",),
-    "04_few_shot_curves/backbone_seed.csv": ("within_width",),
+    "11_backbone_seed/backbone_seed.csv": ("within_width",),
     "09_epipolar_oracle/end_to_end_gains.csv": ("verdict",),
     "07_scorecard/scorecard.csv": ("our_value", "holds", "ci_low", "ci_high", "part"),  # the intervals and the
     "scorecard.csv": ("our_value", "holds", "ci_low", "ci_high", "part"),  # deciding part drift with the numbers
@@ -142,7 +142,7 @@ MEASURED = {
     "04_few_shot_curves/jdr_frames.csv": {"detected"},  # detections of trained heatmaps (counted: labels, exact)
     "04_few_shot_curves/fig7_findings.csv": {"ci_low", "ci_high"},
     "04_few_shot_curves/jdr_by_subject.csv": {"jdr"},
-    "04_few_shot_curves/backbone_seed.csv": {"diff_points", "ci_low", "ci_high", "width_points", "shift_points"},
+    "11_backbone_seed/backbone_seed.csv": {"diff_points", "ci_low", "ci_high", "width_points", "shift_points"},
     "05_rpsm_3d/claims.csv": {"difference_mm", "ci_low", "ci_high"},
     "05_rpsm_3d/mpjpe.csv": {"mpjpe_mm", "pa_mpjpe_mm", "pcp"},
     "05_rpsm_3d/pcp.csv": {"pcp"},
