@@ -10,9 +10,13 @@ busy, not how much of it was used. On a CPU run, or without ``nvidia-smi``, noth
 At the end of a run that executed every chapter, :func:`write_report` writes beside ``book_run.json`` (timings, like
 it: never in a chapter's deterministic CSVs):
 
-* ``gpu_busy.csv``: ``scope, start_s, end_s, seconds, samples, busy_fraction, idle_fraction, mean_memory_mib,
-  max_memory_mib, beside``: one row per chapter (the GPU's mean utilisation while the chapter executed, whatever
-  executed beside it, named in ``beside``) and one for the whole book;
+* ``gpu_busy.csv``: ``scope, start_s, end_s, seconds, samples, busy_fraction, busy_seconds, idle_fraction,
+  mean_memory_mib, max_memory_mib, beside``: one row per chapter (the GPU's mean utilisation while the chapter
+  executed, whatever executed beside it, named in ``beside``) and one for the whole book. ``busy_seconds`` is the
+  utilisation's integral over the sampled time (each sample's utilisation × the sample period): the seconds in which
+  some kernel was executing. Kernels of different processes take turns on the GPU (no MPS), so the whole book's
+  ``busy_seconds`` is what any schedule of the same chapters on this GPU needs at the least, up to how full each
+  kernel keeps the GPU (a small kernel counts as busy);
 * ``gpu_idle.csv``: ``rank, start_s, end_s, seconds, mean_utilization_pct, chapters, cause``: the
   :data:`IDLE_STRETCHES` longest stretches of samples below :data:`IDLE_THRESHOLD_PCT`, each with the chapters
   executing then and, from papermill's per-cell start and end times in their executed notebooks, the cells that ran
@@ -44,8 +48,8 @@ SAMPLE_PERIOD_MS = 200  # nvidia-smi -lms
 IDLE_THRESHOLD_PCT = 10.0  # a sample below this utilisation counts as idle
 IDLE_STRETCHES = 5  # the longest idle stretches reported
 SAMPLES_FILE, BUSY_FILE, IDLE_FILE = "gpu_samples.json", "gpu_busy.csv", "gpu_idle.csv"
-BUSY_COLUMNS = ("scope", "start_s", "end_s", "seconds", "samples", "busy_fraction", "idle_fraction", "mean_memory_mib",
-                "max_memory_mib", "beside")
+BUSY_COLUMNS = ("scope", "start_s", "end_s", "seconds", "samples", "busy_fraction", "busy_seconds", "idle_fraction",
+                "mean_memory_mib", "max_memory_mib", "beside")
 IDLE_COLUMNS = ("rank", "start_s", "end_s", "seconds", "mean_utilization_pct", "chapters", "cause")
 WHOLE_BOOK = "whole book"
 
@@ -175,9 +179,11 @@ def _within(samples: list[Sample], start: float, end: float) -> list[Sample]:
 
 
 def busy_rows(samples: list[Sample], spans: dict[str, tuple[float, float]], book_seconds: float,
-              threshold_pct: float = IDLE_THRESHOLD_PCT) -> list[dict]:
+              threshold_pct: float = IDLE_THRESHOLD_PCT, period_s: float = SAMPLE_PERIOD_MS / 1000) -> list[dict]:
     """One row per chapter span (seconds from the start of the run) and one for the whole book: the GPU's mean
-    utilisation / 100 (``busy_fraction``), the share of samples below ``threshold_pct`` and the memory used."""
+    utilisation / 100 (``busy_fraction``), its integral over the sampled time (``busy_seconds``: utilisation × the
+    sample period ``period_s``, summed; time without samples counts nothing), the share of samples below
+    ``threshold_pct`` and the memory used."""
     scopes = sorted(spans.items(), key=lambda kv: (kv[1][0], kv[0])) + [(WHOLE_BOOK, (0.0, book_seconds))]
     rows = []
     for scope, (start, end) in scopes:
@@ -188,6 +194,7 @@ def busy_rows(samples: list[Sample], spans: dict[str, tuple[float, float]], book
         rows.append(dict(scope=scope, start_s=round(start, 2), end_s=round(end, 2), seconds=round(end - start, 2),
                          samples=n,
                          busy_fraction=round(sum(s.utilization_pct for s in inside) / 100 / n, 4) if n else None,
+                         busy_seconds=round(sum(s.utilization_pct for s in inside) / 100 * period_s, 2) if n else None,
                          idle_fraction=round(sum(s.utilization_pct < threshold_pct for s in inside) / n, 4) if n else None,
                          mean_memory_mib=round(sum(s.memory_mib for s in inside) / n, 1) if n else None,
                          max_memory_mib=max((s.memory_mib for s in inside), default=None),
@@ -287,11 +294,16 @@ def write_report(folder: Path, record: dict, spans: dict[str, tuple[float, float
     folder = Path(folder)
     record = {**record, "idle_threshold_pct": threshold_pct, "book_seconds": round(book_seconds, 2)}
     atomic_write_bytes(folder / SAMPLES_FILE, (json.dumps(record) + "\n").encode())
-    busy = busy_rows(samples, spans, book_seconds, threshold_pct)
+    busy = busy_rows(samples, spans, book_seconds, threshold_pct, record_period_s(record))
     cells = {stem: notebook_cells(folder / stem / f"{stem}.ipynb", record["started_at"]) for stem in spans}
     atomic_write_bytes(folder / BUSY_FILE, _csv(busy, BUSY_COLUMNS))
     atomic_write_bytes(folder / IDLE_FILE, _csv(idle_rows(samples, spans, cells, threshold_pct), IDLE_COLUMNS))
     return busy[-1]
+
+
+def record_period_s(record: dict) -> float:
+    """The sample period of a sampler's ``record`` in seconds (its ``period_ms``, else :data:`SAMPLE_PERIOD_MS`)."""
+    return float(record.get("period_ms") or SAMPLE_PERIOD_MS) / 1000
 
 
 def report_again(folder: Path, threshold_pct: float = IDLE_THRESHOLD_PCT) -> dict | None:
@@ -308,7 +320,8 @@ def summary(row: dict | None, threshold_pct: float = IDLE_THRESHOLD_PCT) -> str:
     if not row or row.get("busy_fraction") is None:
         return "GPU utilisation: not sampled"
     return (f"GPU busy {100 * row['busy_fraction']:.0f} % of the book's {row['seconds']:.0f} s "
-            f"({100 * row['idle_fraction']:.0f} % of the samples below {threshold_pct:g} % utilisation)")
+            + (f"({row['busy_seconds']:.0f} s with a kernel executing; " if row.get("busy_seconds") is not None else "(")
+            + f"{100 * row['idle_fraction']:.0f} % of the samples below {threshold_pct:g} % utilisation)")
 
 
 def utilisation_figure(record: dict, spans: dict[str, tuple[float, float]], device_name: str = ""):
@@ -326,11 +339,13 @@ def utilisation_figure(record: dict, spans: dict[str, tuple[float, float]], devi
     top.axhline(threshold, color="black", lw=0.8, ls=":")
     top.set(ylabel="GPU utilisation (%)", ylim=(0, 105))
     book = busy_rows(samples, spans, float(record.get("book_seconds") or max((b for _, b in spans.values()),
-                                                                             default=0.0)), threshold)[-1]
+                                                                             default=0.0)), threshold,
+                     record_period_s(record))[-1]
     where = f" of one {device_name}" if device_name else ""
     busy = f"{100 * book['busy_fraction']:.0f} %" if book["busy_fraction"] is not None else "not measured"
+    kernels = f"a kernel executing {book['busy_seconds']:.0f} s of it; " if book["busy_seconds"] is not None else ""
     top.set_title(f"The GPU{where} was busy {busy} of the book's {book['seconds']:.0f} s "
-                  f"(dotted: the {threshold:g} % idle threshold)", fontsize=10)
+                  f"({kernels}dotted: the {threshold:g} % idle threshold)", fontsize=10)
     for row, (stem, (a, b)) in enumerate(chapters):
         bottom.barh(row, b - a, left=a, color="tab:blue", alpha=0.85, height=0.6)
     bottom.set_yticks(range(len(chapters)), [s for s, _ in chapters], fontsize=8)

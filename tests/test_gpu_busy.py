@@ -69,6 +69,10 @@ def test_busy_fractions_per_chapter_and_for_the_whole_book():
     assert rows["a"]["samples"] == 9 and rows["a"]["beside"] == "b" and rows["a"]["max_memory_mib"] == 1008.0
     assert rows["b"]["busy_fraction"] == round(3.0 / 9, 4)  # 2..6 s: 0 ×3, 50 ×6
     assert rows[gb.WHOLE_BOOK]["busy_fraction"] == round(7.0 / 13, 4) and rows[gb.WHOLE_BOOK]["seconds"] == 6.0
+    # busy seconds: utilisation × the sample period, summed (here the samples are 0.5 s apart)
+    rows = {r["scope"]: r for r in gb.busy_rows(SAMPLES, SPANS, 6.0, period_s=0.5)}
+    assert rows["a"]["busy_seconds"] == 2.5 and rows["b"]["busy_seconds"] == 1.5  # 4 × 1 + 2 × 0.5 = 5 s·0.5; 6 × 0.5 × 0.5
+    assert rows[gb.WHOLE_BOOK]["busy_seconds"] == 3.5
 
 
 def test_idle_stretches_are_the_longest_runs_below_the_threshold():

@@ -93,7 +93,8 @@ def merge(target: Path, runs: list[Path]) -> dict:
                   "note": f"{len(commands)} run_book commands on one clock; no samples where a command's run failed"}
         atomic_write_bytes(target / gpu_busy.SAMPLES_FILE, (json.dumps(merged) + "\n").encode())
         points = [gpu_busy.Sample(*s) for s in samples]
-        busy = gpu_busy.busy_rows(points, spans_all, span)  # the whole book's row: every sample, gaps hold none
+        busy = gpu_busy.busy_rows(points, spans_all, span,  # the whole book's row: every sample, gaps hold none
+                                  period_s=gpu_busy.record_period_s(first))
         cells = {stem: gpu_busy.notebook_cells(target / stem / f"{stem}.ipynb", origin.isoformat()) for stem in spans_all}
         idle = []
         for c in commands:  # stretches within one command (a gap between commands is not an idle GPU of the book)
