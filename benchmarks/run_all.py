@@ -301,9 +301,12 @@ def main(argv=None) -> pd.DataFrame:
         write_provenance(out, profile, device, started_at, time.perf_counter() - t0, len(table), argv)
         return table
 
-    fz = run_script("bench_fusion", ["--device", device.type] + (["--repeats", "3", "--warmup", "1"] if quick else []))
+    fusion_methods = ("NaiveFuse", "AffineFuse", "AffineFuse-reference", "AffineFuse-higher-order")  # higher order:
+    # the twice-differentiable path of second-order MAML (chapter 4c's second-order control)
+    fz = run_script("bench_fusion", ["--device", device.type, "--methods", *fusion_methods]
+                    + (["--repeats", "3", "--warmup", "1"] if quick else []))
     for phase in ("fwd_bwd", "fwd_bwd_theta", "step", "infer"):  # fwd_bwd_theta: omega_base frozen (AffineFuse only)
-        for method in ("NaiveFuse", "AffineFuse", "AffineFuse-reference"):
+        for method in fusion_methods:
             r = fz[(fz.method == method) & (fz.phase == phase)]
             if len(r):
                 add("fusion", f"{method} {phase}", r.ms.iloc[0], "ms", note=f"B={r.batch.iloc[0]}, V={r.views.iloc[0]}, {r.heatmap_px.iloc[0]}² heatmaps")
