@@ -24,6 +24,35 @@ from mfcore import fusion  # noqa: E402
 from mfbook import speed  # noqa: E402
 
 
+def theta_only_rows(args) -> list[dict]:
+    """``fwd_bwd_theta`` for every AffineFuse method of ``args.methods``: forward, MSE and backward with
+    ``omega_base`` frozen, as meta-testing trains it (only θ moves, MetaFuse Sec. 4.3), on the same model, inputs and
+    autocast as :func:`mfbook.speed.fusion_step_times`' ``fwd_bwd``; the difference of the two is what the ``omega_base``
+    gradient of Eq. (2) costs (meta-training, pre-training and AffineFuse^full pay it, finetuning does not)."""
+    device = torch.device(args.device)
+    g = torch.Generator().manual_seed(args.seed)
+    x = torch.rand(args.batch, args.views, args.joints, args.side, args.side, generator=g).to(device)  # (B, V, J, H, W)
+    y = torch.rand(args.batch, args.views, args.joints, args.side, args.side, generator=g).to(device)
+    amp = args.amp and device.type == "cuda"
+    rows = []
+    for method in (m for m in args.methods if m.startswith("AffineFuse")):
+        model = speed._timing_model(method, args.views, args.side, device, args.seed)  # the model fwd_bwd times
+        model.omega_base.requires_grad_(False)
+
+        def fwd_bwd():
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                loss = fusion.fusion_mse(model(x), y)
+            loss.backward()
+
+        rows.append(dict(method=method, phase="fwd_bwd_theta",
+                         ms=speed.time_ms(fwd_bwd, device, args.warmup, args.repeats),
+                         device=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+                         batch=args.batch, views=args.views, joints=args.joints, heatmap_px=args.side, amp=amp,
+                         ratio_to_naive=float("nan")))
+        del model
+    return rows
+
+
 def bench(args) -> list[dict]:
     if args.tf32:
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -32,6 +61,7 @@ def bench(args) -> list[dict]:
     rows = speed.fusion_step_times(torch.device(args.device), batch=args.batch, views=args.views, joints=args.joints,
                                    side=args.side, methods=args.methods, amp=args.amp, warmup=args.warmup,
                                    repeats=args.repeats, seed=args.seed)
+    rows += theta_only_rows(args)
     for r in rows:
         r["compile"] = args.compile
     return rows

@@ -79,10 +79,7 @@ def _timing_model(method: str, views: int, side: int, device: torch.device, seed
 def fusion_step_times(device: torch.device, *, batch: int = 32, views: int = 4, joints: int = 17, side: int = 64,
                       methods=("NaiveFuse", "AffineFuse", "AffineFuse-reference"), amp: bool = True,
                       warmup: int = 3, repeats: int = 10, seed: int = 0) -> list[dict]:
-    """One row per method and phase (``fwd_bwd``, ``step``, ``infer``) with ``ms`` and ``ratio_to_naive``; for the
-    AffineFuse methods also ``fwd_bwd_theta``: forward, MSE and backward with ``omega_base`` frozen, as meta-testing
-    trains it (only θ moves, Sec. 4.3), so that ``fwd_bwd`` − ``fwd_bwd_theta`` is what the ``omega_base`` gradient of
-    Eq. (2) costs (meta-training, pre-training and AffineFuse^full pay it, finetuning does not)."""
+    """One row per method and phase (``fwd_bwd``, ``step``, ``infer``) with ``ms`` and ``ratio_to_naive``."""
     unknown = [m for m in methods if m not in FUSION_METHODS]
     if unknown:
         raise ValueError(f"unknown fusion method(s) {unknown}; valid: {FUSION_METHODS}")
@@ -113,11 +110,6 @@ def fusion_step_times(device: torch.device, *, batch: int = 32, views: int = 4, 
         for phase, fn in (("fwd_bwd", fwd_bwd), ("step", step)):
             model.zero_grad(set_to_none=True)
             rows.append(dict(method=method, phase=phase, ms=time_ms(fn, device, warmup, repeats)))
-        if isinstance(model, fusion.AffineFuse):
-            model.zero_grad(set_to_none=True)
-            model.omega_base.requires_grad_(False)  # θ only: the ω_base histogram of the backward is skipped
-            rows.append(dict(method=method, phase="fwd_bwd_theta", ms=time_ms(fwd_bwd, device, warmup, repeats)))
-            model.omega_base.requires_grad_(True)
         model.freeze()
         rows.append(dict(method=method, phase="infer", ms=time_ms(infer, device, warmup, repeats)))
         del model, opt

@@ -1,6 +1,7 @@
 """benchmarks/run_all.py: the chapter wall times come from the executed notebooks, and refreshing them keeps the
 measured benchmarks."""
 
+import argparse
 import json
 from pathlib import Path
 
@@ -181,3 +182,15 @@ def test_a_record_of_several_commands_is_never_read_as_one_run(run_all, tmp_path
     last = run_all.chapter_rows(tmp_path)[-1]
     assert last["metric"] == "wall time of the whole book (sum of the chapters)" and last["value"] == 42.5
     assert "2 `run_book execute` commands whose walls add up to 42.7 s" in last["note"]
+
+
+def test_bench_fusion_times_affinefuse_with_omega_frozen_and_nothing_else_extra():
+    bench = load_script("benchmarks/bench_fusion.py")
+    args = argparse.Namespace(device="cpu", batch=2, views=2, joints=3, side=8, amp=False, warmup=0, repeats=1, seed=0,
+                              tf32=False, compile=False, methods=["NaiveFuse", "AffineFuse", "AffineFuse-higher-order"])
+    rows = bench.bench(args)
+    theta = [r for r in rows if r["phase"] == "fwd_bwd_theta"]
+    assert [r["method"] for r in theta] == ["AffineFuse", "AffineFuse-higher-order"]  # NaiveFuse has no θ
+    assert all(r["ms"] > 0 and r["ratio_to_naive"] != r["ratio_to_naive"] for r in theta)  # no NaiveFuse unit
+    assert {(r["method"], r["phase"]) for r in rows if r["phase"] != "fwd_bwd_theta"} == {
+        (m, p) for m in args.methods for p in ("fwd_bwd", "step", "infer")}
