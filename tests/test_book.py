@@ -229,12 +229,12 @@ def test_set_seed_switches_deterministic_kernels_and_leaves_torch_alone_when_off
 
 # --- executing chapters at once -------------------------------------------------------------------------------------
 
-FULL_SECONDS = {"01_fusion_geometry": 36.4, "02_synthetic_studio": 19.4, "03_meta_training": 208.7,
-                "04_few_shot_curves": 244.0, "05_rpsm_3d": 209.9, "06_trainable_fusion": 136.1,
-                "07_scorecard": 14.8, "08_your_cameras": 52.6, "09_epipolar_oracle": 151.8,
-                "10_metafuse_decided": 534.6, "11_backbone_seed": 110.0}
-# papermill durations of the full runs on one H100 at 35d5ce6 (10: at d3ea2e3; 04 less its backbone-seed cells, 110 s,
-# now chapter 11's)
+FULL_SECONDS = {"01_fusion_geometry": 36.4, "02_synthetic_studio": 19.4, "03_meta_training": 198.3,
+                "04_few_shot_curves": 242.4, "05_rpsm_3d": 180.8, "06_trainable_fusion": 136.1,
+                "07_scorecard": 13.8, "08_your_cameras": 43.5, "09_epipolar_oracle": 144.1,
+                "10_metafuse_decided": 507.3, "11_backbone_seed": 144.8}
+# papermill durations of the full runs on one H100 at 8cd667f (01, 02, 06: at 35d5ce6, their code unchanged since;
+# 04 beside 08; 05, 07, 11 two at a time; 03, 09, 10 alone)
 
 
 def test_chapter_needs_name_earlier_chapters_and_the_scorecard_waits_for_every_table_it_reads():
